@@ -1,0 +1,70 @@
+"""Write paths for users and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts import tokens
+from accounts.models import ApiKey, User
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    """A freshly created key. `token` is the only copy of the raw key that will ever exist."""
+
+    api_key: ApiKey
+    token: str
+
+
+def user_get_or_create(*, email: str) -> tuple[User, bool]:
+    """Return the user with this email (case-insensitive), creating it with no password."""
+    normalized = User.objects.normalize_email(email).lower()
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=normalized).first()
+        if user is not None:
+            return user, False
+        return User.objects.create_user(email=normalized), True
+
+
+def api_key_create(
+    *, user: User, name: str = "default", expires_at: datetime | None = None
+) -> CreatedApiKey:
+    """Create an API key for `user` and return it with its raw token (shown once, never stored)."""
+    token = tokens.generate()
+    api_key = ApiKey.objects.create(
+        user=user,
+        name=(name or "default")[:100],
+        prefix=tokens.display_prefix(token),
+        digest=tokens.digest(token),
+        expires_at=expires_at,
+    )
+    return CreatedApiKey(api_key=api_key, token=token)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke the key now. Idempotent: an already revoked key keeps its first revocation time."""
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey) -> None:
+    """Record use of the key, writing at most once per ACCOUNTS_API_KEY_LAST_USED_RESOLUTION.
+
+    The conditional UPDATE keeps concurrent requests from writing the same minute twice.
+    """
+    now = timezone.now()
+    resolution = timedelta(seconds=settings.ACCOUNTS_API_KEY_LAST_USED_RESOLUTION)
+    if api_key.last_used_at is not None and now - api_key.last_used_at < resolution:
+        return
+    stale = now - resolution
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=api_key.pk
+    ).update(last_used_at=now)
+    api_key.last_used_at = now

@@ -1,0 +1,401 @@
+"""Write paths of the credit ledger, and the price quote.
+
+Every function here owns its transaction (a savepoint when called inside a caller's, such as
+`job_submit`, so a hold and its job row commit together). Customer totals change only through
+`_customer_apply`, one relative `UPDATE … RETURNING` per call, guarded by
+`available >= amount` for debits; the UPDATE takes the row lock that serialises spends of one
+account (L2, L3). Each entry carries a unique idempotency key (L5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from billing.errors import (
+    IdempotencyConflict,
+    InsufficientCredits,
+    PriceNotFound,
+)
+from billing.models import LedgerAccount, Price, Transfer
+
+SYSTEM_GRANTS = "grants"
+SYSTEM_REVENUE = "revenue"
+SYSTEM_ADJUSTMENTS = "adjustments"
+
+
+@dataclass(frozen=True)
+class Quote:
+    credits: int
+    operation: str
+    model_tier: str
+    resolution: str
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Outcome of resolving a hold. `created` is False when an earlier call had resolved it."""
+
+    transfer: Transfer
+    created: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounts
+# ---------------------------------------------------------------------------------------------
+
+
+def ledger_account_for_user(*, user: User) -> LedgerAccount:
+    """The user's customer account, created on first use."""
+    account = LedgerAccount.objects.filter(user=user).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return LedgerAccount.objects.create(kind=LedgerAccount.Kind.CUSTOMER, user=user)
+    except IntegrityError:
+        return LedgerAccount.objects.get(user=user)
+
+
+def system_account(*, code: str) -> LedgerAccount:
+    """A system account (may go negative: it is the source or sink of customer credits)."""
+    account = LedgerAccount.objects.filter(code=code).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return LedgerAccount.objects.create(
+                kind=LedgerAccount.Kind.SYSTEM, code=code, allow_negative=True
+            )
+    except IntegrityError:
+        return LedgerAccount.objects.get(code=code)
+
+
+def _customer_apply(
+    *,
+    account_id: int,
+    debits_posted: int = 0,
+    credits_posted: int = 0,
+    debits_pending: int = 0,
+    require_available: int = 0,
+) -> int | None:
+    """Apply relative changes to a customer's cached totals in one statement.
+
+    Returns the available balance afterwards, or None when `require_available` was not met
+    (nothing changed). The statement's row lock is held until the caller's transaction ends.
+    """
+    table = LedgerAccount._meta.db_table
+    sql = (
+        f"UPDATE {table} SET debits_posted = debits_posted + %s, "  # noqa: S608 - table name is ours
+        "credits_posted = credits_posted + %s, debits_pending = debits_pending + %s "
+        "WHERE id = %s AND (allow_negative OR "
+        "credits_posted - debits_posted - debits_pending >= %s) "
+        "RETURNING credits_posted - debits_posted - debits_pending"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [debits_posted, credits_posted, debits_pending, account_id, require_available]
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _existing(key: str) -> Transfer | None:
+    return Transfer.objects.filter(idempotency_key=key).first()
+
+
+def _check_same(existing: Transfer, **expected: object) -> Transfer:
+    for field, value in expected.items():
+        if getattr(existing, field) != value:
+            raise IdempotencyConflict(
+                f"Idempotency key {existing.idempotency_key!r} was used with a different {field}."
+            )
+    return existing
+
+
+# ---------------------------------------------------------------------------------------------
+# Posted credits in: grants, top-ups, positive adjustments
+# ---------------------------------------------------------------------------------------------
+
+
+def credits_grant(
+    *,
+    user: User,
+    amount: int,
+    idempotency_key: str,
+    reason: str = "",
+    kind: str = Transfer.Kind.GRANT,
+    source: str = SYSTEM_GRANTS,
+    actor: User | None = None,
+    reference: str = "",
+) -> Transfer:
+    """Credit `amount` to the user's account from a system account, posted at once.
+
+    Idempotent: the same key returns the first transfer; the same key with a different user,
+    amount or kind raises IdempotencyConflict.
+    """
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    account = ledger_account_for_user(user=user)
+    found = _existing(idempotency_key)
+    if found is not None:
+        return _check_same(found, credit_account_id=account.pk, amount=amount, kind=kind)
+    source_account = system_account(code=source)
+    try:
+        with transaction.atomic():
+            balance = _customer_apply(account_id=account.pk, credits_posted=amount)
+            return Transfer.objects.create(
+                debit_account=source_account,
+                credit_account=account,
+                amount=amount,
+                kind=kind,
+                phase=Transfer.Phase.POSTED,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                reason=reason,
+                reference=reference,
+                balance_after=balance,
+            )
+    except IntegrityError:
+        found = _existing(idempotency_key)
+        if found is None:
+            raise
+        return _check_same(found, credit_account_id=account.pk, amount=amount, kind=kind)
+
+
+def credits_debit(
+    *,
+    user: User,
+    amount: int,
+    idempotency_key: str,
+    reason: str = "",
+    kind: str = Transfer.Kind.ADJUSTMENT,
+    destination: str = SYSTEM_ADJUSTMENTS,
+    actor: User | None = None,
+    reference: str = "",
+) -> Transfer:
+    """Debit `amount` posted from the user's available credits (never below zero).
+
+    Raises InsufficientCredits when the available balance is short. Idempotent like grants.
+    """
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    account = ledger_account_for_user(user=user)
+    found = _existing(idempotency_key)
+    if found is not None:
+        return _check_same(found, debit_account_id=account.pk, amount=amount, kind=kind)
+    sink = system_account(code=destination)
+    try:
+        with transaction.atomic():
+            balance = _customer_apply(
+                account_id=account.pk, debits_posted=amount, require_available=amount
+            )
+            if balance is None:
+                account.refresh_from_db()
+                raise InsufficientCredits(required=amount, available=account.available)
+            return Transfer.objects.create(
+                debit_account=account,
+                credit_account=sink,
+                amount=amount,
+                kind=kind,
+                phase=Transfer.Phase.POSTED,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                reason=reason,
+                reference=reference,
+                balance_after=balance,
+            )
+    except IntegrityError:
+        found = _existing(idempotency_key)
+        if found is None:
+            raise
+        return _check_same(found, debit_account_id=account.pk, amount=amount, kind=kind)
+
+
+def credits_adjust(
+    *, user: User, amount: int, actor: User, reason: str, idempotency_key: str,
+    reference: str = "",
+) -> Transfer:
+    """A staff adjustment: positive credits the user, negative debits (never below zero).
+
+    Requires an actor and a reason; the transfer records both (L8 audit trail).
+    """
+    if not reason.strip():
+        raise ValueError("an adjustment needs a reason")
+    if amount == 0:
+        raise ValueError("an adjustment needs a non-zero amount")
+    if amount > 0:
+        return credits_grant(
+            user=user, amount=amount, idempotency_key=idempotency_key, reason=reason,
+            kind=Transfer.Kind.ADJUSTMENT, source=SYSTEM_ADJUSTMENTS, actor=actor,
+            reference=reference,
+        )
+    return credits_debit(
+        user=user, amount=-amount, idempotency_key=idempotency_key, reason=reason,
+        kind=Transfer.Kind.ADJUSTMENT, destination=SYSTEM_ADJUSTMENTS, actor=actor,
+        reference=reference,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Holds: two-phase transfers to revenue
+# ---------------------------------------------------------------------------------------------
+
+
+def credits_hold(
+    *,
+    user: User,
+    amount: int,
+    idempotency_key: str,
+    job_id: object = None,
+    ttl: timedelta | None = None,
+) -> Transfer:
+    """Reserve `amount` of the user's available credits as a pending transfer to revenue.
+
+    Raises InsufficientCredits (with required and available) when the balance is short; nothing
+    is written then. Idempotent: the same key returns the first hold; the same key with a
+    different user, amount or job raises IdempotencyConflict. Concurrent holds on one account
+    serialise on its row, so N racing holds of C against B accept exactly floor(B / C) (L2).
+    """
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    account = ledger_account_for_user(user=user)
+    found = _existing(idempotency_key)
+    if found is not None:
+        return _check_same(
+            found, debit_account_id=account.pk, amount=amount, job_id=job_id,
+            kind=Transfer.Kind.HOLD,
+        )
+    revenue = system_account(code=SYSTEM_REVENUE)
+    expires_at = timezone.now() + (ttl or timedelta(seconds=settings.BILLING_HOLD_TTL_SECONDS))
+    try:
+        with transaction.atomic():
+            balance = _customer_apply(
+                account_id=account.pk, debits_pending=amount, require_available=amount
+            )
+            if balance is None:
+                account.refresh_from_db()
+                raise InsufficientCredits(required=amount, available=account.available)
+            return Transfer.objects.create(
+                debit_account=account,
+                credit_account=revenue,
+                amount=amount,
+                kind=Transfer.Kind.HOLD,
+                phase=Transfer.Phase.PENDING,
+                idempotency_key=idempotency_key,
+                job_id=job_id,
+                balance_after=balance,
+                expires_at=expires_at,
+            )
+    except IntegrityError:
+        found = _existing(idempotency_key)
+        if found is None:
+            raise
+        return _check_same(
+            found, debit_account_id=account.pk, amount=amount, job_id=job_id,
+            kind=Transfer.Kind.HOLD,
+        )
+
+
+def _resolve(*, hold: Transfer, capture: int, kind: str, reason: str) -> Resolution:
+    """Resolve a pending hold once: post `capture` credits (0 = void) and release the rest.
+
+    The customer account row is locked first, so every resolution of its holds is serialised
+    and the "already resolved?" check cannot race; the unique constraint on `pending` is the
+    backstop (L6).
+    """
+    if hold.phase != Transfer.Phase.PENDING:
+        raise ValueError("only a pending transfer can be resolved")
+    if not 0 <= capture <= hold.amount:
+        raise ValueError("capture must be between 0 and the held amount")
+    with transaction.atomic():
+        LedgerAccount.objects.select_for_update().filter(pk=hold.debit_account_id).get()
+        existing = Transfer.objects.filter(pending=hold).first()
+        if existing is not None:
+            return Resolution(transfer=existing, created=False)
+        balance = _customer_apply(
+            account_id=hold.debit_account_id,
+            debits_pending=-hold.amount,
+            debits_posted=capture,
+        )
+        phase = Transfer.Phase.POST_PENDING if capture else Transfer.Phase.VOID_PENDING
+        transfer = Transfer.objects.create(
+            debit_account_id=hold.debit_account_id,
+            credit_account_id=hold.credit_account_id,
+            amount=capture or hold.amount,
+            kind=kind,
+            phase=phase,
+            pending=hold,
+            idempotency_key=f"{hold.idempotency_key}:resolve",
+            job_id=hold.job_id,
+            reason=reason,
+            balance_after=balance,
+        )
+        return Resolution(transfer=transfer, created=True)
+
+
+def credits_capture(*, hold: Transfer, amount: int | None = None, reason: str = "") -> Resolution:
+    """Charge `amount` (default: all) of a hold; the remainder is released. At most once."""
+    amount = hold.amount if amount is None else amount
+    if amount == 0:
+        return _resolve(hold=hold, capture=0, kind=Transfer.Kind.RELEASE, reason=reason)
+    return _resolve(hold=hold, capture=amount, kind=Transfer.Kind.CAPTURE, reason=reason)
+
+
+def credits_release(*, hold: Transfer, reason: str = "", expired: bool = False) -> Resolution:
+    """Void a hold, returning its credits to the customer. At most once."""
+    kind = Transfer.Kind.EXPIRE if expired else Transfer.Kind.RELEASE
+    return _resolve(hold=hold, capture=0, kind=kind, reason=reason)
+
+
+def holds_expire_stale(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Release holds whose TTL has passed (L7 backstop). Returns how many this call expired."""
+    now = now or timezone.now()
+    stale = Transfer.objects.filter(
+        phase=Transfer.Phase.PENDING, expires_at__lt=now, resolutions__isnull=True
+    ).order_by("expires_at")[:limit]
+    expired = 0
+    for hold in list(stale):
+        if credits_release(hold=hold, reason="hold expired", expired=True).created:
+            expired += 1
+    return expired
+
+
+# ---------------------------------------------------------------------------------------------
+# Prices
+# ---------------------------------------------------------------------------------------------
+
+
+def price_quote(*, operation: str, model_tier: str, resolution: str, seconds: int) -> Quote:
+    """The price in credits of one operation. Every submit charges exactly this quote.
+
+    A row in the price table wins; otherwise BILLING_DEFAULT_PRICES. An inactive row or a
+    combination in neither raises PriceNotFound (the combination is not sold).
+    """
+    if seconds < 0:
+        raise ValueError("seconds must not be negative")
+    row = Price.objects.filter(
+        operation=operation, model_tier=model_tier, resolution=resolution
+    ).first()
+    if row is not None:
+        if not row.active:
+            raise PriceNotFound(f"{operation} {model_tier} {resolution} is not available")
+        flat, per_second = row.flat_credits, row.credits_per_second
+    else:
+        try:
+            flat, per_second = settings.BILLING_DEFAULT_PRICES[operation][model_tier][resolution]
+        except KeyError as exc:
+            raise PriceNotFound(f"{operation} {model_tier} {resolution} is not available") from exc
+    return Quote(
+        credits=flat + per_second * seconds,
+        operation=operation,
+        model_tier=model_tier,
+        resolution=resolution,
+        seconds=seconds,
+    )

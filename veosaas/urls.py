@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import path
+
+from veosaas import health
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("healthz/worker", health.healthz_worker, name="healthz-worker"),
+]
