@@ -9,6 +9,7 @@ account (L2, L3). Each entry carries a unique idempotency key (L5).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -65,7 +66,7 @@ def ledger_account_for_user(*, user: User) -> LedgerAccount:
 
 def system_account(*, code: str) -> LedgerAccount:
     """A system account (may go negative: it is the source or sink of customer credits)."""
-    account = LedgerAccount.objects.filter(code=code).first()
+    account = LedgerAccount.objects.filter(code=code, kind=LedgerAccount.Kind.SYSTEM).first()
     if account is not None:
         return account
     try:
@@ -265,42 +266,107 @@ def credits_hold(
     """
     if amount <= 0:
         raise ValueError("amount must be positive")
-    account = ledger_account_for_user(user=user)
-    found = _existing(idempotency_key)
-    if found is not None:
-        return _check_same(
-            found, debit_account_id=account.pk, amount=amount, job_id=job_id,
-            kind=Transfer.Kind.HOLD,
-        )
-    revenue = system_account(code=SYSTEM_REVENUE)
     expires_at = timezone.now() + (ttl or timedelta(seconds=settings.BILLING_HOLD_TTL_SECONDS))
+    fields = {
+        "amount": amount, "kind": Transfer.Kind.HOLD, "phase": Transfer.Phase.PENDING,
+        "idempotency_key": idempotency_key, "job_id": job_id, "expires_at": expires_at,
+    }
     try:
-        with transaction.atomic():
-            balance = _customer_apply(
-                account_id=account.pk, debits_pending=amount, require_available=amount
-            )
-            if balance is None:
-                account.refresh_from_db()
-                raise InsufficientCredits(required=amount, available=account.available)
-            return Transfer.objects.create(
-                debit_account=account,
-                credit_account=revenue,
-                amount=amount,
-                kind=Transfer.Kind.HOLD,
-                phase=Transfer.Phase.PENDING,
-                idempotency_key=idempotency_key,
-                job_id=job_id,
-                balance_after=balance,
-                expires_at=expires_at,
-            )
+        if connection.vendor != "postgresql":
+            with transaction.atomic():
+                hold = _hold_two_statements(user=user, fields=fields)
+        elif connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint: a conflict must not doom the caller
+                hold = _hold_single_statement(user=user, fields=fields)
+        else:
+            # One statement in autocommit is its own transaction: no BEGIN/COMMIT round trips
+            # while the account row is locked.
+            hold = _hold_single_statement(user=user, fields=fields)
     except IntegrityError:
         found = _existing(idempotency_key)
         if found is None:
             raise
+        account = ledger_account_for_user(user=user)
         return _check_same(
             found, debit_account_id=account.pk, amount=amount, job_id=job_id,
             kind=Transfer.Kind.HOLD,
         )
+    if hold is None:
+        account = LedgerAccount.objects.filter(user=user).first()
+        raise InsufficientCredits(
+            required=amount, available=account.available if account else 0
+        )
+    return hold
+
+
+def _hold_two_statements(*, user: User, fields: dict[str, object]) -> Transfer | None:
+    account = ledger_account_for_user(user=user)
+    revenue = system_account(code=SYSTEM_REVENUE)
+    amount = int(fields["amount"])  # type: ignore[call-overload]
+    balance = _customer_apply(
+        account_id=account.pk, debits_pending=amount, require_available=amount
+    )
+    if balance is None:
+        return None
+    return Transfer.objects.create(
+        debit_account=account, credit_account=revenue, balance_after=balance, **fields
+    )
+
+
+def _hold_single_statement(
+    *, user: User, fields: dict[str, object], retried: bool = False
+) -> Transfer | None:
+    """PostgreSQL: the guarded UPDATE and the INSERT in one statement (a data-modifying CTE).
+
+    The account row lock is then held only inside the server, never across Python work between
+    statements, which under many threads is what limits throughput on one hot account. A unique
+    violation on the idempotency key fails the whole statement, so the update is undone too.
+    Returns None when the user has no account or not enough available credits.
+    """
+    accounts = LedgerAccount._meta.db_table
+    transfers = Transfer._meta.db_table
+    row = {
+        **fields,
+        "uid": uuid.uuid4(),
+        "user_id": user.pk,
+        "revenue_code": SYSTEM_REVENUE,
+        "created_at": timezone.now(),
+    }
+    # Every part of a data-modifying CTE runs, so the UPDATE itself is guarded on the revenue
+    # account existing: otherwise it could reserve credits with no transfer row to show for it.
+    sql = f"""
+        WITH revenue AS (
+            SELECT id FROM {accounts} WHERE code = %(revenue_code)s AND kind = 'system'
+        ), acc AS (
+            UPDATE {accounts} SET debits_pending = debits_pending + %(amount)s
+            WHERE user_id = %(user_id)s AND EXISTS (SELECT 1 FROM revenue) AND (allow_negative
+                  OR credits_posted - debits_posted - debits_pending >= %(amount)s)
+            RETURNING id, credits_posted - debits_posted - debits_pending AS available
+        )
+        INSERT INTO {transfers} (uid, debit_account_id, credit_account_id, amount, kind, phase,
+            idempotency_key, job_id, reason, reference, balance_after, expires_at, created_at)
+        SELECT %(uid)s, acc.id, revenue.id, %(amount)s, %(kind)s, %(phase)s,
+            %(idempotency_key)s, %(job_id)s, '', '', acc.available, %(expires_at)s,
+            %(created_at)s
+        FROM acc, revenue
+        RETURNING id, debit_account_id, credit_account_id, balance_after
+    """  # noqa: S608 - table names are ours; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, row)
+        result = cursor.fetchone()
+    if result is None:
+        # Not enough credits, or the revenue account did not exist yet when the statement ran
+        # (the first hold ever, possibly racing another): make sure it exists, try once more.
+        if retried:
+            return None
+        system_account(code=SYSTEM_REVENUE)
+        return _hold_single_statement(user=user, fields=fields, retried=True)
+    transfer_id, debit_account_id, credit_account_id, balance_after = result
+    return Transfer(
+        id=transfer_id, uid=row["uid"], debit_account_id=debit_account_id,
+        credit_account_id=credit_account_id, balance_after=balance_after,
+        created_at=row["created_at"], reason="", reference="", **fields,
+    )
 
 
 def _resolve(*, hold: Transfer, capture: int, kind: str, reason: str) -> Resolution:

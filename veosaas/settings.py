@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "accounts",
     "billing",
+    "generation",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,7 @@ USE_TZ = True
 # ---------------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/files/"
 
@@ -308,6 +310,23 @@ BILLING_DEFAULT_PRICES: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
         "lite": {"4k": (120, 0)},
     },
 }
+
+# ---------------------------------------------------------------------------------------------
+# GEMINI — Google Veo through the Gemini API (generation/providers/gemini.py)
+# https://ai.google.dev/gemini-api/docs/video
+# ---------------------------------------------------------------------------------------------
+GEMINI_API_KEY = env_str("GEMINI_API_KEY", "")
+# Empty means Google's endpoint; tests point it at a local fake (tests/fake_gemini.py).
+GEMINI_BASE_URL = env_str("GEMINI_BASE_URL", "")
+# Gemini model ids per model tier (preview ids get renamed; override without a release).
+GEMINI_MODEL_QUALITY = env_str("GEMINI_MODEL_QUALITY", "veo-3.1-generate-preview")
+GEMINI_MODEL_FAST = env_str("GEMINI_MODEL_FAST", "veo-3.1-fast-generate-preview")
+GEMINI_MODEL_LITE = env_str("GEMINI_MODEL_LITE", "veo-3.1-lite-generate-preview")
+# Google's samples poll every 10 s; renders take 11 s to 6 min. A job still pending after the
+# deadline is failed (and its hold released) by the pipeline.
+GEMINI_POLL_INTERVAL_SECONDS = env_int("GEMINI_POLL_INTERVAL_SECONDS", 10)
+GEMINI_DEADLINE_SECONDS = env_int("GEMINI_DEADLINE_SECONDS", 900)
+GEMINI_HTTP_TIMEOUT_SECONDS = env_int("GEMINI_HTTP_TIMEOUT_SECONDS", 60)
 
 # ---------------------------------------------------------------------------------------------
 # LOGGING

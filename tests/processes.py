@@ -1,0 +1,158 @@
+"""Start the real web (gunicorn) and worker (celery) processes against the test database.
+
+Used by end-to-end tests, which must be transactional (`django_db(transaction=True)`) so that
+the processes see committed rows. The processes share the test run's VAR_DIR (broker folder,
+cache and media) and its broker/cache URLs from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def database_url() -> str:
+    """The URL of the database the test run is using right now (the test database)."""
+    cfg = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{cfg['NAME']}"
+    user = quote(cfg.get("USER") or "")
+    password = f":{quote(cfg['PASSWORD'])}" if cfg.get("PASSWORD") else ""
+    host = cfg.get("HOST") or "127.0.0.1"
+    port = cfg.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{cfg['NAME']}"
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="veosaas.settings",
+        VAR_DIR=str(settings.VAR_DIR),
+        DATABASE_URL=database_url(),
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+def purge_broker() -> None:
+    """Drop messages left in the broker by earlier tests (their rows are gone)."""
+    from veosaas.celery import app
+
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in ("generation", "callbacks", "default"):
+            try:
+                channel.queue_purge(queue)
+            except Exception:  # noqa: BLE001, S112 - a queue that does not exist yet is empty
+                continue
+
+
+class Stack:
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.procs[name] = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start_web(self) -> None:
+        self._spawn("web", [str(BIN / "gunicorn"), "veosaas.wsgi", "--bind",
+                            f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4",
+                            "--timeout", "60"])
+        self.wait_for(lambda: requests.get(f"{self.base_url}/healthz", timeout=2).ok, "web")
+
+    def start_worker(self, name: str = "worker", queues: str = "generation,callbacks,default",
+                     concurrency: int = 2) -> None:
+        self._spawn(name, [str(BIN / "celery"), "-A", "veosaas", "worker", "--queues", queues,
+                           "--concurrency", str(concurrency), "--loglevel", "INFO",
+                           "--hostname", f"{name}-{self.port}@%h", "--without-heartbeat",
+                           "--without-mingle", "--without-gossip"])
+
+    def start_beat(self) -> None:
+        self._spawn("beat", [str(BIN / "celery"), "-A", "veosaas", "beat", "--loglevel", "INFO",
+                             "--schedule", str(self.log_dir / "beat-schedule")])
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_for(self, check, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited early:\n{self.log(name)[-4000:]}")
+            try:
+                if check():
+                    return
+            except Exception as exc:  # noqa: BLE001 - retried until the deadline
+                last = exc
+            time.sleep(0.2)
+        raise TimeoutError(f"{what} not ready after {timeout}s ({last})")
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            proc = self.procs[name]
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.procs.pop(name, None)
+
+
+@contextmanager
+def running_stack(tmp_path: Path, *, web: bool = True, worker: bool = True,
+                  **env: str) -> Iterator[Stack]:
+    purge_broker()
+    stack = Stack(process_env(**env), tmp_path)
+    try:
+        if web:
+            stack.start_web()
+        if worker:
+            stack.start_worker()
+        yield stack
+    finally:
+        stack.stop()

@@ -1,0 +1,41 @@
+"""D1: the deploy checklist passes with production settings."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_check_deploy_passes_with_production_settings(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="veosaas.settings",
+        SECRET_KEY=secrets.token_urlsafe(60),
+        DEBUG="0",
+        SECURE_HTTPS="1",
+        ALLOWED_HOSTS="api.example.com",
+        VAR_DIR=str(tmp_path),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_embedded_defaults_fail_the_deploy_check(tmp_path: Path) -> None:
+    """Without TLS settings the checklist warns: production must opt in explicitly."""
+    env = dict(os.environ)
+    env.update(DJANGO_SETTINGS_MODULE="veosaas.settings", VAR_DIR=str(tmp_path),
+               SECURE_HTTPS="0")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode != 0
+    assert "SECURE_SSL_REDIRECT" in result.stdout + result.stderr
