@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
         try:
             module = importlib.import_module(f"bench.{module_name}")
             rows.extend(module.run())
-        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others
+        except Exception:  # one broken benchmark must not hide the others
             traceback.print_exc()
             rows.append({"name": module_name, "note": "FAILED (see traceback above)"})
     headers = ["benchmark", "value", "unit", "baseline", "ratio", "goal", "note"]

@@ -78,6 +78,17 @@ def system_account(*, code: str) -> LedgerAccount:
         return LedgerAccount.objects.get(code=code)
 
 
+def account_lock(*, user: User) -> LedgerAccount:
+    """Lock the user's customer account row until the caller's transaction ends.
+
+    Callers that must check something and then spend (the per-account concurrency cap in
+    `job_submit`) take this lock first, so the check and the hold are serialised together.
+    Must be called inside `transaction.atomic()`.
+    """
+    account = ledger_account_for_user(user=user)
+    return LedgerAccount.objects.select_for_update().get(pk=account.pk)
+
+
 def _customer_apply(
     *,
     account_id: int,

@@ -7,7 +7,7 @@ from celery import shared_task
 from billing.services import holds_expire_stale
 
 
-@shared_task(queue="default")
+@shared_task
 def holds_expire_stale_task() -> int:
     """Release holds past their TTL (a backstop; job failures release their own holds)."""
     return holds_expire_stale()

@@ -7,6 +7,7 @@ cache and media) and its broker/cache URLs from the environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -64,10 +65,9 @@ def purge_broker() -> None:
     with app.connection_for_write() as conn:
         channel = conn.default_channel
         for queue in ("generation", "callbacks", "default"):
-            try:
+            # A queue that was never declared has nothing to purge.
+            with contextlib.suppress(Exception):
                 channel.queue_purge(queue)
-            except Exception:  # noqa: BLE001, S112 - a queue that does not exist yet is empty
-                continue
 
 
 class Stack:
@@ -79,7 +79,7 @@ class Stack:
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         self.procs[name] = subprocess.Popen(
             args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -104,10 +104,8 @@ class Stack:
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(name)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
     def log(self, name: str) -> str:
@@ -124,7 +122,7 @@ class Stack:
             try:
                 if check():
                     return
-            except Exception as exc:  # noqa: BLE001 - retried until the deadline
+            except Exception as exc:
                 last = exc
             time.sleep(0.2)
         raise TimeoutError(f"{what} not ready after {timeout}s ({last})")
@@ -136,10 +134,8 @@ class Stack:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=15)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             self.procs.pop(name, None)
 
 

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 PONG_TTL_SECONDS = 120
 
 
-@shared_task(queue="default", ignore_result=True)
+@shared_task(ignore_result=True)
 def worker_ping(nonce: str) -> None:
     cache.set(f"health:pong:{nonce}", time.time(), PONG_TTL_SECONDS)
 

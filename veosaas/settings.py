@@ -63,7 +63,9 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# Absolute URLs in API responses and callbacks; falls back to the request\'s host, then this.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
+DEFAULT_BASE_URL = f"http://127.0.0.1:{env_int('PORT', 8000)}"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -264,8 +266,21 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 900)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 960)
-CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {}
+# Provider work, customer callbacks and maintenance on separate queues, so slow receivers or
+# long renders never starve each other. Anything unrouted goes to "default".
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    "generation.tasks.job_*": {"queue": "generation"},
+    "generation.tasks.callback_*": {"queue": "callbacks"},
+}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "generation-reap-jobs": {
+        "task": "generation.tasks.jobs_reap_task",
+        "schedule": float(env_int("GENERATION_REAPER_INTERVAL_SECONDS", 30)),
+    },
+    "generation-poll-upstream": {
+        "task": "generation.tasks.jobs_poll_due_task",
+        "schedule": 5.0,
+    },
     "billing-expire-stale-holds": {
         "task": "billing.tasks.holds_expire_stale_task",
         "schedule": 300.0,
@@ -327,6 +342,68 @@ GEMINI_MODEL_LITE = env_str("GEMINI_MODEL_LITE", "veo-3.1-lite-generate-preview"
 GEMINI_POLL_INTERVAL_SECONDS = env_int("GEMINI_POLL_INTERVAL_SECONDS", 10)
 GEMINI_DEADLINE_SECONDS = env_int("GEMINI_DEADLINE_SECONDS", 900)
 GEMINI_HTTP_TIMEOUT_SECONDS = env_int("GEMINI_HTTP_TIMEOUT_SECONDS", 60)
+
+# ---------------------------------------------------------------------------------------------
+# STRIPE TOP-UPS — https://docs.stripe.com/checkout/fulfillment ; https://docs.stripe.com/webhooks
+# ---------------------------------------------------------------------------------------------
+# Payments are on only when STRIPE_SECRET_KEY is set; without it the top-up API answers 503 and
+# the pages say payments are not configured. billing/stripe_client.py is the only Stripe user.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# Where the SDK sends API calls; tests and rehearsals point it at a local fake on 127.0.0.1.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+# Not read from the environment: tests may put an instance of `stripe.HTTPClient` here to fake
+# Stripe at its HTTP boundary (see billing/stripe_client.py).
+STRIPE_HTTP_CLIENT: object | None = None
+# Free credits granted once per user at signup (billing.services.signup_grant); 0 turns it off.
+BILLING_SIGNUP_GRANT_CREDITS = env_int("BILLING_SIGNUP_GRANT_CREDITS", 50)
+
+# ---------------------------------------------------------------------------------------------
+# OUTGOING REQUESTS TO CUSTOMER URLS (generation/netguard.py)
+# ---------------------------------------------------------------------------------------------
+# Development/tests only: also allow loopback and private-network destinations for callbacks
+# and image URLs. Cloud metadata addresses stay blocked. See RELIABILITY.md W2.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+
+# ---------------------------------------------------------------------------------------------
+# GENERATION — jobs, providers, limits (generation/)
+# ---------------------------------------------------------------------------------------------
+# Provider per model tier: GENERATION_PROVIDER for all, or GENERATION_PROVIDER_<TIER> to override.
+GENERATION_PROVIDER = env_str("GENERATION_PROVIDER", "local")
+GENERATION_PROVIDERS_BY_TIER = {
+    tier: env_str(f"GENERATION_PROVIDER_{tier.upper()}", GENERATION_PROVIDER)
+    for tier in ("quality", "fast", "lite")
+}
+# Generation requests per account in a sliding window (429 / 1003 beyond it).
+GENERATION_RATE_LIMIT = env_int("GENERATION_RATE_LIMIT", 20)
+GENERATION_RATE_WINDOW_SECONDS = env_int("GENERATION_RATE_WINDOW_SECONDS", 10)
+# Jobs queued or running at once per account (429 / 1003 beyond it).
+GENERATION_MAX_ACTIVE_JOBS = env_int("GENERATION_MAX_ACTIVE_JOBS", 10)
+# A running job whose worker stops renewing its lease for this long is recovered by the reaper.
+GENERATION_LEASE_SECONDS = env_int("GENERATION_LEASE_SECONDS", 120)
+# A queued job not started after this long is re-enqueued (its message may have been lost).
+GENERATION_REQUEUE_AFTER_SECONDS = env_int("GENERATION_REQUEUE_AFTER_SECONDS", 300)
+GENERATION_MAX_ATTEMPTS = env_int("GENERATION_MAX_ATTEMPTS", 3)
+GENERATION_REAPER_INTERVAL_SECONDS = env_int("GENERATION_REAPER_INTERVAL_SECONDS", 30)
+# Input images: uploads (veo3o1: 50 MB), fetched URLs and base64 bodies (10 MB), pixel cap.
+GENERATION_UPLOAD_MAX_BYTES = env_int("GENERATION_UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
+GENERATION_URL_IMAGE_MAX_BYTES = env_int("GENERATION_URL_IMAGE_MAX_BYTES", 10 * 1024 * 1024)
+# Pixel caps bound decode memory: PNG ~4 bytes a pixel, WebP ~16 (so a lower cap).
+GENERATION_IMAGE_MAX_PIXELS = env_int("GENERATION_IMAGE_MAX_PIXELS", 25_000_000)
+GENERATION_WEBP_MAX_PIXELS = env_int("GENERATION_WEBP_MAX_PIXELS", 9_000_000)
+GENERATION_PROMPT_MAX_CHARS = env_int("GENERATION_PROMPT_MAX_CHARS", 5000)
+# How results are served: "stream" from storage (Range support) or "redirect" to a fresh
+# signed storage URL (S3). Default: stream for local files, redirect for S3.
+MEDIA_DELIVERY = env_str("MEDIA_DELIVERY", "redirect" if STORAGE_BACKEND == "s3" else "stream")
+# Test-only scripted provider ("scripted"): outcome succeed | fail | block | transient, and delay.
+GENERATION_TEST_OUTCOME = env_str("GENERATION_TEST_OUTCOME", "succeed")
+GENERATION_TEST_DELAY_SECONDS = float(env_str("GENERATION_TEST_DELAY_SECONDS", "0") or 0)
+# veo3o1 has no model, duration or resolution parameters: these are what it gets.
+VEO3O1_MODEL_TIER = env_str("VEO3O1_MODEL_TIER", "fast")
+VEO3O1_DURATION_SECONDS = env_int("VEO3O1_DURATION_SECONDS", 8)
+VEO3O1_RESOLUTION = env_str("VEO3O1_RESOLUTION", "720p")
+# Mirror veo3o1 error codes as HTTP statuses (contracts A18); "0" answers every error with 200.
+VEO3O1_HTTP_ERROR_STATUS = env_bool("VEO3O1_HTTP_ERROR_STATUS", True)
 
 # ---------------------------------------------------------------------------------------------
 # LOGGING

@@ -8,4 +8,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("healthz/worker", health.healthz_worker, name="healthz-worker"),
     path("", include("billing.urls")),
+    path("", include("generation.urls")),
 ]
+
+handler404 = "veosaas.exceptions.not_found"
+handler500 = "veosaas.exceptions.server_error"

@@ -1,0 +1,91 @@
+"""Staff view of jobs: filters, error details and each job's ledger entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from billing.selectors import transfers_for_job
+from generation.delivery import job_video_url
+from generation.models import Job, Upload
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "facade", "kind", "state", "provider", "model_tier",
+                    "resolution", "duration_seconds", "credits_quoted", "credits_charged",
+                    "created_at", "completed_at")
+    list_filter = ("state", "provider", "facade", "kind", "model_tier", "resolution",
+                   ("created_at", admin.DateFieldListFilter))
+    search_fields = ("id", "user__email", "prompt", "error_message", "provider_operation")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    raw_id_fields = ("user", "api_key", "parent")
+    readonly_fields = ("ledger_entries", "video_link", "error_summary")
+    fieldsets = (
+        (None, {"fields": ("user", "api_key", "facade", "kind", "parent", "state",
+                           "video_link")}),
+        ("Request", {"fields": ("prompt", "negative_prompt", "mode", "model_tier",
+                                "aspect_ratio", "resolution", "duration_seconds", "seed",
+                                "image_refs", "callback_url", "raw_request",
+                                "idempotency_key")}),
+        ("Error", {"fields": ("error_summary", "failure_stage", "error_code",
+                              "error_message", "error_details")}),
+        ("Execution", {"fields": ("provider", "provider_operation", "attempts", "requeues",
+                                  "progress", "eta_seconds", "lease_expires_at",
+                                  "next_poll_at", "render_seconds", "created_at",
+                                  "started_at", "completed_at")}),
+        ("Credits", {"fields": ("credits_quoted", "credits_charged", "ledger_entries")}),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Jobs change only through the pipeline's guarded transitions.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="ledger entries")
+    def ledger_entries(self, obj: Job) -> SafeString:
+        rows = [
+            (reverse("admin:billing_transfer_change", args=[t.pk]), t.created_at, t.kind,
+             t.phase, t.amount, t.balance_after)
+            for t in transfers_for_job(job_id=obj.pk)
+        ]
+        if not rows:
+            return format_html("<em>none</em>")
+        return format_html(
+            "<table><tr><th>when</th><th>kind</th><th>phase</th><th>credits</th>"
+            "<th>available after</th></tr>{}</table>",
+            format_html_join("", '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td>'
+                             "<td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="video")
+    def video_link(self, obj: Job) -> SafeString:
+        url = job_video_url(obj)
+        return format_html('<a href="{}">{}</a>', url, url) if url else format_html("—")
+
+    @admin.display(description="error")
+    def error_summary(self, obj: Job) -> str:
+        if not obj.error_message:
+            return "—"
+        return f"[{obj.error_code}] {obj.error_message} ({obj.failure_stage})"
+
+
+@admin.register(Upload)
+class UploadAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "source", "mime_type", "width", "height", "size",
+                    "created_at")
+    list_filter = ("source", "mime_type")
+    search_fields = ("id", "user__email", "source_url")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)

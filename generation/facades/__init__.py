@@ -1,0 +1,1 @@
+"""Wire-compatible API facades: one module per vendor contract, one Job model underneath."""

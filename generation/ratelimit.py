@@ -1,0 +1,95 @@
+"""Sliding-window rate limits, atomic across processes.
+
+With REDIS_URL set, one Lua script per check (a sorted set of hit times) makes check-and-count
+a single atomic step. Without Redis (the embedded setup), a row per key is locked in the
+database for the same effect. DRF throttles read then write the cache and can be overshot by
+concurrent requests (https://github.com/encode/django-rest-framework/issues/8127).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from generation.models import RateLimitBucket
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: int  # seconds until a slot frees up (0 when allowed)
+    window: int
+
+
+_LUA = """
+local key, now, window, limit, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]),
+    tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+if count < limit then
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, math.ceil(window * 1000))
+  return {1, limit - count - 1, 0}
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return {0, 0, tostring(tonumber(oldest[2]) + window - now)}
+"""
+
+
+@cache
+def _redis_script():  # type: ignore[no-untyped-def]
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return client.register_script(_LUA)
+
+
+def rate_limit_hit(*, key: str, limit: int, window: int) -> RateDecision:
+    """Count one hit for `key` unless `limit` hits already fell within the last `window` s."""
+    now = time.time()
+    if settings.REDIS_URL:
+        allowed, remaining, retry = _redis_script()(
+            keys=[f"ratelimit:{key}"], args=[now, window, limit, uuid.uuid4().hex]
+        )
+        return RateDecision(
+            allowed=bool(allowed), limit=limit, remaining=int(remaining),
+            retry_after=max(1, math.ceil(float(retry))) if not allowed else 0, window=window,
+        )
+    return _database_hit(key=key, limit=limit, window=window, now=now)
+
+
+def _database_hit(*, key: str, limit: int, window: int, now: float) -> RateDecision:
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                bucket, _ = RateLimitBucket.objects.select_for_update().get_or_create(key=key)
+                hits = [t for t in bucket.hits if t > now - window]
+                if len(hits) >= limit:
+                    RateLimitBucket.objects.filter(pk=key).update(hits=hits)
+                    retry = max(1, math.ceil(min(hits) + window - now))
+                    return RateDecision(allowed=False, limit=limit, remaining=0,
+                                        retry_after=retry, window=window)
+                hits.append(now)
+                RateLimitBucket.objects.filter(pk=key).update(hits=hits)
+                return RateDecision(allowed=True, limit=limit, remaining=limit - len(hits),
+                                    retry_after=0, window=window)
+        except IntegrityError:  # two first hits created the row at once; the loser retries
+            continue
+    raise RuntimeError(f"rate limit bucket {key!r} could not be updated")
+
+
+def generate_rate_limit(*, user_id: object) -> RateDecision:
+    """The per-account limit on generation requests (20 per 10 s by default)."""
+    return rate_limit_hit(
+        key=f"generate:{user_id}",
+        limit=settings.GENERATION_RATE_LIMIT,
+        window=settings.GENERATION_RATE_WINDOW_SECONDS,
+    )

@@ -1,0 +1,32 @@
+"""Celery tasks for generation. Thin: each loads by id and calls one service.
+
+Generation tasks use late acks and are re-queued if their worker process dies; the services
+are idempotent (guarded state changes), so a redelivered message does no harm.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from generation import services
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def job_run_task(job_id: str) -> None:
+    services.job_run(job_id=job_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def job_poll_task(job_id: str) -> None:
+    services.job_poll(job_id=job_id)
+
+
+@shared_task
+def jobs_poll_due_task() -> int:
+    return services.jobs_poll_due()
+
+
+@shared_task
+def jobs_reap_task() -> dict[str, int]:
+    report = services.jobs_reap()
+    return {"requeued": report.requeued, "failed": report.failed}
