@@ -37,6 +37,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Jobs per day for the codefast facade; NULL means GENERATION_DAILY_LIMIT.
+    daily_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Jobs per day; empty means the default from settings."
+    )
+    # Signs callbacks (kie HMAC and Standard Webhooks). Retrievable, so stored as is; rotated
+    # by the account. Empty until first needed.
+    webhook_secret = models.CharField(max_length=100, blank=True)
+    webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    # Where account events (usage alerts) are POSTed, signed like job callbacks.
+    account_callback_url = models.URLField(max_length=2048, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
 
