@@ -4,8 +4,13 @@ account's job answers exactly like an unknown id."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 from generation.models import Job, Upload
@@ -59,3 +64,32 @@ def job_eta_seconds(*, job: Job) -> int:
 
 def jobs_for_user(*, user: User) -> QuerySet[Job]:
     return Job.objects.filter(user=user).order_by("-created_at")
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    limit: int
+    used: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+def day_start(*, now: datetime | None = None) -> datetime:
+    """Midnight today in GENERATION_DAILY_LIMIT_TIME_ZONE (the day the daily limit counts)."""
+    zone = ZoneInfo(settings.GENERATION_DAILY_LIMIT_TIME_ZONE)
+    local = (now or timezone.now()).astimezone(zone)
+    return datetime.combine(local.date(), time.min, tzinfo=zone)
+
+
+def daily_usage(*, user: User, now: datetime | None = None) -> DailyUsage:
+    """Jobs the account started today (local midnight), failed ones not counted: a failed
+    job gives its slot back. The limit is the account's own or GENERATION_DAILY_LIMIT."""
+    limit = user.daily_limit if user.daily_limit is not None else settings.GENERATION_DAILY_LIMIT
+    used = (
+        Job.objects.filter(user=user, created_at__gte=day_start(now=now))
+        .exclude(state__in=[Job.State.FAILED, Job.State.CANCELLED])
+        .count()
+    )
+    return DailyUsage(limit=limit, used=used)

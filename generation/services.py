@@ -52,6 +52,8 @@ from generation.providers.base import (
     RenderRequest,
 )
 from generation.ratelimit import RateDecision, generate_rate_limit
+from generation.selectors import daily_usage
+from generation.veo_rules import VeoConstraintError, veo_validate
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +104,12 @@ class IdempotencyKeyReused(Exception):
     """The Idempotency-Key was already used with a different request body."""
 
 
+class DailyLimitReached(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"daily limit of {limit} jobs reached")
+        self.limit = limit
+
+
 # ---------------------------------------------------------------------------------------------
 # Submit
 # ---------------------------------------------------------------------------------------------
@@ -133,6 +141,8 @@ class JobSpec:
     raw_request: dict[str, Any] = field(default_factory=dict)
     parent_id: uuid.UUID | None = None
     result_index: int = 0
+    # Enforce the account's jobs-per-day limit (codefast); checked under the account lock.
+    enforce_daily_limit: bool = False
 
 
 @dataclass(frozen=True)
@@ -206,6 +216,18 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
         _validate_url("callBackUrl", spec.callback_url)
     if spec.watermark and len(spec.watermark) > 200:
         raise JobValidationError("watermark", "must be at most 200 characters")
+    if mode != Job.Mode.UPSCALE:
+        # Veo's coupled constraints (1080p/4k and reference images need 8 s, extension needs
+        # 720p, …) hold for every provider, so a local rehearsal fails where production would.
+        try:
+            veo_validate(
+                mode=mode, model_tier=spec.model_tier, resolution=spec.resolution,
+                duration_seconds=spec.duration_seconds,
+                aspect_ratio=spec.aspect_ratio if spec.aspect_ratio != "auto" else "16:9",
+                image_count=len(spec.images), has_source_video=spec.parent_id is not None,
+            )
+        except VeoConstraintError as exc:
+            raise JobValidationError(exc.field, exc.message) from exc
     return mode
 
 
@@ -268,6 +290,10 @@ def job_submit(
                 user=user, state__in=[Job.State.QUEUED, Job.State.RUNNING]).count()
             if active >= settings.GENERATION_MAX_ACTIVE_JOBS:
                 raise ConcurrencyLimited(settings.GENERATION_MAX_ACTIVE_JOBS)
+            if spec.enforce_daily_limit:
+                usage = daily_usage(user=user)
+                if usage.remaining <= 0:
+                    raise DailyLimitReached(usage.limit)
             job = Job.objects.create(
                 user=user, api_key=api_key, facade=spec.facade, kind=spec.kind,
                 parent_id=spec.parent_id, result_index=spec.result_index,

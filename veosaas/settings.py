@@ -398,6 +398,10 @@ MEDIA_DELIVERY = env_str("MEDIA_DELIVERY", "redirect" if STORAGE_BACKEND == "s3"
 # Test-only scripted provider ("scripted"): outcome succeed | fail | block | transient, and delay.
 GENERATION_TEST_OUTCOME = env_str("GENERATION_TEST_OUTCOME", "succeed")
 GENERATION_TEST_DELAY_SECONDS = float(env_str("GENERATION_TEST_DELAY_SECONDS", "0") or 0)
+# Jobs per account per day where a facade enforces it (codefast); per-user override in the
+# admin. The day ends at midnight in this zone (the codefast panel's, Europe/Istanbul).
+GENERATION_DAILY_LIMIT = env_int("GENERATION_DAILY_LIMIT", 20)
+GENERATION_DAILY_LIMIT_TIME_ZONE = env_str("GENERATION_DAILY_LIMIT_TIME_ZONE", "Europe/Istanbul")
 # veo3o1 has no model, duration or resolution parameters: these are what it gets.
 VEO3O1_MODEL_TIER = env_str("VEO3O1_MODEL_TIER", "fast")
 VEO3O1_DURATION_SECONDS = env_int("VEO3O1_DURATION_SECONDS", 8)

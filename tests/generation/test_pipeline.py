@@ -208,3 +208,37 @@ def test_submit_rolls_back_job_and_enqueue_when_the_hold_fails(  # type: ignore[
         submit(poor)
     assert not Job.objects.exists()
     assert callbacks == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [({"resolution": "1080p", "duration_seconds": 4}, "duration"),
+     ({"resolution": "4k", "duration_seconds": 6}, "duration"),
+     ({"model_tier": "lite", "resolution": "4k", "duration_seconds": 8}, "resolution")],
+)
+def test_veo_constraints_are_checked_before_any_hold(funded_user, overrides, field) -> None:  # type: ignore[no-untyped-def]
+    from generation.services import JobValidationError
+
+    with pytest.raises(JobValidationError) as excinfo:
+        submit(funded_user, **overrides)
+    assert field in excinfo.value.field
+    assert not Job.objects.exists()
+    assert balance_get(user=funded_user).held == 0
+
+
+def test_daily_limit_counts_todays_jobs_and_failed_ones_give_back(funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+    from generation.selectors import daily_usage
+    from generation.services import DailyLimitReached
+
+    funded_user.daily_limit = 2
+    funded_user.save()
+    first = submit(funded_user, enforce_daily_limit=True)
+    submit(funded_user, enforce_daily_limit=True)
+    with pytest.raises(DailyLimitReached):
+        submit(funded_user, enforce_daily_limit=True)
+    submit(funded_user)  # facades without a daily limit are not capped by it
+    job_fail(job_id=first.id, stage="generation", code=501, message="failed")
+    assert daily_usage(user=funded_user).remaining == 0  # the uncapped job counts too
+    for job in Job.objects.filter(state="queued"):
+        job_fail(job_id=job.id, stage="generation", code=501, message="cleanup")
+    assert daily_usage(user=funded_user).remaining == 2
