@@ -1,13 +1,46 @@
-"""Finance-facing admin: the ledger is read-only; prices are editable."""
+"""Finance-facing admin.
+
+The ledger, top-ups and Stripe events are read-only (no add, change or delete for anyone);
+prices and credit packs are editable; manual credit changes go through adjustment requests
+(maker-checker: a second person with `billing.approve_adjustmentrequest` approves). Ledger
+transfers and top-ups export as streaming CSV (permissions `export_transfer`, `export_topup`).
+A daily summary of revenue and credits lives at /admin/billing/topup/summary/.
+
+Who gets what is set by migration 0004 (groups "Finance" and "Finance approvers").
+"""
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
 
-from billing.models import LedgerAccount, Price, Transfer
+from billing.adjustments import (
+    adjustment_request_approve,
+    adjustment_request_create,
+    adjustment_request_reject,
+)
+from billing.errors import AdjustmentRefused, InsufficientCredits
+from billing.models import (
+    AdjustmentRequest,
+    CreditPack,
+    LedgerAccount,
+    Price,
+    StripeEvent,
+    TopUp,
+    Transfer,
+)
+from billing.selectors import FinanceDay, finance_daily_summary
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -21,13 +54,59 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+# ---------------------------------------------------------------------------------------------
+# CSV export
+# ---------------------------------------------------------------------------------------------
+
+
+class _Echo:
+    """A file-like object whose write() returns the line, for csv.writer over a stream."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: object) -> object:
+    # Spreadsheets run cells starting with = + - @ as formulas (CSV injection): quote text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def csv_stream(
+    *, filename: str, header: list[str], rows: Iterable[Iterable[object]]
+) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow([_cell(value) for value in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _stamp() -> str:
+    return timezone.now().strftime("%Y%m%d-%H%M%S")
+
+
+# ---------------------------------------------------------------------------------------------
+# Ledger
+# ---------------------------------------------------------------------------------------------
+
+
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "kind", "user", "posted_credits", "held_credits",
-                    "available_credits", "created_at")
-    list_filter = ("kind",)
+                    "available_credits", "in_debt", "created_at")
+    list_filter = ("kind", "in_debt")
     search_fields = ("user__email", "code")
     list_select_related = ("user",)
+    date_hierarchy = "created_at"
 
     @admin.display(description="posted")
     def posted_credits(self, obj: LedgerAccount) -> int | str:
@@ -42,6 +121,13 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         return obj.available if obj.kind == LedgerAccount.Kind.CUSTOMER else "—"
 
 
+TRANSFER_CSV_HEADER = [
+    "created_at", "uid", "kind", "phase", "amount", "debit_account", "credit_account",
+    "customer_email", "balance_after", "job_id", "actor", "reason", "reference",
+    "idempotency_key",
+]
+
+
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "phase", "amount", "debit_account", "credit_account",
@@ -51,6 +137,30 @@ class TransferAdmin(ReadOnlyAdmin):
                      "credit_account__user__email")
     date_hierarchy = "created_at"
     list_select_related = ("debit_account__user", "credit_account__user", "actor")
+    actions = ("export_csv",)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.export_transfer")
+
+    @admin.action(description="Export selected transfers as CSV", permissions=["export"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Transfer]) -> HttpResponse:
+        queryset = queryset.select_related(
+            "debit_account__user", "credit_account__user", "actor"
+        ).order_by("created_at", "id")
+
+        def rows() -> Iterator[list[object]]:
+            for t in queryset.iterator(chunk_size=2000):
+                customer = t.debit_account.user or t.credit_account.user
+                yield [
+                    t.created_at, t.uid, t.kind, t.phase, t.amount, str(t.debit_account),
+                    str(t.credit_account), customer.email if customer else "", t.balance_after,
+                    t.job_id, t.actor.email if t.actor else "", t.reason, t.reference,
+                    t.idempotency_key,
+                ]
+
+        return csv_stream(
+            filename=f"transfers-{_stamp()}.csv", header=TRANSFER_CSV_HEADER, rows=rows()
+        )
 
 
 @admin.register(Price)
@@ -59,3 +169,209 @@ class PriceAdmin(admin.ModelAdmin):
                     "credits_per_second", "active", "updated_at")
     list_filter = ("operation", "model_tier", "resolution", "active")
     list_editable = ("flat_credits", "credits_per_second", "active")
+
+
+# ---------------------------------------------------------------------------------------------
+# Stripe top-ups
+# ---------------------------------------------------------------------------------------------
+
+
+@admin.register(CreditPack)
+class CreditPackAdmin(admin.ModelAdmin):
+    list_display = ("name", "credits", "price", "currency", "active", "updated_at")
+    list_filter = ("active", "currency")
+    list_editable = ("active",)
+    search_fields = ("name",)
+
+
+TOPUP_CSV_HEADER = [
+    "created_at", "uid", "user_email", "pack", "credits", "amount", "currency", "status",
+    "paid_at", "stripe_session_id", "stripe_payment_intent_id", "stripe_charge_id",
+    "amount_refunded", "dispute_id", "dispute_status", "credits_clawed_back", "failure_reason",
+]
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "user", "pack", "credits", "amount", "currency", "status",
+                    "amount_refunded", "dispute_status", "credits_clawed_back",
+                    "stripe_session_id")
+    list_filter = ("status", "currency", "dispute_status")
+    search_fields = ("=stripe_session_id", "=stripe_payment_intent_id", "=stripe_charge_id",
+                     "=dispute_id", "user__email", "uid")
+    date_hierarchy = "created_at"
+    list_select_related = ("user", "pack")
+    actions = ("export_csv",)
+    change_list_template = "billing/admin/topup_change_list.html"
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.export_topup")
+
+    @admin.action(description="Export selected top-ups as CSV", permissions=["export"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[TopUp]) -> HttpResponse:
+        queryset = queryset.select_related("user", "pack").order_by("created_at", "id")
+
+        def rows() -> Iterator[list[object]]:
+            for t in queryset.iterator(chunk_size=2000):
+                yield [
+                    t.created_at, t.uid, t.user.email, t.pack.name, t.credits, t.amount,
+                    t.currency, t.status, t.paid_at, t.stripe_session_id,
+                    t.stripe_payment_intent_id, t.stripe_charge_id, t.amount_refunded,
+                    t.dispute_id, t.dispute_status, t.credits_clawed_back, t.failure_reason,
+                ]
+
+        return csv_stream(filename=f"topups-{_stamp()}.csv", header=TOPUP_CSV_HEADER, rows=rows())
+
+    def get_urls(self) -> list[URLPattern]:
+        summary = path(
+            "summary/", self.admin_site.admin_view(self.summary_view), name="billing_summary"
+        )
+        return [summary, *super().get_urls()]
+
+    def summary_view(self, request: HttpRequest) -> TemplateResponse:
+        """Revenue and credits sold / used per day, with an inline SVG chart (no CDN)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            days = min(max(int(request.GET.get("days", "30")), 1), 366)
+        except ValueError:
+            days = 30
+        summary = finance_daily_summary(days=days)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Billing summary — last {days} days",
+            "opts": self.model._meta,
+            "days": days,
+            "rows": summary,
+            "totals": _totals(summary),
+            "chart": _chart(summary),
+        }
+        return TemplateResponse(request, "billing/admin/summary.html", context)
+
+
+def _totals(rows: list[FinanceDay]) -> dict[str, object]:
+    revenue: dict[str, int] = {}
+    for row in rows:
+        for currency, amount in row.revenue:
+            revenue[currency] = revenue.get(currency, 0) + amount
+    return {
+        "revenue": sorted(revenue.items()),
+        "credits_sold": sum(r.credits_sold for r in rows),
+        "credits_granted": sum(r.credits_granted for r in rows),
+        "credits_used": sum(r.credits_used for r in rows),
+        "credits_clawed_back": sum(r.credits_clawed_back for r in rows),
+    }
+
+
+def _chart(rows: list[FinanceDay], *, width: int = 720, height: int = 180) -> dict[str, object]:
+    """Bar geometry for credits sold (left bar) and used (right bar) per day."""
+    top = max([1, *(r.credits_sold for r in rows), *(r.credits_used for r in rows)])
+    slot = width / max(len(rows), 1)
+    bar = max(slot / 2 - 1, 1)
+    bars: list[dict[str, object]] = []
+    for index, row in enumerate(rows):
+        for offset, value, css in ((0.0, row.credits_sold, "sold"), (bar, row.credits_used,
+                                                                      "used")):
+            h = round(value / top * height, 1)
+            bars.append({"x": round(index * slot + offset, 1), "y": round(height - h, 1),
+                         "w": round(bar, 1), "h": h, "css": css, "value": value,
+                         "day": row.day})
+    labels: list[dict[str, object]] = []
+    step = max(len(rows) // 6, 1)
+    for index in range(0, len(rows), step):
+        day: date = rows[index].day
+        labels.append({"x": round(index * slot, 1), "text": day.strftime("%m-%d")})
+    return {"width": width, "height": height, "top": top, "bars": bars, "labels": labels}
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "event_id", "type", "outcome", "note", "livemode")
+    list_filter = ("type", "outcome", "livemode")
+    search_fields = ("=event_id", "type", "note")
+    date_hierarchy = "received_at"
+    exclude = ("payload",)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adjustments (maker-checker)
+# ---------------------------------------------------------------------------------------------
+
+
+class AdjustmentRequestForm(forms.ModelForm):
+    class Meta:
+        model = AdjustmentRequest
+        fields = ("user", "amount", "reason", "reference")
+
+
+@admin.register(AdjustmentRequest)
+class AdjustmentRequestAdmin(admin.ModelAdmin):
+    """Requests are created here and decided by actions; never edited or deleted."""
+
+    form = AdjustmentRequestForm
+    list_display = ("created_at", "user", "amount", "status", "reference", "requested_by",
+                    "approved_by", "rejected_by", "decided_at", "transfer")
+    list_filter = ("status",)
+    search_fields = ("user__email", "reference", "reason", "requested_by__email")
+    date_hierarchy = "created_at"
+    list_select_related = ("user", "requested_by", "approved_by", "rejected_by", "transfer")
+    autocomplete_fields = ("user",)
+    actions = ("approve_requests", "reject_requests")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["user", "amount", "reason", "reference"]
+        return ["user", "amount", "reason", "reference", "status", "requested_by",
+                "approved_by", "rejected_by", "decided_at", "transfer", "created_at"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.approve_adjustmentrequest")
+
+    def save_model(
+        self, request: HttpRequest, obj: AdjustmentRequest, form: Any, change: bool
+    ) -> None:
+        if change:
+            raise PermissionDenied
+        created = adjustment_request_create(
+            user=obj.user, amount=obj.amount, reason=obj.reason, reference=obj.reference,
+            requested_by=request.user,
+        )
+        obj.pk = created.pk
+        obj.requested_by = created.requested_by
+        obj.status = created.status
+        obj.created_at = created.created_at
+        obj._state.adding = False
+
+    def _decide(
+        self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest],
+        decide: Callable[[AdjustmentRequest], AdjustmentRequest], verb: str,
+    ) -> None:
+        done = 0
+        for item in queryset.select_related("user"):
+            try:
+                decide(item)
+            except (AdjustmentRefused, InsufficientCredits) as exc:
+                self.message_user(request, f"{item}: not {verb}: {exc}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} request(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Approve selected requests (posts the adjustments)",
+                  permissions=["approve"])
+    def approve_requests(
+        self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]
+    ) -> None:
+        self._decide(request, queryset, lambda item: adjustment_request_approve(
+            adjustment_request=item, approver=request.user), "approved")
+
+    @admin.action(description="Reject selected requests", permissions=["approve"])
+    def reject_requests(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
+        self._decide(request, queryset, lambda item: adjustment_request_reject(
+            adjustment_request=item, reviewer=request.user), "rejected")

@@ -20,3 +20,15 @@ class IdempotencyConflict(BillingError):
 
 class PriceNotFound(BillingError):
     pass
+
+
+class PaymentsNotConfigured(BillingError):
+    """Stripe is off: STRIPE_SECRET_KEY (or, for webhooks, STRIPE_WEBHOOK_SECRET) is not set."""
+
+
+class PackUnavailable(BillingError):
+    """The credit pack exists but is not sold any more."""
+
+
+class AdjustmentRefused(BillingError):
+    """An adjustment request cannot be decided as asked (maker-checker, permission, state)."""

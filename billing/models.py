@@ -33,6 +33,11 @@ class LedgerAccount(models.Model):
     )
     code = models.CharField(max_length=32, null=True, blank=True, unique=True)
     allow_negative = models.BooleanField(default=False)
+    # Set only by a forced debit (a clawback of a refunded or disputed top-up, S4) that took
+    # more than the available credits; cleared by the first change that brings available back
+    # to zero or more. It relaxes the non-negative constraint for this row alone; spends still
+    # require available >= amount, so a negative balance blocks new spends.
+    in_debt = models.BooleanField(default=False)
     # Cached totals, kept for customer accounts only. System accounts (grants, revenue, …) are
     # the other side of every customer transfer; caching them would serialise all customers on
     # one row, so their balances are summed from transfers when needed.
@@ -57,8 +62,13 @@ class LedgerAccount(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(allow_negative=True)
+                | Q(in_debt=True)
                 | Q(credits_posted__gte=F("debits_posted") + F("debits_pending")),
                 name="ledgeraccount_debits_must_not_exceed_credits",
+            ),
+            models.CheckConstraint(
+                condition=Q(in_debt=False) | Q(kind="customer"),
+                name="ledgeraccount_only_customers_in_debt",
             ),
         ]
 
@@ -124,6 +134,7 @@ class Transfer(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("export_transfer", "Can export ledger transfers as CSV")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive"),
             models.CheckConstraint(
@@ -194,3 +205,214 @@ class Price(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation}/{self.model_tier}/{self.resolution}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Stripe top-ups
+# ---------------------------------------------------------------------------------------------
+
+
+class CreditPack(models.Model):
+    """A staff-editable pack of credits sold through Stripe Checkout.
+
+    `price` is in integer minor units of `currency` (cents for usd). A top-up copies credits,
+    price and currency when it starts, so later edits never change a purchase in flight.
+    """
+
+    name = models.CharField(max_length=100)
+    credits = models.PositiveBigIntegerField()
+    price = models.PositiveIntegerField(help_text="In minor units of the currency (e.g. cents).")
+    currency = models.CharField(
+        max_length=3, default="usd", help_text="ISO 4217 code, lowercase (usd, eur, …)."
+    )
+    active = models.BooleanField(default=True, help_text="Inactive packs cannot be bought.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["price", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credits__gt=0), name="creditpack_credits_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="creditpack_price_positive"),
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[a-z]{3}$"), name="creditpack_currency_iso"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.credits} credits, {self.price} {self.currency})"
+
+
+class TopUp(models.Model):
+    """One purchase attempt of a credit pack: one Stripe Checkout Session, at most one grant.
+
+    Credits are granted once, by `billing.topups.topup_fulfil`, keyed by the Checkout Session id
+    (S1). Refunds and disputes are mirrored as state (cumulative refunded amount, dispute
+    status) and the ledger is brought to the clawback that state implies (S4).
+    """
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created"  # row written, Checkout Session not created yet
+        OPEN = "open", "Awaiting checkout"
+        PROCESSING = "processing", "Payment processing"  # delayed payment method
+        PAID = "paid", "Paid"  # credits granted
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups"
+    )
+    pack = models.ForeignKey(CreditPack, on_delete=models.PROTECT, related_name="topups")
+    credits = models.PositiveBigIntegerField()
+    amount = models.PositiveIntegerField(help_text="Price in minor units of the currency.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
+    stripe_session_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    checkout_url = models.TextField(blank=True)
+    grant = models.OneToOneField(
+        Transfer, null=True, blank=True, on_delete=models.PROTECT, related_name="topup"
+    )
+    # Mirrors of Stripe state; they only move forward (see billing.topups).
+    amount_refunded = models.PositiveBigIntegerField(default=0)
+    dispute_id = models.CharField(max_length=255, blank=True)
+    dispute_status = models.CharField(max_length=32, blank=True)
+    dispute_amount = models.PositiveBigIntegerField(default=0)
+    # Net credits taken back so far (clawbacks minus reinstatements), kept with the ledger entries.
+    credits_clawed_back = models.PositiveBigIntegerField(default=0)
+    # How many clawback/reinstatement transfers were posted; numbers their idempotency keys.
+    clawback_entries = models.PositiveIntegerField(default=0)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("export_topup", "Can export top-ups as CSV")]
+        constraints = [
+            models.CheckConstraint(condition=Q(credits__gt=0), name="topup_credits_positive"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="topup_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status="paid", grant__isnull=False, paid_at__isnull=False)
+                | (~Q(status="paid") & Q(grant__isnull=True)),
+                name="topup_paid_iff_granted",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__lte=F("amount")), name="topup_refund_within_amount"
+            ),
+            models.CheckConstraint(
+                condition=Q(credits_clawed_back__lte=F("credits")),
+                name="topup_clawback_within_credits",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"], name="topup_user_idx")]
+
+    def __str__(self) -> str:
+        return f"top-up {self.uid} ({self.credits} credits, {self.status})"
+
+
+class StripeEvent(models.Model):
+    """A verified Stripe webhook event, stored once per Stripe event id (duplicates are dropped).
+
+    Written in the same transaction as its effects, so a failed handler leaves no row and
+    Stripe's retry processes the event again.
+    """
+
+    class Outcome(models.TextChoices):
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    livemode = models.BooleanField(default=False)
+    api_version = models.CharField(max_length=64, blank=True)
+    stripe_created_at = models.DateTimeField(null=True, blank=True)
+    body = models.TextField(help_text="The raw request body, exactly as signed.")
+    payload = models.JSONField()
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    note = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Manual adjustments (maker-checker, L8)
+# ---------------------------------------------------------------------------------------------
+
+
+class AdjustmentRequest(models.Model):
+    """A staff request to add (positive) or remove (negative) credits, posted on approval.
+
+    A second person holding `billing.approve_adjustmentrequest` approves it; the approval posts
+    one `adjustment` transfer with the approver as actor. Requester and approver always differ
+    (checked in the service and by a constraint).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjustment_requests",
+        help_text="The customer whose credits change.",
+    )
+    amount = models.BigIntegerField(help_text="Credits: positive adds, negative removes.")
+    reason = models.TextField()
+    reference = models.CharField(max_length=200, help_text="Ticket or other reference.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    transfer = models.OneToOneField(
+        Transfer, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="adjustment_request",
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("approve_adjustmentrequest", "Can approve or reject credit adjustment requests"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(amount=0), name="adjustmentrequest_nonzero",
+                violation_error_message="The amount must not be zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("requested_by")),
+                name="adjustmentrequest_maker_is_not_checker",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending", approved_by__isnull=True, rejected_by__isnull=True,
+                            transfer__isnull=True, decided_at__isnull=True)
+                | Q(status="approved", approved_by__isnull=False, rejected_by__isnull=True,
+                    transfer__isnull=False, decided_at__isnull=False)
+                | Q(status="rejected", approved_by__isnull=True, rejected_by__isnull=False,
+                    transfer__isnull=True, decided_at__isnull=False),
+                name="adjustmentrequest_status_matches_decision",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"adjustment {self.amount:+d} for {self.user_id} ({self.status})"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from accounts.models import User
-from billing.models import LedgerAccount, Transfer
+from billing.models import CreditPack, LedgerAccount, TopUp, Transfer
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ def ledger_inconsistencies() -> list[str]:
             cached = getattr(account, field)
             if cached != value:
                 problems.append(f"{account}: {field} cached {cached} != ledger {value}")
-        if not account.allow_negative and account.available < 0:
+        # Only a clawback (credits_clawback) may leave a customer negative, marking it in_debt.
+        if not (account.allow_negative or account.in_debt) and account.available < 0:
             problems.append(f"{account}: available is negative ({account.available})")
     # Each resolution must not exceed its hold, and resolving rows mirror their hold's accounts.
     for resolution in Transfer.objects.filter(pending__isnull=False).select_related("pending"):
@@ -96,3 +101,114 @@ def ledger_inconsistencies() -> list[str]:
         ):
             problems.append(f"transfer {resolution.pk}: accounts differ from its hold")
     return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Top-ups and finance
+# ---------------------------------------------------------------------------------------------
+
+
+def credit_packs_active() -> QuerySet[CreditPack]:
+    """Packs on sale, cheapest first."""
+    return CreditPack.objects.filter(active=True).order_by("price", "id")
+
+
+def credit_pack_get(*, pack_id: int) -> CreditPack | None:
+    """A pack by id, active or not (callers decide what an inactive pack means)."""
+    return CreditPack.objects.filter(pk=pack_id).first()
+
+
+@dataclass(frozen=True)
+class FinanceDay:
+    day: date
+    revenue: tuple[tuple[str, int], ...]  # (currency, minor units) of top-ups paid that day
+    credits_sold: int
+    credits_granted: int  # free: signup grants and other grants
+    credits_used: int  # captured by generation jobs
+    credits_clawed_back: int  # clawbacks minus reinstatements (refunds, disputes)
+
+
+def finance_daily_summary(*, days: int = 30, today: date | None = None) -> list[FinanceDay]:
+    """Revenue and credit flows per day, oldest first, for the `days` days ending `today`.
+
+    Days are calendar days in the current time zone; days without activity are included.
+    Two grouped queries, whatever the number of days.
+    """
+    today = today or timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first, time.min))
+    revenue: dict[date, dict[str, int]] = defaultdict(dict)
+    paid = (
+        TopUp.objects.filter(status=TopUp.Status.PAID, paid_at__gte=start)
+        .annotate(day=TruncDate("paid_at"))
+        .values("day", "currency")
+        .annotate(total=Sum("amount"))
+    )
+    for row in paid:
+        revenue[row["day"]][row["currency"]] = int(row["total"])
+    flows: dict[tuple[date, str], int] = {}
+    moved = (
+        Transfer.objects.filter(
+            created_at__gte=start,
+            kind__in=[Transfer.Kind.TOPUP, Transfer.Kind.GRANT, Transfer.Kind.CAPTURE,
+                      Transfer.Kind.CLAWBACK, Transfer.Kind.REINSTATE],
+        )
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "kind")
+        .annotate(total=Sum("amount"))
+    )
+    for row in moved:
+        flows[(row["day"], row["kind"])] = int(row["total"])
+    result = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        result.append(
+            FinanceDay(
+                day=day,
+                revenue=tuple(sorted(revenue.get(day, {}).items())),
+                credits_sold=flows.get((day, Transfer.Kind.TOPUP), 0),
+                credits_granted=flows.get((day, Transfer.Kind.GRANT), 0),
+                credits_used=flows.get((day, Transfer.Kind.CAPTURE), 0),
+                credits_clawed_back=flows.get((day, Transfer.Kind.CLAWBACK), 0)
+                - flows.get((day, Transfer.Kind.REINSTATE), 0),
+            )
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Customer dashboard
+# ---------------------------------------------------------------------------------------------
+
+
+def credits_used_by_day(*, user: User, days: int = 30,
+                        today: date | None = None) -> list[tuple[date, int]]:
+    """Credits the user's jobs were charged (captures) per calendar day, oldest first, for the
+    `days` days ending `today` (current time zone); days without use are included as 0.
+    One grouped query."""
+    today = today or timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first, time.min))
+    used = dict(
+        Transfer.objects.filter(debit_account__user=user, kind=Transfer.Kind.CAPTURE,
+                                created_at__gte=start)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(total=Sum("amount"))
+        .values_list("day", "total")
+    )
+    return [(first + timedelta(days=n), int(used.get(first + timedelta(days=n), 0)))
+            for n in range(days)]
+
+
+def transfer_available_effect(transfer: Transfer, *, user_id: int) -> int:
+    """How a ledger entry changed the customer's available credits: a hold takes them, its
+    capture changes nothing more (it turns the hold into a charge), a release or expiry gives
+    them back; a posted entry adds or takes its amount depending on the customer's side."""
+    if transfer.phase == Transfer.Phase.PENDING:
+        return -transfer.amount
+    if transfer.phase == Transfer.Phase.POST_PENDING:
+        return 0
+    if transfer.phase == Transfer.Phase.VOID_PENDING:
+        return transfer.amount
+    return transfer.amount if transfer.credit_account.user_id == user_id else -transfer.amount

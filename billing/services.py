@@ -28,6 +28,8 @@ from billing.models import LedgerAccount, Price, Transfer
 SYSTEM_GRANTS = "grants"
 SYSTEM_REVENUE = "revenue"
 SYSTEM_ADJUSTMENTS = "adjustments"
+SYSTEM_TOPUPS = "stripe_topups"  # source of credits bought through Stripe Checkout
+SYSTEM_CLAWBACKS = "clawbacks"  # sink of credits taken back after refunds and disputes
 
 
 @dataclass(frozen=True)
@@ -96,24 +98,34 @@ def _customer_apply(
     credits_posted: int = 0,
     debits_pending: int = 0,
     require_available: int = 0,
+    force: bool = False,
 ) -> int | None:
     """Apply relative changes to a customer's cached totals in one statement.
 
-    Returns the available balance afterwards, or None when `require_available` was not met
-    (nothing changed). The statement's row lock is held until the caller's transaction ends.
+    Returns the available balance afterwards, or None when `require_available` (> 0) was not
+    met (nothing changed). Changes that require nothing (credits, captures, releases) always
+    apply, also to an account that is in debt. `force` (clawbacks only, see `credits_clawback`)
+    skips the check and marks the account `in_debt` when the result is negative; any other
+    change that brings available back to zero or more clears that mark. The statement's row
+    lock is held until the caller's transaction ends.
     """
     table = LedgerAccount._meta.db_table
+    after = "credits_posted + %s - debits_posted - %s - debits_pending - %s"
     sql = (
         f"UPDATE {table} SET debits_posted = debits_posted + %s, "  # noqa: S608 - table name is ours
-        "credits_posted = credits_posted + %s, debits_pending = debits_pending + %s "
-        "WHERE id = %s AND (allow_negative OR "
+        "credits_posted = credits_posted + %s, debits_pending = debits_pending + %s, "
+        f"in_debt = ((%s OR in_debt) AND ({after}) < 0) "
+        "WHERE id = %s AND (%s OR %s <= 0 OR allow_negative OR "
         "credits_posted - debits_posted - debits_pending >= %s) "
         "RETURNING credits_posted - debits_posted - debits_pending"
     )
+    params: list[object] = [
+        debits_posted, credits_posted, debits_pending,
+        force, credits_posted, debits_posted, debits_pending,
+        account_id, force, require_available, require_available,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql, [debits_posted, credits_posted, debits_pending, account_id, require_available]
-        )
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else int(row[0])
 
@@ -253,6 +265,81 @@ def credits_adjust(
         kind=Transfer.Kind.ADJUSTMENT, destination=SYSTEM_ADJUSTMENTS, actor=actor,
         reference=reference,
     )
+
+
+def credits_clawback(
+    *,
+    user: User,
+    amount: int,
+    idempotency_key: str,
+    reason: str,
+    reference: str = "",
+    destination: str = SYSTEM_CLAWBACKS,
+) -> Transfer:
+    """Take back `amount` posted credits even when fewer are available: a forced debit.
+
+    The only path by which a customer's available balance may go below zero: credits of a
+    refunded or disputed top-up were possibly spent already (S4). The account is then marked
+    `in_debt`, which relaxes its non-negative constraint; holds and debits still require
+    available >= amount, so a negative balance blocks every new spend until later credits cover
+    it (which clears the mark). Idempotent like grants: the same key returns the first transfer;
+    the same key with a different user or amount raises IdempotencyConflict.
+    """
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    if not reason.strip():
+        raise ValueError("a clawback needs a reason")
+    kind = Transfer.Kind.CLAWBACK
+    account = ledger_account_for_user(user=user)
+    found = _existing(idempotency_key)
+    if found is not None:
+        return _check_same(found, debit_account_id=account.pk, amount=amount, kind=kind)
+    sink = system_account(code=destination)
+    try:
+        with transaction.atomic():
+            balance = _customer_apply(account_id=account.pk, debits_posted=amount, force=True)
+            return Transfer.objects.create(
+                debit_account=account,
+                credit_account=sink,
+                amount=amount,
+                kind=kind,
+                phase=Transfer.Phase.POSTED,
+                idempotency_key=idempotency_key,
+                reason=reason,
+                reference=reference,
+                balance_after=balance,
+            )
+    except IntegrityError:
+        found = _existing(idempotency_key)
+        if found is None:
+            raise
+        return _check_same(found, debit_account_id=account.pk, amount=amount, kind=kind)
+
+
+def signup_grant(*, user: User) -> Transfer | None:
+    """Give a new user BILLING_SIGNUP_GRANT_CREDITS free credits, once per user.
+
+    Idempotent on `signup:<user id>`: later calls return the first grant, even if the setting
+    changed since. Returns None when the setting is 0 (grants switched off).
+    """
+    key = f"signup:{user.pk}"
+    found = _existing(key)
+    if found is not None:
+        return found
+    amount = int(settings.BILLING_SIGNUP_GRANT_CREDITS)
+    if amount <= 0:
+        return None
+    try:
+        return credits_grant(
+            user=user, amount=amount, idempotency_key=key, reason="signup grant",
+            kind=Transfer.Kind.GRANT, source=SYSTEM_GRANTS,
+        )
+    except IdempotencyConflict:
+        # A concurrent call with another configured amount won; its grant is the grant.
+        found = _existing(key)
+        if found is None:
+            raise
+        return found
 
 
 # ---------------------------------------------------------------------------------------------
