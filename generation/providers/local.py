@@ -9,8 +9,9 @@ It is not a generative model. It renders, deterministically from the request:
 - "extend": a camera move that starts on the last frame of the source video;
 - "upscale": the source video rescaled to the requested size, duration and sound kept.
 
-Output: 24 fps, H.264 (libx264, yuv420p, BT.709 limited range) and a 48 kHz stereo AAC track of
-exactly the same length, `duration_seconds * 24` frames (upscale: the source's duration).
+Output: 24 fps H.264 (libx264, yuv420p, BT.709 limited range), `duration_seconds * 24` frames
+(upscale: the source's duration), and a 48 kHz AAC track of exactly the same length: a soft
+seed-chosen chord in mono, or for upscale the source's own sound.
 
 Speed: the encoder dominates. Textures are prepared once; a frame is then a few numpy slice
 copies and in-place adds (text modes) or one swscale call (`VideoFrame.reformat`, image modes).
@@ -109,13 +110,14 @@ def make_poster(video_path: Path, out_path: Path, *, at_fraction: float = 0.5) -
     Works on any file PyAV can decode. Overwrites `out_path` atomically. Raises
     `ProviderFailed` when the file has no decodable video frame.
     """
+    video_path, out_path = Path(video_path), Path(out_path)
     try:
         with av.open(str(video_path)) as container:
             if not container.streams.video:
                 raise ProviderFailed(f"{video_path.name} has no video stream.")
             stream = container.streams.video[0]
             duration = _duration_seconds(container, stream)
-            target = max(0.0, duration * at_fraction) if duration else 0.0
+            target = duration * min(max(at_fraction, 0.0), 1.0)
             frame = None
             if target > 0 and stream.time_base:
                 # Seek to the keyframe before `target`, then decode up to it.
@@ -129,7 +131,7 @@ def make_poster(video_path: Path, out_path: Path, *, at_fraction: float = 0.5) -
         raise ProviderFailed(f"Could not read a frame of {video_path.name}: {exc}") from exc
     if frame is None:
         raise ProviderFailed(f"{video_path.name} has no decodable video frame.")
-    _save_jpeg(frame, out_path)
+    _save_jpeg(frame.to_image(src_colorspace=_assumed_matrix(frame)), out_path)
     return out_path
 
 
@@ -161,8 +163,9 @@ class LocalProvider(VideoProvider):
         poster_index = 0
         frames: Iterable[av.VideoFrame]
         if request.mode in ("text", "reference"):
+            card = _card_side(width, height)
             references = (
-                [_decode_image(image, index) for index, image in enumerate(request.images)]
+                [_decode_image(image, index, card) for index, image in enumerate(request.images)]
                 if request.mode == "reference"
                 else []
             )
@@ -171,11 +174,12 @@ class LocalProvider(VideoProvider):
             poster_index = total // 2
         elif request.mode == "image":
             _require_images(request, 1)
-            image = _decode_image(request.images[0], 0)
+            image = _decode_image(request.images[0], 0, round(max(width, height) * _ZOOM))
             frames = _ken_burns(image, width, height, total, _Dice("image", request.seed))
         elif request.mode == "first_last":
             _require_images(request, 2)
-            first, last = (_decode_image(request.images[i], i) for i in (0, 1))
+            side = round(max(width, height) * _ZOOM)
+            first, last = (_decode_image(request.images[i], i, side) for i in (0, 1))
             frames = _transition(first, last, width, height, total)
         elif request.mode == "extend":
             source = _last_frame(_source_path(request))
@@ -223,13 +227,15 @@ def _encode(
     poster_index: int,
     poster_path: Path,
 ) -> None:
-    """Encode exactly `total` frames with their sound to `path`; save frame `poster_index`.
+    """Encode exactly `total` frames and their sound to `path`, then write the poster.
 
-    Sound is muxed frame by frame beside the video, so the file streams interleaved.
+    Frame `poster_index` becomes `poster_path`, written only once the video is in place. Sound
+    is muxed frame by frame beside the video, so the file streams interleaved.
     """
     partial = path.with_name(path.name + ".part")
     step = max(1, total // _PROGRESS_STEPS)
     done = 0
+    poster = None
     try:
         with av.open(str(partial), "w", format="mp4", options=MP4_OPTIONS) as container:
             video = add_h264_stream(container, width, height)
@@ -243,7 +249,7 @@ def _encode(
                 frame.colorspace = _BT709
                 frame.color_range = _LIMITED_RANGE
                 if done == poster_index:
-                    _save_jpeg(frame, poster_path)
+                    poster = frame.to_image()
                 container.mux(video.encode(frame))
                 samples = sound.samples(done * SAMPLES_PER_FRAME, SAMPLES_PER_FRAME)
                 chunk = av.AudioFrame.from_ndarray(samples, format="fltp", layout=sound.layout)
@@ -261,11 +267,13 @@ def _encode(
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+    if poster is not None:
+        _save_jpeg(poster, poster_path)
 
 
-def _save_jpeg(frame: av.VideoFrame, path: Path) -> None:
+def _save_jpeg(image: Image.Image, path: Path) -> None:
     partial = path.with_name(path.name + ".part")
-    frame.to_image().save(partial, format="JPEG", quality=85)
+    image.save(partial, format="JPEG", quality=85)
     os.replace(partial, path)
 
 
@@ -309,8 +317,8 @@ class _TextScene:
     """A drifting gradient with additive glowing shapes and the prompt, in YUV 4:2:0.
 
     Everything is prepared once: the background is a texture larger than the frame whose
-    window drifts, and each shape is a small additive sprite. Headroom is reserved so that
-    the uint8 additions cannot wrap, which makes a frame a handful of in-place numpy adds.
+    window drifts, and each shape is a small additive sprite, so a frame is a few slice copies
+    and, per shape and plane, two in-place uint8 operations (a clamp, then an add).
     """
 
     def __init__(
@@ -335,7 +343,6 @@ class _TextScene:
         )
         self.drift = [(dice.uniform(7, 13), dice.uniform(0, 2 * math.pi)) for _ in range(2)]
         self.shapes = [_Shape.make(dice, short, base) for _ in range(dice.integer(6, 10))]
-        _limit_headroom(self.shapes, self.background)
         self.cards = [
             _Card.make(image, dice, width, height, index, len(references))
             for index, image in enumerate(references)
@@ -357,8 +364,8 @@ class _TextScene:
             ]
         for shape in self.shapes:
             x, y = shape.position(t, width, height)
-            for plane, sprite, scale in zip(planes, shape.sprites, (1, 2, 2), strict=True):
-                _add_clipped(plane, sprite, x // scale, y // scale)
+            for plane, light, scale in zip(planes, shape.lights, (1, 2, 2), strict=True):
+                light.add_to(plane, x // scale, y // scale)
         for card in self.cards:
             x, y = card.position(t)
             for plane, pixels, scale in zip(planes, card.planes, (1, 2, 2), strict=True):
@@ -370,9 +377,9 @@ class _TextScene:
 
 @dataclass(frozen=True)
 class _Shape:
-    """A soft disc or ring of light moving on a slow Lissajous path; sprites are additive."""
+    """A soft disc or ring of light moving on a slow Lissajous path."""
 
-    sprites: tuple[np.ndarray, np.ndarray, np.ndarray]  # Y, U, V; U/V hold int8 as uint8
+    lights: tuple[_Light, _Light, _Light]  # Y at full size, U and V at half size
     radius: int
     path: tuple[float, ...]  # centre x, amplitude, frequency, phase; then the same for y
 
@@ -381,10 +388,10 @@ class _Shape:
         radius = _even(short * dice.uniform(0.05, 0.2))
         ring = dice.uniform() < 0.3
         hue = base_hue + dice.uniform(-0.2, 0.2) + (0.5 if dice.uniform() < 0.25 else 0)
-        light = np.array(_hsv(hue, dice.uniform(0.15, 0.6), 1.0)) * dice.uniform(0.25, 0.6)
+        light = np.array(_hsv(hue, dice.uniform(0.3, 0.75), 1.0)) * dice.uniform(0.2, 0.45)
         if ring:
-            light *= 1.4
-        sprites = tuple(_light_sprite(radius // scale, light, ring) for scale in (1, 2))
+            light *= 1.5
+        full, half = (_light_sprites(radius // scale, light, ring) for scale in (1, 2))
         path = (
             dice.uniform(0.15, 0.85),
             dice.uniform(0.1, 0.4),
@@ -395,7 +402,7 @@ class _Shape:
             dice.uniform(0.03, 0.11),
             dice.uniform(0, 2 * math.pi),
         )
-        return cls((sprites[0][0], sprites[1][1], sprites[1][2]), radius, path)
+        return cls((full[0], half[1], half[2]), radius, path)
 
     def position(self, t: float, width: int, height: int) -> tuple[int, int]:
         cx, ax, fx, px, cy, ay, fy, py = self.path
@@ -416,7 +423,7 @@ class _Card:
     def make(
         cls, image: np.ndarray, dice: _Dice, width: int, height: int, index: int, count: int
     ) -> _Card:
-        side = _even(min(width, height) * 0.28)
+        side = _card_side(width, height)
         thumb = ImageOps.fit(Image.fromarray(image), (side, side), Image.Resampling.LANCZOS)
         bordered = ImageOps.expand(thumb, border=max(2, side // 60), fill=(245, 245, 245))
         frame = av.VideoFrame.from_image(bordered.resize((side, side)))
@@ -428,7 +435,7 @@ class _Card:
             height * dice.uniform(0.02, 0.06),
             dice.uniform(0.06, 0.12),
         )
-        return cls(tuple(p.copy() for p in planes), start, swing)  # type: ignore[arg-type]
+        return cls((planes[0].copy(), planes[1].copy(), planes[2].copy()), start, swing)
 
     def position(self, t: float) -> tuple[int, int]:
         (x, y), (ax, ay, freq) = self.start, self.swing
@@ -530,8 +537,8 @@ def _rgb_to_yuv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (16 + 219 * luma, 128 + 224 * (b - luma) / 1.8556, 128 + 224 * (r - luma) / 1.5748)
 
 
-def _light_sprite(radius: int, light: np.ndarray, ring: bool) -> tuple[np.ndarray, ...]:
-    """Additive Y, U, V offsets (uint8; U and V as two's complement) for a disc of light."""
+def _light_sprites(radius: int, light: np.ndarray, ring: bool) -> tuple[_Light, _Light, _Light]:
+    """The Y, U and V offsets that a disc (or ring) of `light` (RGB 0..1) adds to a frame."""
     axis = np.arange(2 * radius, dtype=np.float32) - radius + 0.5
     distance = np.hypot(axis[:, None], axis[None, :]) / radius
     if ring:
@@ -540,33 +547,44 @@ def _light_sprite(radius: int, light: np.ndarray, ring: bool) -> tuple[np.ndarra
         edge = np.clip((1 - distance) / 0.45, 0, 1)
         alpha = edge * edge * (3 - 2 * edge)
     y, u, v = _rgb_to_yuv(alpha[..., None] * light)
-    return (
-        np.rint(y - 16).clip(0, 255).astype(np.uint8),
-        np.rint(u - 128).astype(np.int8).view(np.uint8),
-        np.rint(v - 128).astype(np.int8).view(np.uint8),
-    )
+    return _Light.make(y - 16, 235), _Light.make(u - 128, 240), _Light.make(v - 128, 240)
 
 
-def _limit_headroom(shapes: list[_Shape], background: tuple[np.ndarray, ...]) -> None:
-    """Scale the shapes down until every overlap of all of them stays inside uint8."""
-    for index, texture in enumerate(background):
-        sprites = [shape.sprites[index] for shape in shapes]
-        if index == 0:
-            rise = sum(int(s.max()) for s in sprites)
-            room = 245 - int(texture.max())
-            scale = min(1.0, room / rise) if rise else 1.0
-        else:
-            ups = sum(int(s.view(np.int8).max()) for s in sprites)
-            downs = -sum(int(s.view(np.int8).min()) for s in sprites)
-            scale = min(
-                1.0,
-                (250 - int(texture.max())) / max(ups, 1),
-                (int(texture.min()) - 6) / max(downs, 1),
-            )
-        if scale < 1.0:
-            for sprite in sprites:
-                signed = sprite.view(np.int8) if index else sprite
-                signed[...] = np.trunc(signed * scale).astype(signed.dtype)
+@dataclass(frozen=True)
+class _Light:
+    """An additive sprite for one plane, saturating at the limited-range bounds.
+
+    A light's chroma offsets share one sign, so saturation is a clamp before the add:
+    `min(p, top - d) + d` for d >= 0, `max(p, 16 + |d|) - |d|` for d < 0 (uint8 wrap-around).
+    """
+
+    offset: np.ndarray  # uint8; negative offsets as two's complement
+    bound: np.ndarray  # uint8: the clamp that keeps the sum inside 16..top
+    darkens: bool
+
+    @classmethod
+    def make(cls, offset: np.ndarray, top: int) -> _Light:
+        rounded = np.rint(offset).astype(np.int16)
+        darkens = bool(rounded.sum() < 0)
+        rounded = np.minimum(rounded, 0) if darkens else np.maximum(rounded, 0)
+        bound = 16 - rounded if darkens else top - rounded
+        return cls(rounded.astype(np.uint8), bound.astype(np.uint8), darkens)
+
+    def add_to(self, plane: np.ndarray, x: int, y: int) -> None:
+        """plane[y:, x:] += offset, clipped to the plane's edges and to the value range."""
+        h, w = self.offset.shape
+        top, left = max(y, 0), max(x, 0)
+        bottom, right = min(y + h, plane.shape[0]), min(x + w, plane.shape[1])
+        if top >= bottom or left >= right:
+            return
+        region = plane[top:bottom, left:right]
+        cut = (slice(top - y, bottom - y), slice(left - x, right - x))
+        (np.maximum if self.darkens else np.minimum)(region, self.bound[cut], out=region)
+        np.add(region, self.offset[cut], out=region)
+
+
+def _card_side(width: int, height: int) -> int:
+    return _even(min(width, height) * 0.28)
 
 
 def _hues(references: list[np.ndarray], dice: _Dice) -> list[float]:
@@ -583,13 +601,6 @@ def _hues(references: list[np.ndarray], dice: _Dice) -> list[float]:
 
 def _hsv(hue: float, saturation: float, value: float) -> tuple[float, float, float]:
     return colorsys.hsv_to_rgb(hue % 1.0, saturation, value)
-
-
-def _add_clipped(plane: np.ndarray, sprite: np.ndarray, x: int, y: int) -> None:
-    """plane[y:, x:] += sprite, clipped to the plane (uint8, wraps: callers keep headroom)."""
-    target, source = _overlap(plane, sprite, x, y)
-    if target is not None:
-        np.add(target, source, out=target)
 
 
 def _copy_clipped(plane: np.ndarray, pixels: np.ndarray, x: int, y: int) -> None:
@@ -640,10 +651,16 @@ def _transition(
         elif mix >= 1:
             yield _window(end, onto_last, (0, 0), width, height)
         else:
-            a = _window(start, into_first, (0, 0), width, height).to_ndarray()
-            b = _window(end, onto_last, (0, 0), width, height).to_ndarray()
-            blended = a * np.float32(1 - mix) + b * np.float32(mix) + np.float32(0.5)
-            yield av.VideoFrame.from_ndarray(blended.astype(np.uint8), format="yuv420p")
+            # (a * (256 - w) + b * w + 128) >> 8 in place: never above 255 * 256 + 128.
+            weight = round(mix * 256)
+            blend = _window(start, into_first, (0, 0), width, height).to_ndarray()
+            blend = blend.astype(np.uint16)
+            blend *= 256 - weight
+            other = _window(end, onto_last, (0, 0), width, height).to_ndarray()
+            blend += other.astype(np.uint16) * np.uint16(weight)
+            blend += 128
+            blend >>= 8
+            yield av.VideoFrame.from_ndarray(blend.astype(np.uint8), format="yuv420p")
 
 
 def _rescaled(path: Path, width: int, height: int, total: int) -> Iterator[av.VideoFrame]:
@@ -668,7 +685,7 @@ def _rescaled(path: Path, width: int, height: int, total: int) -> Iterator[av.Vi
                 (current, shown_at), following = following, next(decoded, None)
             if following is None:
                 _check_complete(path, shown_at - origin, index / FPS)
-            yield _to_yuv(current, width, height)
+            yield _covering(current, width, height)
 
 
 def _window(
@@ -685,22 +702,42 @@ def _window(
 
 
 def _to_yuv(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
-    """Scale and convert to yuv420p BT.709 limited range in one swscale pass.
-
-    An untagged source is read the way players read it: BT.709 from 720 lines up.
-    """
-    source = None
-    if frame.format.name.startswith("yuv") and frame.colorspace not in (1, 5, 6, 7, 9):
-        source = "ITU709" if frame.height >= 720 else "ITU601"
+    """Scale and convert to yuv420p BT.709 limited range in one swscale pass."""
     return frame.reformat(
         width=width,
         height=height,
         format="yuv420p",
-        src_colorspace=source,
+        src_colorspace=_assumed_matrix(frame),
         dst_colorspace="ITU709",
         dst_color_range="MPEG",
         interpolation="BICUBIC",
     )
+
+
+def _assumed_matrix(frame: av.VideoFrame) -> str | None:
+    """How to read an untagged YUV frame: as players do, BT.709 from 720 lines up, else BT.601.
+
+    None (use the frame's own tag) for tagged or RGB frames.
+    """
+    if not frame.format.name.startswith("yuv") or frame.colorspace in (1, 4, 5, 6, 7, 9):
+        return None
+    return "ITU709" if frame.height >= 720 else "ITU601"
+
+
+def _covering(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
+    """`frame` scaled to cover width x height, centre-cropped if its shape differs (no stretch)."""
+    if abs(frame.width * height - frame.height * width) <= 0.01 * frame.height * width:
+        return _to_yuv(frame, width, height)
+    scale = max(width / frame.width, height / frame.height)
+    cover_w = max(width, _even(frame.width * scale))
+    cover_h = max(height, _even(frame.height * scale))
+    left, top = _even((cover_w - width) / 2), _even((cover_h - height) / 2)
+    scaled = _plane_arrays(_to_yuv(frame, cover_w, cover_h))
+    cropped = av.VideoFrame(width, height, "yuv420p")
+    for target, source, factor in zip(_plane_arrays(cropped), scaled, (1, 2, 2), strict=True):
+        rows, columns = target.shape
+        target[...] = source[top // factor : top // factor + rows, left // factor :][:, :columns]
+    return cropped
 
 
 def _cover(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -709,9 +746,11 @@ def _cover(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(fitted.convert("RGB")))
 
 
-def _decode_image(image: InputImage, index: int) -> np.ndarray:
+def _decode_image(image: InputImage, index: int, at_least: int) -> np.ndarray:
+    """The image as upright RGB; JPEGs are decoded at a reduced scale when still >= `at_least`."""
     try:
         with Image.open(io.BytesIO(image.data)) as opened:
+            opened.draft(None, (at_least, at_least))  # a square: EXIF may turn the image
             opened.load()
             upright = ImageOps.exif_transpose(opened)
             return np.asarray(upright.convert("RGB"))
@@ -752,7 +791,7 @@ def _last_frame(path: Path) -> np.ndarray:
     if last is None:
         raise ProviderFailed("The source video has no decodable frames.")
     _check_complete(path, (last.time or 0.0) - start, duration - 1 / FPS)
-    return last.to_ndarray(format="rgb24")
+    return last.to_ndarray(format="rgb24", src_colorspace=_assumed_matrix(last))
 
 
 def _check_complete(path: Path, last_frame_at: float, needed_until: float) -> None:
@@ -864,11 +903,13 @@ class _Dice:
 
 def _plane_arrays(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Writable numpy views of a yuv420p frame's three planes (line padding cut off)."""
-    views = []
-    for plane in frame.planes:
-        rows = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
-        views.append(rows[:, : plane.width])
-    return tuple(views)  # type: ignore[return-value]
+    luma, blue, red = (
+        np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)[
+            :, : plane.width
+        ]
+        for plane in frame.planes
+    )
+    return luma, blue, red
 
 
 def _even(value: float) -> int:

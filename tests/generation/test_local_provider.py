@@ -150,6 +150,7 @@ def _write_source_video(
         for index in range(frame_count):
             pixels = np.zeros((height, width, 3), dtype=np.uint8)
             pixels[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+            pixels[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
             pixels[:, (index * 7) % width, :] = 255
             container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
         container.mux(stream.encode(None))
@@ -258,6 +259,30 @@ def test_image_mode_covers_a_portrait_frame_with_a_landscape_image(tmp_path: Pat
     assert _difference(frames[0], _covered(image, 720, 1280)) < 5
 
 
+def test_image_mode_shows_a_large_photo_upright_as_its_exif_orientation_says(
+    tmp_path: Path,
+) -> None:
+    stored = _test_image(4000, 2500, fmt="JPEG")  # as a camera stores it: lying on its side
+    with Image.open(io.BytesIO(stored.data)) as opened:
+        exif = opened.getexif()
+        exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+        buffer = io.BytesIO()
+        opened.save(buffer, format="JPEG", exif=exif, quality=95)
+    photo = InputImage(data=buffer.getvalue(), mime_type="image/jpeg", width=2500, height=4000)
+
+    outcome, _ = _render(_request(mode="image", images=(photo,), aspect_ratio="9:16"), tmp_path)
+
+    with Image.open(io.BytesIO(photo.data)) as opened:
+        upright = ImageOps.exif_transpose(opened)
+        expected = np.asarray(
+            ImageOps.fit(upright.convert("RGB"), (720, 1280), Image.Resampling.LANCZOS),
+            dtype=np.int16,
+        )
+    first = _frames(outcome.video_path)[0]
+    assert _difference(first, expected) < 5
+    assert _difference(first, _covered(stored, 720, 1280)) > 20  # not sideways
+
+
 def test_first_last_goes_from_the_first_image_to_the_last(tmp_path: Path) -> None:
     first, last = _test_image(1600, 900, variant=0), _test_image(900, 1400, variant=1)
 
@@ -354,6 +379,24 @@ def test_upscale_resamples_another_frame_rate_and_adds_sound(tmp_path: Path) -> 
     _assert_mp4(outcome.video_path, width=1280, height=720, seconds=1.5)
 
 
+def test_upscale_crops_a_source_of_another_shape_instead_of_stretching_it(
+    tmp_path: Path,
+) -> None:
+    source_path = tmp_path / "four-by-three.mp4"
+    _write_source_video(source_path, width=640, height=480, rate=24, frame_count=24)
+
+    outcome, _ = _render(
+        _request(mode="upscale", source_video_path=str(source_path)), tmp_path / "out"
+    )
+
+    first = _frames(outcome.video_path)[0]
+    source_first = Image.fromarray(_frames(source_path)[0].astype(np.uint8))
+    covered = np.asarray(ImageOps.fit(source_first, (1280, 720)), dtype=np.int16)
+    stretched = np.asarray(source_first.resize((1280, 720)), dtype=np.int16)
+    assert _difference(first, covered) < 2
+    assert _difference(first, stretched) > 3 * _difference(first, covered)
+
+
 def test_make_poster_extracts_a_jpeg_from_any_mp4(tmp_path: Path) -> None:
     source_path = tmp_path / "thirty.mp4"
     _write_source_video(source_path, width=640, height=360, rate=30, frame_count=30)
@@ -448,4 +491,4 @@ def test_corrupt_source_video_fails_cleanly(
 
     with pytest.raises(ProviderFailed, match="source video"):
         _render(_request(mode=mode, source_video_path=str(damaged)), tmp_path / "out")
-    assert not (tmp_path / "out" / "video.mp4").exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
