@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from accounts import tokens
@@ -13,17 +17,50 @@ class ApiKeyInvalid(Exception):
     """The presented key is malformed, unknown, revoked or expired."""
 
 
+def auth_cache_key(digest: str) -> str:
+    return f"auth:apikey:{digest}"
+
+
+def _snapshot(instance: Model) -> dict[str, Any]:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def _rebuild(model: type[Model], values: dict[str, Any]) -> Any:
+    names = list(values)
+    return model.from_db("default", names, [values[n] for n in names])
+
+
+def api_key_cache_store(*, api_key: ApiKey) -> None:
+    """Keep the key and its user in the shared cache (every web process sees one copy)."""
+    cache.set(auth_cache_key(api_key.digest),
+              {"key": _snapshot(api_key), "user": _snapshot(api_key.user)},
+              settings.ACCOUNTS_API_KEY_CACHE_SECONDS)
+
+
+def _lookup(digest: str) -> ApiKey | None:
+    cached = cache.get(auth_cache_key(digest))
+    if cached is not None:
+        api_key = _rebuild(ApiKey, cached["key"])
+        api_key.user = _rebuild(User, cached["user"])
+        return api_key
+    api_key = ApiKey.objects.select_related("user").filter(digest=digest).first()
+    if api_key is not None:
+        api_key_cache_store(api_key=api_key)
+    return api_key
+
+
 def api_key_authenticate(*, token: str) -> ApiKey:
     """Return the usable key for a raw token, or raise ApiKeyInvalid.
 
     Malformed tokens (wrong shape or checksum) are rejected without touching the database.
+    Known keys are read through the shared cache (ACCOUNTS_API_KEY_CACHE_SECONDS); revoking a
+    key and saving a key or its user drop the cached copy, so every process sees the change at
+    once (accounts.signals).
     """
     token = token.strip()
     if not tokens.is_well_formed(token):
         raise ApiKeyInvalid("malformed")
-    api_key = (
-        ApiKey.objects.select_related("user").filter(digest=tokens.digest(token)).first()
-    )
+    api_key = _lookup(tokens.digest(token))
     if api_key is None or not api_key.user.is_active:
         raise ApiKeyInvalid("unknown")
     if api_key.revoked_at is not None:
@@ -35,3 +72,8 @@ def api_key_authenticate(*, token: str) -> ApiKey:
 
 def api_key_list(*, user: User) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def api_key_get(*, user: User, key_id: int) -> ApiKey | None:
+    """One of the user's keys by id, or None (also for another account's key)."""
+    return ApiKey.objects.filter(user=user, pk=key_id).first()

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import json
 import logging
 import os
@@ -205,16 +206,24 @@ class GeminiProvider(VideoProvider):
         api_key = str(settings.GEMINI_API_KEY)
         if not api_key:
             raise ProviderFailed("the Gemini provider needs GEMINI_API_KEY")
-        http_options = types.HttpOptions(
-            base_url=str(settings.GEMINI_BASE_URL) or None,
-            timeout=int(float(settings.GEMINI_HTTP_TIMEOUT_SECONDS) * 1000),
-            retry_options=types.HttpRetryOptions(attempts=1),
-        )
-        client = genai.Client(vertexai=False, api_key=api_key, http_options=http_options)
-        try:
-            yield client
-        finally:
-            client.close()
+        yield _shared_client(api_key, str(settings.GEMINI_BASE_URL),
+                             float(settings.GEMINI_HTTP_TIMEOUT_SECONDS))
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_client(api_key: str, base_url: str, timeout_seconds: float) -> genai.Client:
+    """One SDK client per process and configuration, reused by every call.
+
+    Building a client (an HTTP connection pool and the SDK's configuration models) costs far
+    more CPU than a poll; with hundreds of operations in flight that dominated worker time.
+    The client is thread-safe for requests; a settings change gets a new client.
+    """
+    http_options = types.HttpOptions(
+        base_url=base_url or None,
+        timeout=int(timeout_seconds * 1000),
+        retry_options=types.HttpRetryOptions(attempts=1),
+    )
+    return genai.Client(vertexai=False, api_key=api_key, http_options=http_options)
 
 
 def _generate_videos_arguments(

@@ -125,3 +125,26 @@ def test_revoke_is_idempotent(api_key) -> None:  # type: ignore[no-untyped-def]
 def test_key_in_query_string_is_not_accepted(api_key) -> None:  # type: ignore[no-untyped-def]
     response = view(factory.get(f"/whoami?api_key={api_key.token}"))
     assert response.status_code == 401
+
+
+@pytest.mark.django_db
+def test_cached_key_is_refused_at_once_after_revocation(api_key) -> None:  # type: ignore[no-untyped-def]
+    assert call(HTTP_AUTHORIZATION=f"Bearer {api_key.token}").status_code == 200  # now cached
+    api_key_revoke(api_key=ApiKey.objects.get(pk=api_key.api_key.pk))
+    assert call(HTTP_AUTHORIZATION=f"Bearer {api_key.token}").status_code == 401
+
+
+@pytest.mark.django_db
+def test_cached_key_is_refused_at_once_after_the_user_is_deactivated(api_key) -> None:  # type: ignore[no-untyped-def]
+    assert call(HTTP_X_API_KEY=api_key.token).status_code == 200
+    user = api_key.api_key.user
+    user.is_active = False
+    user.save()
+    assert call(HTTP_X_API_KEY=api_key.token).status_code == 401
+
+
+@pytest.mark.django_db
+def test_cached_authentication_needs_no_key_query(api_key, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    call(HTTP_AUTHORIZATION=f"Bearer {api_key.token}")
+    with django_assert_num_queries(0):
+        assert call(HTTP_AUTHORIZATION=f"Bearer {api_key.token}").status_code == 200

@@ -1,0 +1,155 @@
+"""Upstream operations in flight: 1000 Gemini (Veo) operations pending on the fake Gemini
+server, tracked by 2 Celery worker processes through the real google-genai SDK.
+
+Figures: worker CPU seconds per operation poll (all worker processes' user+system time over
+the polls they made), and how long a new local job waits to start meanwhile (goal: < 1 s —
+polls never hold a render slot and run on their own queue).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from bench.common import setup_django
+
+ROOT = Path(__file__).resolve().parent.parent
+OPERATIONS = 1000
+SECONDS = 40.0
+MODEL = "veo-3.1-fast-generate-preview"
+
+
+def _redis_url() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return "redis://127.0.0.1:6379/5"
+    except OSError:
+        return None
+
+
+def _tree_cpu_seconds(root_pids: list[int]) -> float:
+    """User + system CPU of the given processes and all their live descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    stats: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        stats[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    wanted = set(root_pids)
+    changed = True
+    while changed:
+        changed = False
+        for pid, ppid in parents.items():
+            if ppid in wanted and pid not in wanted:
+                wanted.add(pid)
+                changed = True
+    return sum(stats.get(pid, 0.0) for pid in wanted)
+
+
+def run() -> list[dict]:
+    broker = _redis_url()
+    if broker:
+        os.environ["CELERY_BROKER_URL"] = broker
+    os.environ.update(GENERATION_PROVIDER="gemini", GENERATION_PROVIDER_LITE="local",
+                      GEMINI_API_KEY="bench-key", GEMINI_POLL_INTERVAL_SECONDS="5",
+                      GENERATION_POLL_BUDGET_PER_MINUTE="1000000",
+                      GENERATION_RATE_LIMIT="1000000", GENERATION_MAX_ACTIVE_JOBS="100000")
+    from tests.fake_gemini import running_fake_gemini, tiny_mp4
+
+    with running_fake_gemini(mp4=tiny_mp4(), api_key="bench-key") as fake:
+        fake.script.polls_until_done = 10**9
+        os.environ["GEMINI_BASE_URL"] = fake.base_url
+        vendor = setup_django()
+        from django.conf import settings
+        from django.db import connection
+        from django.utils import timezone
+
+        from accounts.models import User
+        from billing.services import credits_grant
+        from generation.models import Job
+        from generation.services import JobSpec, job_submit, jobs_poll_due
+        from tests.processes import purge_broker
+
+        settings.GEMINI_BASE_URL = fake.base_url
+        purge_broker()
+        user = User.objects.create_user(email=f"bench-gemini-{time.time_ns()}@example.com")
+        credits_grant(user=user, amount=10**9, idempotency_key=f"bench:{user.pk}")
+        Job.objects.filter(state="running", provider="gemini").update(state="failed")
+        now = timezone.now()
+        jobs = []
+        for index in range(OPERATIONS):
+            op_id = f"{index:012x}"
+            fake.operations[op_id] = {"model": MODEL, "polls": 0, "file": "f" + op_id}
+            jobs.append(Job(
+                user=user, facade="veo3api", prompt="bench", state="running", provider="gemini",
+                model_tier="fast", provider_operation=f"models/{MODEL}/operations/{op_id}",
+                next_poll_at=now + timedelta(seconds=index % 5), started_at=now, attempts=1,
+                lease_expires_at=now + timedelta(hours=1),
+                deadline_at=now + timedelta(hours=1)))
+        Job.objects.bulk_create(jobs, batch_size=500)
+        connection.close()
+
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="veosaas.settings", PYTHONPATH=str(ROOT))
+        workers = [
+            subprocess.Popen(
+                [str(Path(sys.executable).parent / "celery"), "-A", "veosaas", "worker",
+                 "--queues", "generation,default", "--concurrency", "2", "--loglevel",
+                 "WARNING", "--hostname", f"bench{i}-{os.getpid()}@%h", "--without-heartbeat",
+                 "--without-mingle", "--without-gossip"],
+                cwd=ROOT, env=env, start_new_session=True)
+            for i in range(2)
+        ]
+        try:
+            time.sleep(6)  # workers boot
+            polls_before = sum(op["polls"] for op in fake.operations.values())
+            cpu_before = _tree_cpu_seconds([w.pid for w in workers])
+            started = time.monotonic()
+            waits: list[float] = []
+            next_probe = started + 8
+            while time.monotonic() - started < SECONDS:
+                jobs_poll_due()
+                if time.monotonic() >= next_probe:
+                    probe = job_submit(user=user, spec=JobSpec(
+                        facade="veo3api", prompt="probe", model_tier="lite",
+                        duration_seconds=4)).job
+                    deadline = time.monotonic() + 30
+                    while time.monotonic() < deadline:
+                        probe.refresh_from_db()
+                        if probe.started_at:
+                            break
+                        time.sleep(0.02)
+                    waits.append((probe.started_at - probe.created_at).total_seconds()
+                                 if probe.started_at else float("inf"))
+                    next_probe = time.monotonic() + 8
+                time.sleep(0.5)
+            polls = sum(op["polls"] for op in fake.operations.values()) - polls_before
+            cpu = _tree_cpu_seconds([w.pid for w in workers]) - cpu_before
+        finally:
+            for worker in workers:
+                os.killpg(worker.pid, signal.SIGTERM)
+            for worker in workers:
+                worker.wait(timeout=60)
+            Job.objects.filter(user=user, state__in=["running", "queued"]).update(
+                state="failed")
+    per_poll = cpu / polls if polls else float("nan")
+    return [
+        {"name": f"gemini: {OPERATIONS} ops in flight, 2 workers ({vendor})",
+         "value": per_poll * 1000, "unit": "worker CPU ms/poll",
+         "note": f"{polls} polls in {SECONDS:.0f}s, {cpu:.1f} CPU s; broker "
+                 f"{'redis' if broker else 'filesystem'}"},
+        {"name": "gemini: new local job start delay under that load",
+         "value": max(waits) if waits else float("nan"), "unit": "s (worst of "
+         f"{len(waits)})", "goal": "< 1", "note": ", ".join(f"{w:.2f}" for w in waits)},
+    ]

@@ -1,0 +1,380 @@
+"""A fake Gemini API speaking Google's Veo REST contract closely enough for the real SDK.
+
+Endpoints (paths as google-genai 2.34.0 builds them with `HttpOptions(base_url=...)`):
+
+- `POST /v1beta/models/{model}:predictLongRunning` records the request and answers
+  `{"name": "models/{model}/operations/{id}"}`;
+- `GET /v1beta/models/{model}/operations/{id}` answers `{"name", "done": false}` for
+  `script.polls_until_done` polls, then the scripted result: one video
+  (`response.generateVideoResponse.generatedSamples[0].video.uri`), a safety block
+  (`raiMediaFilteredCount` / `raiMediaFilteredReasons`, no samples), an operation `error`,
+  a response with nothing in it, or a response with no `generateVideoResponse`;
+- `GET /v1beta/files/{id}:download?alt=media` redirects (302, as Google does) to
+  `/_storage/{id}.mp4`, which serves the MP4 bytes given to the server.
+
+Every `/v1beta` request must carry `x-goog-api-key`; a wrong key gets Google's 400
+API_KEY_INVALID answer. Error answers use Google's envelope
+`{"error": {"code", "message", "status"}}`. Reference: https://ai.google.dev/api/rest and
+https://ai.google.dev/gemini-api/docs/video.
+
+Use `running_fake_gemini(mp4=..., api_key=...)` from a pytest fixture, and `tiny_mp4()` for
+real MP4 bytes that PyAV can probe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fractions
+import functools
+import io
+import json
+import re
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import av
+import numpy as np
+
+SUBMIT_RE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):predictLongRunning$")
+OPERATION_RE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+)/operations/(?P<op>[A-Za-z0-9_-]+)$")
+DOWNLOAD_RE = re.compile(r"^/v1beta/files/(?P<file>[a-z0-9]+):download$")
+STORAGE_RE = re.compile(r"^/_storage/(?P<file>[a-z0-9]+)\.mp4$")
+
+RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
+DEFAULT_BLOCK_REASONS = [
+    "Veo could not generate videos because the input image violates Veo's usage guidelines. "
+    "You have not been charged for this attempt."
+]
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+@dataclass
+class Script:
+    """What the fake answers. Tests change it before (or between) calls.
+
+    `*_errors` lists HTTP statuses answered to successive calls of that kind before normal
+    answers resume; `always_status` answers every `/v1beta` call with that status; `malformed`
+    names the kinds ("submit", "poll") answered with 200 and a body that is not JSON.
+    """
+
+    polls_until_done: int = 1
+    result: str = "video"  # video | blocked | error | empty | no_response
+    block_reasons: list[str] = field(default_factory=lambda: list(DEFAULT_BLOCK_REASONS))
+    operation_error: dict[str, Any] = field(
+        default_factory=lambda: {"code": 3, "message": "Unsupported input for this model."}
+    )
+    submit_errors: list[int] = field(default_factory=list)
+    poll_errors: list[int] = field(default_factory=list)
+    download_errors: list[int] = field(default_factory=list)
+    always_status: int | None = None
+    malformed: set[str] = field(default_factory=set)
+    retry_after: str | None = "7"  # Retry-After header sent with 429 answers
+    retry_delay: str | None = None  # google.rpc.RetryInfo.retryDelay in 429 bodies, e.g. "30s"
+    delay_seconds: float = 0.0  # sleep before answering any /v1beta call
+    video_uri: str | None = None  # answer this URI instead of the fake's own download URI
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: Any  # parsed JSON or None
+
+
+class FakeGemini:
+    """The server's state: script, recorded requests, operations and served files."""
+
+    def __init__(self, *, mp4: bytes, api_key: str) -> None:
+        self.mp4 = mp4
+        self.api_key = api_key
+        self.script = Script()
+        self.requests: list[RecordedRequest] = []
+        self.operations: dict[str, dict[str, Any]] = {}  # op id -> {"model", "polls", "file"}
+        self.base_url = ""
+        self._lock = threading.Lock()
+
+    def submits(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith(":predictLongRunning")]
+
+    def last_submit_body(self) -> dict[str, Any]:
+        return self.submits()[-1].body
+
+    def video_uri(self, file_id: str) -> str:
+        # The host is never fetched: the SDK keeps only `files/<id>` (t_file_name) and
+        # downloads from its base URL. It must start with https:// for that parsing.
+        return f"https://fake.local/v1beta/files/{file_id}:download?alt=media"
+
+    # -- request handling (called from server threads) ---------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        raw_path: str,
+        headers: dict[str, str],
+        raw_body: bytes,
+    ) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(raw_path)
+        path, query = parts.path, parse_qs(parts.query)
+        body: Any = None
+        if raw_body:
+            try:
+                body = json.loads(raw_body)
+            except ValueError:
+                body = raw_body.decode("utf-8", "replace")
+        with self._lock:
+            self.requests.append(RecordedRequest(method, path, query, headers, body))
+
+        storage = STORAGE_RE.match(path)
+        if method == "GET" and storage:
+            # Stands in for the signed storage URL the real download redirects to (no key).
+            return 200, {"Content-Type": "video/mp4"}, self.mp4
+        if not path.startswith("/v1beta/"):
+            return _error(404, "Not found.")
+        if headers.get("x-goog-api-key") != self.api_key:
+            return _error(
+                400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID"
+            )
+        if self.script.delay_seconds:
+            time.sleep(self.script.delay_seconds)
+        if self.script.always_status is not None:
+            return self._status(self.script.always_status)
+
+        if method == "POST" and (match := SUBMIT_RE.match(path)):
+            return self._submit(match["model"])
+        if method == "GET" and (match := OPERATION_RE.match(path)):
+            return self._poll(match["model"], match["op"])
+        if method == "GET" and (match := DOWNLOAD_RE.match(path)):
+            return self._download(match["file"], query)
+        return _error(404, f"Method or path not found: {method} {path}")
+
+    def _status(self, status: int) -> tuple[int, dict[str, str], bytes]:
+        extra = {}
+        if status == 429 and self.script.retry_after:
+            extra["Retry-After"] = self.script.retry_after
+        message = {
+            429: "Resource has been exhausted (e.g. check quota).",
+            500: "An internal error has occurred. Please retry or report in "
+            "https://developers.generativeai.google/guide/troubleshooting",
+            503: "The model is overloaded. Please try again later.",
+        }.get(status, "Request failed.")
+        retry_info = None
+        if status == 429 and self.script.retry_delay:
+            retry_info = {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": self.script.retry_delay,
+            }
+        code, headers, payload = _error(status, message, extra_detail=retry_info)
+        return code, {**headers, **extra}, payload
+
+    def _submit(self, model: str) -> tuple[int, dict[str, str], bytes]:
+        if self.script.submit_errors:
+            return self._status(self.script.submit_errors.pop(0))
+        if "submit" in self.script.malformed:
+            return _malformed()
+        op_id = secrets.token_hex(6)
+        with self._lock:
+            self.operations[op_id] = {"model": model, "polls": 0, "file": secrets.token_hex(6)}
+        return _json(200, {"name": f"models/{model}/operations/{op_id}"})
+
+    def _poll(self, model: str, op_id: str) -> tuple[int, dict[str, str], bytes]:
+        if self.script.poll_errors:
+            return self._status(self.script.poll_errors.pop(0))
+        if "poll" in self.script.malformed:
+            return _malformed()
+        operation = self.operations.get(op_id)
+        if operation is None or operation["model"] != model:
+            return _error(404, f"Operation models/{model}/operations/{op_id} not found.")
+        name = f"models/{model}/operations/{op_id}"
+        with self._lock:
+            operation["polls"] += 1
+            polls = operation["polls"]
+        if polls <= self.script.polls_until_done:
+            return _json(200, {"name": name, "done": False})
+        result = self.script.result
+        if result == "error":
+            return _json(200, {"name": name, "done": True, "error": self.script.operation_error})
+        if result == "no_response":
+            return _json(200, {"name": name, "done": True, "response": {"@type": RESPONSE_TYPE}})
+        generated: dict[str, Any] = {}
+        if result == "video":
+            uri = self.script.video_uri or self.video_uri(operation["file"])
+            generated["generatedSamples"] = [{"video": {"uri": uri}}]
+        elif result == "blocked":
+            generated["raiMediaFilteredCount"] = 1
+            generated["raiMediaFilteredReasons"] = list(self.script.block_reasons)
+        response = {"@type": RESPONSE_TYPE, "generateVideoResponse": generated}
+        return _json(200, {"name": name, "done": True, "response": response})
+
+    def _download(
+        self,
+        file_id: str,
+        query: dict[str, list[str]],
+    ) -> tuple[int, dict[str, str], bytes]:
+        if self.script.download_errors:
+            return self._status(self.script.download_errors.pop(0))
+        known = {op["file"] for op in self.operations.values()}
+        if file_id not in known or query.get("alt") != ["media"]:
+            return _error(404, f"File files/{file_id} not found.")
+        return 302, {"Location": f"{self.base_url}/_storage/{file_id}.mp4"}, b""
+
+
+def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json; charset=UTF-8"}, json.dumps(payload).encode()
+
+
+def _error(
+    status: int, message: str, *, reason: str = "", extra_detail: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """Google's error envelope (https://cloud.google.com/apis/design/errors#http_mapping)."""
+    details: list[dict[str, str]] = []
+    if reason:
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": "googleapis.com",
+            }
+        )
+    if extra_detail:
+        details.append(extra_detail)
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+    }
+    if details:
+        error["details"] = details
+    return _json(status, {"error": error})
+
+
+def _malformed() -> tuple[int, dict[str, str], bytes]:
+    return 200, {"Content-Type": "application/json; charset=UTF-8"}, b'{"name": "models/veo-3'
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        status, response_headers, payload = self.server.fake.handle(
+            self.command, self.path, headers, raw_body
+        )
+        self.send_response(status)
+        for name, value in response_headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = _serve
+    do_POST = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: FakeGemini, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.fake = fake
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and hung up is part of the scripts, not a server bug.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+@contextlib.contextmanager
+def running_fake_gemini(*, mp4: bytes, api_key: str = "test-key") -> Iterator[FakeGemini]:
+    """Serve a fresh `FakeGemini` on 127.0.0.1 (random port) for the duration of the block."""
+    fake = FakeGemini(mp4=mp4, api_key=api_key)
+    server = _Server(fake)
+    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@functools.cache
+def tiny_mp4(width: int = 1280, height: int = 720, seconds: int = 1, fps: int = 24) -> bytes:
+    """A real H.264 + AAC MP4 (a moving gradient, silence), small and quick to encode."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "35"}
+        audio = container.add_stream("aac", rate=48000)
+        audio.layout = "stereo"
+        ramp = np.tile(np.linspace(0, 255, width, dtype=np.uint8), (height, 1))
+        for index in range(seconds * fps):
+            rgb = np.stack([np.roll(ramp, index * 8, axis=1), ramp, np.full_like(ramp, 96)], axis=2)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = index
+            frame.time_base = fractions.Fraction(1, fps)
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        samples_per_frame = 1024
+        for index in range(seconds * 48000 // samples_per_frame):
+            silence = np.zeros((2, samples_per_frame), dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(silence, format="fltp", layout="stereo")
+            frame.sample_rate = 48000
+            frame.pts = index * samples_per_frame
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode())
+    return buffer.getvalue()
+
+
+def main() -> None:
+    """Serve the fake on its own, for a local rehearsal of the gemini provider:
+
+        .venv/bin/python -m tests.fake_gemini --port 8765 &
+        GENERATION_PROVIDER=gemini GEMINI_API_KEY=test-key \\
+            GEMINI_BASE_URL=http://127.0.0.1:8765 make run
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A fake Gemini API (Veo) on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--api-key", default="test-key")
+    parser.add_argument("--polls", type=int, default=2, help="polls before an operation is done")
+    parser.add_argument("--result", default="video", choices=["video", "blocked", "error"])
+    args = parser.parse_args()
+    fake = FakeGemini(mp4=tiny_mp4(), api_key=args.api_key)
+    fake.script.polls_until_done = args.polls
+    fake.script.result = args.result
+    server = _Server(fake, port=args.port)
+    fake.base_url = f"http://127.0.0.1:{args.port}"
+    print(f"fake Gemini API on {fake.base_url} (api key {args.api_key!r})", flush=True)  # noqa: T201
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
