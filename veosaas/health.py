@@ -1,4 +1,5 @@
-"""Operator health checks: `/healthz` (database) and `/healthz/worker` (a real task round trip).
+"""Operator health checks: `/healthz/live` (process), `/healthz` (database) and
+`/healthz/worker` (a real task round trip).
 
 `/healthz/worker` publishes a ping through the broker and waits for a worker to answer in the
 shared cache, so it proves the web process, the broker, a worker and the cache work together.
@@ -21,6 +22,12 @@ PONG_TTL_SECONDS = 120
 @shared_task(ignore_result=True)
 def worker_ping(nonce: str) -> None:
     cache.set(f"health:pong:{nonce}", time.time(), PONG_TTL_SECONDS)
+
+
+@require_GET
+def healthz_live(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers (no database or broker involved)."""
+    return JsonResponse({"status": "ok"})
 
 
 @require_GET

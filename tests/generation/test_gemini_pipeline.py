@@ -14,8 +14,8 @@ from billing.models import Transfer
 from billing.selectors import balance_get
 from generation.models import Job
 from generation.services import JobSpec, job_poll, job_run, job_submit, jobs_poll_due
-from tests.fake_gemini import running_fake_gemini, tiny_mp4
 from tests.factories import UserFactory
+from tests.fake_gemini import running_fake_gemini, tiny_mp4
 from tests.processes import running_stack
 
 pytestmark = pytest.mark.django_db
