@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from generation import services
+from generation import callbacks, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -30,3 +30,16 @@ def jobs_poll_due_task() -> int:
 def jobs_reap_task() -> dict[str, int]:
     report = services.jobs_reap()
     return {"requeued": report.requeued, "failed": report.failed}
+
+
+# Callbacks run on their own queue ("callbacks", settings CELERY_TASK_ROUTES), so slow
+# receivers never hold a generation worker. The service claims each attempt under a row lock,
+# so a redelivered message sends nothing twice.
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=90, time_limit=120)
+def callback_deliver_task(delivery_id: int, manual: bool = False) -> None:
+    callbacks.callback_deliver(delivery_id=delivery_id, manual=manual)
+
+
+@shared_task
+def callbacks_sweep_due_task() -> int:
+    return callbacks.callbacks_sweep_due()

@@ -1,0 +1,423 @@
+"""The veo3api.ai / kie.ai Veo API (contracts/veo3api.md): Bearer auth, `{code, msg, data}`.
+
+Codes (carried in the body, HTTP 200 by default — README A1; VEO3API_HTTP_ERROR_STATUS mirrors
+them as HTTP statuses): 200 success; 400 content/input problem and "1080P is processing…";
+401 authentication; 402 insufficient credits; 405 wrong method; 422 validation (the message
+names the field), unknown task ("record is null."), records older than 14 days, source not
+successful, 4K already requested; 429 rate or concurrency limit (with Retry-After); 500
+internal error. Unknown fields are ignored. Task ids are `veo_task_<32 hex>` (extensions
+`veo_extend_task_<32 hex>`); a lookup accepts any string of at most 64 characters.
+
+How a job is rendered (record-info, callbacks) is in `veo3api_shapes`; the download links and
+the whole video of an extension are served by `veo3api_media`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import BearerApiKeyAuthentication
+from accounts.models import User
+from billing.errors import InsufficientCredits
+from billing.selectors import balance_get
+from generation.delivery import job_video_url
+from generation.facades.common import (
+    FieldError,
+    idempotency_key,
+    json_object,
+    optional_bool,
+    optional_int,
+    optional_str,
+    optional_str_list,
+    required_str,
+)
+from generation.facades.veo3api_media import download_url
+from generation.facades.veo3api_shapes import (
+    MODELS,
+    image_urls,
+    record_data,
+    result_urls,
+)
+from generation.models import Job
+from generation.selectors import job_get
+from generation.services import (
+    MSG_INTERNAL,
+    ConcurrencyLimited,
+    IdempotencyKeyReused,
+    ImageInput,
+    JobSpec,
+    JobValidationError,
+    RateLimited,
+    job_submit,
+)
+from generation.upgrades import (
+    RECORD_RETENTION,
+    UpgradeRefused,
+    extend_submit,
+    upgrade_request,
+)
+
+logger = logging.getLogger(__name__)
+
+MSG_SUCCESS = "success"
+MSG_UNAUTHORIZED = (
+    "You do not have access permissions. Check your API key (Authorization: Bearer <key>).")
+MSG_CREDITS = "The current credits are insufficient. Please top up."
+MSG_RECORD_NULL = "record is null."
+MSG_TOO_OLD = "Temporarily supports records within 14 days."
+MSG_NOT_SUCCESS = "record status is not success."
+MSG_1080P_PROCESSING = (
+    "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.")
+MSG_4K_PROCESSING = (
+    "4k is processing. It should be ready in 5-10 minutes. Please check back shortly.")
+MSG_4K_DONE = "The video has been generated successfully"
+
+EXTEND_MODELS = ("fast", "quality", "lite")
+TEXT, FIRST_LAST, REFERENCE = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO",
+                               "REFERENCE_2_VIDEO")
+SEED_RANGE = (10000, 99999)
+TASK_ID_MAX = 64
+_TASK_ID_RE = re.compile(r"^(?:veo_extend_task_|veo_task_)?([0-9a-f]{32})$")
+# README A1: with VEO3API_HTTP_ERROR_STATUS, the HTTP status for each body code.
+_HTTP_STATUS = {455: 503, 501: 500, 505: 503}
+# Job field names in service errors → the request field a veo3api client sent.
+FIELD_NAMES = {"imageKey": "imageUrls", "images": "imageUrls", "duration_seconds": "duration",
+               "aspect_ratio": "aspectRatio", "model_tier": "model", "mode": "generationType",
+               "source_video": "taskId"}
+
+
+class Veo3ApiError(Exception):
+    def __init__(self, code: int, msg: str, data: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(msg)
+        self.code, self.msg, self.data, self.headers = code, msg, data, headers or {}
+
+
+def http_status(code: int) -> int:
+    if not settings.VEO3API_HTTP_ERROR_STATUS:
+        return 200
+    return _HTTP_STATUS.get(code, code)
+
+
+def envelope(code: int, msg: str, data: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response({"code": code, "msg": msg, "data": data}, status=http_status(code),
+                    headers=headers)
+
+
+class Veo3ApiView(APIView):
+    authentication_classes = [BearerApiKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def render_error(self, code: int, msg: str, data: Any = None,
+                     headers: dict[str, str] | None = None) -> Response:
+        return envelope(code, msg, data, headers)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, Veo3ApiError):
+            return self.render_error(exc.code, exc.msg, exc.data, exc.headers)
+        if isinstance(exc, FieldError):
+            return self.render_error(422, f"{exc.field} {exc.message}")
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            return self.render_error(401, MSG_UNAUTHORIZED, None, {"WWW-Authenticate": "Bearer"})
+        if isinstance(exc, exceptions.ParseError):
+            return self.render_error(422, "body is not valid JSON")
+        if isinstance(exc, exceptions.UnsupportedMediaType):
+            return self.render_error(422, f"body has an unsupported media type: {exc.detail}")
+        if isinstance(exc, exceptions.MethodNotAllowed):
+            return self.render_error(405, f"Method {self.request.method} not allowed")
+        if isinstance(exc, exceptions.APIException):
+            return self.render_error(exc.status_code, str(exc.detail))
+        logger.exception("veo3api request failed")
+        return self.render_error(500, MSG_INTERNAL)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared parsing and errors
+# ---------------------------------------------------------------------------------------------
+
+
+def task_uuid(task_id: str) -> uuid.UUID | None:
+    """The job id inside a kie task id (`veo_task_<hex>`, `veo_extend_task_<hex>`, or a UUID
+    as the other facades show it), None for anything else."""
+    match = _TASK_ID_RE.match(task_id.strip().lower())
+    if match:
+        return uuid.UUID(match.group(1))
+    try:
+        return uuid.UUID(task_id.strip())
+    except ValueError:
+        return None
+
+
+def job_for_task(user: User, task_id: Any) -> Job:
+    """The user's job for a taskId; 422 "record is null." when there is none (README A28)."""
+    if task_id is None or task_id == "":
+        raise FieldError("taskId", "is required")
+    if not isinstance(task_id, str):
+        raise FieldError("taskId", "must be a string")
+    if len(task_id) > TASK_ID_MAX:
+        raise FieldError("taskId", f"must be at most {TASK_ID_MAX} characters")
+    pk = task_uuid(task_id)
+    job = job_get(user=user, job_id=pk) if pk else None
+    if job is None:
+        raise Veo3ApiError(422, MSG_RECORD_NULL)
+    return job
+
+
+def check_retention(job: Job) -> None:
+    if job.created_at < timezone.now() - RECORD_RETENTION:
+        raise Veo3ApiError(422, MSG_TOO_OLD)
+
+
+def submit_errors(exc: Exception, *, aliases: dict[str, str] | None = None) -> Exception:
+    """The Veo3ApiError / FieldError for an error job_submit raised (None: not ours)."""
+    if isinstance(exc, JobValidationError):
+        field = (aliases or {}).get(exc.field) or FIELD_NAMES.get(exc.field, exc.field)
+        return FieldError(field, exc.message)
+    if isinstance(exc, InsufficientCredits):
+        return Veo3ApiError(402, MSG_CREDITS)
+    if isinstance(exc, RateLimited):
+        return Veo3ApiError(
+            429, f"Rate limit exceeded: at most {exc.decision.limit} generation requests per "
+                 f"{exc.decision.window} seconds.", None, {"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, ConcurrencyLimited):
+        return Veo3ApiError(
+            429, f"Too many concurrent tasks: at most {exc.limit} may be queued or running.",
+            None, {"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, IdempotencyKeyReused):
+        return FieldError("Idempotency-Key", "was already used with a different request")
+    if isinstance(exc, UpgradeRefused):
+        message = {"not_succeeded": MSG_NOT_SUCCESS, "expired": MSG_TOO_OLD}.get(exc.reason)
+        if message:
+            return Veo3ApiError(422, message)
+        return FieldError(exc.field, exc.message)
+    raise exc
+
+
+SUBMIT_ERRORS = (JobValidationError, InsufficientCredits, RateLimited, ConcurrencyLimited,
+                 IdempotencyKeyReused, UpgradeRefused)
+
+
+def _seed(body: dict[str, Any]) -> int | None:
+    seed = optional_int(body, "seeds")
+    if seed is not None and not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise FieldError("seeds", f"must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}")
+    return seed
+
+
+# ---------------------------------------------------------------------------------------------
+# Endpoints
+# ---------------------------------------------------------------------------------------------
+
+
+def _aspect_ratio(body: dict[str, Any]) -> tuple[str, str]:
+    """README A2: `aspect_ratio` wins over `aspectRatio`; `Auto` in any case → auto."""
+    key = "aspect_ratio" if body.get("aspect_ratio") not in (None, "") else "aspectRatio"
+    raw = optional_str(body, key, max_length=10).lower()
+    if not raw:
+        return "16:9", key
+    if raw not in ("16:9", "9:16", "auto"):
+        raise FieldError(key, "must be 16:9, 9:16 or Auto")
+    return raw, key
+
+
+def _mode(body: dict[str, Any], images: list[str], model_tier: str) -> str:
+    """generationType, inferred from the number of images when absent (README A4)."""
+    generation_type = optional_str(body, "generationType", max_length=40).upper()
+    count = len(images)
+    if not generation_type:
+        mode = {0: Job.Mode.TEXT, 1: Job.Mode.IMAGE, 2: Job.Mode.FIRST_LAST}.get(
+            count, Job.Mode.REFERENCE)
+    elif generation_type == TEXT:
+        if count:
+            raise FieldError("imageUrls", "must be empty for TEXT_2_VIDEO")
+        mode = Job.Mode.TEXT
+    elif generation_type == FIRST_LAST:
+        if count not in (1, 2):
+            raise FieldError("imageUrls", "must hold 1 or 2 images for "
+                                          "FIRST_AND_LAST_FRAMES_2_VIDEO")
+        mode = Job.Mode.IMAGE if count == 1 else Job.Mode.FIRST_LAST
+    elif generation_type == REFERENCE:
+        if not 1 <= count <= 3:
+            raise FieldError("imageUrls", "must hold 1 to 3 images for REFERENCE_2_VIDEO")
+        mode = Job.Mode.REFERENCE
+    else:
+        raise FieldError("generationType", f"must be one of {TEXT}, {FIRST_LAST}, {REFERENCE}")
+    if mode == Job.Mode.REFERENCE and model_tier == "quality":
+        raise FieldError("model", "must be veo3_fast or veo3_lite for reference images")
+    return mode
+
+
+class GenerateApi(Veo3ApiView):
+    """POST /api/v1/veo/generate (contract §2)."""
+
+    def post(self, request: Request) -> Response:
+        body = json_object(request)
+        prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
+        model = optional_str(body, "model", max_length=40) or settings.VEO3API_DEFAULT_MODEL
+        if model not in MODELS:
+            raise FieldError("model", f"must be one of {', '.join(MODELS)}")
+        model_tier = MODELS[model]
+        aspect, aspect_key = _aspect_ratio(body)
+        images = optional_str_list(body, "imageUrls", max_items=3)
+        mode = _mode(body, images, model_tier)
+        resolution = optional_str(body, "resolution", max_length=10).lower() or "720p"
+        if resolution not in ("720p", "1080p", "4k"):
+            raise FieldError("resolution", "must be 720p, 1080p or 4k")
+        duration = optional_int(body, "duration")
+        duration = 8 if duration is None else duration
+        if duration not in (4, 6, 8):
+            raise FieldError("duration", "must be 4, 6 or 8")
+        seed = _seed(body)
+        watermark = optional_str(body, "watermark", max_length=200)
+        callback = optional_str(body, "callBackUrl", max_length=2048)
+        # Accepted and kept in paramJson; translation and fallback models are not used (A13).
+        optional_bool(body, "enableTranslation", True)
+        optional_bool(body, "enableFallback", False)
+        spec = JobSpec(
+            facade=Job.Facade.VEO3API, prompt=prompt, mode=mode, model_tier=model_tier,
+            aspect_ratio=aspect, resolution=resolution, duration_seconds=duration, seed=seed,
+            images=tuple(ImageInput(url=url) for url in images), watermark=watermark,
+            callback_url=callback, raw_request=body,
+        )
+        try:
+            submitted = job_submit(user=request.user, spec=spec, api_key=request.auth,
+                                   idempotency_key=idempotency_key(request))
+        except SUBMIT_ERRORS as exc:
+            raise submit_errors(exc, aliases={"aspectRatio": aspect_key}) from exc
+        return envelope(200, MSG_SUCCESS, {"taskId": submitted.job.task_id})
+
+
+class RecordInfoApi(Veo3ApiView):
+    """GET /api/v1/veo/record-info?taskId= (contract §3)."""
+
+    def get(self, request: Request) -> Response:
+        job = job_for_task(request.user, request.query_params.get("taskId"))
+        check_retention(job)
+        return envelope(200, MSG_SUCCESS, record_data(job, request))
+
+
+def _index(value: Any) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+        raise FieldError("index", "must be a whole number of 0 or more")
+    if int(value) < 0:
+        raise FieldError("index", "must be a whole number of 0 or more")
+    return int(value)
+
+
+class Get1080pVideoApi(Veo3ApiView):
+    """GET /api/v1/veo/get-1080p-video?taskId=&index= (contract §4, README A12).
+
+    The first call creates the upgrade job (priced `upgrade_1080p`); until it is done every
+    call answers code 400 "1080P is processing…", then code 200 with `data.resultUrl`. An
+    optional `callBackUrl` query parameter (our addition) gets the upgrade's own callback.
+    """
+
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        parent = job_for_task(request.user, params.get("taskId"))
+        check_retention(parent)
+        index = _index(params.get("index"))
+        callback = optional_str(dict(params.items()), "callBackUrl", max_length=2048)
+        raw = {"taskId": params.get("taskId"), "index": index}
+        if callback:
+            raw["callBackUrl"] = callback
+        try:
+            result = upgrade_request(user=request.user, parent=parent,
+                                     kind=Job.Kind.UPGRADE_1080P, result_index=index,
+                                     callback_url=callback, raw_request=raw, api_key=request.auth)
+        except SUBMIT_ERRORS as exc:
+            raise submit_errors(exc, aliases={"callBackUrl": "callBackUrl"}) from exc
+        if result.job.state == Job.State.SUCCEEDED:
+            return envelope(200, MSG_SUCCESS, {"resultUrl": job_video_url(result.job, request)})
+        return envelope(400, MSG_1080P_PROCESSING, None)
+
+
+class Get4kVideoApi(Veo3ApiView):
+    """POST /api/v1/veo/get-4k-video (contract §5): 200 on the call that creates the upgrade,
+    then 422 "4k is processing…" or 422 "The video has been generated successfully"."""
+
+    def post(self, request: Request) -> Response:
+        body = json_object(request)
+        parent = job_for_task(request.user, body.get("taskId"))
+        check_retention(parent)
+        index = _index(body.get("index"))
+        callback = optional_str(body, "callBackUrl", max_length=2048)
+        try:
+            result = upgrade_request(user=request.user, parent=parent, kind=Job.Kind.UPGRADE_4K,
+                                     result_index=index, callback_url=callback, raw_request=body,
+                                     api_key=request.auth)
+        except SUBMIT_ERRORS as exc:
+            raise submit_errors(exc) from exc
+        job = result.job
+        data = {"taskId": job.task_id, "resultUrls": None, "imageUrls": None}
+        if result.created:
+            return envelope(200, MSG_SUCCESS, data)
+        if job.state == Job.State.SUCCEEDED:
+            data.update(resultUrls=result_urls(job, request), imageUrls=image_urls(job, request))
+            return envelope(422, MSG_4K_DONE, data)
+        return envelope(422, MSG_4K_PROCESSING, data)
+
+
+class ExtendApi(Veo3ApiView):
+    """POST /api/v1/veo/extend (contract §6)."""
+
+    def post(self, request: Request) -> Response:
+        body = json_object(request)
+        prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
+        model = optional_str(body, "model", max_length=20) or "fast"
+        if model not in EXTEND_MODELS:
+            raise FieldError("model", f"must be one of {', '.join(EXTEND_MODELS)}")
+        seed = _seed(body)
+        watermark = optional_str(body, "watermark", max_length=200)
+        callback = optional_str(body, "callBackUrl", max_length=2048)
+        optional_bool(body, "enableTranslation", True)
+        parent = job_for_task(request.user, body.get("taskId"))
+        check_retention(parent)
+        try:
+            submitted = extend_submit(
+                user=request.user, parent=parent, prompt=prompt, model_tier=model, seed=seed,
+                watermark=watermark, callback_url=callback, raw_request=body,
+                api_key=request.auth, idempotency_key=idempotency_key(request))
+        except SUBMIT_ERRORS as exc:
+            raise submit_errors(exc) from exc
+        return envelope(200, MSG_SUCCESS, {"taskId": submitted.job.task_id})
+
+
+class CreditApi(Veo3ApiView):
+    """GET /api/v1/common/credit (veo3api.ai) and /api/v1/chat/credit (kie): available
+    credits as a bare integer (README A15)."""
+
+    def get(self, request: Request) -> Response:
+        return envelope(200, MSG_SUCCESS, balance_get(user=request.user).available)
+
+
+# ---------------------------------------------------------------------------------------------
+# Temporary download links (contract §7.2)
+# ---------------------------------------------------------------------------------------------
+
+
+class DownloadUrlApi(Veo3ApiView):
+    """POST /api/v1/common/download-url: a link to one of the account's files of this
+    service, valid for 20 minutes (a signed, timestamped token); foreign URLs → 422."""
+
+    def post(self, request: Request) -> Response:
+        body = json_object(request)
+        url = required_str(body, "url", max_length=2048)
+        link = download_url(request.user, url, request)
+        if link is None:
+            raise FieldError("url", "is not a file of this service")
+        return envelope(200, MSG_SUCCESS, link)

@@ -1,0 +1,303 @@
+"""1080p / 4K upgrades and extensions of finished videos (kie's get-1080p-video, get-4k-video
+and extend; contracts/veo3api.md §4-§6, README A12).
+
+Each is a real job through the one submit path (`job_submit`): priced from the price table
+(operations `upgrade_1080p`, `upgrade_4k`, `extend`), holding credits until it ends, with its
+own callback. An upgrade re-encodes the source at the new size (mode "upscale"); an extension
+continues the source (mode "extend", 8 s at 720p, Veo's rule).
+
+Upgrades are idempotent per (source, kind, result index): the first request creates the job,
+later ones return it. A database constraint (`job_one_live_upgrade_per_source`) makes that
+hold under concurrent first requests; a failed upgrade (credits released) does not count, so
+asking again starts a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+from generation.models import Job
+from generation.services import JobSpec, Submitted, job_submit
+
+logger = logging.getLogger(__name__)
+
+# kie keeps records (and answers upgrade requests) for 14 days.
+RECORD_RETENTION = timedelta(days=14)
+UPGRADE_RESOLUTIONS = {Job.Kind.UPGRADE_1080P: "1080p", Job.Kind.UPGRADE_4K: "4k"}
+# Kinds whose video can be upgraded or extended (an upgrade's output is not a Veo video).
+SOURCE_KINDS = (Job.Kind.GENERATE, Job.Kind.EXTEND)
+EXTEND_SECONDS = 8
+EXTEND_RESOLUTION = "720p"
+# A result this much longer than the clip asked for already contains its source (Veo's
+# extension returns source + continuation in one file; the local renderer returns only the
+# continuation).
+_CONTAINS_SOURCE_MARGIN = 0.5
+
+
+class UpgradeRefused(Exception):
+    """The source task cannot be upgraded or extended.
+
+    `reason`: "not_succeeded" | "expired" | "not_eligible"; `field` names the request input.
+    """
+
+    def __init__(self, reason: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    """`job` is the upgrade job (or the source itself when it already has that resolution);
+    `created` is True only for the request that created it."""
+
+    job: Job
+    created: bool
+
+
+def _check_source(parent: Job, *, now: Any = None) -> None:
+    if parent.state != Job.State.SUCCEEDED:
+        raise UpgradeRefused("not_succeeded", "taskId", "the task has not succeeded")
+    if parent.created_at < (now or timezone.now()) - RECORD_RETENTION:
+        raise UpgradeRefused("expired", "taskId", "the task is older than 14 days")
+    if parent.kind not in SOURCE_KINDS:
+        raise UpgradeRefused("not_eligible", "taskId",
+                             "must be a generate or extend task, not an upgrade")
+
+
+def _aspect_of(parent: Job) -> str:
+    if parent.resolved_aspect_ratio in ("16:9", "9:16"):
+        return parent.resolved_aspect_ratio
+    return parent.aspect_ratio if parent.aspect_ratio in ("16:9", "9:16") else "16:9"
+
+
+def upgrade_live_get(*, parent: Job, kind: str, result_index: int) -> Job | None:
+    """The queued, running or succeeded upgrade of this kind for `parent`'s video, if any."""
+    return (
+        Job.objects.filter(parent=parent, kind=kind, result_index=result_index,
+                           state__in=[Job.State.QUEUED, Job.State.RUNNING,
+                                      Job.State.SUCCEEDED])
+        .order_by("-created_at").first()
+    )
+
+
+def upgrade_request(
+    *,
+    user: User,
+    parent: Job,
+    kind: str,
+    result_index: int = 0,
+    callback_url: str = "",
+    raw_request: dict[str, Any] | None = None,
+    api_key: ApiKey | None = None,
+    facade: str = Job.Facade.VEO3API,
+) -> UpgradeResult:
+    """Return the live upgrade of `parent`'s video to `kind`, creating it on first request.
+
+    `parent` must be the user's succeeded generate/extend job, at most 14 days old, and
+    `result_index` 0 (a task has one video). A 1080p request for a video that already is 1080p
+    returns the source itself, free. Creating goes through `job_submit` (price
+    `upgrade_1080p` / `upgrade_4k`, rate limit, concurrency cap), so it raises what that
+    raises; two concurrent first requests create one job (the loser gets the winner's).
+    Raises UpgradeRefused for an unsuitable source.
+    """
+    if kind not in UPGRADE_RESOLUTIONS:
+        raise ValueError(f"not an upgrade kind: {kind!r}")
+    _check_source(parent)
+    if result_index != 0:
+        raise UpgradeRefused("not_eligible", "index", "is out of range: the task has 1 video")
+    resolution = UPGRADE_RESOLUTIONS[kind]
+    if kind == Job.Kind.UPGRADE_1080P and parent.resolution == resolution:
+        return UpgradeResult(job=parent, created=False)
+    existing = upgrade_live_get(parent=parent, kind=kind, result_index=result_index)
+    if existing is not None:
+        return UpgradeResult(job=existing, created=False)
+    spec = JobSpec(
+        facade=facade, kind=kind, mode=Job.Mode.UPSCALE, prompt=parent.prompt,
+        model_tier=parent.model_tier, aspect_ratio=_aspect_of(parent), resolution=resolution,
+        duration_seconds=parent.duration_seconds, seed=parent.seed, callback_url=callback_url,
+        raw_request=raw_request or {}, parent_id=parent.id, result_index=result_index,
+    )
+    try:
+        submitted = job_submit(user=user, spec=spec, api_key=api_key)
+    except IntegrityError:
+        # A concurrent first request created it (job_one_live_upgrade_per_source).
+        existing = upgrade_live_get(parent=parent, kind=kind, result_index=result_index)
+        if existing is None:
+            raise
+        return UpgradeResult(job=existing, created=False)
+    return UpgradeResult(job=submitted.job, created=True)
+
+
+def extend_submit(
+    *,
+    user: User,
+    parent: Job,
+    prompt: str,
+    model_tier: str,
+    seed: int | None = None,
+    watermark: str = "",
+    callback_url: str = "",
+    raw_request: dict[str, Any] | None = None,
+    api_key: ApiKey | None = None,
+    idempotency_key: str | None = None,
+    facade: str = Job.Facade.VEO3API,
+) -> Submitted:
+    """Submit an extension of `parent`'s video: 8 more seconds at 720p, continuing it.
+
+    `parent` must be the user's succeeded 720p generate/extend job, at most 14 days old
+    (UpgradeRefused otherwise). Priced as operation `extend` for `model_tier`; everything else
+    is `job_submit`'s (errors, idempotency key replay, enqueue after commit).
+    """
+    _check_source(parent)
+    if parent.resolution != EXTEND_RESOLUTION:
+        raise UpgradeRefused("not_eligible", "taskId", "only 720p videos can be extended")
+    spec = JobSpec(
+        facade=facade, kind=Job.Kind.EXTEND, mode=Job.Mode.EXTEND, prompt=prompt,
+        model_tier=model_tier, aspect_ratio=_aspect_of(parent), resolution=EXTEND_RESOLUTION,
+        duration_seconds=EXTEND_SECONDS, seed=seed, watermark=watermark,
+        callback_url=callback_url, raw_request=raw_request or {}, parent_id=parent.id,
+    )
+    return job_submit(user=user, spec=spec, api_key=api_key, idempotency_key=idempotency_key)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole video of an extension (kie R3 `fullResultUrls`)
+# ---------------------------------------------------------------------------------------------
+
+
+class FullVideoUnavailable(Exception):
+    pass
+
+
+def _contains_source(job: Job) -> bool:
+    return bool(job.output_duration
+                and job.output_duration > job.duration_seconds + _CONTAINS_SOURCE_MARGIN)
+
+
+def extend_segments(*, job: Job) -> list[Job]:
+    """The jobs whose videos, played in order, make the whole video of extension `job`."""
+    segments = [job]
+    current = job
+    while current.kind == Job.Kind.EXTEND and not _contains_source(current):
+        parent = current.parent
+        if parent is None or parent.state != Job.State.SUCCEEDED or not parent.video_file:
+            raise FullVideoUnavailable("a source video of the extension is missing")
+        segments.insert(0, parent)
+        current = parent
+    return segments
+
+
+def extend_full_video(*, job: Job) -> str:
+    """Storage name of the whole video of a succeeded extension, built on first use.
+
+    The whole video is the original generation followed by every extension up to `job`
+    (when a provider already returned source + continuation, that file is it). Built by
+    copying the encoded packets one after another (no re-encoding; every segment must have
+    the same codec parameters) and stored once as `videos/full/<job id>.mp4`; concurrent
+    first calls may both build it, and one copy is kept. Raises FullVideoUnavailable when
+    a segment is missing or the segments cannot be joined without re-encoding.
+    """
+    if job.kind != Job.Kind.EXTEND or job.state != Job.State.SUCCEEDED:
+        raise FullVideoUnavailable("not a succeeded extension")
+    segments = extend_segments(job=job)
+    if len(segments) == 1:
+        return job.video_file
+    name = f"videos/full/{job.id}.mp4"
+    if default_storage.exists(name):
+        return name
+    work_root = Path(settings.VAR_DIR) / "work"
+    work_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{job.id}-full-", dir=work_root) as scratch:
+        local_paths = []
+        for index, segment in enumerate(segments):
+            path = Path(scratch) / f"{index}.mp4"
+            with default_storage.open(segment.video_file, "rb") as src, path.open("wb") as dst:
+                while chunk := src.read(1024 * 1024):
+                    dst.write(chunk)
+            local_paths.append(path)
+        out = Path(scratch) / "full.mp4"
+        _concatenate(local_paths, out)
+        with out.open("rb") as handle:
+            stored = default_storage.save(name, File(handle))
+    if stored != name:  # a concurrent call stored it first; keep that one
+        default_storage.delete(stored)
+    return name
+
+
+def _concatenate(paths: list[Path], out: Path) -> None:
+    """Join MP4 files with identical stream parameters by re-timing their packets."""
+    inputs = [av.open(str(path)) for path in paths]
+    try:
+        first_video = inputs[0].streams.video[0]
+        first_audio = inputs[0].streams.audio[0] if inputs[0].streams.audio else None
+        for container in inputs[1:]:
+            video = container.streams.video[0]
+            if (video.codec_context.name != first_video.codec_context.name
+                    or (video.width, video.height) != (first_video.width, first_video.height)
+                    or bytes(video.codec_context.extradata or b"")
+                    != bytes(first_video.codec_context.extradata or b"")):
+                raise FullVideoUnavailable("the segments have different video parameters")
+            if bool(container.streams.audio) != bool(first_audio):
+                raise FullVideoUnavailable("the segments differ in having sound")
+        with av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as output:
+            video_out = output.add_stream_from_template(first_video)
+            audio_out = output.add_stream_from_template(first_audio) if first_audio else None
+            offset = Fraction(0)
+            last_dts: dict[int, int] = {}
+            for container in inputs:
+                video = container.streams.video[0]
+                audio = container.streams.audio[0] if container.streams.audio else None
+                streams = [s for s in (video, audio) if s is not None]
+                end = offset
+                for packet in container.demux(*streams):
+                    if packet.dts is None or packet.time_base is None:
+                        continue  # the flush packet at the end of each stream
+                    shift = round(offset / packet.time_base)
+                    packet.dts += shift
+                    packet.pts = packet.pts + shift if packet.pts is not None else None
+                    target = video_out if packet.stream is video else audio_out
+                    # AAC priming packets of a later segment would overlap the previous one.
+                    key = id(target)
+                    seconds = packet.dts * packet.time_base
+                    if key in last_dts and seconds <= last_dts[key]:
+                        continue
+                    last_dts[key] = seconds
+                    if packet.stream is video and packet.pts is not None:
+                        end = max(end, (packet.pts + (packet.duration or 0)) * packet.time_base)
+                    packet.stream = target
+                    output.mux(packet)
+                offset = end
+    finally:
+        for container in inputs:
+            container.close()
+
+
+def media_full_video_name(*, job_id: uuid.UUID) -> str | None:
+    """Storage name of the whole video of extension `job_id` (any account: the id is the
+    secret, like every media URL), or None when there is none."""
+    job = Job.objects.select_related("parent").filter(
+        pk=job_id, kind=Job.Kind.EXTEND, state=Job.State.SUCCEEDED).first()
+    if job is None:
+        return None
+    try:
+        return extend_full_video(job=job)
+    except FullVideoUnavailable as exc:
+        logger.warning("no full video for %s: %s", job_id, exc)
+        return None
