@@ -23,6 +23,7 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("full_name",)}),
+        ("Limits", {"fields": ("daily_limit",)}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups",
                                     "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
