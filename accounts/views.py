@@ -1,0 +1,162 @@
+"""Dashboard pages of accounts: sign up, log in (password or API key), password reset, API keys
+and the callback signing secret. Each view parses its form and calls one service or selector."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.forms import (
+    ApiKeyCreateForm,
+    ApiKeyLoginForm,
+    EmailAuthenticationForm,
+    SignupForm,
+)
+from accounts.selectors import api_key_get, api_key_list
+from accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    api_key_touch,
+    user_signup,
+    webhook_secret_get_or_create,
+    webhook_secret_rotate,
+)
+
+# Sessions opened by a password or an API key are ordinary Django sessions.
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def base_url(request: HttpRequest) -> str:
+    """This server's public base URL (PUBLIC_BASE_URL, else the request's own host)."""
+    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account with email and password; the signup credits are granted once."""
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = user_signup(email=form.cleaned_data["email"],
+                           password=form.cleaned_data["password1"])
+        login(request, user, backend=MODEL_BACKEND)
+        messages.success(request, _("Welcome! Your account is ready."))
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.setdefault("key_form", ApiKeyLoginForm())
+        return context
+
+
+@require_http_methods(["GET", "POST"])
+def api_key_login(request: HttpRequest) -> HttpResponse:
+    """Convenience login with an API key (the codefast panel's "API Key ile Giriş").
+
+    A key already spends the account's credits through the API, so it is trusted to open the
+    same account's dashboard; the session is an ordinary one. Revoking the key does not end
+    sessions already opened with it (log out, or change the password, for that).
+    """
+    if request.method == "GET":
+        return redirect("accounts:login")
+    form = ApiKeyLoginForm(request.POST)
+    if form.is_valid() and form.key is not None:
+        api_key_touch(api_key=form.key)
+        login(request, form.key.user, backend=MODEL_BACKEND)
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    return render(request, "accounts/login.html",
+                  {"form": EmailAuthenticationForm(request), "key_form": form}, status=400)
+
+
+class LogoutView(auth_views.LogoutView):
+    """POST only (Django 5): a link cannot log anyone out."""
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset_form.html"
+    email_template_name = "accounts/email/password_reset.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        # The link in the mail must point at this server's public address.
+        self.extra_email_context = {"base_url": base_url(self.request)}
+        return super().form_valid(form)
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
+
+
+def _keys_page(request: HttpRequest, *, form: ApiKeyCreateForm, created: Any = None,
+               status: int = 200) -> HttpResponse:
+    return render(request, "accounts/keys.html", {
+        "keys": api_key_list(user=request.user),
+        "form": form,
+        "created": created,
+        "webhook_secret": webhook_secret_get_or_create(user=request.user),
+        "webhook_secret_rotated_at": request.user.webhook_secret_rotated_at,
+    }, status=status)
+
+
+@login_required
+@never_cache  # the page carries a new raw token and the signing secret
+@require_http_methods(["GET", "POST"])
+def api_keys(request: HttpRequest) -> HttpResponse:
+    """List the account's keys; POST creates one and shows its token on this response only
+    (it is never stored, so it cannot be shown again)."""
+    if request.method == "POST":
+        form = ApiKeyCreateForm(request.POST)
+        if form.is_valid():
+            created = api_key_create(user=request.user, name=form.cleaned_data["name"])
+            return _keys_page(request, form=ApiKeyCreateForm(), created=created, status=201)
+        return _keys_page(request, form=form, status=400)
+    return _keys_page(request, form=ApiKeyCreateForm())
+
+
+@login_required
+@require_POST
+def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
+    api_key = api_key_get(user=request.user, key_id=key_id)
+    if api_key is None:
+        raise Http404("no such key")
+    api_key_revoke(api_key=api_key)
+    messages.success(request, _("The key %(name)s was revoked.") % {"name": api_key.masked})
+    return redirect("accounts:keys")
+
+
+@login_required
+@require_POST
+def webhook_secret_rotate_view(request: HttpRequest) -> HttpResponse:
+    webhook_secret_rotate(user=request.user)
+    messages.success(request, _("A new callback signing secret was created. Callbacks are "
+                                "signed with it from now on."))
+    return redirect(reverse("accounts:keys") + "#signing-secret")
