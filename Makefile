@@ -23,9 +23,9 @@ run: install
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "--------------------------------------------------------------------------"
 	@$(BIN)/python manage.py ensuredemo | tail -n 2 | sed '2s/^/Demo API key: /'
-	@echo "Serving on http://127.0.0.1:$(PORT)  (web + worker + beat; Ctrl-C stops all)"
+	@echo "Serving on http://127.0.0.1:$(PORT)  (web + workers + beat; Ctrl-C stops all)"
 	@echo "--------------------------------------------------------------------------"
-	BIND_HOST=$${BIND_HOST:-127.0.0.1} $(BIN)/honcho start --port $(PORT) web worker beat
+	BIND_HOST=$${BIND_HOST:-127.0.0.1} $(BIN)/honcho start --port $(PORT) web worker callbacks beat
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

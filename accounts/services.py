@@ -1,17 +1,22 @@
-"""Write paths for users and API keys."""
+"""Write paths for users, API keys and webhook signing secrets."""
 
 from __future__ import annotations
 
+import base64
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import ApiKey, User
+from accounts.selectors import api_key_cache_store, auth_cache_key
+from billing.services import signup_grant
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,19 @@ def user_get_or_create(*, email: str) -> tuple[User, bool]:
         return User.objects.create_user(email=normalized), True
 
 
+def user_signup(*, email: str, password: str) -> User:
+    """Create a dashboard user with a password and give the signup credits, in one transaction.
+
+    The email is stored lower-cased (the caller checks it is free; a concurrent signup with the
+    same email fails on the unique constraint and nothing is written). The grant is
+    `billing.services.signup_grant`, idempotent per user, so it is given exactly once.
+    """
+    with transaction.atomic():
+        user = User.objects.create_user(email=email, password=password)
+        signup_grant(user=user)
+    return user
+
+
 def api_key_create(
     *, user: User, name: str = "default", expires_at: datetime | None = None
 ) -> CreatedApiKey:
@@ -48,10 +66,22 @@ def api_key_create(
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
-    """Revoke the key now. Idempotent: an already revoked key keeps its first revocation time."""
+    """Revoke the key now. Idempotent: an already revoked key keeps its first revocation time.
+
+    Drops the shared cached copy after commit, so no process accepts the key afterwards.
+    """
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
+    api_key_cache_forget(digests=[api_key.digest])
     return api_key
+
+
+def api_key_cache_forget(*, digests: list[str]) -> None:
+    """Drop cached authentication entries now and again after commit (a concurrent request
+    may have re-cached the old row before this transaction committed)."""
+    keys = [auth_cache_key(d) for d in digests]
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:
@@ -68,3 +98,42 @@ def api_key_touch(*, api_key: ApiKey) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=api_key.pk
     ).update(last_used_at=now)
     api_key.last_used_at = now
+    api_key_cache_store(api_key=api_key)
+
+
+# Standard Webhooks secrets: "whsec_" + base64 of random bytes (the spec asks for 24-64).
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
+WEBHOOK_SECRET_BYTES = 32
+
+
+def _webhook_secret_new() -> str:
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(
+        secrets.token_bytes(WEBHOOK_SECRET_BYTES)).decode()
+
+
+def webhook_secret_get_or_create(*, user: User) -> str:
+    """The account's callback signing secret, created on first use.
+
+    Idempotent and race-free: the secret is written with a conditional UPDATE (only while the
+    field is empty), so concurrent first uses agree on one secret. `user.webhook_secret` is
+    refreshed. The same secret keys the Standard Webhooks signature (base64-decoded, as the
+    spec says) and kie's `X-Webhook-Signature` HMAC (the whole `whsec_…` string as UTF-8).
+    """
+    # Read from the database, not from `user`: request.user may be a cached snapshot.
+    User.objects.filter(pk=user.pk, webhook_secret="").update(
+        webhook_secret=_webhook_secret_new(), webhook_secret_rotated_at=timezone.now())
+    user.refresh_from_db(fields=["webhook_secret", "webhook_secret_rotated_at"])
+    return user.webhook_secret
+
+
+def webhook_secret_rotate(*, user: User) -> str:
+    """Replace the account's callback signing secret with a new random one and return it.
+
+    Takes effect for every attempt sent from now on, retries of older callbacks included
+    (they are signed at send time). Not idempotent: each call makes a new secret.
+    """
+    secret = _webhook_secret_new()
+    User.objects.filter(pk=user.pk).update(webhook_secret=secret,
+                                           webhook_secret_rotated_at=timezone.now())
+    user.refresh_from_db(fields=["webhook_secret", "webhook_secret_rotated_at"])
+    return secret

@@ -135,6 +135,14 @@ class Job(models.Model):
                 condition=~Q(state="succeeded") | ~Q(video_file=""),
                 name="job_succeeded_has_video",
             ),
+            # One live 1080p / 4K upgrade per source video (kie's get-1080p-video and
+            # get-4k-video create it on the first call); a failed one may be asked for again.
+            models.UniqueConstraint(
+                fields=["parent", "kind", "result_index"],
+                condition=Q(kind__in=["upgrade_1080p", "upgrade_4k"])
+                & Q(state__in=["queued", "running", "succeeded"]),
+                name="job_one_live_upgrade_per_source",
+            ),
         ]
         indexes = [
             # Queue position (FIFO among queued jobs) and per-user listings.
@@ -202,7 +210,97 @@ class RateLimitBucket(models.Model):
     """Sliding-window rate-limit state for the database backend (no Redis configured)."""
 
     key = models.CharField(max_length=200, primary_key=True)
-    hits = models.JSONField(default=list)
+    hits = models.JSONField(default=dict, help_text="Second (unix time) to hits in it.")
 
     def __str__(self) -> str:
         return self.key
+
+
+class CallbackDelivery(models.Model):
+    """One callback message for one finished job: what is sent, to where, and how it went.
+
+    The body and the `webhook_id` are fixed when the job ends, so every attempt (automatic
+    retry or staff re-send) carries the same bytes and the same Standard Webhooks id; only the
+    timestamp and the signatures change per attempt. Each attempt is a `CallbackAttempt` row.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+        BLOCKED = "blocked", "Blocked (destination not allowed)"
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="callback_deliveries")
+    url = models.URLField(max_length=2048)
+    webhook_id = models.CharField(max_length=64, unique=True,
+                                  help_text="Standard Webhooks `webhook-id`, the same on "
+                                            "every attempt.")
+    # The kie taskId (or veo3o1 uuid) the kie HMAC signs.
+    task_id = models.CharField(max_length=64)
+    payload = models.JSONField(help_text="The callback body as JSON.")
+    body = models.TextField(help_text="The exact bytes sent (UTF-8).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Automatic attempts made (the retry schedule counts these).")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "url"], name="callback_one_per_job_url"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "delivered", "failed", "blocked"]),
+                name="callback_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="delivered") | Q(delivered_at__isnull=False),
+                name="callback_delivered_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="callback_due_idx"),
+        ]
+        permissions = [("resend_callbackdelivery", "Can re-send callbacks")]
+
+    def __str__(self) -> str:
+        return f"{self.webhook_id} → {self.url} ({self.status})"
+
+
+class CallbackAttempt(models.Model):
+    """One POST of a callback (or one refused before sending), kept for the delivery log."""
+
+    class Outcome(models.TextChoices):
+        DELIVERED = "delivered", "Delivered (2xx)"
+        FAILED = "failed", "Failed"
+        BLOCKED = "blocked", "Blocked"
+
+    id = models.BigAutoField(primary_key=True)
+    delivery = models.ForeignKey(CallbackDelivery, on_delete=models.CASCADE,
+                                 related_name="attempt_log")
+    number = models.PositiveSmallIntegerField(help_text="1 for the first attempt, and so on.")
+    manual = models.BooleanField(default=False, help_text="Re-sent by staff.")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    sent_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    blocked_reason = models.TextField(blank=True)
+    request_headers = models.JSONField(default=dict, blank=True,
+                                       help_text="The signing headers sent.")
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"],
+                                    name="callback_attempt_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}: {self.outcome}"

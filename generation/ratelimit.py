@@ -100,6 +100,15 @@ def _database_hit(*, key: str, limit: int, window: int, now: float) -> RateDecis
     raise RuntimeError(f"rate limit bucket {key!r} could not be updated")
 
 
+def rate_limit_reset(*, key: str) -> None:
+    """Forget a key's hits (an operator lifting a limit early; tests starting clean)."""
+    if settings.REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).delete(f"ratelimit:{key}")
+    RateLimitBucket.objects.filter(pk=key).delete()
+
+
 def generate_rate_limit(*, user_id: object) -> RateDecision:
     """The per-account limit on generation requests (20 per 10 s by default)."""
     return rate_limit_hit(

@@ -51,7 +51,7 @@ from generation.providers.base import (
     ProviderTransientError,
     RenderRequest,
 )
-from generation.ratelimit import RateDecision, generate_rate_limit
+from generation.ratelimit import RateDecision, generate_rate_limit, rate_limit_hit
 from generation.selectors import daily_usage
 from generation.veo_rules import VeoConstraintError, veo_validate
 
@@ -276,7 +276,9 @@ def job_submit(
                                     resolution=spec.resolution, seconds=spec.duration_seconds)
     except PriceNotFound as exc:
         raise JobValidationError("resolution", str(exc)) from exc
-    provider = provider_name_for(model_tier=spec.model_tier)
+    # Upgrades re-encode an existing video, which Veo cannot do (see settings).
+    provider = (settings.GENERATION_UPSCALE_PROVIDER if mode == Job.Mode.UPSCALE
+                else provider_name_for(model_tier=spec.model_tier))
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -515,12 +517,36 @@ def _handle_outcome(job: Job, outcome: Completed | Pending, started: float) -> N
     job_succeed(job_id=job.id, result=outcome, render_seconds=time.monotonic() - started)
 
 
+def _fall_back(job: Job, exc: ProviderError) -> bool:
+    """Move a job that failed upstream to GENERATION_FALLBACK_PROVIDER, once.
+
+    Not for content blocks (another provider would be asked to make what was refused). The job
+    keeps its hold and records which provider ran and why it moved. Returns True if moved.
+    """
+    fallback = settings.GENERATION_FALLBACK_PROVIDER
+    if not fallback or fallback == job.provider or job.error_details.get("fallback_from"):
+        return False
+    details = {"fallback_from": job.provider, "fallback_reason": exc.message[:500]}
+    with transaction.atomic():
+        moved = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
+            state=Job.State.QUEUED, provider=fallback, provider_operation="",
+            lease_expires_at=None, next_poll_at=None, deadline_at=None, progress=0,
+            enqueued_at=timezone.now(), error_details=details)
+        if moved:
+            logger.warning("job %s falls back from %s to %s: %s", job.pk, job.provider,
+                           fallback, exc.message)
+            _enqueue_run(job.pk)
+    return bool(moved)
+
+
 def _handle_provider_error(job: Job, exc: ProviderError) -> None:
     if isinstance(exc, ContentBlocked):
         job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=CODE_CONTENT,
                  message=exc.message, details=exc.details)
     elif isinstance(exc, ProviderTransientError):
         if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
+            if _fall_back(job, exc):
+                return
             job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=CODE_INTERNAL,
                      message=MSG_INTERNAL, details={"upstream": exc.message})
             return
@@ -532,9 +558,11 @@ def _handle_provider_error(job: Job, exc: ProviderError) -> None:
             if requeued:
                 _enqueue_run(job.id, countdown=delay)
     else:
+        if _fall_back(job, exc):
+            return
         code = CODE_GENERATION_FAILED if isinstance(exc, ProviderFailed) else CODE_INTERNAL
         job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=code,
-                 message=exc.message, details=exc.details)
+                 message=exc.message, details={**job.error_details, **exc.details})
 
 
 def _store_result(job_id: uuid.UUID, result: Completed, workdir: Path) -> tuple[str, str]:
@@ -617,14 +645,20 @@ def job_fail(
 
 
 def _after_terminal(job_id: uuid.UUID) -> None:
-    """Side effects of a job ending, after commit (callbacks, when configured)."""
-    hooks = getattr(settings, "GENERATION_TERMINAL_HOOKS", ())
-    for path in hooks:
-        module_name, func_name = path.rsplit(".", 1)
-        from importlib import import_module
+    """Side effects of a job ending (callbacks), run after commit.
 
-        hook = getattr(import_module(module_name), func_name)
-        transaction.on_commit(lambda hook=hook: hook(job_id=job_id))
+    Each hook in GENERATION_TERMINAL_HOOKS is resolved and called only once the job's end is
+    committed, and a failing hook is logged, never allowed to undo or fail the job.
+    """
+    for path in getattr(settings, "GENERATION_TERMINAL_HOOKS", ()):
+        transaction.on_commit(lambda path=path: _run_hook(path, job_id), robust=True)
+
+
+def _run_hook(path: str, job_id: uuid.UUID) -> None:
+    from importlib import import_module
+
+    module_name, func_name = path.rsplit(".", 1)
+    getattr(import_module(module_name), func_name)(job_id=job_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -642,6 +676,13 @@ def job_poll(*, job_id: str) -> None:
     if job.deadline_at and job.deadline_at < now:
         job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=CODE_INTERNAL,
                  message="The generation did not finish in time.")
+        return
+    budget = rate_limit_hit(key=f"provider-polls:{job.provider}",
+                            limit=settings.GENERATION_POLL_BUDGET_PER_MINUTE, window=60)
+    if not budget.allowed:
+        # The upstream project's request quota is shared by every worker: wait for a slot.
+        Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
+            next_poll_at=now + timedelta(seconds=budget.retry_after))
         return
     work_root = Path(settings.VAR_DIR) / "work"
     work_root.mkdir(parents=True, exist_ok=True)

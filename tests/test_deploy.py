@@ -39,3 +39,11 @@ def test_embedded_defaults_fail_the_deploy_check(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "SECURE_SSL_REDIRECT" in result.stdout + result.stderr
+
+
+def test_api_answers_in_english_whatever_the_accept_language(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/generate-video", b"{bad json", content_type="application/json",
+                           HTTP_ACCEPT_LANGUAGE="tr", HTTP_AUTHORIZATION="Bearer x")
+    assert response.status_code == 401
+    assert response.json()["msg"] == "Authentication failed"
+    assert "Content-Language" not in response

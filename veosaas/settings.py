@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc files served locally (no CDN)
     "accounts",
     "billing",
     "generation",
@@ -82,8 +84,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Answers CORS preflights for the codefast paths only (CODEFAST_CORS_ALLOWED_ORIGINS).
+    "generation.facades.cors.CodefastCorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before CommonMiddleware: picks the dashboard language (set_language cookie,
+    # then Accept-Language). https://docs.djangoproject.com/en/5.2/topics/i18n/translation/
+    "veosaas.middleware.DashboardLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -106,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -159,6 +167,29 @@ LANGUAGE_CODE = "en"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Dashboard languages. The compiled catalogs (locale/*/LC_MESSAGES/django.mo) are committed, so
+# no GNU gettext is needed to run; `manage.py compiletranslations` rebuilds them in pure Python.
+LANGUAGES = [("en", "English"), ("tr", "Türkçe"), ("nl", "Nederlands")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+
+# ---------------------------------------------------------------------------------------------
+# DASHBOARD LOGIN AND EMAIL — https://docs.djangoproject.com/en/5.2/topics/email/
+# ---------------------------------------------------------------------------------------------
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+# Console by default (password-reset mails are printed); set SMTP in production.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "veosaas <noreply@localhost>")
+# Dashboard list pages: items per page.
+DASHBOARD_PAGE_SIZE = env_int("DASHBOARD_PAGE_SIZE", 12)
 
 # ---------------------------------------------------------------------------------------------
 # STATIC AND MEDIA — https://whitenoise.readthedocs.io/ ; https://django-storages.readthedocs.io/
@@ -166,6 +197,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]  # dashboard CSS and scripts (no CDN)
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/files/"
 
@@ -232,6 +264,28 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "UNAUTHENTICATED_USER": None,
+    # Describes the facade APIViews from one table, without touching their modules.
+    "DEFAULT_SCHEMA_CLASS": "generation.openapi.FacadeAutoSchema",
+}
+
+# OpenAPI schema (/docs/openapi.json) and its viewers, served from local files.
+# https://drf-spectacular.readthedocs.io/en/latest/settings.html
+SPECTACULAR_SETTINGS = {
+    "TITLE": "veosaas API",
+    "DESCRIPTION": (
+        "Three wire-compatible facades over one job and credit model: veo3o1 "
+        "(`/api/...`, Bearer), veo3api.ai / kie.ai (`/api/v1/...`, Bearer) and codefast "
+        "(`/`, `/generate`, `/status/{job_id}`, `/videos`, X-API-Key)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "generation.openapi.postprocess_schema",
+    ],
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -269,8 +323,12 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 960)
 # Provider work, customer callbacks and maintenance on separate queues, so slow receivers or
 # long renders never starve each other. Anything unrouted goes to "default".
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    # Polls of upstream operations are short HTTP calls: kept off the render queue so that a
+    # backlog of polls never delays a render from starting.
+    "generation.tasks.job_poll_task": {"queue": "default"},
     "generation.tasks.job_*": {"queue": "generation"},
     "generation.tasks.callback_*": {"queue": "callbacks"},
+    "billing.tasks.alert_delivery_send_task": {"queue": "callbacks"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "generation-reap-jobs": {
@@ -279,7 +337,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "generation-poll-upstream": {
         "task": "generation.tasks.jobs_poll_due_task",
-        "schedule": 5.0,
+        "schedule": float(env_int("GENERATION_POLL_TICK_SECONDS", 5)),
     },
     "billing-expire-stale-holds": {
         "task": "billing.tasks.holds_expire_stale_task",
@@ -293,6 +351,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # ---------------------------------------------------------------------------------------------
 # How often at most `ApiKey.last_used_at` is written (seconds).
 ACCOUNTS_API_KEY_LAST_USED_RESOLUTION = 60
+# Authenticated keys are read through the shared cache for this long; revocation and edits
+# drop the entry at once, so this only bounds changes made behind the services' back.
+ACCOUNTS_API_KEY_CACHE_SECONDS = env_int("ACCOUNTS_API_KEY_CACHE_SECONDS", 60)
 ACCOUNTS_DEMO_EMAIL = env_str("DEMO_EMAIL", "demo@example.com")
 ACCOUNTS_DEMO_CREDITS = env_int("DEMO_CREDITS", 1000)
 
@@ -357,6 +418,15 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/
 STRIPE_HTTP_CLIENT: object | None = None
 # Free credits granted once per user at signup (billing.services.signup_grant); 0 turns it off.
 BILLING_SIGNUP_GRANT_CREDITS = env_int("BILLING_SIGNUP_GRANT_CREDITS", 50)
+# Usage alerts (billing/alerts.py): seconds before each retry of a failed email or webhook
+# notification (1 attempt + one retry per entry), and the per-attempt webhook timeout.
+BILLING_ALERT_RETRY_SCHEDULE = tuple(
+    int(item) for item in env_list("BILLING_ALERT_RETRY_SCHEDULE", "30,120,600"))
+BILLING_ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("BILLING_ALERT_WEBHOOK_TIMEOUT_SECONDS", 15)
+CELERY_BEAT_SCHEDULE["billing-alert-deliveries-sweep"] = {
+    "task": "billing.tasks.alert_deliveries_sweep_task",
+    "schedule": 60.0,
+}
 
 # ---------------------------------------------------------------------------------------------
 # OUTGOING REQUESTS TO CUSTOMER URLS (generation/netguard.py)
@@ -374,6 +444,10 @@ GENERATION_PROVIDERS_BY_TIER = {
     tier: env_str(f"GENERATION_PROVIDER_{tier.upper()}", GENERATION_PROVIDER)
     for tier in ("quality", "fast", "lite")
 }
+# When a job fails upstream (not a content block), run it once more on this provider.
+GENERATION_FALLBACK_PROVIDER = env_str("GENERATION_FALLBACK_PROVIDER", "")
+# Upstream operation polls per minute across all workers (the provider project's quota).
+GENERATION_POLL_BUDGET_PER_MINUTE = env_int("GENERATION_POLL_BUDGET_PER_MINUTE", 300)
 # Generation requests per account in a sliding window (429 / 1003 beyond it).
 GENERATION_RATE_LIMIT = env_int("GENERATION_RATE_LIMIT", 20)
 GENERATION_RATE_WINDOW_SECONDS = env_int("GENERATION_RATE_WINDOW_SECONDS", 10)
@@ -408,6 +482,53 @@ VEO3O1_DURATION_SECONDS = env_int("VEO3O1_DURATION_SECONDS", 8)
 VEO3O1_RESOLUTION = env_str("VEO3O1_RESOLUTION", "720p")
 # Mirror veo3o1 error codes as HTTP statuses (contracts A18); "0" answers every error with 200.
 VEO3O1_HTTP_ERROR_STATUS = env_bool("VEO3O1_HTTP_ERROR_STATUS", True)
+
+# ---------------------------------------------------------------------------------------------
+# VEO3API / KIE FACADE, UPGRADES AND CALLBACKS (generation/facades/veo3api.py, upgrades.py,
+# callbacks.py) — contracts/veo3api.md; retries per README A11; Standard Webhooks signing:
+# https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
+# ---------------------------------------------------------------------------------------------
+# Called after commit with job_id= whenever a job ends (generation.services._after_terminal).
+GENERATION_TERMINAL_HOOKS = ["generation.callbacks.callback_schedule_for_job"]
+# Seconds to wait before each retry of a failed callback: 1 attempt + one retry per entry.
+GENERATION_CALLBACK_RETRY_SCHEDULE = tuple(
+    int(item) for item in env_list("GENERATION_CALLBACK_RETRY_SCHEDULE", "60,300,900"))
+# Per-attempt limit for the whole POST (kie: receivers must answer within 15 s).
+GENERATION_CALLBACK_TIMEOUT_SECONDS = env_int("GENERATION_CALLBACK_TIMEOUT_SECONDS", 15)
+CELERY_BEAT_SCHEDULE["generation-callbacks-sweep"] = {
+    "task": "generation.tasks.callbacks_sweep_due_task",
+    "schedule": 60.0,
+}
+# 1080p / 4K upgrades re-encode the source video; Veo cannot raise the resolution of an
+# existing video, so they run on this provider whatever the model tier's provider is.
+GENERATION_UPSCALE_PROVIDER = env_str("GENERATION_UPSCALE_PROVIDER", "local")
+# veo3api.ai defaults `model` to veo3 (quality); a kie-branded deployment may set veo3_fast (A3).
+VEO3API_DEFAULT_MODEL = env_str("VEO3API_DEFAULT_MODEL", "veo3")
+# Errors ride in HTTP 200 bodies (A1); "1" mirrors the body code as the HTTP status.
+VEO3API_HTTP_ERROR_STATUS = env_bool("VEO3API_HTTP_ERROR_STATUS", False)
+# kie File Upload API: images only (they feed imageUrls, max 10 MB per the veo3api overview).
+VEO3API_UPLOAD_MAX_BYTES = env_int("VEO3API_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+
+# ---------------------------------------------------------------------------------------------
+# CODEFAST FACADE — contracts/codefast.md (X-API-Key, flat JSON, daily limits, queue positions)
+# ---------------------------------------------------------------------------------------------
+# codefast requests carry no model or resolution: these are what its jobs get.
+CODEFAST_MODEL_TIER = env_str("CODEFAST_MODEL_TIER", "fast")
+CODEFAST_RESOLUTION = env_str("CODEFAST_RESOLUTION", "720p")
+# Zone of the DD.MM.YYYY HH:MM:SS times in responses (the daily limit resets at midnight in
+# GENERATION_DAILY_LIMIT_TIME_ZONE; by default both are Europe/Istanbul, contracts A23).
+CODEFAST_TIME_ZONE = env_str("CODEFAST_TIME_ZONE", GENERATION_DAILY_LIMIT_TIME_ZONE)
+# Cap on the decoded size of the base64 `image` field (contracts: 10 MB).
+CODEFAST_IMAGE_MAX_BYTES = env_int("CODEFAST_IMAGE_MAX_BYTES", 10 * 1024 * 1024)
+# Browser origins allowed to call the codefast paths (comma-separated, "*" = any). The key is
+# a header, never a cookie, so no credentials are involved and "*" exposes nothing: a page can
+# only use a key its user typed in. https://fetch.spec.whatwg.org/#http-cors-protocol
+CODEFAST_CORS_ALLOWED_ORIGINS = env_list("CODEFAST_CORS_ALLOWED_ORIGINS", "*")
+# Queue positions are exact counts while at most this many jobs are queued; beyond it they
+# come from a shared snapshot of the queue at most CODEFAST_QUEUE_SNAPSHOT_SECONDS old,
+# corrected by exact counts around the job (see generation.selectors.job_queue_place).
+CODEFAST_QUEUE_EXACT_MAX = env_int("CODEFAST_QUEUE_EXACT_MAX", 2000)
+CODEFAST_QUEUE_SNAPSHOT_SECONDS = float(env_str("CODEFAST_QUEUE_SNAPSHOT_SECONDS", "2") or 2)
 
 # ---------------------------------------------------------------------------------------------
 # LOGGING

@@ -6,7 +6,13 @@ from veosaas import health
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
+    path("healthz/live", health.healthz_live, name="healthz-live"),
     path("healthz/worker", health.healthz_worker, name="healthz-worker"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("accounts.urls")),
+    path("dashboard/credits/", include("billing.dashboard_urls")),
+    path("dashboard/", include("generation.dashboard_urls")),
+    path("docs/", include("generation.docs_urls")),
     path("", include("billing.urls")),
     path("", include("generation.urls")),
 ]
