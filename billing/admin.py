@@ -33,12 +33,14 @@ from billing.adjustments import (
 from billing.errors import AdjustmentRefused, InsufficientCredits
 from billing.models import (
     AdjustmentRequest,
+    AlertDelivery,
     CreditPack,
     LedgerAccount,
     Price,
     StripeEvent,
     TopUp,
     Transfer,
+    UsageAlert,
 )
 from billing.selectors import FinanceDay, finance_daily_summary
 
@@ -375,3 +377,29 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
     def reject_requests(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
         self._decide(request, queryset, lambda item: adjustment_request_reject(
             adjustment_request=item, reviewer=request.user), "rejected")
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage alerts (read-only: customers manage them over the API and the dashboard)
+# ---------------------------------------------------------------------------------------------
+
+
+@admin.register(UsageAlert)
+class UsageAlertAdmin(ReadOnlyAdmin):
+    list_display = ("user", "metric", "threshold", "email", "webhook", "active", "state",
+                    "fired_at", "fired_value")
+    list_filter = ("metric", "state", "active")
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyAdmin):
+    """Every attempt is in `attempt_log` (time, outcome, HTTP status, latency, error)."""
+
+    list_display = ("created_at", "user", "channel", "status", "attempts", "last_status_code",
+                    "event_id")
+    list_filter = ("channel", "status")
+    search_fields = ("user__email", "event_id", "destination")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"

@@ -38,6 +38,10 @@ class LedgerAccount(models.Model):
     # to zero or more. It relaxes the non-negative constraint for this row alone; spends still
     # require available >= amount, so a negative balance blocks new spends.
     in_debt = models.BooleanField(default=False)
+    # True while the account has an active usage alert (kept by the alert services in
+    # billing.alerts). Ledger writes read it back from the row they update (RETURNING) and only
+    # then enqueue an alert evaluation, so accounts without alerts pay nothing extra.
+    alerts_enabled = models.BooleanField(default=False, db_default=False)
     # Cached totals, kept for customer accounts only. System accounts (grants, revenue, …) are
     # the other side of every customer transfer; caching them would serialise all customers on
     # one row, so their balances are summed from transfers when needed.
@@ -416,3 +420,129 @@ class AdjustmentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"adjustment {self.amount:+d} for {self.user_id} ({self.status})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage alerts (billing.alerts)
+# ---------------------------------------------------------------------------------------------
+
+
+class UsageAlert(models.Model):
+    """A customer's threshold on a usage metric, notified once per crossing.
+
+    `available_below`: available credits < threshold. `used_today_above`: credits captured
+    since local midnight (GENERATION_DAILY_LIMIT_TIME_ZONE) > threshold. An armed alert whose
+    metric crosses fires (armed → fired, one guarded UPDATE) and is re-armed only once the
+    value is back on the other side; a daily alert fired on an earlier day counts as re-armed.
+    """
+
+    class Metric(models.TextChoices):
+        AVAILABLE_BELOW = "available_below", "Available credits below"
+        USED_TODAY_ABOVE = "used_today_above", "Credits used today above"
+
+    class State(models.TextChoices):
+        ARMED = "armed", "Armed"
+        FIRED = "fired", "Fired"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_alerts"
+    )
+    metric = models.CharField(max_length=32, choices=Metric.choices)
+    threshold = models.PositiveBigIntegerField()
+    email = models.BooleanField(default=True, help_text="Notify the account's email address.")
+    webhook = models.BooleanField(
+        default=True, help_text="POST a signed event to the account callback URL (if set)."
+    )
+    active = models.BooleanField(default=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.ARMED)
+    fired_at = models.DateTimeField(null=True, blank=True)
+    fired_value = models.BigIntegerField(null=True, blank=True)
+    # Local day (GENERATION_DAILY_LIMIT_TIME_ZONE) of the last firing: a daily alert re-arms
+    # when the day changes.
+    fired_day = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(metric__in=["available_below", "used_today_above"]),
+                name="usagealert_metric_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["armed", "fired"]), name="usagealert_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(email=True) | Q(webhook=True), name="usagealert_has_channel"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "metric", "threshold"], name="usagealert_unique_per_account"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "active"], name="usagealert_user_active_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.threshold} ({self.state})"
+
+
+class AlertDelivery(models.Model):
+    """One notification of one alert firing on one channel, with its attempts.
+
+    Email and webhook deliveries of a firing share `event_id`, which is the webhook's
+    `webhook-id` on every attempt (receivers deduplicate on it). The body is rendered once and
+    stored, so every retry sends the same bytes, signed afresh. A delivery never touches credits.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+        BLOCKED = "blocked", "Blocked destination"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_deliveries"
+    )
+    # Kept when the alert is deleted: the notification of a past firing is still history.
+    alert = models.ForeignKey(
+        UsageAlert, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    event_id = models.CharField(max_length=64)
+    destination = models.CharField(max_length=2048, help_text="Email address or URL.")
+    payload = models.JSONField()
+    body = models.TextField(help_text="Exactly what is sent (and signed).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    # One entry per attempt: {"at", "outcome", "status_code", "latency_ms", "error"}.
+    attempt_log = models.JSONField(default=list, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "alert deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_id", "channel"], name="alertdelivery_one_per_event_channel"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "delivered", "failed", "blocked"]),
+                name="alertdelivery_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="alertdelivery_due_idx"),
+            models.Index(fields=["user", "-created_at"], name="alertdelivery_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.event_id} ({self.status})"

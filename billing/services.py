@@ -107,7 +107,9 @@ def _customer_apply(
     apply, also to an account that is in debt. `force` (clawbacks only, see `credits_clawback`)
     skips the check and marks the account `in_debt` when the result is negative; any other
     change that brings available back to zero or more clears that mark. The statement's row
-    lock is held until the caller's transaction ends.
+    lock is held until the caller's transaction ends. When the account has usage alerts
+    (`alerts_enabled`, read back from the updated row), an alert evaluation is enqueued after
+    the caller's commit.
     """
     table = LedgerAccount._meta.db_table
     after = "credits_posted + %s - debits_posted - %s - debits_pending - %s"
@@ -117,7 +119,7 @@ def _customer_apply(
         f"in_debt = ((%s OR in_debt) AND ({after}) < 0) "
         "WHERE id = %s AND (%s OR %s <= 0 OR allow_negative OR "
         "credits_posted - debits_posted - debits_pending >= %s) "
-        "RETURNING credits_posted - debits_posted - debits_pending"
+        "RETURNING credits_posted - debits_posted - debits_pending, alerts_enabled, user_id"
     )
     params: list[object] = [
         debits_posted, credits_posted, debits_pending,
@@ -127,7 +129,27 @@ def _customer_apply(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    if row is None:
+        return None
+    if row[1]:
+        alerts_evaluate_on_commit(user_id=row[2])
+    return int(row[0])
+
+
+def alerts_evaluate_on_commit(*, user_id: int) -> None:
+    """Enqueue `alerts_evaluate_task` after the current transaction commits (ids only).
+
+    Called only for accounts with usage alerts; the evaluation never runs in the request that
+    changed the balance, and a rolled-back change enqueues nothing. `robust`: a broker error is
+    logged and never reaches the caller, whose credits are already committed (the next ledger
+    change of the account evaluates its alerts again).
+    """
+    from billing.tasks import alerts_evaluate_task  # billing.tasks imports billing.alerts
+
+    def enqueue() -> None:
+        alerts_evaluate_task.delay(user_id)
+
+    transaction.on_commit(enqueue, robust=True)
 
 
 def _existing(key: str) -> Transfer | None:
@@ -432,6 +454,9 @@ def _hold_single_statement(
     }
     # Every part of a data-modifying CTE runs, so the UPDATE itself is guarded on the revenue
     # account existing: otherwise it could reserve credits with no transfer row to show for it.
+    # RETURNING also reads the account's `alerts_enabled` from the UPDATE's own result (a
+    # scalar subquery on the CTE: no extra statement, and measurably cheaper than wrapping the
+    # INSERT in another CTE).
     sql = f"""
         WITH revenue AS (
             SELECT id FROM {accounts} WHERE code = %(revenue_code)s AND kind = 'system'
@@ -439,7 +464,8 @@ def _hold_single_statement(
             UPDATE {accounts} SET debits_pending = debits_pending + %(amount)s
             WHERE user_id = %(user_id)s AND EXISTS (SELECT 1 FROM revenue) AND (allow_negative
                   OR credits_posted - debits_posted - debits_pending >= %(amount)s)
-            RETURNING id, credits_posted - debits_posted - debits_pending AS available
+            RETURNING id, credits_posted - debits_posted - debits_pending AS available,
+                alerts_enabled
         )
         INSERT INTO {transfers} (uid, debit_account_id, credit_account_id, amount, kind, phase,
             idempotency_key, job_id, reason, reference, balance_after, expires_at, created_at)
@@ -447,7 +473,8 @@ def _hold_single_statement(
             %(idempotency_key)s, %(job_id)s, '', '', acc.available, %(expires_at)s,
             %(created_at)s
         FROM acc, revenue
-        RETURNING id, debit_account_id, credit_account_id, balance_after
+        RETURNING id, debit_account_id, credit_account_id, balance_after,
+            (SELECT alerts_enabled FROM acc)
     """  # noqa: S608 - table names are ours; values are parameters
     with connection.cursor() as cursor:
         cursor.execute(sql, row)
@@ -459,7 +486,9 @@ def _hold_single_statement(
             return None
         system_account(code=SYSTEM_REVENUE)
         return _hold_single_statement(user=user, fields=fields, retried=True)
-    transfer_id, debit_account_id, credit_account_id, balance_after = result
+    transfer_id, debit_account_id, credit_account_id, balance_after, alerts_enabled = result
+    if alerts_enabled:
+        alerts_evaluate_on_commit(user_id=user.pk)
     return Transfer(
         id=transfer_id, uid=row["uid"], debit_account_id=debit_account_id,
         credit_account_id=credit_account_id, balance_after=balance_after,
