@@ -166,8 +166,67 @@ def _check_same(existing: Transfer, **expected: object) -> Transfer:
 
 
 # ---------------------------------------------------------------------------------------------
-# Posted credits in: grants, top-ups, positive adjustments
+# Posted transfers between a customer and a system account
 # ---------------------------------------------------------------------------------------------
+
+
+def _post(
+    *,
+    user: User,
+    amount: int,
+    kind: str,
+    idempotency_key: str,
+    system_code: str,
+    incoming: bool,
+    force: bool = False,
+    actor: User | None = None,
+    reason: str = "",
+    reference: str = "",
+) -> Transfer:
+    """Post `amount` into (`incoming`) or out of the user's account, once per key.
+
+    Outgoing amounts need that many available credits (InsufficientCredits otherwise, nothing
+    written) unless `force` (clawbacks). The same key returns the first transfer; the same key
+    for another account, amount or kind raises IdempotencyConflict — also when a concurrent
+    call with the key wins the race (its unique violation undoes this one's balance change).
+    """
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    account = ledger_account_for_user(user=user)
+    side = {"credit_account_id": account.pk} if incoming else {"debit_account_id": account.pk}
+    found = _existing(idempotency_key)
+    if found is not None:
+        return _check_same(found, **side, amount=amount, kind=kind)
+    other = system_account(code=system_code)
+    try:
+        with transaction.atomic():
+            if incoming:
+                balance = _customer_apply(account_id=account.pk, credits_posted=amount)
+            else:
+                balance = _customer_apply(
+                    account_id=account.pk, debits_posted=amount,
+                    require_available=0 if force else amount, force=force,
+                )
+                if balance is None:
+                    account.refresh_from_db()
+                    raise InsufficientCredits(required=amount, available=account.available)
+            return Transfer.objects.create(
+                debit_account=other if incoming else account,
+                credit_account=account if incoming else other,
+                amount=amount,
+                kind=kind,
+                phase=Transfer.Phase.POSTED,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                reason=reason,
+                reference=reference,
+                balance_after=balance,
+            )
+    except IntegrityError:
+        found = _existing(idempotency_key)
+        if found is None:
+            raise
+        return _check_same(found, **side, amount=amount, kind=kind)
 
 
 def credits_grant(
@@ -186,33 +245,9 @@ def credits_grant(
     Idempotent: the same key returns the first transfer; the same key with a different user,
     amount or kind raises IdempotencyConflict.
     """
-    if amount <= 0:
-        raise ValueError("amount must be positive")
-    account = ledger_account_for_user(user=user)
-    found = _existing(idempotency_key)
-    if found is not None:
-        return _check_same(found, credit_account_id=account.pk, amount=amount, kind=kind)
-    source_account = system_account(code=source)
-    try:
-        with transaction.atomic():
-            balance = _customer_apply(account_id=account.pk, credits_posted=amount)
-            return Transfer.objects.create(
-                debit_account=source_account,
-                credit_account=account,
-                amount=amount,
-                kind=kind,
-                phase=Transfer.Phase.POSTED,
-                idempotency_key=idempotency_key,
-                actor=actor,
-                reason=reason,
-                reference=reference,
-                balance_after=balance,
-            )
-    except IntegrityError:
-        found = _existing(idempotency_key)
-        if found is None:
-            raise
-        return _check_same(found, credit_account_id=account.pk, amount=amount, kind=kind)
+    return _post(user=user, amount=amount, kind=kind, idempotency_key=idempotency_key,
+                 system_code=source, incoming=True, actor=actor, reason=reason,
+                 reference=reference)
 
 
 def credits_debit(
@@ -230,38 +265,9 @@ def credits_debit(
 
     Raises InsufficientCredits when the available balance is short. Idempotent like grants.
     """
-    if amount <= 0:
-        raise ValueError("amount must be positive")
-    account = ledger_account_for_user(user=user)
-    found = _existing(idempotency_key)
-    if found is not None:
-        return _check_same(found, debit_account_id=account.pk, amount=amount, kind=kind)
-    sink = system_account(code=destination)
-    try:
-        with transaction.atomic():
-            balance = _customer_apply(
-                account_id=account.pk, debits_posted=amount, require_available=amount
-            )
-            if balance is None:
-                account.refresh_from_db()
-                raise InsufficientCredits(required=amount, available=account.available)
-            return Transfer.objects.create(
-                debit_account=account,
-                credit_account=sink,
-                amount=amount,
-                kind=kind,
-                phase=Transfer.Phase.POSTED,
-                idempotency_key=idempotency_key,
-                actor=actor,
-                reason=reason,
-                reference=reference,
-                balance_after=balance,
-            )
-    except IntegrityError:
-        found = _existing(idempotency_key)
-        if found is None:
-            raise
-        return _check_same(found, debit_account_id=account.pk, amount=amount, kind=kind)
+    return _post(user=user, amount=amount, kind=kind, idempotency_key=idempotency_key,
+                 system_code=destination, incoming=False, actor=actor, reason=reason,
+                 reference=reference)
 
 
 def credits_adjust(
@@ -307,35 +313,11 @@ def credits_clawback(
     it (which clears the mark). Idempotent like grants: the same key returns the first transfer;
     the same key with a different user or amount raises IdempotencyConflict.
     """
-    if amount <= 0:
-        raise ValueError("amount must be positive")
     if not reason.strip():
         raise ValueError("a clawback needs a reason")
-    kind = Transfer.Kind.CLAWBACK
-    account = ledger_account_for_user(user=user)
-    found = _existing(idempotency_key)
-    if found is not None:
-        return _check_same(found, debit_account_id=account.pk, amount=amount, kind=kind)
-    sink = system_account(code=destination)
-    try:
-        with transaction.atomic():
-            balance = _customer_apply(account_id=account.pk, debits_posted=amount, force=True)
-            return Transfer.objects.create(
-                debit_account=account,
-                credit_account=sink,
-                amount=amount,
-                kind=kind,
-                phase=Transfer.Phase.POSTED,
-                idempotency_key=idempotency_key,
-                reason=reason,
-                reference=reference,
-                balance_after=balance,
-            )
-    except IntegrityError:
-        found = _existing(idempotency_key)
-        if found is None:
-            raise
-        return _check_same(found, debit_account_id=account.pk, amount=amount, kind=kind)
+    return _post(user=user, amount=amount, kind=Transfer.Kind.CLAWBACK,
+                 idempotency_key=idempotency_key, system_code=destination, incoming=False,
+                 force=True, reason=reason, reference=reference)
 
 
 def signup_grant(*, user: User) -> Transfer | None:

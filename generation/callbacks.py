@@ -31,9 +31,6 @@ Signatures, both keyed by the account's secret (`accounts.services.webhook_secre
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import uuid
@@ -46,9 +43,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from standardwebhooks import Webhook
 
 from accounts.services import webhook_secret_get_or_create
+from accounts.signing import signed_webhook_headers
 from generation import netguard
 from generation.models import CallbackAttempt, CallbackDelivery, Job
 
@@ -88,25 +85,14 @@ def callback_render(job: Job) -> tuple[str, dict[str, Any]] | None:
     return job.task_id, callback_body(job)
 
 
-def kie_signature(*, secret: str, task_id: str, timestamp: str) -> str:
-    digest = hmac.new(secret.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256)
-    return base64.b64encode(digest.digest()).decode()
-
-
 def callback_headers(*, secret: str, webhook_id: str, task_id: str, body: str,
                      now: datetime) -> dict[str, str]:
-    """Headers of one attempt: a fresh timestamp and both signatures over it."""
-    timestamp = str(int(now.timestamp()))
-    signed_at = datetime.fromtimestamp(int(timestamp), tz=UTC)
+    """Headers of one attempt: a fresh timestamp and both signatures over it
+    (accounts.signing: kie's HMAC of the taskId, Standard Webhooks over the body)."""
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-Webhook-Timestamp": timestamp,
-        "X-Webhook-Signature": kie_signature(secret=secret, task_id=task_id,
-                                             timestamp=timestamp),
-        "webhook-id": webhook_id,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": Webhook(secret).sign(webhook_id, signed_at, body),
+        **signed_webhook_headers(secret, webhook_id, task_id, now, body),
     }
 
 
