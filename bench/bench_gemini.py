@@ -82,7 +82,15 @@ def run() -> list[dict]:
         from generation.services import JobSpec, job_submit, jobs_poll_due
         from tests.processes import purge_broker
 
+        # Django may already be set up by an earlier benchmark module in this process: apply the
+        # same overrides to the live settings (the worker subprocesses read the environment).
         settings.GEMINI_BASE_URL = fake.base_url
+        settings.GEMINI_API_KEY = "bench-key"
+        settings.GENERATION_PROVIDERS_BY_TIER = {"quality": "gemini", "fast": "gemini",
+                                                 "lite": "local"}
+        settings.GENERATION_RATE_LIMIT = 1_000_000
+        settings.GENERATION_MAX_ACTIVE_JOBS = 100_000
+        settings.GENERATION_POLL_BUDGET_PER_MINUTE = 1_000_000
         purge_broker()
         user = User.objects.create_user(email=f"bench-gemini-{time.time_ns()}@example.com")
         credits_grant(user=user, amount=10**9, idempotency_key=f"bench:{user.pk}")

@@ -310,20 +310,21 @@ def _queue_place_exact(job: Job) -> QueuePlace:
 
 def _queue_place_near_fence(job: Job, snapshot: QueueSnapshot) -> QueuePlace:
     last_created, last_pk = _from_queue_key(snapshot.keys[-1])
-    arrived = _queued().filter(
-        Q(created_at__gte=last_created)
-        & (Q(created_at__gt=last_created) | Q(created_at=last_created, pk__gt=last_pk))
-    ).count()
-    total = snapshot.total + arrived
+    arrived = Q(created_at__gte=last_created) & (
+        Q(created_at__gt=last_created) | Q(created_at=last_created, pk__gt=last_pk))
     if job.state != Job.State.QUEUED:
-        return QueuePlace(position=0, total=total)
+        return QueuePlace(position=0, total=snapshot.total + _queued().filter(arrived).count())
     index = bisect.bisect_right(snapshot.keys, _queue_key(job.created_at, job.pk)) - 1
-    ahead = _queued().filter(_before(job.created_at, job.pk))
+    ahead = _before(job.created_at, job.pk)
     if index >= 0:
-        ahead = ahead.filter(_at_or_after(*_from_queue_key(snapshot.keys[index])))
-        position = snapshot.ranks[index] + ahead.count()
-    else:  # ahead of every fence: only jobs requeued since the snapshot can precede it
-        position = ahead.count() + 1
+        ahead &= _at_or_after(*_from_queue_key(snapshot.keys[index]))
+    # One statement over the two short index ranges (arrivals after the last fence, and the
+    # jobs between this job's fence and itself) instead of two round trips.
+    counts = _queued().filter(arrived | ahead).aggregate(
+        arrived=Count("pk", filter=arrived), ahead=Count("pk", filter=ahead))
+    total = snapshot.total + counts["arrived"]
+    # Ahead of every fence (index -1), only jobs requeued since the snapshot can precede it.
+    position = (snapshot.ranks[index] if index >= 0 else 1) + counts["ahead"]
     return QueuePlace(position=position, total=max(total, position))
 
 
