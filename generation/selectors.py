@@ -259,16 +259,36 @@ def queue_snapshot_take() -> QueueSnapshot:
     )
 
 
+# This process's copy of the shared snapshot: used under the same freshness rule as the shared
+# one, so it never makes positions staler, and it spares each status call a cache read.
+_snapshot_memo: QueueSnapshot | None = None
+
+
+def _snapshot_fresh(snapshot: QueueSnapshot, max_age_seconds: float) -> bool:
+    age = timezone.now().timestamp() - snapshot.taken_at
+    return 0 <= age <= max(max_age_seconds, 20 * snapshot.compute_seconds)
+
+
+def queue_snapshot_forget() -> None:
+    """Drop the snapshot (shared and this process's copy); the next read takes a new one."""
+    global _snapshot_memo
+    _snapshot_memo = None
+    caches["default"].delete(QUEUE_SNAPSHOT_CACHE_KEY)
+
+
 def queue_snapshot_get(*, max_age_seconds: float) -> QueueSnapshot | None:
     """The shared queue snapshot, refreshed by one process at a time when older than
     `max_age_seconds` (or 20 times its own cost, so a huge queue costs the database < 5 %).
     While another process refreshes it the previous one is returned; None if there is none."""
+    global _snapshot_memo
+    memo = _snapshot_memo
+    if memo is not None and _snapshot_fresh(memo, max_age_seconds):
+        return memo
     store = caches["default"]
     snapshot = store.get(QUEUE_SNAPSHOT_CACHE_KEY)
-    if snapshot is not None:
-        age = timezone.now().timestamp() - snapshot.taken_at
-        if 0 <= age <= max(max_age_seconds, 20 * snapshot.compute_seconds):
-            return snapshot
+    if snapshot is not None and _snapshot_fresh(snapshot, max_age_seconds):
+        _snapshot_memo = snapshot
+        return snapshot
     if not store.add(_QUEUE_SNAPSHOT_LOCK_KEY, 1, timeout=60):
         return snapshot
     try:
@@ -276,6 +296,7 @@ def queue_snapshot_get(*, max_age_seconds: float) -> QueueSnapshot | None:
         store.set(QUEUE_SNAPSHOT_CACHE_KEY, snapshot, timeout=3600)
     finally:
         store.delete(_QUEUE_SNAPSHOT_LOCK_KEY)
+    _snapshot_memo = snapshot
     return snapshot
 
 

@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -20,7 +19,7 @@ from billing.models import Transfer
 from billing.selectors import balance_get
 from billing.services import credits_grant, price_quote
 from generation.models import Job, Upload
-from generation.selectors import QUEUE_SNAPSHOT_CACHE_KEY, job_queue_place
+from generation.selectors import job_queue_place, queue_snapshot_forget
 from generation.services import job_fail
 from tests.conftest import run_in_threads
 from tests.factories import UserFactory
@@ -40,7 +39,7 @@ UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 @pytest.fixture(autouse=True)
 def _fresh_queue_snapshot() -> None:
     # The queue snapshot lives in the shared cache; rows of earlier tests are rolled back.
-    caches["default"].delete(QUEUE_SNAPSHOT_CACHE_KEY)
+    queue_snapshot_forget()
 
 
 def client_for(user) -> APIClient:  # type: ignore[no-untyped-def]
@@ -604,7 +603,7 @@ def test_snapshot_positions_break_ties_by_id_like_the_exact_count(funded_user) -
         Job(user=funded_user, facade="codefast", prompt=f"t{i}",
             created_at=same + timedelta(seconds=i // 300)) for i in range(900)])
     for job in sorted(jobs, key=lambda j: (j.created_at, j.pk))[::37]:
-        caches["default"].delete(QUEUE_SNAPSHOT_CACHE_KEY)
+        queue_snapshot_forget()
         exact = job_queue_place(job=job)
         assert job_queue_place(job=job, exact_max=10) == exact
         assert exact.total == 900
@@ -614,7 +613,7 @@ def test_snapshot_positions_break_ties_by_id_like_the_exact_count(funded_user) -
 def test_positions_stay_distinct_when_jobs_are_submitted_concurrently() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
-    caches["default"].delete(QUEUE_SNAPSHOT_CACHE_KEY)
+    queue_snapshot_forget()
     users = [funded() for _ in range(4)]
     tokens = [api_key_create(user=u).token for u in users]
 

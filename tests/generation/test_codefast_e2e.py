@@ -12,13 +12,12 @@ import time
 import av
 import pytest
 import requests
-from django.core.cache import caches
 
 from accounts.services import api_key_create
 from billing.models import Transfer
 from billing.services import credits_grant
 from generation.models import Job
-from generation.selectors import QUEUE_SNAPSHOT_CACHE_KEY
+from generation.selectors import queue_snapshot_forget
 from tests.factories import UserFactory
 from tests.generation.conftest import image_bytes
 from tests.processes import running_stack
@@ -40,7 +39,7 @@ def status(base: str, headers: dict[str, str], job_id: str) -> dict:  # type: ig
 
 def test_queue_positions_move_as_jobs_run_and_videos_are_listed(tmp_path) -> None:  # type: ignore[no-untyped-def]
     alice, bob = account(), account()
-    caches["default"].delete(QUEUE_SNAPSHOT_CACHE_KEY)
+    queue_snapshot_forget()
     env = {"GENERATION_PROVIDER": "scripted", "GENERATION_TEST_DELAY_SECONDS": "3"}
     with running_stack(tmp_path, worker=False, **env) as stack:
         base = stack.base_url
