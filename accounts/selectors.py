@@ -37,8 +37,9 @@ def api_key_cache_store(*, api_key: ApiKey) -> None:
               settings.ACCOUNTS_API_KEY_CACHE_SECONDS)
 
 
-def _lookup(digest: str) -> ApiKey | None:
-    cached = cache.get(auth_cache_key(digest))
+def _lookup(digest: str, prefetched: dict[str, Any] | None) -> ApiKey | None:
+    key = auth_cache_key(digest)
+    cached = prefetched.get(key) if prefetched is not None else cache.get(key)
     if cached is not None:
         api_key = _rebuild(ApiKey, cached["key"])
         api_key.user = _rebuild(User, cached["user"])
@@ -49,18 +50,22 @@ def _lookup(digest: str) -> ApiKey | None:
     return api_key
 
 
-def api_key_authenticate(*, token: str) -> ApiKey:
+def api_key_authenticate(*, token: str, prefetched: dict[str, Any] | None = None) -> ApiKey:
     """Return the usable key for a raw token, or raise ApiKeyInvalid.
 
     Malformed tokens (wrong shape or checksum) are rejected without touching the database.
     Known keys are read through the shared cache (ACCOUNTS_API_KEY_CACHE_SECONDS); revoking a
     key and saving a key or its user drop the cached copy, so every process sees the change at
     once (accounts.signals).
+
+    `prefetched` is the result of a `cache.get_many` whose keys included
+    `auth_cache_key(tokens.digest(token))`: a caller that needs other cache entries too reads
+    them all in one round trip.
     """
     token = token.strip()
     if not tokens.is_well_formed(token):
         raise ApiKeyInvalid("malformed")
-    api_key = _lookup(tokens.digest(token))
+    api_key = _lookup(tokens.digest(token), prefetched)
     if api_key is None or not api_key.user.is_active:
         raise ApiKeyInvalid("unknown")
     if api_key.revoked_at is not None:

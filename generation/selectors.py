@@ -84,11 +84,23 @@ def upload_get_by_key(*, user: User, key: str) -> Upload | None:
     return Upload.objects.filter(pk=pk, user=user).first()
 
 
+# Estimates per (provider, model tier, resolution, duration) with the monotonic time each
+# expires: queued jobs are polled often and the average moves slowly.
+_estimates: dict[tuple[str, str, str, int], tuple[int, float]] = {}
+
+
 def render_seconds_estimate(
     *, provider: str, model_tier: str, resolution: str, duration_seconds: int
 ) -> int:
     """Typical render time, from the last 50 finished jobs of the same provider, model tier,
-    resolution and duration (a fixed guess per second of output until there are some)."""
+    resolution and duration (a fixed guess per second of output until there are some).
+
+    Kept per process for GENERATION_STATUS_CACHE_SECONDS, so polling a queued job runs no SQL.
+    """
+    kind = (provider, model_tier, resolution, duration_seconds)
+    memo = _estimates.get(kind)
+    if memo is not None and memo[1] > perf_counter():
+        return memo[0]
     recent = (
         Job.objects.filter(state=Job.State.SUCCEEDED, provider=provider, model_tier=model_tier,
                            resolution=resolution, duration_seconds=duration_seconds,
@@ -99,7 +111,14 @@ def render_seconds_estimate(
     average = sum(values) / len(values) if values else None
     if average is None:
         average = _FALLBACK_SECONDS_PER_OUTPUT_SECOND.get(resolution, 2.0) * duration_seconds
-    return max(1, round(average))
+    estimate = max(1, round(average))
+    _estimates[kind] = (estimate, perf_counter() + settings.GENERATION_STATUS_CACHE_SECONDS)
+    return estimate
+
+
+def render_seconds_estimate_forget() -> None:
+    """Drop this process's estimates (the next call measures again)."""
+    _estimates.clear()
 
 
 def job_eta_seconds(*, job: Job) -> int:

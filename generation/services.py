@@ -53,6 +53,7 @@ from generation.providers.base import (
 )
 from generation.ratelimit import RateDecision, generate_rate_limit, rate_limit_hit
 from generation.selectors import daily_usage
+from generation.snapshots import job_snapshot_publish_on_commit as _publish_status
 from generation.veo_rules import VeoConstraintError, veo_validate
 
 logger = logging.getLogger(__name__)
@@ -309,6 +310,7 @@ def job_submit(
                 provider=provider, credits_quoted=quote.credits, enqueued_at=now,
                 created_at=now,
             )
+            _publish_status(job.id)  # before the enqueue: the worker's first change comes after
             hold = billing.credits_hold(user=user, amount=quote.credits,
                                         idempotency_key=f"job:{job.id}:hold", job_id=job.id)
             Job.objects.filter(pk=job.pk).update(hold_transfer_id=hold.pk)
@@ -390,6 +392,7 @@ def _claim(job_id: str) -> Job | None:
     if not claimed:
         return None
     Job.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
+    _publish_status(job_id)
     return Job.objects.select_related("user").get(pk=job_id)
 
 
@@ -450,11 +453,12 @@ def _progress_reporter(job: Job) -> Callable[[float], None]:
         fraction = min(max(fraction, 0.0), 1.0)
         elapsed = now - started
         eta = round(elapsed * (1 - fraction) / fraction) if fraction >= 0.02 else None
-        Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
+        if Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
             progress=min(99, max(1, int(fraction * 100))), eta_seconds=eta,
             lease_expires_at=timezone.now() + timedelta(
                 seconds=settings.GENERATION_LEASE_SECONDS),
-        )
+        ):
+            _publish_status(job.pk)
 
     return report
 
@@ -533,6 +537,7 @@ def _fall_back(job: Job, exc: ProviderError) -> bool:
             lease_expires_at=None, next_poll_at=None, deadline_at=None, progress=0,
             enqueued_at=timezone.now(), error_details=details)
         if moved:
+            _publish_status(job.pk)
             logger.warning("job %s falls back from %s to %s: %s", job.pk, job.provider,
                            fallback, exc.message)
             _enqueue_run(job.pk)
@@ -556,6 +561,7 @@ def _handle_provider_error(job: Job, exc: ProviderError) -> None:
                 state=Job.State.QUEUED, lease_expires_at=None, progress=0,
                 enqueued_at=timezone.now() + timedelta(seconds=delay))
             if requeued:
+                _publish_status(job.id)
                 _enqueue_run(job.id, countdown=delay)
     else:
         if _fall_back(job, exc):
@@ -599,6 +605,7 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
             progress=100, eta_seconds=0, completed_at=now, lease_expires_at=None,
             next_poll_at=None, render_seconds=render_seconds, credits_charged=job.credits_quoted,
         )
+        _publish_status(job_id)
         hold = hold_for_job(job_id=job_id)
         if hold is not None:
             billing.credits_capture(hold=hold, reason="job succeeded")
@@ -637,6 +644,7 @@ def job_fail(
         )
         if not failed:
             return False
+        _publish_status(job_id)
         hold = hold_for_job(job_id=job_id)
         if hold is not None:
             billing.credits_release(hold=hold, reason=f"job failed: {message[:200]}")
@@ -790,6 +798,7 @@ def jobs_reap(*, now: Any = None, limit: int = 200) -> ReapReport:
                                   lease_expires_at=job.lease_expires_at).update(
                     state=Job.State.QUEUED, lease_expires_at=None, progress=0,
                     enqueued_at=now, requeues=F("requeues") + 1, provider_operation=""):
+                _publish_status(job.pk)
                 _enqueue_run(job.pk)
                 requeued += 1
     return ReapReport(requeued=requeued, failed=failed)

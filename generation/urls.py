@@ -4,6 +4,8 @@ from generation import delivery
 from generation.facades import codefast, kie_uploads, veo3api, veo3api_media, veo3o1
 
 urlpatterns = [
+    # First: the path clients poll (patterns are tried in order).
+    path("api/video-status/<str:uuid>", veo3o1.VideoStatusApi.as_view(), name="veo3o1-status"),
     # Permanent media URLs (unguessable ids).
     path("media/v/<uuid:job_id>.mp4", delivery.media_video, name="media-video"),
     path("media/v/<uuid:job_id>.jpg", delivery.media_poster, name="media-poster"),
@@ -14,7 +16,6 @@ urlpatterns = [
     path("media/d/<str:token>", veo3api_media.media_download, name="veo3api-download"),
     # veo3o1 (contracts/veo3o1.md)
     path("api/generate-video", veo3o1.GenerateVideoApi.as_view(), name="veo3o1-generate"),
-    path("api/video-status/<str:uuid>", veo3o1.VideoStatusApi.as_view(), name="veo3o1-status"),
     path("api/upload-video-image", veo3o1.UploadVideoImageApi.as_view(), name="veo3o1-upload"),
     # codefast (contracts/codefast.md): at the root like the vendor. Only these exact paths, so
     # /admin/, /api/..., /media/... and /healthz are untouched; `/` without a key and with an

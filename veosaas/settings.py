@@ -144,7 +144,7 @@ else:
 # ---------------------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+    CACHES = {"default": {"BACKEND": "veosaas.cache.RedisCache",
                           "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
@@ -459,6 +459,12 @@ GENERATION_LEASE_SECONDS = env_int("GENERATION_LEASE_SECONDS", 120)
 GENERATION_REQUEUE_AFTER_SECONDS = env_int("GENERATION_REQUEUE_AFTER_SECONDS", 300)
 GENERATION_MAX_ATTEMPTS = env_int("GENERATION_MAX_ATTEMPTS", 3)
 GENERATION_REAPER_INTERVAL_SECONDS = env_int("GENERATION_REAPER_INTERVAL_SECONDS", 30)
+# Status reads come from a snapshot in the shared cache, republished on every job change
+# (generation/snapshots.py). These bound how long a snapshot lives: a queued or running job's
+# (also how stale it can get if a worker dies between a change and its publication), and an
+# ended job's.
+GENERATION_STATUS_CACHE_SECONDS = env_int("GENERATION_STATUS_CACHE_SECONDS", 30)
+GENERATION_STATUS_CACHE_FINAL_SECONDS = env_int("GENERATION_STATUS_CACHE_FINAL_SECONDS", 3600)
 # Input images: uploads (veo3o1: 50 MB), fetched URLs and base64 bodies (10 MB), pixel cap.
 GENERATION_UPLOAD_MAX_BYTES = env_int("GENERATION_UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
 GENERATION_URL_IMAGE_MAX_BYTES = env_int("GENERATION_URL_IMAGE_MAX_BYTES", 10 * 1024 * 1024)

@@ -8,13 +8,15 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("healthz/live", health.healthz_live, name="healthz-live"),
     path("healthz/worker", health.healthz_worker, name="healthz-worker"),
+    # The customer APIs early: status polling is most of the traffic, and URL resolution tries
+    # patterns in order. None of them overlaps a path below.
+    path("", include("generation.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),
     path("dashboard/credits/", include("billing.dashboard_urls")),
     path("dashboard/", include("generation.dashboard_urls")),
     path("docs/", include("generation.docs_urls")),
     path("", include("billing.urls")),
-    path("", include("generation.urls")),
 ]
 
 handler404 = "veosaas.exceptions.not_found"

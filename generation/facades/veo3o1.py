@@ -8,11 +8,13 @@ VEO3O1_HTTP_ERROR_STATUS off, every answer is HTTP 200 and only `code` tells.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -20,6 +22,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import BearerApiKeyAuthentication
+from accounts.selectors import ApiKeyInvalid, api_key_authenticate, auth_cache_key
+from accounts.services import api_key_touch
+from accounts.tokens import digest, is_well_formed
 from billing.errors import InsufficientCredits
 from generation import images
 from generation.delivery import job_poster_url, job_video_url, upload_url
@@ -32,7 +37,7 @@ from generation.facades.common import (
     required_str,
 )
 from generation.models import Job
-from generation.selectors import job_eta_seconds, job_get, upload_get_by_key
+from generation.selectors import job_eta_seconds, upload_get_by_key
 from generation.services import (
     ConcurrencyLimited,
     IdempotencyKeyReused,
@@ -43,6 +48,7 @@ from generation.services import (
     job_submit,
     upload_create,
 )
+from generation.snapshots import job_snapshot_get, snapshot_id, snapshot_key
 
 logger = logging.getLogger(__name__)
 
@@ -193,12 +199,61 @@ def status_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
     return data
 
 
+def plain_envelope(code: int, msg: str, data: Any, http_status: int = 200,
+                   headers: dict[str, str] | None = None) -> HttpResponse:
+    """`envelope` without DRF: the same bytes as its JSONRenderer (compact, UTF-8)."""
+    if not settings.VEO3O1_HTTP_ERROR_STATUS:
+        http_status = 200
+    body = json.dumps({"code": code, "msg": msg, "data": data}, ensure_ascii=False,
+                      separators=(",", ":"))
+    return HttpResponse(body, content_type="application/json", status=http_status,
+                        headers=headers)
+
+
 class VideoStatusApi(Veo3o1View):
-    def get(self, request: Request, uuid: str) -> Response:
-        job = job_get(user=request.user, job_id=uuid)
+    """GET /api/video-status/{uuid}: the hottest path (clients poll every few seconds).
+
+    It answers from the job's status snapshot (generation.snapshots) and the shared-cache key
+    lookup, so a poll normally runs no SQL. It also bypasses DRF's request handling (request
+    wrapping, content negotiation, authenticator and permission objects), which cost more than
+    the rest of the work; the class stays an APIView so the OpenAPI schema describes it.
+    Errors are the same envelopes as every other veo3o1 endpoint.
+    """
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return plain_envelope(1000, f"Method {request.method} not allowed", None, 405,
+                                  {"Allow": "GET, HEAD"})
+        try:
+            return self.get(request, **kwargs)
+        except Exception:
+            logger.exception("veo3o1 status request failed")
+            return plain_envelope(5000, "Server error", None, 500)
+
+    def get(self, request: HttpRequest, uuid: str) -> HttpResponse:
+        parts = request.META.get("HTTP_AUTHORIZATION", "").split()
+        if len(parts) != 2 or parts[0].lower() != "bearer" or not is_well_formed(parts[1]):
+            return _auth_failed()
+        # The key's and the job's cache entries in one round trip (one MGET on Redis).
+        job_id = snapshot_id(uuid)
+        wanted = [auth_cache_key(digest(parts[1]))]
+        if job_id is not None:
+            wanted.append(snapshot_key(job_id))
+        prefetched = cache.get_many(wanted)
+        try:
+            api_key = api_key_authenticate(token=parts[1], prefetched=prefetched)
+        except ApiKeyInvalid:
+            return _auth_failed()
+        api_key_touch(api_key=api_key)
+        job = job_snapshot_get(user_id=api_key.user_id, job_id=job_id, prefetched=prefetched)
         if job is None:
-            raise Veo3o1Error(1000, "Video not found", 404)
-        return envelope(0, "Success", status_data(job, request))
+            return plain_envelope(1000, "Video not found", None, 404)
+        return plain_envelope(0, "Success", status_data(job, request))
+
+
+def _auth_failed() -> HttpResponse:
+    return plain_envelope(1002, "Authentication failed", None, 401,
+                          {"WWW-Authenticate": "Bearer"})
 
 
 class UploadVideoImageApi(Veo3o1View):

@@ -34,3 +34,9 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (320, 180),
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format=fmt)
     return buffer.getvalue()
+
+
+def enqueued(callbacks: list[Any]) -> list[Any]:
+    """The on-commit callbacks that send a Celery task (the others publish status snapshots)."""
+    return [c for c in callbacks
+            if getattr(getattr(c, "func", None), "__name__", "") == "apply_async"]

@@ -23,7 +23,7 @@ from generation.selectors import job_queue_place, queue_snapshot_forget
 from generation.services import job_fail
 from tests.conftest import run_in_threads
 from tests.factories import UserFactory
-from tests.generation.conftest import image_bytes
+from tests.generation.conftest import enqueued, image_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -163,7 +163,7 @@ def test_generate_queues_a_job_and_holds_credits(  # type: ignore[no-untyped-def
     assert job.raw_request == {"prompt": "A beautiful sunset over mountains",
                                "aspect_ratio": "16:9", "duration_seconds": 8}
     assert balance_get(user=xkey.user).held == price(8)
-    assert len(callbacks) == 1  # enqueued once, after commit
+    assert len(enqueued(callbacks)) == 1  # enqueued once, after commit
 
 
 @pytest.mark.parametrize(("ratio", "duration"), [("9:16", 6), ("16:9", 4), ("9:16", "6"),

@@ -23,7 +23,7 @@ from billing.services import credits_grant, price_quote
 from generation.models import Job, Upload
 from generation.services import JobSpec, job_fail, job_submit
 from tests.factories import UserFactory
-from tests.generation.conftest import image_bytes
+from tests.generation.conftest import enqueued, image_bytes
 from tests.generation.veo3api_helpers import (
     PUBLIC_IP,
     fake_getaddrinfo,
@@ -89,7 +89,7 @@ def test_text_to_video_is_accepted_with_veo3_defaults(  # type: ignore[no-untype
                                                                "quality")
     assert (job.aspect_ratio, job.resolution, job.duration_seconds) == ("16:9", "720p", 8)
     assert balance_get(user=bearer.user).held == price()
-    assert len(callbacks) == 1  # enqueued once, after commit
+    assert len(enqueued(callbacks)) == 1  # enqueued once, after commit
 
 
 @pytest.mark.parametrize(("model", "tier"), [("veo3", "quality"), ("veo3_fast", "fast"),

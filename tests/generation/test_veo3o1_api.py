@@ -10,7 +10,7 @@ from billing.selectors import balance_get
 from billing.services import price_quote
 from generation.models import Job, Upload
 from tests.factories import UserFactory
-from tests.generation.conftest import image_bytes
+from tests.generation.conftest import enqueued, image_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def test_text_to_video_is_accepted_and_holds_credits(  # type: ignore[no-untyped
     job = Job.objects.get(pk=data["uuid"])
     assert job.facade == "veo3o1" and job.mode == "text" and job.state == "queued"
     assert balance_get(user=bearer.user).held == price()
-    assert len(callbacks) == 1  # J1: enqueued once, after commit
+    assert len(enqueued(callbacks)) == 1  # J1: enqueued once, after commit
 
 
 def test_aspect_ratio_defaults_to_auto(bearer) -> None:  # type: ignore[no-untyped-def]

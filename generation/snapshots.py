@@ -1,0 +1,111 @@
+"""Job status snapshots: what status polling reads, kept in the shared cache.
+
+Clients poll a job's status every few seconds for as long as it runs, so status reads far
+outnumber the job's changes. Every change made in `generation.services` is followed, once it
+is committed, by `job_snapshot_publish`, which copies the job's status columns into the shared
+cache; status endpoints read `job_snapshot_get` and touch the database only on a miss.
+
+Ordering: a publication re-reads the row under its row lock (SELECT ... FOR UPDATE; on SQLite
+the IMMEDIATE transaction's write lock) and stores it before the lock is released, so
+publications land in commit order and a slow publisher can never put an older row over a newer
+one. A read that misses stores what it loaded with `cache.add`, which never replaces a
+publication.
+
+Staleness: if a process dies between a commit and its publication, the snapshot is stale until
+it expires — GENERATION_STATUS_CACHE_SECONDS for a queued or running job. Snapshots of ended
+jobs (whose status columns no longer change) live GENERATION_STATUS_CACHE_FINAL_SECONDS.
+Anything that changes a job's row outside `generation.services` must call
+`job_snapshot_publish` (or `job_snapshot_publish_on_commit`) itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, transaction
+
+from generation.models import Job
+
+logger = logging.getLogger(__name__)
+
+# The columns status answers are made of (veo3o1 status; the ETA of a queued job).
+STATUS_FIELDS: tuple[str, ...] = (
+    "id", "user_id", "facade", "kind", "mode", "state", "failure_stage", "error_code",
+    "error_message", "progress", "eta_seconds", "provider", "model_tier", "aspect_ratio",
+    "resolved_aspect_ratio", "resolution", "duration_seconds", "video_file", "poster_file",
+    "output_width", "output_height", "output_duration", "credits_quoted", "credits_charged",
+    "created_at", "started_at", "completed_at",
+)
+# The same names in model order, which Model.from_db needs for a partial row.
+_MODEL_ORDER = tuple(f.attname for f in Job._meta.concrete_fields if f.attname in STATUS_FIELDS)
+_TERMINAL = frozenset(Job.TERMINAL_STATES)
+
+
+def snapshot_key(job_id: uuid.UUID) -> str:
+    return f"job:status:{job_id.hex}"
+
+
+def _ttl(values: dict[str, Any]) -> int:
+    if values["state"] in _TERMINAL:
+        return settings.GENERATION_STATUS_CACHE_FINAL_SECONDS
+    return settings.GENERATION_STATUS_CACHE_SECONDS
+
+
+def snapshot_id(job_id: object) -> uuid.UUID | None:
+    """The job id as a UUID, or None when it cannot be one (then no job has it)."""
+    if isinstance(job_id, uuid.UUID):
+        return job_id
+    try:
+        return uuid.UUID(str(job_id))
+    except (ValueError, AttributeError):
+        return None
+
+
+def job_snapshot_publish(*, job_id: object) -> None:
+    """Copy the job's committed status columns to the shared cache (see the module doc)."""
+    pk = snapshot_id(job_id)
+    if pk is None:
+        return
+    with transaction.atomic():
+        values = (Job.objects.select_for_update().filter(pk=pk)
+                  .values(*STATUS_FIELDS).first())
+        if values is None:
+            cache.delete(snapshot_key(pk))
+        else:
+            cache.set(snapshot_key(pk), values, _ttl(values))
+
+
+def job_snapshot_publish_on_commit(job_id: object) -> None:
+    """Publish once the current transaction commits (at once outside a transaction).
+
+    A failed publication is logged and never undoes the change it follows; the snapshot then
+    expires on its own (GENERATION_STATUS_CACHE_SECONDS).
+    """
+    transaction.on_commit(lambda: job_snapshot_publish(job_id=job_id), robust=True)
+
+
+def job_snapshot_get(*, user_id: int, job_id: object,
+                     prefetched: dict[str, Any] | None = None) -> Job | None:
+    """The user's job as status readers see it, or None (also for another account's job).
+
+    The instance carries STATUS_FIELDS only; any other attribute is loaded from the database
+    on access, like a deferred field. `prefetched` is the result of a `cache.get_many` whose
+    keys included `snapshot_key(job_id)` (one round trip for several entries).
+    """
+    pk = snapshot_id(job_id)
+    if pk is None:
+        return None
+    key = snapshot_key(pk)
+    values = prefetched.get(key) if prefetched is not None else cache.get(key)
+    if values is None:
+        values = Job.objects.filter(pk=pk).values(*STATUS_FIELDS).first()
+        if values is None:
+            return None
+        cache.add(key, values, _ttl(values))
+    if values["user_id"] != user_id:
+        return None
+    return Job.from_db(DEFAULT_DB_ALIAS, _MODEL_ORDER, [values[f] for f in _MODEL_ORDER])

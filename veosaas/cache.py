@@ -1,0 +1,35 @@
+"""Django's Redis cache backend, keeping one client object per connection pool.
+
+Django's `RedisCacheClient.get_client` builds a new `redis.Redis` around the (cached) pool on
+every cache call; building one costs about as much as a loopback round trip, so reads on hot
+paths (API key lookups, status snapshots) paid it twice. A `redis.Redis` is safe to share
+between threads (each command takes a connection from the pool), and Django already keeps one
+backend instance per thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
+
+
+class ReusingRedisCacheClient(RedisCacheClient):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._client(connection_pool=self._get_connection_pool(write))
+            self._clients[index] = client
+        return client
+
+
+class RedisCache(DjangoRedisCache):
+    def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = ReusingRedisCacheClient
