@@ -28,7 +28,7 @@ from bench.common import setup_django
 ROOT = Path(__file__).resolve().parent.parent
 THREADS = 8
 SECONDS = 3.0
-ROUNDS = 3  # bare and status alternate, so a burst of noise hits both; medians are reported
+ROUNDS = 5  # bare and status alternate, so a burst of noise hits both; medians are reported
 
 
 def _free_port() -> int:

@@ -20,7 +20,6 @@ Anything that changes a job's row outside `generation.services` must call
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
@@ -29,8 +28,6 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, transaction
 
 from generation.models import Job
-
-logger = logging.getLogger(__name__)
 
 # The columns status answers are made of (veo3o1 status; the ETA of a queued job).
 STATUS_FIELDS: tuple[str, ...] = (
@@ -43,16 +40,29 @@ STATUS_FIELDS: tuple[str, ...] = (
 # The same names in model order, which Model.from_db needs for a partial row.
 _MODEL_ORDER = tuple(f.attname for f in Job._meta.concrete_fields if f.attname in STATUS_FIELDS)
 _TERMINAL = frozenset(Job.TERMINAL_STATES)
+# Part of the cache key: bump it when STATUS_FIELDS or the Job model changes shape, so no
+# process reads a snapshot pickled by an older release.
+SNAPSHOT_VERSION = 1
 
 
 def snapshot_key(job_id: uuid.UUID) -> str:
-    return f"job:status:{job_id.hex}"
+    return f"job:status:v{SNAPSHOT_VERSION}:{job_id.hex}"
 
 
-def _ttl(values: dict[str, Any]) -> int:
-    if values["state"] in _TERMINAL:
+def _ttl(job: Job) -> int:
+    if job.state in _TERMINAL:
         return settings.GENERATION_STATUS_CACHE_FINAL_SECONDS
     return settings.GENERATION_STATUS_CACHE_SECONDS
+
+
+def _load(pk: uuid.UUID, *, lock: bool = False) -> Job | None:
+    """The job with STATUS_FIELDS only (cached as the instance itself: unpickling one costs a
+    third of rebuilding it from a dict)."""
+    queryset = Job.objects.select_for_update() if lock else Job.objects
+    values = queryset.filter(pk=pk).values(*STATUS_FIELDS).first()
+    if values is None:
+        return None
+    return Job.from_db(DEFAULT_DB_ALIAS, _MODEL_ORDER, [values[f] for f in _MODEL_ORDER])
 
 
 def snapshot_id(job_id: object) -> uuid.UUID | None:
@@ -71,12 +81,11 @@ def job_snapshot_publish(*, job_id: object) -> None:
     if pk is None:
         return
     with transaction.atomic():
-        values = (Job.objects.select_for_update().filter(pk=pk)
-                  .values(*STATUS_FIELDS).first())
-        if values is None:
+        job = _load(pk, lock=True)
+        if job is None:
             cache.delete(snapshot_key(pk))
         else:
-            cache.set(snapshot_key(pk), values, _ttl(values))
+            cache.set(snapshot_key(pk), job, _ttl(job))
 
 
 def job_snapshot_publish_on_commit(job_id: object) -> None:
@@ -100,12 +109,10 @@ def job_snapshot_get(*, user_id: int, job_id: object,
     if pk is None:
         return None
     key = snapshot_key(pk)
-    values = prefetched.get(key) if prefetched is not None else cache.get(key)
-    if values is None:
-        values = Job.objects.filter(pk=pk).values(*STATUS_FIELDS).first()
-        if values is None:
+    job = prefetched.get(key) if prefetched is not None else cache.get(key)
+    if job is None:
+        job = _load(pk)
+        if job is None:
             return None
-        cache.add(key, values, _ttl(values))
-    if values["user_id"] != user_id:
-        return None
-    return Job.from_db(DEFAULT_DB_ALIAS, _MODEL_ORDER, [values[f] for f in _MODEL_ORDER])
+        cache.add(key, job, _ttl(job))
+    return job if job.user_id == user_id else None

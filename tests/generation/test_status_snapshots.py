@@ -116,7 +116,7 @@ def test_an_ended_job_is_kept_longer(bearer, settings, django_capture_on_commit_
         job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=500, message="x")
     status(bearer, job.id)
     time.sleep(1.2)
-    assert cache.get(snapshot_key(job.id))["state"] == Job.State.FAILED
+    assert cache.get(snapshot_key(job.id)).state == Job.State.FAILED
 
 
 def test_another_accounts_cached_job_is_not_found(bearer) -> None:  # type: ignore[no-untyped-def]
@@ -191,9 +191,9 @@ def test_publications_land_in_commit_order(require_postgres) -> None:
         if index == 0:  # the poller
             finished = 0
             while finished < writers:
-                values = cache.get(snapshot_key(job.id))
-                if values is not None:
-                    seen.append(values["progress"])
+                cached = cache.get(snapshot_key(job.id))
+                if cached is not None:
+                    seen.append(cached.progress)
                 if done.acquire(blocking=False):
                     finished += 1
             return
@@ -206,7 +206,7 @@ def test_publications_land_in_commit_order(require_postgres) -> None:
     results = run_in_threads(writers + 1, act)
     assert [r for r in results if r is not None] == []
     assert Job.objects.get(pk=job.pk).progress == writers * rounds
-    assert cache.get(snapshot_key(job.id))["progress"] == writers * rounds
+    assert cache.get(snapshot_key(job.id)).progress == writers * rounds
     assert len(seen) > 10
     assert seen == sorted(seen)
 
