@@ -7,6 +7,7 @@ if missing) when it is reachable; otherwise SQLite under var/bench, noted in the
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,22 @@ def _ensure_pg_database(url: str) -> bool:
         return True
     except psycopg.OperationalError:
         return False
+
+
+def choose_broker() -> str:
+    """One Celery broker for the whole benchmark run, set before Django is configured.
+
+    Benchmark modules run in one process and start Celery workers that must talk to the same
+    broker as that process: Redis on loopback (database 5) when it answers, else the embedded
+    filesystem broker. An explicit CELERY_BROKER_URL wins.
+    """
+    if not os.environ.get("CELERY_BROKER_URL"):
+        try:
+            with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+                os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/5"
+        except OSError:
+            pass
+    return os.environ.get("CELERY_BROKER_URL") or "filesystem"
 
 
 def setup_django() -> str:

@@ -39,6 +39,9 @@ def _fmt(value: object) -> str:
 def main(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "veosaas.settings")
     os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench"))
+    from bench.common import choose_broker
+
+    choose_broker()
     wanted = set(argv)
     modules = sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py"))
     rows: list[Row] = []
