@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 
 import pytest
 import redis
@@ -33,3 +34,11 @@ def test_reads_and_writes_go_through(backend: RedisCache) -> None:
     assert backend.get_many(["a", "missing"]) == {"a": {"n": 1}}
     backend.delete("a")
     assert backend.get("a") is None
+
+
+def test_keys_memcached_would_refuse_work_without_warnings(backend: RedisCache) -> None:
+    key = "status with spaces and ünicode " + "x" * 300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Django's default check warns (CacheKeyWarning)
+        backend.set(key, 1, 30)
+        assert backend.get(key) == 1

@@ -4,7 +4,8 @@ Django's `RedisCacheClient.get_client` builds a new `redis.Redis` around the (ca
 every cache call; building one costs about as much as a loopback round trip, so reads on hot
 paths (API key lookups, status snapshots) paid it twice. A `redis.Redis` is safe to share
 between threads (each command takes a connection from the pool), and Django already keeps one
-backend instance per thread.
+backend instance per thread. Keys are not checked for memcached portability (see
+`validate_key`).
 """
 
 from __future__ import annotations
@@ -33,3 +34,7 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
+
+    def validate_key(self, key: str) -> None:
+        """Redis keys are binary-safe: skip Django's memcached portability warnings, which
+        walk every character of every key on every call."""
