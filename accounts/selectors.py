@@ -21,6 +21,13 @@ def auth_cache_key(digest: str) -> str:
     return f"auth:apikey:{digest}"
 
 
+def api_key_cache_key(token: str) -> str | None:
+    """The shared-cache key under which a token's key is kept; None for a malformed token
+    (no key has it). For callers that read it together with other entries (`prefetched`)."""
+    token = token.strip()
+    return auth_cache_key(tokens.digest(token)) if tokens.is_well_formed(token) else None
+
+
 def _snapshot(instance: Model) -> dict[str, Any]:
     return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
 
@@ -59,8 +66,8 @@ def api_key_authenticate(*, token: str, prefetched: dict[str, Any] | None = None
     once (accounts.signals).
 
     `prefetched` is the result of a `cache.get_many` whose keys included
-    `auth_cache_key(tokens.digest(token))`: a caller that needs other cache entries too reads
-    them all in one round trip.
+    `api_key_cache_key(token)`: a caller that needs other cache entries too reads them all in
+    one round trip.
     """
     token = token.strip()
     if not tokens.is_well_formed(token):

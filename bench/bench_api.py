@@ -23,7 +23,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from bench.common import setup_django
+from bench.common import loopback_redis, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 THREADS = 8
@@ -100,18 +100,6 @@ def _finished_job(user):  # type: ignore[no-untyped-def]
         eta_seconds=12, started_at=timezone.now(), provider="local")
 
 
-def _redis_url() -> str | None:
-    """The Redis to use as the shared cache for the second status row, if one answers."""
-    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        return None
-    return url
-
-
 def _status_rows(vendor: str) -> list[dict]:
     """Status polling against the embedded cache (files) and, when reachable, Redis.
 
@@ -126,7 +114,7 @@ def _status_rows(vendor: str) -> list[dict]:
     job = _finished_job(user)
     headers = {"Authorization": f"Bearer {token}"}
     caches = [("file cache", {"REDIS_URL": ""})]
-    redis_url = _redis_url()
+    redis_url = loopback_redis(12)  # the shared cache for the second row, if Redis answers
     if redis_url:
         caches.append(("Redis cache", {"REDIS_URL": redis_url}))
     rows = []

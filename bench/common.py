@@ -32,6 +32,15 @@ def _ensure_pg_database(url: str) -> bool:
         return False
 
 
+def loopback_redis(db: int) -> str | None:
+    """The URL of database `db` of the Redis on 127.0.0.1:6379, if it answers."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return f"redis://127.0.0.1:6379/{db}"
+    except OSError:
+        return None
+
+
 def choose_broker() -> str:
     """One Celery broker for the whole benchmark run, set before Django is configured.
 
@@ -39,12 +48,9 @@ def choose_broker() -> str:
     broker as that process: Redis on loopback (database 5) when it answers, else the embedded
     filesystem broker. An explicit CELERY_BROKER_URL wins.
     """
-    if not os.environ.get("CELERY_BROKER_URL"):
-        try:
-            with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-                os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/5"
-        except OSError:
-            pass
+    redis_url = loopback_redis(5)
+    if not os.environ.get("CELERY_BROKER_URL") and redis_url:
+        os.environ["CELERY_BROKER_URL"] = redis_url
     return os.environ.get("CELERY_BROKER_URL") or "filesystem"
 
 

@@ -22,9 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import BearerApiKeyAuthentication
-from accounts.selectors import ApiKeyInvalid, api_key_authenticate, auth_cache_key
+from accounts.selectors import ApiKeyInvalid, api_key_authenticate, api_key_cache_key
 from accounts.services import api_key_touch
-from accounts.tokens import digest, is_well_formed
 from billing.errors import InsufficientCredits
 from generation import images
 from generation.delivery import job_poster_url, job_video_url, upload_url
@@ -81,11 +80,14 @@ def iso(moment: Any) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
+def wire_status(http_status: int) -> int:
+    """The HTTP status sent: the contract's, or 200 for everything (VEO3O1_HTTP_ERROR_STATUS)."""
+    return http_status if settings.VEO3O1_HTTP_ERROR_STATUS else 200
+
+
 def envelope(code: int, msg: str, data: Any, http_status: int = 200,
              headers: dict[str, str] | None = None) -> Response:
-    if not settings.VEO3O1_HTTP_ERROR_STATUS:
-        http_status = 200
-    return Response({"code": code, "msg": msg, "data": data}, status=http_status,
+    return Response({"code": code, "msg": msg, "data": data}, status=wire_status(http_status),
                     headers=headers)
 
 
@@ -201,13 +203,13 @@ def status_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
 
 def plain_envelope(code: int, msg: str, data: Any, http_status: int = 200,
                    headers: dict[str, str] | None = None) -> HttpResponse:
-    """`envelope` without DRF: the same bytes as its JSONRenderer (compact, UTF-8)."""
-    if not settings.VEO3O1_HTTP_ERROR_STATUS:
-        http_status = 200
+    """`envelope` without DRF: the same bytes as its JSONRenderer (compact, UTF-8, U+2028 and
+    U+2029 escaped)."""
     body = json.dumps({"code": code, "msg": msg, "data": data}, ensure_ascii=False,
                       separators=(",", ":"))
-    return HttpResponse(body, content_type="application/json", status=http_status,
-                        headers=headers)
+    body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return HttpResponse(body, content_type="application/json",
+                        status=wire_status(http_status), headers=headers)
 
 
 class VideoStatusApi(Veo3o1View):
@@ -232,11 +234,12 @@ class VideoStatusApi(Veo3o1View):
 
     def get(self, request: HttpRequest, uuid: str) -> HttpResponse:
         parts = request.META.get("HTTP_AUTHORIZATION", "").split()
-        if len(parts) != 2 or parts[0].lower() != "bearer" or not is_well_formed(parts[1]):
+        key = api_key_cache_key(parts[1]) if len(parts) == 2 else None
+        if key is None or parts[0].lower() != "bearer":
             return _auth_failed()
         # The key's and the job's cache entries in one round trip (one MGET on Redis).
         job_id = snapshot_id(uuid)
-        wanted = [auth_cache_key(digest(parts[1]))]
+        wanted = [key]
         if job_id is not None:
             wanted.append(snapshot_key(job_id))
         prefetched = cache.get_many(wanted)

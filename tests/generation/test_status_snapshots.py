@@ -232,3 +232,14 @@ def test_a_queued_jobs_eta_comes_from_recorded_render_times(bearer, settings) ->
     assert status(bearer, submit(bearer.user).id)["estimatedTime"] == 20  # kept a while
     render_seconds_estimate_forget()
     assert status(bearer, submit(bearer.user).id)["estimatedTime"] == 40
+
+
+@pytest.mark.parametrize("data", [{"errorMessage": "line\u2028sep\u2029ünï"}, None,
+                                  {"progress": 40, "videoUrl": None}])
+def test_the_plain_envelope_is_byte_for_byte_drfs(data) -> None:  # type: ignore[no-untyped-def]
+    from rest_framework.renderers import JSONRenderer
+
+    from generation.facades.veo3o1 import plain_envelope
+
+    body = {"code": 0, "msg": "Success", "data": data}
+    assert plain_envelope(0, "Success", data).content == JSONRenderer().render(body)
