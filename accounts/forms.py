@@ -15,16 +15,19 @@ from accounts.selectors import ApiKeyInvalid, api_key_authenticate
 
 class SignupForm(forms.Form):
     email = forms.EmailField(
-        label=_("Email"), max_length=254,
+        label=_("Email"),
+        max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
     password1 = forms.CharField(
-        label=_("Password"), strip=False,
+        label=_("Password"),
+        strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=password_validation.password_validators_help_text_html(),
     )
     password2 = forms.CharField(
-        label=_("Password again"), strip=False,
+        label=_("Password again"),
+        strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
@@ -32,7 +35,8 @@ class SignupForm(forms.Form):
         email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError(
-                _("An account with this email already exists. Log in or reset your password."))
+                _("An account with this email already exists. Log in or reset your password.")
+            )
         return email
 
     def clean(self) -> dict[str, Any]:
@@ -61,7 +65,9 @@ class ApiKeyLoginForm(forms.Form):
     spend the account's credits, so it opens the dashboard of that key's account."""
 
     api_key = forms.CharField(
-        label=_("API key"), max_length=200, strip=True,
+        label=_("API key"),
+        max_length=200,
+        strip=True,
         widget=forms.PasswordInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
@@ -75,12 +81,15 @@ class ApiKeyLoginForm(forms.Form):
             self.key = api_key_authenticate(token=token)
         except ApiKeyInvalid as exc:
             raise forms.ValidationError(
-                _("This API key is not valid (unknown, revoked or expired).")) from exc
+                _("This API key is not valid (unknown, revoked or expired).")
+            ) from exc
         return token
 
 
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(
-        label=_("Name"), max_length=100, required=False,
+        label=_("Name"),
+        max_length=100,
+        required=False,
         widget=forms.TextInput(attrs={"placeholder": _("e.g. production server")}),
     )

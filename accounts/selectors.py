@@ -39,9 +39,11 @@ def _rebuild(model: type[Model], values: dict[str, Any]) -> Any:
 
 def api_key_cache_store(*, api_key: ApiKey) -> None:
     """Keep the key and its user in the shared cache (every web process sees one copy)."""
-    cache.set(auth_cache_key(api_key.digest),
-              {"key": _snapshot(api_key), "user": _snapshot(api_key.user)},
-              settings.ACCOUNTS_API_KEY_CACHE_SECONDS)
+    cache.set(
+        auth_cache_key(api_key.digest),
+        {"key": _snapshot(api_key), "user": _snapshot(api_key.user)},
+        settings.ACCOUNTS_API_KEY_CACHE_SECONDS,
+    )
 
 
 def _lookup(digest: str, prefetched: dict[str, Any] | None) -> ApiKey | None:

@@ -107,8 +107,9 @@ WEBHOOK_SECRET_BYTES = 32
 
 
 def _webhook_secret_new() -> str:
-    return WEBHOOK_SECRET_PREFIX + base64.b64encode(
-        secrets.token_bytes(WEBHOOK_SECRET_BYTES)).decode()
+    return (
+        WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(WEBHOOK_SECRET_BYTES)).decode()
+    )
 
 
 def webhook_secret_get_or_create(*, user: User) -> str:
@@ -121,7 +122,8 @@ def webhook_secret_get_or_create(*, user: User) -> str:
     """
     # Read from the database, not from `user`: request.user may be a cached snapshot.
     User.objects.filter(pk=user.pk, webhook_secret="").update(
-        webhook_secret=_webhook_secret_new(), webhook_secret_rotated_at=timezone.now())
+        webhook_secret=_webhook_secret_new(), webhook_secret_rotated_at=timezone.now()
+    )
     user.refresh_from_db(fields=["webhook_secret", "webhook_secret_rotated_at"])
     return user.webhook_secret
 
@@ -133,7 +135,8 @@ def webhook_secret_rotate(*, user: User) -> str:
     (they are signed at send time). Not idempotent: each call makes a new secret.
     """
     secret = _webhook_secret_new()
-    User.objects.filter(pk=user.pk).update(webhook_secret=secret,
-                                           webhook_secret_rotated_at=timezone.now())
+    User.objects.filter(pk=user.pk).update(
+        webhook_secret=secret, webhook_secret_rotated_at=timezone.now()
+    )
     user.refresh_from_db(fields=["webhook_secret", "webhook_secret_rotated_at"])
     return secret

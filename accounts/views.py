@@ -49,8 +49,9 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect(settings.LOGIN_REDIRECT_URL)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = user_signup(email=form.cleaned_data["email"],
-                           password=form.cleaned_data["password1"])
+        user = user_signup(
+            email=form.cleaned_data["email"], password=form.cleaned_data["password1"]
+        )
         login(request, user, backend=MODEL_BACKEND)
         messages.success(request, _("Welcome! Your account is ready."))
         return redirect(settings.LOGIN_REDIRECT_URL)
@@ -83,8 +84,12 @@ def api_key_login(request: HttpRequest) -> HttpResponse:
         api_key_touch(api_key=form.key)
         login(request, form.key.user, backend=MODEL_BACKEND)
         return redirect(settings.LOGIN_REDIRECT_URL)
-    return render(request, "accounts/login.html",
-                  {"form": EmailAuthenticationForm(request), "key_form": form}, status=400)
+    return render(
+        request,
+        "accounts/login.html",
+        {"form": EmailAuthenticationForm(request), "key_form": form},
+        status=400,
+    )
 
 
 class LogoutView(auth_views.LogoutView):
@@ -116,15 +121,21 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "accounts/password_reset_complete.html"
 
 
-def _keys_page(request: HttpRequest, *, form: ApiKeyCreateForm, created: Any = None,
-               status: int = 200) -> HttpResponse:
-    return render(request, "accounts/keys.html", {
-        "keys": api_key_list(user=request.user),
-        "form": form,
-        "created": created,
-        "webhook_secret": webhook_secret_get_or_create(user=request.user),
-        "webhook_secret_rotated_at": request.user.webhook_secret_rotated_at,
-    }, status=status)
+def _keys_page(
+    request: HttpRequest, *, form: ApiKeyCreateForm, created: Any = None, status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "accounts/keys.html",
+        {
+            "keys": api_key_list(user=request.user),
+            "form": form,
+            "created": created,
+            "webhook_secret": webhook_secret_get_or_create(user=request.user),
+            "webhook_secret_rotated_at": request.user.webhook_secret_rotated_at,
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -157,6 +168,8 @@ def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
 @require_POST
 def webhook_secret_rotate_view(request: HttpRequest) -> HttpResponse:
     webhook_secret_rotate(user=request.user)
-    messages.success(request, _("A new callback signing secret was created. Callbacks are "
-                                "signed with it from now on."))
+    messages.success(
+        request,
+        _("A new callback signing secret was created. Callbacks are signed with it from now on."),
+    )
     return redirect(reverse("accounts:keys") + "#signing-secret")

@@ -37,15 +37,33 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_gunicorn(port: int, workers: int, threads: int,
-                    extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="veosaas.settings", PYTHONPATH=str(ROOT),
-               **(extra_env or {}))
+def _start_gunicorn(
+    port: int, workers: int, threads: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="veosaas.settings",
+        PYTHONPATH=str(ROOT),
+        **(extra_env or {}),
+    )
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "veosaas.wsgi", "--bind",
-         f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-         "--timeout", "120", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "veosaas.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--timeout",
+            "120",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -96,8 +114,15 @@ def _finished_job(user):  # type: ignore[no-untyped-def]
 
     # A running job: what clients poll (its progress and ETA come from the row).
     return Job.objects.create(
-        user=user, facade="veo3o1", prompt="bench", state="running", progress=40,
-        eta_seconds=12, started_at=timezone.now(), provider="local")
+        user=user,
+        facade="veo3o1",
+        prompt="bench",
+        state="running",
+        progress=40,
+        eta_seconds=12,
+        started_at=timezone.now(),
+        provider="local",
+    )
 
 
 def _status_rows(vendor: str) -> list[dict]:
@@ -130,11 +155,18 @@ def _status_rows(vendor: str) -> list[dict]:
             bare, status = statistics.median(bares), statistics.median(statuses)
         finally:
             _stop(proc)
-        rows.append({"name": f"GET /api/video-status rps, gunicorn 2x4 ({vendor}, {label})",
-                     "value": status, "unit": "req/s", "baseline": bare,
-                     "ratio": status / bare, "goal": ">= 0.6",
-                     "note": f"baseline: bare JSON view on the same server; medians of "
-                             f"{ROUNDS} alternating {SECONDS:.0f} s runs"})
+        rows.append(
+            {
+                "name": f"GET /api/video-status rps, gunicorn 2x4 ({vendor}, {label})",
+                "value": status,
+                "unit": "req/s",
+                "baseline": bare,
+                "ratio": status / bare,
+                "goal": ">= 0.6",
+                "note": f"baseline: bare JSON view on the same server; medians of "
+                f"{ROUNDS} alternating {SECONDS:.0f} s runs",
+            }
+        )
     return rows
 
 
@@ -170,18 +202,29 @@ def _upload_rows() -> list[dict]:
         requests.get(f"http://127.0.0.1:{port}/api/video-status/x", headers=headers, timeout=10)
         idle = _rss_kib(worker, "VmRSS") * 1024
         with path.open("rb") as handle:
-            response = requests.post(f"http://127.0.0.1:{port}/api/upload-video-image",
-                                     headers=headers, files={"file": ("big.png", handle)},
-                                     timeout=120)
+            response = requests.post(
+                f"http://127.0.0.1:{port}/api/upload-video-image",
+                headers=headers,
+                files={"file": ("big.png", handle)},
+                timeout=120,
+            )
         if response.json().get("code") != 0:
             raise RuntimeError(f"upload refused: {response.text[:200]}")
         peak = _rss_kib(worker, "VmHWM") * 1024
     finally:
         _stop(proc)
     above = peak - idle
-    return [{"name": f"peak memory, {size / 2**20:.0f} MB PNG upload", "value": above / 2**20,
-             "unit": "MiB above idle", "baseline": size / 2**20, "ratio": above / size,
-             "goal": "< 3.0", "note": "baseline: file size (MiB)"}]
+    return [
+        {
+            "name": f"peak memory, {size / 2**20:.0f} MB PNG upload",
+            "value": above / 2**20,
+            "unit": "MiB above idle",
+            "baseline": size / 2**20,
+            "ratio": above / size,
+            "goal": "< 3.0",
+            "note": "baseline: file size (MiB)",
+        }
+    ]
 
 
 def run() -> list[dict]:

@@ -93,25 +93,53 @@ def _receiver(delay: float = 0.0) -> Iterator[_Receiver]:
 
 @contextmanager
 def _workers(log_dir: Path) -> Iterator[None]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
-               WEBHOOK_ALLOW_PRIVATE_NETWORKS="1", GENERATION_PROVIDER="local")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+        WEBHOOK_ALLOW_PRIVATE_NETWORKS="1",
+        GENERATION_PROVIDER="local",
+    )
     tag = uuid.uuid4().hex[:6]
     specs = {
         "generation": ["--queues", "generation", "--concurrency", "2"],
-        "callbacks": ["--queues", "callbacks", "--pool", "threads", "--concurrency",
-                      str(POST_THREADS)],
+        "callbacks": [
+            "--queues",
+            "callbacks",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(POST_THREADS),
+        ],
     }
     procs = []
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
         for name, args in specs.items():
             log = (log_dir / f"{name}.log").open("ab")
-            procs.append(subprocess.Popen(
-                [str(BIN / "celery"), "-A", "veosaas", "worker", *args, "--loglevel",
-                 "WARNING", "--hostname", f"bench-{name}-{tag}@%h", "--without-heartbeat",
-                 "--without-mingle", "--without-gossip"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(BIN / "celery"),
+                        "-A",
+                        "veosaas",
+                        "worker",
+                        *args,
+                        "--loglevel",
+                        "WARNING",
+                        "--hostname",
+                        f"bench-{name}-{tag}@%h",
+                        "--without-heartbeat",
+                        "--without-mingle",
+                        "--without-gossip",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         yield
     finally:
         for proc in procs:
@@ -149,12 +177,23 @@ def _finished_jobs(user: Any, url: str, count: int) -> list[Any]:
     from generation.models import Job
 
     now = timezone.now()
-    return Job.objects.bulk_create([
-        Job(user=user, facade=Job.Facade.VEO3API, prompt=f"bench {i}", state=Job.State.FAILED,
-            failure_stage=Job.FailureStage.GENERATION, error_code=501,
-            error_message="bench failure", callback_url=url, created_at=now, completed_at=now)
-        for i in range(count)
-    ])
+    return Job.objects.bulk_create(
+        [
+            Job(
+                user=user,
+                facade=Job.Facade.VEO3API,
+                prompt=f"bench {i}",
+                state=Job.State.FAILED,
+                failure_stage=Job.FailureStage.GENERATION,
+                error_code=501,
+                error_message="bench failure",
+                callback_url=url,
+                created_at=now,
+                completed_at=now,
+            )
+            for i in range(count)
+        ]
+    )
 
 
 def _deliver_all(user: Any, url: str, count: int, timeout: float) -> float:
@@ -174,9 +213,16 @@ def _deliver_all(user: Any, url: str, count: int, timeout: float) -> float:
     with transaction.atomic():
         ids = [callback_schedule(job_id=job.pk).pk for job in jobs]
         transaction.on_commit(lambda: started.__setitem__(0, time.perf_counter()))
-    _wait(lambda: CallbackDelivery.objects.filter(
-        pk__in=ids, status=CallbackDelivery.Status.DELIVERED).count() == count,
-        timeout, "callback deliveries")
+    _wait(
+        lambda: (
+            CallbackDelivery.objects.filter(
+                pk__in=ids, status=CallbackDelivery.Status.DELIVERED
+            ).count()
+            == count
+        ),
+        timeout,
+        "callback deliveries",
+    )
     return time.perf_counter() - started[0]
 
 
@@ -192,8 +238,9 @@ def _bare_posts(url: str, count: int) -> float:
                 if not remaining:
                     return
                 remaining.pop()
-            netguard.guarded_post(url, body=b'{"code":200}',
-                                  headers={"Content-Type": "application/json"})
+            netguard.guarded_post(
+                url, body=b'{"code":200}', headers={"Content-Type": "application/json"}
+            )
 
     started = time.perf_counter()
     threads = [threading.Thread(target=work) for _ in range(POST_THREADS)]
@@ -209,11 +256,26 @@ def _generation_seconds(user: Any, label: str) -> float:
     from generation.services import JobSpec, job_submit
 
     started = time.perf_counter()
-    ids = [job_submit(user=user, spec=JobSpec(
-        facade=Job.Facade.VEO3API, prompt=f"bench render {label} {i}", model_tier="fast",
-        duration_seconds=4, seed=1000 + i)).job.pk for i in range(GENERATION_JOBS)]
-    _wait(lambda: Job.objects.filter(pk__in=ids, state__in=Job.TERMINAL_STATES).count()
-          == GENERATION_JOBS, 300, "generation jobs")
+    ids = [
+        job_submit(
+            user=user,
+            spec=JobSpec(
+                facade=Job.Facade.VEO3API,
+                prompt=f"bench render {label} {i}",
+                model_tier="fast",
+                duration_seconds=4,
+                seed=1000 + i,
+            ),
+        ).job.pk
+        for i in range(GENERATION_JOBS)
+    ]
+    _wait(
+        lambda: (
+            Job.objects.filter(pk__in=ids, state__in=Job.TERMINAL_STATES).count() == GENERATION_JOBS
+        ),
+        300,
+        "generation jobs",
+    )
     failed = Job.objects.filter(pk__in=ids).exclude(state=Job.State.SUCCEEDED).count()
     if failed:
         raise RuntimeError(f"{failed} bench generation jobs did not succeed")
@@ -243,13 +305,18 @@ def run() -> list[dict[str, Any]]:
 
         baseline_posts = DELIVERIES / _bare_posts(fast.url, DELIVERIES)
         delivered = DELIVERIES / _deliver_all(user, fast.url, DELIVERIES, timeout=120)
-        rows.append({
-            "name": f"callbacks delivered/s ({vendor}, {POST_THREADS} threads)",
-            "value": delivered, "unit": "callbacks/s", "baseline": baseline_posts,
-            "ratio": delivered / baseline_posts, "goal": ">= 0.05",
-            "note": note + f"{DELIVERIES} signed callbacks through Celery; baseline: bare "
-                           "guarded POSTs",
-        })
+        rows.append(
+            {
+                "name": f"callbacks delivered/s ({vendor}, {POST_THREADS} threads)",
+                "value": delivered,
+                "unit": "callbacks/s",
+                "baseline": baseline_posts,
+                "ratio": delivered / baseline_posts,
+                "goal": ">= 0.05",
+                "note": note + f"{DELIVERIES} signed callbacks through Celery; baseline: bare "
+                "guarded POSTs",
+            }
+        )
 
         # The machine may be shared: best of REPEATS on each side. The hanging callbacks
         # keep the callbacks worker's threads busy for HANG_SECONDS * HANGING / POST_THREADS
@@ -261,12 +328,17 @@ def run() -> list[dict[str, Any]]:
             callback_schedule(job_id=job.pk)
         time.sleep(1.0)  # the callbacks worker is now blocked on the hanging receiver
         loaded = min(_generation_seconds(user, f"loaded {i}") for i in range(REPEATS))
-        rows.append({
-            "name": f"generation with {HANGING} callbacks hanging {HANG_SECONDS:g} s",
-            "value": loaded, "unit": "s", "baseline": idle, "ratio": loaded / idle,
-            "goal": "<= 1.2",
-            "note": note + f"{GENERATION_JOBS} jobs, local 4 s 720p, best of {REPEATS}; "
-                           "baseline: idle callbacks",
-        })
+        rows.append(
+            {
+                "name": f"generation with {HANGING} callbacks hanging {HANG_SECONDS:g} s",
+                "value": loaded,
+                "unit": "s",
+                "baseline": idle,
+                "ratio": loaded / idle,
+                "goal": "<= 1.2",
+                "note": note + f"{GENERATION_JOBS} jobs, local 4 s 720p, best of {REPEATS}; "
+                "baseline: idle callbacks",
+            }
+        )
     _purge()
     return rows

@@ -51,10 +51,15 @@ def _tree_cpu_seconds(root_pids: list[int]) -> float:
 
 def run() -> list[dict]:
     broker = choose_broker()  # the same as every other module's (bench/run.py chose it)
-    os.environ.update(GENERATION_PROVIDER="gemini", GENERATION_PROVIDER_LITE="local",
-                      GEMINI_API_KEY="bench-key", GEMINI_POLL_INTERVAL_SECONDS="5",
-                      GENERATION_POLL_BUDGET_PER_MINUTE="1000000",
-                      GENERATION_RATE_LIMIT="1000000", GENERATION_MAX_ACTIVE_JOBS="100000")
+    os.environ.update(
+        GENERATION_PROVIDER="gemini",
+        GENERATION_PROVIDER_LITE="local",
+        GEMINI_API_KEY="bench-key",
+        GEMINI_POLL_INTERVAL_SECONDS="5",
+        GENERATION_POLL_BUDGET_PER_MINUTE="1000000",
+        GENERATION_RATE_LIMIT="1000000",
+        GENERATION_MAX_ACTIVE_JOBS="100000",
+    )
     from tests.fake_gemini import running_fake_gemini, tiny_mp4
 
     with running_fake_gemini(mp4=tiny_mp4(), api_key="bench-key") as fake:
@@ -75,8 +80,11 @@ def run() -> list[dict]:
         # same overrides to the live settings (the worker subprocesses read the environment).
         settings.GEMINI_BASE_URL = fake.base_url
         settings.GEMINI_API_KEY = "bench-key"
-        settings.GENERATION_PROVIDERS_BY_TIER = {"quality": "gemini", "fast": "gemini",
-                                                 "lite": "local"}
+        settings.GENERATION_PROVIDERS_BY_TIER = {
+            "quality": "gemini",
+            "fast": "gemini",
+            "lite": "local",
+        }
         settings.GENERATION_RATE_LIMIT = 1_000_000
         settings.GENERATION_MAX_ACTIVE_JOBS = 100_000
         settings.GENERATION_POLL_BUDGET_PER_MINUTE = 1_000_000
@@ -89,23 +97,49 @@ def run() -> list[dict]:
         for index in range(OPERATIONS):
             op_id = f"{index:012x}"
             fake.operations[op_id] = {"model": MODEL, "polls": 0, "file": "f" + op_id}
-            jobs.append(Job(
-                user=user, facade="veo3api", prompt="bench", state="running", provider="gemini",
-                model_tier="fast", provider_operation=f"models/{MODEL}/operations/{op_id}",
-                next_poll_at=now + timedelta(seconds=index % 5), started_at=now, attempts=1,
-                lease_expires_at=now + timedelta(hours=1),
-                deadline_at=now + timedelta(hours=1)))
+            jobs.append(
+                Job(
+                    user=user,
+                    facade="veo3api",
+                    prompt="bench",
+                    state="running",
+                    provider="gemini",
+                    model_tier="fast",
+                    provider_operation=f"models/{MODEL}/operations/{op_id}",
+                    next_poll_at=now + timedelta(seconds=index % 5),
+                    started_at=now,
+                    attempts=1,
+                    lease_expires_at=now + timedelta(hours=1),
+                    deadline_at=now + timedelta(hours=1),
+                )
+            )
         Job.objects.bulk_create(jobs, batch_size=500)
         connection.close()
 
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="veosaas.settings", PYTHONPATH=str(ROOT))
         workers = [
             subprocess.Popen(
-                [str(Path(sys.executable).parent / "celery"), "-A", "veosaas", "worker",
-                 "--queues", "generation,default", "--concurrency", "2", "--loglevel",
-                 "WARNING", "--hostname", f"bench{i}-{os.getpid()}@%h", "--without-heartbeat",
-                 "--without-mingle", "--without-gossip"],
-                cwd=ROOT, env=env, start_new_session=True)
+                [
+                    str(Path(sys.executable).parent / "celery"),
+                    "-A",
+                    "veosaas",
+                    "worker",
+                    "--queues",
+                    "generation,default",
+                    "--concurrency",
+                    "2",
+                    "--loglevel",
+                    "WARNING",
+                    "--hostname",
+                    f"bench{i}-{os.getpid()}@%h",
+                    "--without-heartbeat",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+            )
             for i in range(2)
         ]
         try:
@@ -118,17 +152,23 @@ def run() -> list[dict]:
             while time.monotonic() - started < SECONDS:
                 jobs_poll_due()
                 if time.monotonic() >= next_probe:
-                    probe = job_submit(user=user, spec=JobSpec(
-                        facade="veo3api", prompt="probe", model_tier="lite",
-                        duration_seconds=4)).job
+                    probe = job_submit(
+                        user=user,
+                        spec=JobSpec(
+                            facade="veo3api", prompt="probe", model_tier="lite", duration_seconds=4
+                        ),
+                    ).job
                     deadline = time.monotonic() + 30
                     while time.monotonic() < deadline:
                         probe.refresh_from_db()
                         if probe.started_at:
                             break
                         time.sleep(0.02)
-                    waits.append((probe.started_at - probe.created_at).total_seconds()
-                                 if probe.started_at else float("inf"))
+                    waits.append(
+                        (probe.started_at - probe.created_at).total_seconds()
+                        if probe.started_at
+                        else float("inf")
+                    )
                     next_probe = time.monotonic() + 8
                 time.sleep(0.5)
             polls = sum(op["polls"] for op in fake.operations.values()) - polls_before
@@ -138,15 +178,21 @@ def run() -> list[dict]:
                 os.killpg(worker.pid, signal.SIGTERM)
             for worker in workers:
                 worker.wait(timeout=60)
-            Job.objects.filter(user=user, state__in=["running", "queued"]).update(
-                state="failed")
+            Job.objects.filter(user=user, state__in=["running", "queued"]).update(state="failed")
     per_poll = cpu / polls if polls else float("nan")
     return [
-        {"name": f"gemini: {OPERATIONS} ops in flight, 2 workers ({vendor})",
-         "value": per_poll * 1000, "unit": "worker CPU ms/poll",
-         "note": f"{polls} polls in {SECONDS:.0f}s, {cpu:.1f} CPU s; broker "
-                 f"{broker.split(':')[0]}"},
-        {"name": "gemini: new local job start delay under that load",
-         "value": max(waits) if waits else float("nan"), "unit": "s (worst of "
-         f"{len(waits)})", "goal": "< 1", "note": ", ".join(f"{w:.2f}" for w in waits)},
+        {
+            "name": f"gemini: {OPERATIONS} ops in flight, 2 workers ({vendor})",
+            "value": per_poll * 1000,
+            "unit": "worker CPU ms/poll",
+            "note": f"{polls} polls in {SECONDS:.0f}s, {cpu:.1f} CPU s; broker "
+            f"{broker.split(':')[0]}",
+        },
+        {
+            "name": "gemini: new local job start delay under that load",
+            "value": max(waits) if waits else float("nan"),
+            "unit": f"s (worst of {len(waits)})",
+            "goal": "< 1",
+            "note": ", ".join(f"{w:.2f}" for w in waits),
+        },
     ]

@@ -27,8 +27,10 @@ def run() -> list[dict]:
         credits_hold(user=user, amount=1, idempotency_key=f"bench:{run_id}:{index}:{n}")
 
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS bench_balance "
-                       "(id integer PRIMARY KEY, balance bigint NOT NULL)")
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_balance "
+            "(id integer PRIMARY KEY, balance bigint NOT NULL)"
+        )
         cursor.execute("DELETE FROM bench_balance")
         cursor.execute("INSERT INTO bench_balance (id, balance) VALUES (1, 1000000000000)")
 
@@ -39,8 +41,14 @@ def run() -> list[dict]:
     raw = threaded_rate(THREADS, SECONDS, raw_update)
     holds = threaded_rate(THREADS, SECONDS, hold)
     note = "" if vendor == "postgresql" else "PostgreSQL unreachable: measured on SQLite"
-    return [{
-        "name": f"ledger holds/s, 1 account, {THREADS} threads ({vendor})",
-        "value": holds, "unit": "holds/s", "baseline": raw, "ratio": holds / raw,
-        "goal": ">= 0.3", "note": note or "baseline: raw UPDATE balance-1 loop",
-    }]
+    return [
+        {
+            "name": f"ledger holds/s, 1 account, {THREADS} threads ({vendor})",
+            "value": holds,
+            "unit": "holds/s",
+            "baseline": raw,
+            "ratio": holds / raw,
+            "goal": ">= 0.3",
+            "note": note or "baseline: raw UPDATE balance-1 loop",
+        }
+    ]

@@ -37,8 +37,9 @@ def _fill(count: int, owner, fillers: list) -> tuple[str, str]:  # type: ignore[
     Job.objects.filter(prompt__startswith=MARK).delete()
     start = timezone.now() - timedelta(hours=1)
     if connection.vendor == "postgresql":
-        template = Job.objects.create(user=fillers[0], facade="codefast",
-                                      prompt=f"{MARK} template", created_at=start)
+        template = Job.objects.create(
+            user=fillers[0], facade="codefast", prompt=f"{MARK} template", created_at=start
+        )
         skip = {"id", "created_at", "user_id"}
         columns = [f.column for f in Job._meta.concrete_fields if f.column not in skip]
         quote = connection.ops.quote_name
@@ -55,10 +56,17 @@ def _fill(count: int, owner, fillers: list) -> tuple[str, str]:  # type: ignore[
             cursor.execute(f"VACUUM ANALYZE {quote(Job._meta.db_table)}")
     else:
         for first in range(0, count, 5000):
-            Job.objects.bulk_create([
-                Job(user=fillers[i % len(fillers)], facade="codefast", prompt=MARK,
-                    created_at=start + timedelta(milliseconds=i))
-                for i in range(first, min(count, first + 5000))])
+            Job.objects.bulk_create(
+                [
+                    Job(
+                        user=fillers[i % len(fillers)],
+                        facade="codefast",
+                        prompt=MARK,
+                        created_at=start + timedelta(milliseconds=i),
+                    )
+                    for i in range(first, min(count, first + 5000))
+                ]
+            )
     ordered = Job.objects.filter(prompt__startswith=MARK).order_by("created_at", "id")
     middle = ordered.values_list("pk", flat=True)[count // 2 - 1]
     end = ordered.values_list("pk", flat=True)[count - 1]
@@ -102,8 +110,10 @@ def run() -> list[dict]:
     )
 
     owner, _ = User.objects.get_or_create(email=f"{MARK}-owner@example.com")
-    fillers = [User.objects.get_or_create(email=f"{MARK}-filler{i}@example.com")[0]
-               for i in range(FILLER_USERS)]
+    fillers = [
+        User.objects.get_or_create(email=f"{MARK}-filler{i}@example.com")[0]
+        for i in range(FILLER_USERS)
+    ]
     created = api_key_create(user=owner, name=f"{MARK}-{uuid.uuid4().hex[:8]}")
     client = Client()
     figures: dict[int, dict[str, tuple[float, float, dict]]] = {}
@@ -112,11 +122,15 @@ def run() -> list[dict]:
         for count in (SMALL, LARGE):
             began = time.perf_counter()
             middle, end = _fill(count, owner, fillers)
-            print(f"# {count:,} queued jobs inserted in {time.perf_counter() - began:.1f} s",
-                  flush=True)
+            print(
+                f"# {count:,} queued jobs inserted in {time.perf_counter() - began:.1f} s",
+                flush=True,
+            )
             queue_snapshot_forget()
-            figures[count] = {name: _latency(client, job_id, created.token)
-                              for name, job_id in (("middle", middle), ("end", end))}
+            figures[count] = {
+                name: _latency(client, job_id, created.token)
+                for name, job_id in (("middle", middle), ("end", end))
+            }
         job = Job.objects.get(pk=end)
         began = time.perf_counter()
         for _ in range(5):
@@ -135,24 +149,34 @@ def run() -> list[dict]:
     for name in ("middle", "end"):
         large_ms, large_p95, body = figures[LARGE][name]
         small_ms, small_p95, small_body = figures[SMALL][name]
-        rows.append({
-            "name": f"codefast GET /status, job at the {name} of {LARGE:,} queued vs {SMALL} "
-                    f"({vendor})",
-            "value": large_ms, "unit": "ms (median)", "baseline": small_ms,
-            "ratio": large_ms / small_ms, "goal": "<= 1.5",
-            "note": f"{note}position {body['queue_position']:,}/{body['total_in_queue']:,} vs "
-                    f"{small_body['queue_position']}/{small_body['total_in_queue']}; "
-                    f"p95 {large_p95:.1f} vs {small_p95:.1f} ms",
-        })
-    rows.append({
-        "name": f"exact count of the jobs ahead at {LARGE:,} queued, end of queue ({vendor})",
-        "value": extra["exact"], "unit": "ms",
-        "note": "what each status would cost without the snapshot (context, no goal)",
-    })
-    rows.append({
-        "name": f"one queue snapshot of {LARGE:,} queued jobs ({vendor})",
-        "value": extra["snapshot"], "unit": "ms",
-        "note": "shared; taken at most every CODEFAST_QUEUE_SNAPSHOT_SECONDS "
-                "(or 20x its cost)",
-    })
+        rows.append(
+            {
+                "name": f"codefast GET /status, job at the {name} of {LARGE:,} queued vs {SMALL} "
+                f"({vendor})",
+                "value": large_ms,
+                "unit": "ms (median)",
+                "baseline": small_ms,
+                "ratio": large_ms / small_ms,
+                "goal": "<= 1.5",
+                "note": f"{note}position {body['queue_position']:,}/{body['total_in_queue']:,} vs "
+                f"{small_body['queue_position']}/{small_body['total_in_queue']}; "
+                f"p95 {large_p95:.1f} vs {small_p95:.1f} ms",
+            }
+        )
+    rows.append(
+        {
+            "name": f"exact count of the jobs ahead at {LARGE:,} queued, end of queue ({vendor})",
+            "value": extra["exact"],
+            "unit": "ms",
+            "note": "what each status would cost without the snapshot (context, no goal)",
+        }
+    )
+    rows.append(
+        {
+            "name": f"one queue snapshot of {LARGE:,} queued jobs ({vendor})",
+            "value": extra["snapshot"],
+            "unit": "ms",
+            "note": "shared; taken at most every CODEFAST_QUEUE_SNAPSHOT_SECONDS (or 20x its cost)",
+        }
+    )
     return rows

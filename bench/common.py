@@ -23,8 +23,7 @@ def _ensure_pg_database(url: str) -> bool:
     admin_url = url.rsplit("/", 1)[0] + "/postgres"
     try:
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                  [name]).fetchone()
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')
         return True

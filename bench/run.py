@@ -56,9 +56,18 @@ def main(argv: list[str]) -> int:
             traceback.print_exc()
             rows.append({"name": module_name, "note": "FAILED (see traceback above)"})
     headers = ["benchmark", "value", "unit", "baseline", "ratio", "goal", "note"]
-    table = [[r.get("name", ""), _fmt(r.get("value")), r.get("unit", ""),
-              _fmt(r.get("baseline")), _fmt(r.get("ratio")), r.get("goal", ""),
-              r.get("note", "")] for r in rows]
+    table = [
+        [
+            r.get("name", ""),
+            _fmt(r.get("value")),
+            r.get("unit", ""),
+            _fmt(r.get("baseline")),
+            _fmt(r.get("ratio")),
+            r.get("goal", ""),
+            r.get("note", ""),
+        ]
+        for r in rows
+    ]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *table, strict=False)]
     line = " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))
     print(line)

@@ -34,7 +34,10 @@ def adjustment_request_create(
     if not reference.strip():
         raise ValueError("a reference (ticket) is required")
     return AdjustmentRequest.objects.create(
-        user=user, amount=amount, reason=reason.strip(), reference=reference.strip(),
+        user=user,
+        amount=amount,
+        reason=reason.strip(),
+        reference=reference.strip(),
         requested_by=requested_by,
     )
 

@@ -103,8 +103,16 @@ def _stamp() -> str:
 
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "kind", "user", "posted_credits", "held_credits",
-                    "available_credits", "in_debt", "created_at")
+    list_display = (
+        "__str__",
+        "kind",
+        "user",
+        "posted_credits",
+        "held_credits",
+        "available_credits",
+        "in_debt",
+        "created_at",
+    )
     list_filter = ("kind", "in_debt")
     search_fields = ("user__email", "code")
     list_select_related = ("user",)
@@ -124,19 +132,45 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
 
 TRANSFER_CSV_HEADER = [
-    "created_at", "uid", "kind", "phase", "amount", "debit_account", "credit_account",
-    "customer_email", "balance_after", "job_id", "actor", "reason", "reference",
+    "created_at",
+    "uid",
+    "kind",
+    "phase",
+    "amount",
+    "debit_account",
+    "credit_account",
+    "customer_email",
+    "balance_after",
+    "job_id",
+    "actor",
+    "reason",
+    "reference",
     "idempotency_key",
 ]
 
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "kind", "phase", "amount", "debit_account", "credit_account",
-                    "balance_after", "job_id", "actor", "reason")
+    list_display = (
+        "created_at",
+        "kind",
+        "phase",
+        "amount",
+        "debit_account",
+        "credit_account",
+        "balance_after",
+        "job_id",
+        "actor",
+        "reason",
+    )
     list_filter = ("kind", "phase")
-    search_fields = ("idempotency_key", "job_id", "reference", "debit_account__user__email",
-                     "credit_account__user__email")
+    search_fields = (
+        "idempotency_key",
+        "job_id",
+        "reference",
+        "debit_account__user__email",
+        "credit_account__user__email",
+    )
     date_hierarchy = "created_at"
     list_select_related = ("debit_account__user", "credit_account__user", "actor")
     actions = ("export_csv",)
@@ -154,9 +188,19 @@ class TransferAdmin(ReadOnlyAdmin):
             for t in queryset.iterator(chunk_size=2000):
                 customer = t.debit_account.user or t.credit_account.user
                 yield [
-                    t.created_at, t.uid, t.kind, t.phase, t.amount, str(t.debit_account),
-                    str(t.credit_account), customer.email if customer else "", t.balance_after,
-                    t.job_id, t.actor.email if t.actor else "", t.reason, t.reference,
+                    t.created_at,
+                    t.uid,
+                    t.kind,
+                    t.phase,
+                    t.amount,
+                    str(t.debit_account),
+                    str(t.credit_account),
+                    customer.email if customer else "",
+                    t.balance_after,
+                    t.job_id,
+                    t.actor.email if t.actor else "",
+                    t.reason,
+                    t.reference,
                     t.idempotency_key,
                 ]
 
@@ -167,8 +211,15 @@ class TransferAdmin(ReadOnlyAdmin):
 
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
-    list_display = ("operation", "model_tier", "resolution", "flat_credits",
-                    "credits_per_second", "active", "updated_at")
+    list_display = (
+        "operation",
+        "model_tier",
+        "resolution",
+        "flat_credits",
+        "credits_per_second",
+        "active",
+        "updated_at",
+    )
     list_filter = ("operation", "model_tier", "resolution", "active")
     list_editable = ("flat_credits", "credits_per_second", "active")
 
@@ -187,20 +238,50 @@ class CreditPackAdmin(admin.ModelAdmin):
 
 
 TOPUP_CSV_HEADER = [
-    "created_at", "uid", "user_email", "pack", "credits", "amount", "currency", "status",
-    "paid_at", "stripe_session_id", "stripe_payment_intent_id", "stripe_charge_id",
-    "amount_refunded", "dispute_id", "dispute_status", "credits_clawed_back", "failure_reason",
+    "created_at",
+    "uid",
+    "user_email",
+    "pack",
+    "credits",
+    "amount",
+    "currency",
+    "status",
+    "paid_at",
+    "stripe_session_id",
+    "stripe_payment_intent_id",
+    "stripe_charge_id",
+    "amount_refunded",
+    "dispute_id",
+    "dispute_status",
+    "credits_clawed_back",
+    "failure_reason",
 ]
 
 
 @admin.register(TopUp)
 class TopUpAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "pack", "credits", "amount", "currency", "status",
-                    "amount_refunded", "dispute_status", "credits_clawed_back",
-                    "stripe_session_id")
+    list_display = (
+        "created_at",
+        "user",
+        "pack",
+        "credits",
+        "amount",
+        "currency",
+        "status",
+        "amount_refunded",
+        "dispute_status",
+        "credits_clawed_back",
+        "stripe_session_id",
+    )
     list_filter = ("status", "currency", "dispute_status")
-    search_fields = ("=stripe_session_id", "=stripe_payment_intent_id", "=stripe_charge_id",
-                     "=dispute_id", "user__email", "uid")
+    search_fields = (
+        "=stripe_session_id",
+        "=stripe_payment_intent_id",
+        "=stripe_charge_id",
+        "=dispute_id",
+        "user__email",
+        "uid",
+    )
     date_hierarchy = "created_at"
     list_select_related = ("user", "pack")
     actions = ("export_csv",)
@@ -216,10 +297,23 @@ class TopUpAdmin(ReadOnlyAdmin):
         def rows() -> Iterator[list[object]]:
             for t in queryset.iterator(chunk_size=2000):
                 yield [
-                    t.created_at, t.uid, t.user.email, t.pack.name, t.credits, t.amount,
-                    t.currency, t.status, t.paid_at, t.stripe_session_id,
-                    t.stripe_payment_intent_id, t.stripe_charge_id, t.amount_refunded,
-                    t.dispute_id, t.dispute_status, t.credits_clawed_back, t.failure_reason,
+                    t.created_at,
+                    t.uid,
+                    t.user.email,
+                    t.pack.name,
+                    t.credits,
+                    t.amount,
+                    t.currency,
+                    t.status,
+                    t.paid_at,
+                    t.stripe_session_id,
+                    t.stripe_payment_intent_id,
+                    t.stripe_charge_id,
+                    t.amount_refunded,
+                    t.dispute_id,
+                    t.dispute_status,
+                    t.credits_clawed_back,
+                    t.failure_reason,
                 ]
 
         return csv_stream(filename=f"topups-{_stamp()}.csv", header=TOPUP_CSV_HEADER, rows=rows())
@@ -272,12 +366,22 @@ def _chart(rows: list[FinanceDay], *, width: int = 720, height: int = 180) -> di
     bar = max(slot / 2 - 1, 1)
     bars: list[dict[str, object]] = []
     for index, row in enumerate(rows):
-        for offset, value, css in ((0.0, row.credits_sold, "sold"), (bar, row.credits_used,
-                                                                      "used")):
+        for offset, value, css in (
+            (0.0, row.credits_sold, "sold"),
+            (bar, row.credits_used, "used"),
+        ):
             h = round(value / top * height, 1)
-            bars.append({"x": round(index * slot + offset, 1), "y": round(height - h, 1),
-                         "w": round(bar, 1), "h": h, "css": css, "value": value,
-                         "day": row.day})
+            bars.append(
+                {
+                    "x": round(index * slot + offset, 1),
+                    "y": round(height - h, 1),
+                    "w": round(bar, 1),
+                    "h": h,
+                    "css": css,
+                    "value": value,
+                    "day": row.day,
+                }
+            )
     labels: list[dict[str, object]] = []
     step = max(len(rows) // 6, 1)
     for index in range(0, len(rows), step):
@@ -311,8 +415,18 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
     """Requests are created here and decided by actions; never edited or deleted."""
 
     form = AdjustmentRequestForm
-    list_display = ("created_at", "user", "amount", "status", "reference", "requested_by",
-                    "approved_by", "rejected_by", "decided_at", "transfer")
+    list_display = (
+        "created_at",
+        "user",
+        "amount",
+        "status",
+        "reference",
+        "requested_by",
+        "approved_by",
+        "rejected_by",
+        "decided_at",
+        "transfer",
+    )
     list_filter = ("status",)
     search_fields = ("user__email", "reference", "reason", "requested_by__email")
     date_hierarchy = "created_at"
@@ -323,8 +437,19 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return ["user", "amount", "reason", "reference"]
-        return ["user", "amount", "reason", "reference", "status", "requested_by",
-                "approved_by", "rejected_by", "decided_at", "transfer", "created_at"]
+        return [
+            "user",
+            "amount",
+            "reason",
+            "reference",
+            "status",
+            "requested_by",
+            "approved_by",
+            "rejected_by",
+            "decided_at",
+            "transfer",
+            "created_at",
+        ]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -341,7 +466,10 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
         if change:
             raise PermissionDenied
         created = adjustment_request_create(
-            user=obj.user, amount=obj.amount, reason=obj.reason, reference=obj.reference,
+            user=obj.user,
+            amount=obj.amount,
+            reason=obj.reason,
+            reference=obj.reference,
             requested_by=request.user,
         )
         obj.pk = created.pk
@@ -351,8 +479,11 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
         obj._state.adding = False
 
     def _decide(
-        self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest],
-        decide: Callable[[AdjustmentRequest], AdjustmentRequest], verb: str,
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[AdjustmentRequest],
+        decide: Callable[[AdjustmentRequest], AdjustmentRequest],
+        verb: str,
     ) -> None:
         done = 0
         for item in queryset.select_related("user"):
@@ -365,18 +496,25 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, f"{done} request(s) {verb}.", messages.SUCCESS)
 
-    @admin.action(description="Approve selected requests (posts the adjustments)",
-                  permissions=["approve"])
-    def approve_requests(
-        self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]
-    ) -> None:
-        self._decide(request, queryset, lambda item: adjustment_request_approve(
-            adjustment_request=item, approver=request.user), "approved")
+    @admin.action(
+        description="Approve selected requests (posts the adjustments)", permissions=["approve"]
+    )
+    def approve_requests(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
+        self._decide(
+            request,
+            queryset,
+            lambda item: adjustment_request_approve(adjustment_request=item, approver=request.user),
+            "approved",
+        )
 
     @admin.action(description="Reject selected requests", permissions=["approve"])
     def reject_requests(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
-        self._decide(request, queryset, lambda item: adjustment_request_reject(
-            adjustment_request=item, reviewer=request.user), "rejected")
+        self._decide(
+            request,
+            queryset,
+            lambda item: adjustment_request_reject(adjustment_request=item, reviewer=request.user),
+            "rejected",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,8 +524,17 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
 
 @admin.register(UsageAlert)
 class UsageAlertAdmin(ReadOnlyAdmin):
-    list_display = ("user", "metric", "threshold", "email", "webhook", "active", "state",
-                    "fired_at", "fired_value")
+    list_display = (
+        "user",
+        "metric",
+        "threshold",
+        "email",
+        "webhook",
+        "active",
+        "state",
+        "fired_at",
+        "fired_value",
+    )
     list_filter = ("metric", "state", "active")
     search_fields = ("user__email",)
     list_select_related = ("user",)
@@ -397,8 +544,15 @@ class UsageAlertAdmin(ReadOnlyAdmin):
 class AlertDeliveryAdmin(ReadOnlyAdmin):
     """Every attempt is in `attempt_log` (time, outcome, HTTP status, latency, error)."""
 
-    list_display = ("created_at", "user", "channel", "status", "attempts", "last_status_code",
-                    "event_id")
+    list_display = (
+        "created_at",
+        "user",
+        "channel",
+        "status",
+        "attempts",
+        "last_status_code",
+        "event_id",
+    )
     list_filter = ("channel", "status")
     search_fields = ("user__email", "event_id", "destination")
     list_select_related = ("user",)

@@ -152,8 +152,19 @@ class CheckoutSessionCreateApi(EnvelopeApi):
 # account's included) 404.
 # ---------------------------------------------------------------------------------------------
 
-USAGE_CSV_HEADER = ["id", "created_at", "kind", "entry", "amount", "charged", "balance_after",
-                    "job_id", "facade", "api_key_name", "reason"]
+USAGE_CSV_HEADER = [
+    "id",
+    "created_at",
+    "kind",
+    "entry",
+    "amount",
+    "charged",
+    "balance_after",
+    "job_id",
+    "facade",
+    "api_key_name",
+    "reason",
+]
 KIND_ALIASES = {"topup": "top-up", "top_up": "top-up", "expire": "release"}
 TASK_ID_PREFIXES = ("veo_extend_task_", "veo_task_")
 
@@ -215,11 +226,17 @@ class AccountApi(EnvelopeApi):
 
 def _usage_row(record: UsageRecord) -> dict[str, Any]:
     return {
-        "id": str(record.id), "created_at": _instant(record.created_at), "kind": record.kind,
-        "entry": record.entry, "amount": record.amount, "charged": record.charged,
+        "id": str(record.id),
+        "created_at": _instant(record.created_at),
+        "kind": record.kind,
+        "entry": record.entry,
+        "amount": record.amount,
+        "charged": record.charged,
         "balance_after": record.balance_after,
-        "job_id": str(record.job_id) if record.job_id else None, "facade": record.facade,
-        "api_key_name": record.api_key_name, "reason": record.reason,
+        "job_id": str(record.job_id) if record.job_id else None,
+        "facade": record.facade,
+        "api_key_name": record.api_key_name,
+        "reason": record.reason,
     }
 
 
@@ -240,39 +257,66 @@ def _usage_csv(records: Iterator[UsageRecord]) -> StreamingHttpResponse:
     def lines() -> Iterator[str]:
         yield writer.writerow(USAGE_CSV_HEADER)
         for r in records:
-            yield writer.writerow([
-                r.id, _instant(r.created_at), r.kind, r.entry, r.amount, r.charged,
-                "" if r.balance_after is None else r.balance_after, r.job_id or "",
-                r.facade or "", _csv_text(r.api_key_name), _csv_text(r.reason)])
+            yield writer.writerow(
+                [
+                    r.id,
+                    _instant(r.created_at),
+                    r.kind,
+                    r.entry,
+                    r.amount,
+                    r.charged,
+                    "" if r.balance_after is None else r.balance_after,
+                    r.job_id or "",
+                    r.facade or "",
+                    _csv_text(r.api_key_name),
+                    _csv_text(r.reason),
+                ]
+            )
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
-        f'attachment; filename="usage-{timezone.localdate():%Y%m%d}.csv"')
+        f'attachment; filename="usage-{timezone.localdate():%Y%m%d}.csv"'
+    )
     return response
 
 
 ENVELOPE_ERROR = OpenApiResponse(
-    response={"type": "object", "properties": {"code": {"type": "integer"},
-                                               "msg": {"type": "string"}, "data": {}}},
-    description="The HTTP status equals `code`; `msg` starts with the field it is about.")
-USAGE_ROW_SCHEMA = {"type": "object", "properties": {
-    "id": {"type": "string", "format": "uuid"},
-    "created_at": {"type": "string", "format": "date-time"},
-    "kind": {"type": "string", "enum": list(USAGE_KINDS)},
-    "entry": {"type": "string", "description": "Ledger kind (expire is listed as release)."},
-    "amount": {"type": "integer", "description": "Signed change of available credits."},
-    "charged": {"type": "integer", "description": "Credits charged (captures), else 0."},
-    "balance_after": {"type": "integer", "nullable": True},
-    "job_id": {"type": "string", "format": "uuid", "nullable": True},
-    "facade": {"type": "string", "nullable": True},
-    "api_key_name": {"type": "string", "nullable": True},
-    "reason": {"type": "string"}}}
+    response={
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "msg": {"type": "string"}, "data": {}},
+    },
+    description="The HTTP status equals `code`; `msg` starts with the field it is about.",
+)
+USAGE_ROW_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "kind": {"type": "string", "enum": list(USAGE_KINDS)},
+        "entry": {"type": "string", "description": "Ledger kind (expire is listed as release)."},
+        "amount": {"type": "integer", "description": "Signed change of available credits."},
+        "charged": {"type": "integer", "description": "Credits charged (captures), else 0."},
+        "balance_after": {"type": "integer", "nullable": True},
+        "job_id": {"type": "string", "format": "uuid", "nullable": True},
+        "facade": {"type": "string", "nullable": True},
+        "api_key_name": {"type": "string", "nullable": True},
+        "reason": {"type": "string"},
+    },
+}
 
 
 def _ok(data: dict[str, Any], description: str = "") -> OpenApiResponse:
-    return OpenApiResponse(response={"type": "object", "properties": {
-        "code": {"type": "integer", "enum": [200]}, "msg": {"type": "string"}, "data": data}},
-        description=description)
+    return OpenApiResponse(
+        response={
+            "type": "object",
+            "properties": {
+                "code": {"type": "integer", "enum": [200]},
+                "msg": {"type": "string"},
+                "data": data,
+            },
+        },
+        description=description,
+    )
 
 
 class UsageListApi(AccountApi):
@@ -281,11 +325,11 @@ class UsageListApi(AccountApi):
     class QuerySerializer(_RangeSerializer):
         kind = serializers.CharField(required=False, max_length=200)
         job_id = serializers.CharField(required=False, max_length=100)
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=USAGE_PAGE_MAX,
-                                         default=50)
+        limit = serializers.IntegerField(
+            required=False, min_value=1, max_value=USAGE_PAGE_MAX, default=50
+        )
         cursor = serializers.CharField(required=False, max_length=1000)
-        format = serializers.ChoiceField(required=False, choices=["json", "csv"],
-                                         default="json")
+        format = serializers.ChoiceField(required=False, choices=["json", "csv"], default="json")
 
         def validate_kind(self, value: str) -> list[str]:
             names = [n.strip().lower() for n in value.split(",") if n.strip()]
@@ -299,12 +343,14 @@ class UsageListApi(AccountApi):
                 return uuid.UUID(text)
             except ValueError as exc:
                 raise serializers.ValidationError(
-                    "must be a job id (UUID) or a veo3api taskId") from exc
+                    "must be a job id (UUID) or a veo3api taskId"
+                ) from exc
 
     @extend_schema(
-        tags=["account"], summary="Usage records",
+        tags=["account"],
+        summary="Usage records",
         description="Ledger entries newest first, keyset-paginated (`next_cursor`); "
-                    "`format=csv` streams every matching row. Kinds: " + ", ".join(USAGE_KINDS),
+        "`format=csv` streams every matching row. Kinds: " + ", ".join(USAGE_KINDS),
         parameters=[
             OpenApiParameter("from", str, description="ISO date or date-time (inclusive)"),
             OpenApiParameter("to", str, description="ISO date (whole day) or date-time"),
@@ -312,28 +358,47 @@ class UsageListApi(AccountApi):
             OpenApiParameter("job_id", str, description="job UUID or veo3api taskId"),
             OpenApiParameter("limit", int, description="1-200, default 50"),
             OpenApiParameter("cursor", str, description="`next_cursor` of the previous page"),
-            OpenApiParameter("format", str, enum=["json", "csv"])],
-        responses={200: _ok({"type": "object", "properties": {
-            "records": {"type": "array", "items": USAGE_ROW_SCHEMA},
-            "next_cursor": {"type": "string", "nullable": True},
-            "time_zone": {"type": "string"}}}), 401: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},
-        operation_id="account_usage")
+            OpenApiParameter("format", str, enum=["json", "csv"]),
+        ],
+        responses={
+            200: _ok(
+                {
+                    "type": "object",
+                    "properties": {
+                        "records": {"type": "array", "items": USAGE_ROW_SCHEMA},
+                        "next_cursor": {"type": "string", "nullable": True},
+                        "time_zone": {"type": "string"},
+                    },
+                }
+            ),
+            401: ENVELOPE_ERROR,
+            422: ENVELOPE_ERROR,
+        },
+        operation_id="account_usage",
+    )
     def get(self, request: Request) -> Response | StreamingHttpResponse:
         params = _validated(self.QuerySerializer(data=request.query_params))
         try:
-            query = usage_query_build(start=params.get("from"), end=params.get("to"),
-                                      kinds=params.get("kind"), job_id=params.get("job_id"))
+            query = usage_query_build(
+                start=params.get("from"),
+                end=params.get("to"),
+                kinds=params.get("kind"),
+                job_id=params.get("job_id"),
+            )
             if params["format"] == "csv":
                 return _usage_csv(usage_records_iter(user=request.user, query=query))
-            page = usage_records_page(user=request.user, query=query, limit=params["limit"],
-                                      cursor=params.get("cursor"))
+            page = usage_records_page(
+                user=request.user, query=query, limit=params["limit"], cursor=params.get("cursor")
+            )
         except UsageQueryInvalid as exc:
             raise Unprocessable(str(exc)) from exc
-        return envelope({
-            "records": [_usage_row(r) for r in page.records],
-            "next_cursor": page.next_cursor,
-            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
-        })
+        return envelope(
+            {
+                "records": [_usage_row(r) for r in page.records],
+                "next_cursor": page.next_cursor,
+                "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+            }
+        )
 
 
 class UsageDailyApi(AccountApi):
@@ -342,28 +407,54 @@ class UsageDailyApi(AccountApi):
     DEFAULT_DAYS = 30
 
     @extend_schema(
-        tags=["account"], summary="Usage per day",
+        tags=["account"],
+        summary="Usage per day",
         description="Credits used (captured) and added, jobs succeeded and failed, per day "
-                    "(days in `time_zone`). Default: the last 30 days; at most 366.",
-        parameters=[OpenApiParameter("from", str, description="ISO date"),
-                    OpenApiParameter("to", str, description="ISO date (inclusive)")],
-        responses={200: _ok({"type": "object", "properties": {
-            "from": {"type": "string", "format": "date"},
-            "to": {"type": "string", "format": "date"}, "time_zone": {"type": "string"},
-            "days": {"type": "array", "items": {"type": "object", "properties": {
-                "date": {"type": "string", "format": "date"},
-                "credits_used": {"type": "integer"}, "credits_added": {"type": "integer"},
-                "jobs_succeeded": {"type": "integer"}, "jobs_failed": {"type": "integer"}}}}}}),
-            401: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},
-        operation_id="account_usage_daily")
+        "(days in `time_zone`). Default: the last 30 days; at most 366.",
+        parameters=[
+            OpenApiParameter("from", str, description="ISO date"),
+            OpenApiParameter("to", str, description="ISO date (inclusive)"),
+        ],
+        responses={
+            200: _ok(
+                {
+                    "type": "object",
+                    "properties": {
+                        "from": {"type": "string", "format": "date"},
+                        "to": {"type": "string", "format": "date"},
+                        "time_zone": {"type": "string"},
+                        "days": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "date": {"type": "string", "format": "date"},
+                                    "credits_used": {"type": "integer"},
+                                    "credits_added": {"type": "integer"},
+                                    "jobs_succeeded": {"type": "integer"},
+                                    "jobs_failed": {"type": "integer"},
+                                },
+                            },
+                        },
+                    },
+                }
+            ),
+            401: ENVELOPE_ERROR,
+            422: ENVELOPE_ERROR,
+        },
+        operation_id="account_usage_daily",
+    )
     def get(self, request: Request) -> Response:
         params = _validated(_RangeSerializer(data=request.query_params))
         zone = usage_time_zone()
 
         def day(value: date | datetime | None) -> date | None:
             if isinstance(value, datetime):
-                return (value if timezone.is_aware(value) else value.replace(tzinfo=zone)
-                        ).astimezone(zone).date()
+                return (
+                    (value if timezone.is_aware(value) else value.replace(tzinfo=zone))
+                    .astimezone(zone)
+                    .date()
+                )
             return value
 
         last = day(params.get("to")) or local_today()
@@ -372,31 +463,59 @@ class UsageDailyApi(AccountApi):
             days = usage_daily(user=request.user, first=first, last=last)
         except UsageQueryInvalid as exc:
             raise Unprocessable(str(exc)) from exc
-        return envelope({
-            "from": first.isoformat(), "to": last.isoformat(),
-            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
-            "days": [{"date": d.day.isoformat(), "credits_used": d.credits_used,
-                      "credits_added": d.credits_added, "jobs_succeeded": d.jobs_succeeded,
-                      "jobs_failed": d.jobs_failed} for d in days],
-        })
+        return envelope(
+            {
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+                "days": [
+                    {
+                        "date": d.day.isoformat(),
+                        "credits_used": d.credits_used,
+                        "credits_added": d.credits_added,
+                        "jobs_succeeded": d.jobs_succeeded,
+                        "jobs_failed": d.jobs_failed,
+                    }
+                    for d in days
+                ],
+            }
+        )
 
 
 class AlertOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = UsageAlert
-        fields = ("id", "metric", "threshold", "email", "webhook", "active", "state",
-                  "fired_at", "fired_value", "created_at", "updated_at")
+        fields = (
+            "id",
+            "metric",
+            "threshold",
+            "email",
+            "webhook",
+            "active",
+            "state",
+            "fired_at",
+            "fired_value",
+            "created_at",
+            "updated_at",
+        )
 
 
-ALERT_SCHEMA = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "metric": {"type": "string", "enum": UsageAlert.Metric.values},
-    "threshold": {"type": "integer"}, "email": {"type": "boolean"},
-    "webhook": {"type": "boolean"}, "active": {"type": "boolean"},
-    "state": {"type": "string", "enum": UsageAlert.State.values},
-    "fired_at": {"type": "string", "format": "date-time", "nullable": True},
-    "fired_value": {"type": "integer", "nullable": True},
-    "created_at": {"type": "string", "format": "date-time"},
-    "updated_at": {"type": "string", "format": "date-time"}}}
+ALERT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "metric": {"type": "string", "enum": UsageAlert.Metric.values},
+        "threshold": {"type": "integer"},
+        "email": {"type": "boolean"},
+        "webhook": {"type": "boolean"},
+        "active": {"type": "boolean"},
+        "state": {"type": "string", "enum": UsageAlert.State.values},
+        "fired_at": {"type": "string", "format": "date-time", "nullable": True},
+        "fired_value": {"type": "integer", "nullable": True},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
 ALERT_NOT_FOUND = "alert: no alert with this id"
 
 
@@ -413,22 +532,25 @@ class AlertListCreateApi(AccountApi):
         email = serializers.BooleanField(required=False, default=True)
         webhook = serializers.BooleanField(required=False, default=True)
 
-    @extend_schema(tags=["account"], summary="Usage alerts",
-                   responses={200: _ok({"type": "array", "items": ALERT_SCHEMA}),
-                              401: ENVELOPE_ERROR},
-                   operation_id="account_alerts_list")
+    @extend_schema(
+        tags=["account"],
+        summary="Usage alerts",
+        responses={200: _ok({"type": "array", "items": ALERT_SCHEMA}), 401: ENVELOPE_ERROR},
+        operation_id="account_alerts_list",
+    )
     def get(self, request: Request) -> Response:
-        return envelope(AlertOutputSerializer(alerts_for_user(user=request.user),
-                                              many=True).data)
+        return envelope(AlertOutputSerializer(alerts_for_user(user=request.user), many=True).data)
 
     @extend_schema(
-        tags=["account"], summary="Create a usage alert",
+        tags=["account"],
+        summary="Create a usage alert",
         description="`available_below`: available credits < threshold; `used_today_above`: "
-                    "credits captured since local midnight > threshold. Notified once per "
-                    "crossing by email and, when a callback URL is set, by a signed webhook.",
+        "credits captured since local midnight > threshold. Notified once per "
+        "crossing by email and, when a callback URL is set, by a signed webhook.",
         request=AlertCreateInputSerializer,
         responses={200: _ok(ALERT_SCHEMA), 401: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},
-        operation_id="account_alerts_create")
+        operation_id="account_alerts_create",
+    )
     def post(self, request: Request) -> Response:
         data = _validated(self.AlertCreateInputSerializer(data=request.data))
         try:
@@ -442,16 +564,17 @@ class AlertDetailApi(AccountApi):
     """GET/PATCH/DELETE /api/v1/account/alerts/<id>."""
 
     class AlertPatchSerializer(serializers.Serializer):
-        threshold = serializers.IntegerField(required=False, min_value=0,
-                                             max_value=THRESHOLD_MAX)
+        threshold = serializers.IntegerField(required=False, min_value=0, max_value=THRESHOLD_MAX)
         active = serializers.BooleanField(required=False)
         email = serializers.BooleanField(required=False)
         webhook = serializers.BooleanField(required=False)
 
-    @extend_schema(tags=["account"], summary="A usage alert",
-                   responses={200: _ok(ALERT_SCHEMA), 401: ENVELOPE_ERROR,
-                              404: ENVELOPE_ERROR},
-                   operation_id="account_alerts_get")
+    @extend_schema(
+        tags=["account"],
+        summary="A usage alert",
+        responses={200: _ok(ALERT_SCHEMA), 401: ENVELOPE_ERROR, 404: ENVELOPE_ERROR},
+        operation_id="account_alerts_get",
+    )
     def get(self, request: Request, alert_id: str) -> Response:
         pk = _alert_id(alert_id)
         alert = alert_get(user=request.user, alert_id=pk) if pk is not None else None
@@ -459,12 +582,19 @@ class AlertDetailApi(AccountApi):
             return envelope(None, code=404, msg=ALERT_NOT_FOUND)
         return envelope(AlertOutputSerializer(alert).data)
 
-    @extend_schema(tags=["account"], summary="Change a usage alert",
-                   description="A new threshold or re-activation re-arms the alert.",
-                   request=AlertPatchSerializer,
-                   responses={200: _ok(ALERT_SCHEMA), 401: ENVELOPE_ERROR,
-                              404: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},
-                   operation_id="account_alerts_update")
+    @extend_schema(
+        tags=["account"],
+        summary="Change a usage alert",
+        description="A new threshold or re-activation re-arms the alert.",
+        request=AlertPatchSerializer,
+        responses={
+            200: _ok(ALERT_SCHEMA),
+            401: ENVELOPE_ERROR,
+            404: ENVELOPE_ERROR,
+            422: ENVELOPE_ERROR,
+        },
+        operation_id="account_alerts_update",
+    )
     def patch(self, request: Request, alert_id: str) -> Response:
         pk = _alert_id(alert_id)
         if pk is None:
@@ -478,10 +608,16 @@ class AlertDetailApi(AccountApi):
             raise Unprocessable(str(exc)) from exc
         return envelope(AlertOutputSerializer(alert).data)
 
-    @extend_schema(tags=["account"], summary="Delete a usage alert",
-                   responses={200: _ok({"type": "object", "properties": {
-                       "id": {"type": "integer"}}}), 401: ENVELOPE_ERROR, 404: ENVELOPE_ERROR},
-                   operation_id="account_alerts_delete")
+    @extend_schema(
+        tags=["account"],
+        summary="Delete a usage alert",
+        responses={
+            200: _ok({"type": "object", "properties": {"id": {"type": "integer"}}}),
+            401: ENVELOPE_ERROR,
+            404: ENVELOPE_ERROR,
+        },
+        operation_id="account_alerts_delete",
+    )
     def delete(self, request: Request, alert_id: str) -> Response:
         pk = _alert_id(alert_id)
         try:
@@ -501,20 +637,25 @@ class CallbackUrlApi(AccountApi):
 
     URL_SCHEMA = {"type": "object", "properties": {"url": {"type": "string"}}}
 
-    @extend_schema(tags=["account"], summary="Account callback URL",
-                   responses={200: _ok(URL_SCHEMA), 401: ENVELOPE_ERROR},
-                   operation_id="account_callback_url_get")
+    @extend_schema(
+        tags=["account"],
+        summary="Account callback URL",
+        responses={200: _ok(URL_SCHEMA), 401: ENVELOPE_ERROR},
+        operation_id="account_callback_url_get",
+    )
     def get(self, request: Request) -> Response:
         return envelope({"url": account_callback_url_get(user=request.user)})
 
     @extend_schema(
-        tags=["account"], summary="Set the account callback URL",
-        description="Public http(s) URL (checked now and at every delivery); \"\" clears it. "
-                    "Events are signed like job callbacks (X-Webhook-Signature, Standard "
-                    "Webhooks).",
+        tags=["account"],
+        summary="Set the account callback URL",
+        description='Public http(s) URL (checked now and at every delivery); "" clears it. '
+        "Events are signed like job callbacks (X-Webhook-Signature, Standard "
+        "Webhooks).",
         request=CallbackUrlSerializer,
         responses={200: _ok(URL_SCHEMA), 401: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},
-        operation_id="account_callback_url_set")
+        operation_id="account_callback_url_set",
+    )
     def put(self, request: Request) -> Response:
         data = _validated(self.CallbackUrlSerializer(data=request.data))
         try:

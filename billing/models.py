@@ -60,8 +60,12 @@ class LedgerAccount(models.Model):
                 name="ledgeraccount_owner_matches_kind",
             ),
             models.CheckConstraint(
-                condition=Q(debits_posted__gte=0, credits_posted__gte=0, debits_pending__gte=0,
-                            credits_pending__gte=0),
+                condition=Q(
+                    debits_posted__gte=0,
+                    credits_posted__gte=0,
+                    debits_pending__gte=0,
+                    credits_pending__gte=0,
+                ),
                 name="ledgeraccount_totals_non_negative",
             ),
             models.CheckConstraint(
@@ -126,7 +130,10 @@ class Transfer(models.Model):
     idempotency_key = models.CharField(max_length=200, unique=True)
     job_id = models.UUIDField(null=True, blank=True, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
     )
     reason = models.TextField(blank=True)
@@ -367,7 +374,9 @@ class AdjustmentRequest(models.Model):
         REJECTED = "rejected", "Rejected"
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjustment_requests",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="adjustment_requests",
         help_text="The customer whose credits change.",
     )
     amount = models.BigIntegerField(help_text="Credits: positive adds, negative removes.")
@@ -378,15 +387,24 @@ class AdjustmentRequest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
     )
     rejected_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
     )
     transfer = models.OneToOneField(
-        Transfer, null=True, blank=True, on_delete=models.PROTECT,
+        Transfer,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="adjustment_request",
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -400,7 +418,8 @@ class AdjustmentRequest(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(amount=0), name="adjustmentrequest_nonzero",
+                condition=~Q(amount=0),
+                name="adjustmentrequest_nonzero",
                 violation_error_message="The amount must not be zero.",
             ),
             models.CheckConstraint(
@@ -408,12 +427,27 @@ class AdjustmentRequest(models.Model):
                 name="adjustmentrequest_maker_is_not_checker",
             ),
             models.CheckConstraint(
-                condition=Q(status="pending", approved_by__isnull=True, rejected_by__isnull=True,
-                            transfer__isnull=True, decided_at__isnull=True)
-                | Q(status="approved", approved_by__isnull=False, rejected_by__isnull=True,
-                    transfer__isnull=False, decided_at__isnull=False)
-                | Q(status="rejected", approved_by__isnull=True, rejected_by__isnull=False,
-                    transfer__isnull=True, decided_at__isnull=False),
+                condition=Q(
+                    status="pending",
+                    approved_by__isnull=True,
+                    rejected_by__isnull=True,
+                    transfer__isnull=True,
+                    decided_at__isnull=True,
+                )
+                | Q(
+                    status="approved",
+                    approved_by__isnull=False,
+                    rejected_by__isnull=True,
+                    transfer__isnull=False,
+                    decided_at__isnull=False,
+                )
+                | Q(
+                    status="rejected",
+                    approved_by__isnull=True,
+                    rejected_by__isnull=False,
+                    transfer__isnull=True,
+                    decided_at__isnull=False,
+                ),
                 name="adjustmentrequest_status_matches_decision",
             ),
         ]

@@ -67,10 +67,12 @@ def ledger_inconsistencies() -> list[str]:
     problems: list[str] = []
     for account in LedgerAccount.objects.filter(kind=LedgerAccount.Kind.CUSTOMER):
         posted_phases = [Transfer.Phase.POSTED, Transfer.Phase.POST_PENDING]
-        debits_posted = _sum(Transfer.objects.filter(debit_account=account,
-                                                     phase__in=posted_phases))
-        credits_posted = _sum(Transfer.objects.filter(credit_account=account,
-                                                      phase__in=posted_phases))
+        debits_posted = _sum(
+            Transfer.objects.filter(debit_account=account, phase__in=posted_phases)
+        )
+        credits_posted = _sum(
+            Transfer.objects.filter(credit_account=account, phase__in=posted_phases)
+        )
         debits_pending = _sum(
             Transfer.objects.filter(
                 debit_account=account, phase=Transfer.Phase.PENDING, resolutions__isnull=True
@@ -97,7 +99,8 @@ def ledger_inconsistencies() -> list[str]:
         if resolution.amount > hold.amount:
             problems.append(f"transfer {resolution.pk}: resolves more than its hold")
         if (resolution.debit_account_id, resolution.credit_account_id) != (
-            hold.debit_account_id, hold.credit_account_id
+            hold.debit_account_id,
+            hold.credit_account_id,
         ):
             problems.append(f"transfer {resolution.pk}: accounts differ from its hold")
     return problems
@@ -150,8 +153,13 @@ def finance_daily_summary(*, days: int = 30, today: date | None = None) -> list[
     moved = (
         Transfer.objects.filter(
             created_at__gte=start,
-            kind__in=[Transfer.Kind.TOPUP, Transfer.Kind.GRANT, Transfer.Kind.CAPTURE,
-                      Transfer.Kind.CLAWBACK, Transfer.Kind.REINSTATE],
+            kind__in=[
+                Transfer.Kind.TOPUP,
+                Transfer.Kind.GRANT,
+                Transfer.Kind.CAPTURE,
+                Transfer.Kind.CLAWBACK,
+                Transfer.Kind.REINSTATE,
+            ],
         )
         .annotate(day=TruncDate("created_at"))
         .values("day", "kind")
@@ -181,8 +189,9 @@ def finance_daily_summary(*, days: int = 30, today: date | None = None) -> list[
 # ---------------------------------------------------------------------------------------------
 
 
-def credits_used_by_day(*, user: User, days: int = 30,
-                        today: date | None = None) -> list[tuple[date, int]]:
+def credits_used_by_day(
+    *, user: User, days: int = 30, today: date | None = None
+) -> list[tuple[date, int]]:
     """Credits the user's jobs were charged (captures) per calendar day, oldest first, for the
     `days` days ending `today` (current time zone); days without use are included as 0.
     One grouped query."""
@@ -190,15 +199,18 @@ def credits_used_by_day(*, user: User, days: int = 30,
     first = today - timedelta(days=days - 1)
     start = timezone.make_aware(datetime.combine(first, time.min))
     used = dict(
-        Transfer.objects.filter(debit_account__user=user, kind=Transfer.Kind.CAPTURE,
-                                created_at__gte=start)
+        Transfer.objects.filter(
+            debit_account__user=user, kind=Transfer.Kind.CAPTURE, created_at__gte=start
+        )
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(total=Sum("amount"))
         .values_list("day", "total")
     )
-    return [(first + timedelta(days=n), int(used.get(first + timedelta(days=n), 0)))
-            for n in range(days)]
+    return [
+        (first + timedelta(days=n), int(used.get(first + timedelta(days=n), 0)))
+        for n in range(days)
+    ]
 
 
 def transfer_available_effect(transfer: Transfer, *, user_id: int) -> int:

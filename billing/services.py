@@ -122,9 +122,17 @@ def _customer_apply(
         "RETURNING credits_posted - debits_posted - debits_pending, alerts_enabled, user_id"
     )
     params: list[object] = [
-        debits_posted, credits_posted, debits_pending,
-        force, credits_posted, debits_posted, debits_pending,
-        account_id, force, require_available, require_available,
+        debits_posted,
+        credits_posted,
+        debits_pending,
+        force,
+        credits_posted,
+        debits_posted,
+        debits_pending,
+        account_id,
+        force,
+        require_available,
+        require_available,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -204,8 +212,10 @@ def _post(
                 balance = _customer_apply(account_id=account.pk, credits_posted=amount)
             else:
                 balance = _customer_apply(
-                    account_id=account.pk, debits_posted=amount,
-                    require_available=0 if force else amount, force=force,
+                    account_id=account.pk,
+                    debits_posted=amount,
+                    require_available=0 if force else amount,
+                    force=force,
                 )
                 if balance is None:
                     account.refresh_from_db()
@@ -245,9 +255,17 @@ def credits_grant(
     Idempotent: the same key returns the first transfer; the same key with a different user,
     amount or kind raises IdempotencyConflict.
     """
-    return _post(user=user, amount=amount, kind=kind, idempotency_key=idempotency_key,
-                 system_code=source, incoming=True, actor=actor, reason=reason,
-                 reference=reference)
+    return _post(
+        user=user,
+        amount=amount,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        system_code=source,
+        incoming=True,
+        actor=actor,
+        reason=reason,
+        reference=reference,
+    )
 
 
 def credits_debit(
@@ -265,13 +283,26 @@ def credits_debit(
 
     Raises InsufficientCredits when the available balance is short. Idempotent like grants.
     """
-    return _post(user=user, amount=amount, kind=kind, idempotency_key=idempotency_key,
-                 system_code=destination, incoming=False, actor=actor, reason=reason,
-                 reference=reference)
+    return _post(
+        user=user,
+        amount=amount,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        system_code=destination,
+        incoming=False,
+        actor=actor,
+        reason=reason,
+        reference=reference,
+    )
 
 
 def credits_adjust(
-    *, user: User, amount: int, actor: User, reason: str, idempotency_key: str,
+    *,
+    user: User,
+    amount: int,
+    actor: User,
+    reason: str,
+    idempotency_key: str,
     reference: str = "",
 ) -> Transfer:
     """A staff adjustment: positive credits the user, negative debits (never below zero).
@@ -284,13 +315,23 @@ def credits_adjust(
         raise ValueError("an adjustment needs a non-zero amount")
     if amount > 0:
         return credits_grant(
-            user=user, amount=amount, idempotency_key=idempotency_key, reason=reason,
-            kind=Transfer.Kind.ADJUSTMENT, source=SYSTEM_ADJUSTMENTS, actor=actor,
+            user=user,
+            amount=amount,
+            idempotency_key=idempotency_key,
+            reason=reason,
+            kind=Transfer.Kind.ADJUSTMENT,
+            source=SYSTEM_ADJUSTMENTS,
+            actor=actor,
             reference=reference,
         )
     return credits_debit(
-        user=user, amount=-amount, idempotency_key=idempotency_key, reason=reason,
-        kind=Transfer.Kind.ADJUSTMENT, destination=SYSTEM_ADJUSTMENTS, actor=actor,
+        user=user,
+        amount=-amount,
+        idempotency_key=idempotency_key,
+        reason=reason,
+        kind=Transfer.Kind.ADJUSTMENT,
+        destination=SYSTEM_ADJUSTMENTS,
+        actor=actor,
         reference=reference,
     )
 
@@ -315,9 +356,17 @@ def credits_clawback(
     """
     if not reason.strip():
         raise ValueError("a clawback needs a reason")
-    return _post(user=user, amount=amount, kind=Transfer.Kind.CLAWBACK,
-                 idempotency_key=idempotency_key, system_code=destination, incoming=False,
-                 force=True, reason=reason, reference=reference)
+    return _post(
+        user=user,
+        amount=amount,
+        kind=Transfer.Kind.CLAWBACK,
+        idempotency_key=idempotency_key,
+        system_code=destination,
+        incoming=False,
+        force=True,
+        reason=reason,
+        reference=reference,
+    )
 
 
 def signup_grant(*, user: User) -> Transfer | None:
@@ -335,8 +384,12 @@ def signup_grant(*, user: User) -> Transfer | None:
         return None
     try:
         return credits_grant(
-            user=user, amount=amount, idempotency_key=key, reason="signup grant",
-            kind=Transfer.Kind.GRANT, source=SYSTEM_GRANTS,
+            user=user,
+            amount=amount,
+            idempotency_key=key,
+            reason="signup grant",
+            kind=Transfer.Kind.GRANT,
+            source=SYSTEM_GRANTS,
         )
     except IdempotencyConflict:
         # A concurrent call with another configured amount won; its grant is the grant.
@@ -370,8 +423,12 @@ def credits_hold(
         raise ValueError("amount must be positive")
     expires_at = timezone.now() + (ttl or timedelta(seconds=settings.BILLING_HOLD_TTL_SECONDS))
     fields = {
-        "amount": amount, "kind": Transfer.Kind.HOLD, "phase": Transfer.Phase.PENDING,
-        "idempotency_key": idempotency_key, "job_id": job_id, "expires_at": expires_at,
+        "amount": amount,
+        "kind": Transfer.Kind.HOLD,
+        "phase": Transfer.Phase.PENDING,
+        "idempotency_key": idempotency_key,
+        "job_id": job_id,
+        "expires_at": expires_at,
     }
     try:
         if connection.vendor != "postgresql":
@@ -390,14 +447,15 @@ def credits_hold(
             raise
         account = ledger_account_for_user(user=user)
         return _check_same(
-            found, debit_account_id=account.pk, amount=amount, job_id=job_id,
+            found,
+            debit_account_id=account.pk,
+            amount=amount,
+            job_id=job_id,
             kind=Transfer.Kind.HOLD,
         )
     if hold is None:
         account = LedgerAccount.objects.filter(user=user).first()
-        raise InsufficientCredits(
-            required=amount, available=account.available if account else 0
-        )
+        raise InsufficientCredits(required=amount, available=account.available if account else 0)
     return hold
 
 
@@ -472,9 +530,15 @@ def _hold_single_statement(
     if alerts_enabled:
         alerts_evaluate_on_commit(user_id=user.pk)
     return Transfer(
-        id=transfer_id, uid=row["uid"], debit_account_id=debit_account_id,
-        credit_account_id=credit_account_id, balance_after=balance_after,
-        created_at=row["created_at"], reason="", reference="", **fields,
+        id=transfer_id,
+        uid=row["uid"],
+        debit_account_id=debit_account_id,
+        credit_account_id=credit_account_id,
+        balance_after=balance_after,
+        created_at=row["created_at"],
+        reason="",
+        reference="",
+        **fields,
     )
 
 

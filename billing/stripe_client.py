@@ -298,7 +298,8 @@ def webhook_event_construct(
         type=str(data["type"]),
         created=(
             datetime.fromtimestamp(created, tz=UTC)
-            if isinstance(created, int) and not isinstance(created, bool) else None
+            if isinstance(created, int) and not isinstance(created, bool)
+            else None
         ),
         livemode=bool(data.get("livemode")),
         api_version=str(data.get("api_version") or ""),

@@ -155,8 +155,12 @@ def _topup_for_session_locked(session: CheckoutSession) -> TopUp | None:
     if topup is None:
         return None
     if topup.stripe_session_id and topup.stripe_session_id != session.id:
-        logger.warning("session %s names top-up %s, which has session %s; ignored",
-                       session.id, topup.uid, topup.stripe_session_id)
+        logger.warning(
+            "session %s names top-up %s, which has session %s; ignored",
+            session.id,
+            topup.uid,
+            topup.stripe_session_id,
+        )
         return None
     topup.stripe_session_id = session.id
     return topup
@@ -187,13 +191,20 @@ def topup_fulfil(*, session: CheckoutSession) -> TopUp | None:
             topup, payment_intent_id=session.payment_intent_id, charge_id=session.charge_id
         )
         if session.payment_status in PAID_PAYMENT_STATUSES and topup.grant_id is None:
-            mismatch = (session.amount_total is not None and session.amount_total != topup.amount
-                        ) or (session.currency and session.currency != topup.currency)
+            mismatch = (
+                session.amount_total is not None and session.amount_total != topup.amount
+            ) or (session.currency and session.currency != topup.currency)
             if mismatch:
                 # Never grant for a payment we did not price; a human must look at it.
-                logger.error("top-up %s: session %s paid %s %s, expected %s %s", topup.uid,
-                             session.id, session.amount_total, session.currency, topup.amount,
-                             topup.currency)
+                logger.error(
+                    "top-up %s: session %s paid %s %s, expected %s %s",
+                    topup.uid,
+                    session.id,
+                    session.amount_total,
+                    session.currency,
+                    topup.amount,
+                    topup.currency,
+                )
                 topup.failure_reason = "paid amount or currency differs from the pack price"
             else:
                 topup.grant = credits_grant(
@@ -209,11 +220,13 @@ def topup_fulfil(*, session: CheckoutSession) -> TopUp | None:
                 topup.paid_at = timezone.now()
                 topup.failure_reason = ""
         elif session.status == "complete" and topup.status in (
-            TopUp.Status.CREATED, TopUp.Status.OPEN,
+            TopUp.Status.CREATED,
+            TopUp.Status.OPEN,
         ):
             topup.status = TopUp.Status.PROCESSING
         elif session.status == "expired" and topup.status in (
-            TopUp.Status.CREATED, TopUp.Status.OPEN,
+            TopUp.Status.CREATED,
+            TopUp.Status.OPEN,
         ):
             topup.status = TopUp.Status.EXPIRED
         topup.save()
@@ -291,19 +304,29 @@ def _clawback_sync(topup: TopUp) -> None:
     if delta == 0:
         return
     entry = topup.clawback_entries + 1
-    reason = (f"top-up {topup.uid}: refunded {topup.amount_refunded}/{topup.amount} "
-              f"{topup.currency}, dispute {topup.dispute_status or 'none'}")
+    reason = (
+        f"top-up {topup.uid}: refunded {topup.amount_refunded}/{topup.amount} "
+        f"{topup.currency}, dispute {topup.dispute_status or 'none'}"
+    )
     reference = f"topup:{topup.uid}"
     if delta > 0:
         credits_clawback(
-            user=topup.user, amount=delta, idempotency_key=f"topup:{topup.uid}:clawback:{entry}",
-            reason=reason, reference=reference, destination=SYSTEM_CLAWBACKS,
+            user=topup.user,
+            amount=delta,
+            idempotency_key=f"topup:{topup.uid}:clawback:{entry}",
+            reason=reason,
+            reference=reference,
+            destination=SYSTEM_CLAWBACKS,
         )
     else:
         credits_grant(
-            user=topup.user, amount=-delta,
-            idempotency_key=f"topup:{topup.uid}:reinstate:{entry}", reason=reason,
-            kind=Transfer.Kind.REINSTATE, source=SYSTEM_CLAWBACKS, reference=reference,
+            user=topup.user,
+            amount=-delta,
+            idempotency_key=f"topup:{topup.uid}:reinstate:{entry}",
+            reason=reason,
+            kind=Transfer.Kind.REINSTATE,
+            source=SYSTEM_CLAWBACKS,
+            reference=reference,
         )
     topup.credits_clawed_back = target
     topup.clawback_entries = entry
@@ -318,15 +341,16 @@ def topup_refund_sync(*, charge: Charge) -> TopUp | None:
     """
     with transaction.atomic():
         topup = _topup_for_charge_locked(
-            charge_id=charge.id, payment_intent_id=charge.payment_intent_id,
+            charge_id=charge.id,
+            payment_intent_id=charge.payment_intent_id,
             topup_id=charge.topup_id,
         )
         if topup is None:
             return None
-        _record_payment_ids(topup, payment_intent_id=charge.payment_intent_id,
-                            charge_id=charge.id)
-        topup.amount_refunded = min(topup.amount, max(topup.amount_refunded,
-                                                      charge.amount_refunded))
+        _record_payment_ids(topup, payment_intent_id=charge.payment_intent_id, charge_id=charge.id)
+        topup.amount_refunded = min(
+            topup.amount, max(topup.amount_refunded, charge.amount_refunded)
+        )
         topup.save()
         _clawback_sync(topup)
     return topup
@@ -345,8 +369,9 @@ def topup_dispute_sync(*, dispute: Dispute) -> TopUp | None:
         )
         if topup is None:
             return None
-        _record_payment_ids(topup, payment_intent_id=dispute.payment_intent_id,
-                            charge_id=dispute.charge_id)
+        _record_payment_ids(
+            topup, payment_intent_id=dispute.payment_intent_id, charge_id=dispute.charge_id
+        )
         same = topup.dispute_id == dispute.id
         settled = topup.dispute_status in DISPUTE_FINAL_STATUSES
         if not topup.dispute_id or (same and not settled) or (not same and settled):
@@ -362,10 +387,13 @@ def topup_dispute_sync(*, dispute: Dispute) -> TopUp | None:
 # Webhook events
 # ---------------------------------------------------------------------------------------------
 
-SESSION_FULFIL_EVENTS = frozenset({
-    "checkout.session.completed", "checkout.session.async_payment_succeeded",
-    "checkout.session.expired",
-})
+SESSION_FULFIL_EVENTS = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.expired",
+    }
+)
 
 
 def _dispatch(event: WebhookEvent) -> tuple[str, str]:

@@ -83,9 +83,26 @@ def topup_cancel(request: HttpRequest) -> HttpResponse:
 
 CHART_DAYS = 30
 # Currencies Stripe counts in whole units (no cents): https://docs.stripe.com/currencies
-ZERO_DECIMAL_CURRENCIES = frozenset({
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
-    "xaf", "xof", "xpf"})
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    {
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    }
+)
 
 
 def price_text(amount: int, currency: str) -> str:
@@ -99,9 +116,17 @@ def usage_chart(days: list[tuple[date, int]]) -> dict[str, Any]:
     """Bars of an inline SVG (viewBox 0 0 300 100): x, height and the value of each day."""
     top = max((used for _, used in days), default=0) or 1
     width = 300 / max(len(days), 1)
-    bars = [{"day": day, "used": used, "x": round(i * width + 1, 2),
-             "w": round(max(width - 2, 1), 2), "h": round(used * 90 / top, 2),
-             "y": round(95 - used * 90 / top, 2)} for i, (day, used) in enumerate(days)]
+    bars = [
+        {
+            "day": day,
+            "used": used,
+            "x": round(i * width + 1, 2),
+            "w": round(max(width - 2, 1), 2),
+            "h": round(used * 90 / top, 2),
+            "y": round(95 - used * 90 / top, 2),
+        }
+        for i, (day, used) in enumerate(days)
+    ]
     return {"bars": bars, "top": top, "total": sum(used for _, used in days)}
 
 
@@ -110,14 +135,19 @@ def usage_chart(days: list[tuple[date, int]]) -> dict[str, Any]:
 def credits_page(request: HttpRequest) -> HttpResponse:
     transfers = transfers_for_user(user=request.user)
     page = Paginator(transfers, settings.DASHBOARD_PAGE_SIZE * 2).get_page(request.GET.get("page"))
-    return render(request, "billing/credits.html", {
-        "balance": balance_get(user=request.user),
-        "packs": [{"pack": p, "price": price_text(p.price, p.currency)}
-                  for p in credit_packs_active()],
-        "payments_enabled": is_configured(),
-        "chart": usage_chart(credits_used_by_day(user=request.user, days=CHART_DAYS)),
-        "page": page,
-    })
+    return render(
+        request,
+        "billing/credits.html",
+        {
+            "balance": balance_get(user=request.user),
+            "packs": [
+                {"pack": p, "price": price_text(p.price, p.currency)} for p in credit_packs_active()
+            ],
+            "payments_enabled": is_configured(),
+            "chart": usage_chart(credits_used_by_day(user=request.user, days=CHART_DAYS)),
+            "page": page,
+        },
+    )
 
 
 @login_required
@@ -132,8 +162,10 @@ def credits_buy(request: HttpRequest) -> HttpResponse:
         return redirect("credits:index")
     try:
         start = topup_checkout_create(
-            user=request.user, pack=pack,
-            base_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"))
+            user=request.user,
+            pack=pack,
+            base_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),
+        )
     except PaymentsNotConfigured:
         messages.error(request, _("Payments are not configured on this server."))
     except PackUnavailable:
@@ -158,8 +190,18 @@ def _csv_text(value: str) -> str:
     return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-CSV_HEADER = ["id", "created_at", "entry", "phase", "amount", "effect_on_available",
-              "available_after", "job_id", "reason", "reference"]
+CSV_HEADER = [
+    "id",
+    "created_at",
+    "entry",
+    "phase",
+    "amount",
+    "effect_on_available",
+    "available_after",
+    "job_id",
+    "reason",
+    "reference",
+]
 
 
 @login_required
@@ -172,12 +214,20 @@ def ledger_csv(request: HttpRequest) -> StreamingHttpResponse:
     def rows() -> Iterator[str]:
         yield writer.writerow(CSV_HEADER)
         for t in transfers_for_user(user=request.user).iterator(chunk_size=500):
-            yield writer.writerow([
-                t.uid, t.created_at.isoformat(), t.kind, t.phase, t.amount,
-                transfer_available_effect(t, user_id=user_id),
-                "" if t.balance_after is None else t.balance_after, t.job_id or "",
-                _csv_text(t.reason), _csv_text(t.reference),
-            ])
+            yield writer.writerow(
+                [
+                    t.uid,
+                    t.created_at.isoformat(),
+                    t.kind,
+                    t.phase,
+                    t.amount,
+                    transfer_available_effect(t, user_id=user_id),
+                    "" if t.balance_after is None else t.balance_after,
+                    t.job_id or "",
+                    _csv_text(t.reason),
+                    _csv_text(t.reference),
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     filename = f"veosaas-ledger-{timezone.localdate():%Y%m%d}.csv"
@@ -190,16 +240,26 @@ def ledger_csv(request: HttpRequest) -> StreamingHttpResponse:
 # ---------------------------------------------------------------------------------------------
 
 
-def _alerts_render(request: HttpRequest, *, form: AlertCreateForm, url_form: CallbackUrlForm,
-                   status: int = 200) -> HttpResponse:
-    alerts = [{"alert": a, "label": METRIC_LABELS.get(a.metric, a.metric)}
-              for a in alerts_for_user(user=request.user)]
-    return render(request, "dashboard/alerts.html", {
-        "alerts": alerts, "form": form, "url_form": url_form,
-        "callback_url": account_callback_url_get(user=request.user),
-        "deliveries": alert_deliveries_recent(user=request.user),
-        "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
-    }, status=status)
+def _alerts_render(
+    request: HttpRequest, *, form: AlertCreateForm, url_form: CallbackUrlForm, status: int = 200
+) -> HttpResponse:
+    alerts = [
+        {"alert": a, "label": METRIC_LABELS.get(a.metric, a.metric)}
+        for a in alerts_for_user(user=request.user)
+    ]
+    return render(
+        request,
+        "dashboard/alerts.html",
+        {
+            "alerts": alerts,
+            "form": form,
+            "url_form": url_form,
+            "callback_url": account_callback_url_get(user=request.user),
+            "deliveries": alert_deliveries_recent(user=request.user),
+            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+        },
+        status=status,
+    )
 
 
 @login_required

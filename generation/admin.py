@@ -20,29 +20,87 @@ from generation.models import CallbackAttempt, CallbackDelivery, Job, Upload
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "facade", "kind", "state", "provider", "model_tier",
-                    "resolution", "duration_seconds", "credits_quoted", "credits_charged",
-                    "created_at", "completed_at")
-    list_filter = ("state", "provider", "facade", "kind", "model_tier", "resolution",
-                   ("created_at", admin.DateFieldListFilter))
+    list_display = (
+        "id",
+        "user",
+        "facade",
+        "kind",
+        "state",
+        "provider",
+        "model_tier",
+        "resolution",
+        "duration_seconds",
+        "credits_quoted",
+        "credits_charged",
+        "created_at",
+        "completed_at",
+    )
+    list_filter = (
+        "state",
+        "provider",
+        "facade",
+        "kind",
+        "model_tier",
+        "resolution",
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = ("id", "user__email", "prompt", "error_message", "provider_operation")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
     raw_id_fields = ("user", "api_key", "parent")
     readonly_fields = ("ledger_entries", "video_link", "error_summary")
     fieldsets = (
-        (None, {"fields": ("user", "api_key", "facade", "kind", "parent", "state",
-                           "video_link")}),
-        ("Request", {"fields": ("prompt", "negative_prompt", "mode", "model_tier",
-                                "aspect_ratio", "resolution", "duration_seconds", "seed",
-                                "image_refs", "callback_url", "raw_request",
-                                "idempotency_key")}),
-        ("Error", {"fields": ("error_summary", "failure_stage", "error_code",
-                              "error_message", "error_details")}),
-        ("Execution", {"fields": ("provider", "provider_operation", "attempts", "requeues",
-                                  "progress", "eta_seconds", "lease_expires_at",
-                                  "next_poll_at", "render_seconds", "created_at",
-                                  "started_at", "completed_at")}),
+        (None, {"fields": ("user", "api_key", "facade", "kind", "parent", "state", "video_link")}),
+        (
+            "Request",
+            {
+                "fields": (
+                    "prompt",
+                    "negative_prompt",
+                    "mode",
+                    "model_tier",
+                    "aspect_ratio",
+                    "resolution",
+                    "duration_seconds",
+                    "seed",
+                    "image_refs",
+                    "callback_url",
+                    "raw_request",
+                    "idempotency_key",
+                )
+            },
+        ),
+        (
+            "Error",
+            {
+                "fields": (
+                    "error_summary",
+                    "failure_stage",
+                    "error_code",
+                    "error_message",
+                    "error_details",
+                )
+            },
+        ),
+        (
+            "Execution",
+            {
+                "fields": (
+                    "provider",
+                    "provider_operation",
+                    "attempts",
+                    "requeues",
+                    "progress",
+                    "eta_seconds",
+                    "lease_expires_at",
+                    "next_poll_at",
+                    "render_seconds",
+                    "created_at",
+                    "started_at",
+                    "completed_at",
+                )
+            },
+        ),
         ("Credits", {"fields": ("credits_quoted", "credits_charged", "ledger_entries")}),
     )
 
@@ -59,8 +117,14 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="ledger entries")
     def ledger_entries(self, obj: Job) -> SafeString:
         rows = [
-            (reverse("admin:billing_transfer_change", args=[t.pk]), t.created_at, t.kind,
-             t.phase, t.amount, t.balance_after)
+            (
+                reverse("admin:billing_transfer_change", args=[t.pk]),
+                t.created_at,
+                t.kind,
+                t.phase,
+                t.amount,
+                t.balance_after,
+            )
             for t in transfers_for_job(job_id=obj.pk)
         ]
         if not rows:
@@ -68,8 +132,11 @@ class JobAdmin(admin.ModelAdmin):
         return format_html(
             "<table><tr><th>when</th><th>kind</th><th>phase</th><th>credits</th>"
             "<th>available after</th></tr>{}</table>",
-            format_html_join("", '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td>'
-                             "<td>{}</td><td>{}</td></tr>", rows),
+            format_html_join(
+                "",
+                '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+                rows,
+            ),
         )
 
     @admin.display(description="video")
@@ -86,8 +153,7 @@ class JobAdmin(admin.ModelAdmin):
 
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "source", "mime_type", "width", "height", "size",
-                    "created_at")
+    list_display = ("id", "user", "source", "mime_type", "width", "height", "size", "created_at")
     list_filter = ("source", "mime_type")
     search_fields = ("id", "user__email", "source_url")
     list_select_related = ("user",)
@@ -98,8 +164,18 @@ class CallbackAttemptInline(admin.TabularInline):
     model = CallbackAttempt
     extra = 0
     can_delete = False
-    fields = ("number", "manual", "outcome", "sent_at", "status_code", "latency_ms", "error",
-              "blocked_reason", "response_excerpt", "request_headers")
+    fields = (
+        "number",
+        "manual",
+        "outcome",
+        "sent_at",
+        "status_code",
+        "latency_ms",
+        "error",
+        "blocked_reason",
+        "response_excerpt",
+        "request_headers",
+    )
     readonly_fields = fields
     ordering = ("number",)
 
@@ -114,16 +190,37 @@ class CallbackAttemptInline(admin.TabularInline):
 class CallbackDeliveryAdmin(admin.ModelAdmin):
     """Read-only log; the one action re-sends (a new attempt, same webhook-id)."""
 
-    list_display = ("webhook_id", "job", "url", "status", "attempts", "last_status_code",
-                    "next_attempt_at", "delivered_at", "created_at")
+    list_display = (
+        "webhook_id",
+        "job",
+        "url",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+        "created_at",
+    )
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("webhook_id", "url", "task_id", "job__id", "job__user__email")
     list_select_related = ("job",)
     date_hierarchy = "created_at"
     actions = ("resend",)
     inlines = (CallbackAttemptInline,)
-    fields = ("webhook_id", "job", "task_id", "url", "status", "attempts", "next_attempt_at",
-              "last_status_code", "last_error", "delivered_at", "created_at", "payload")
+    fields = (
+        "webhook_id",
+        "job",
+        "task_id",
+        "url",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_status_code",
+        "last_error",
+        "delivered_at",
+        "created_at",
+        "payload",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -143,5 +240,8 @@ class CallbackDeliveryAdmin(admin.ModelAdmin):
         ids = list(queryset.values_list("pk", flat=True))
         for delivery_id in ids:
             callback_resend(delivery_id=delivery_id)
-        self.message_user(request, f"Queued {len(ids)} callback(s) for re-sending; each "
-                                   "attempt appears in its log.", messages.SUCCESS)
+        self.message_user(
+            request,
+            f"Queued {len(ids)} callback(s) for re-sending; each attempt appears in its log.",
+            messages.SUCCESS,
+        )

@@ -85,8 +85,9 @@ def callback_render(job: Job) -> tuple[str, dict[str, Any]] | None:
     return job.task_id, callback_body(job)
 
 
-def callback_headers(*, secret: str, webhook_id: str, task_id: str, body: str,
-                     now: datetime) -> dict[str, str]:
+def callback_headers(
+    *, secret: str, webhook_id: str, task_id: str, body: str, now: datetime
+) -> dict[str, str]:
     """Headers of one attempt: a fresh timestamp and both signatures over it
     (accounts.signing: kie's HMAC of the taskId, Standard Webhooks over the body)."""
     return {
@@ -105,8 +106,9 @@ def _enqueue(delivery_id: int, *, countdown: float | None = None, manual: bool =
     from generation.tasks import callback_deliver_task
 
     kwargs = {"manual": True} if manual else {}
-    callback_deliver_task.apply_async_on_commit(args=[delivery_id], kwargs=kwargs,
-                                                countdown=countdown)
+    callback_deliver_task.apply_async_on_commit(
+        args=[delivery_id], kwargs=kwargs, countdown=countdown
+    )
 
 
 def callback_schedule(*, job_id: uuid.UUID) -> CallbackDelivery | None:
@@ -126,9 +128,15 @@ def callback_schedule(*, job_id: uuid.UUID) -> CallbackDelivery | None:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     with transaction.atomic():
         delivery, created = CallbackDelivery.objects.get_or_create(
-            job=job, url=job.callback_url,
-            defaults={"webhook_id": f"msg_{uuid.uuid4().hex}", "task_id": task_id,
-                      "payload": payload, "body": body, "next_attempt_at": timezone.now()},
+            job=job,
+            url=job.callback_url,
+            defaults={
+                "webhook_id": f"msg_{uuid.uuid4().hex}",
+                "task_id": task_id,
+                "payload": payload,
+                "body": body,
+                "next_attempt_at": timezone.now(),
+            },
         )
         if created:
             _enqueue(delivery.pk)
@@ -183,35 +191,63 @@ def _retry_after_seconds(value: str | None, now: datetime) -> int | None:
 
 def _send(delivery: CallbackDelivery, secret: str) -> _Sent:
     sent_at = timezone.now()
-    headers = callback_headers(secret=secret, webhook_id=delivery.webhook_id,
-                               task_id=delivery.task_id, body=delivery.body, now=sent_at)
+    headers = callback_headers(
+        secret=secret,
+        webhook_id=delivery.webhook_id,
+        task_id=delivery.task_id,
+        body=delivery.body,
+        now=sent_at,
+    )
     logged = {k: v for k, v in headers.items() if k not in ("Content-Type", "User-Agent")}
     try:
         response = netguard.guarded_post(
-            delivery.url, body=delivery.body.encode(), headers=headers,
+            delivery.url,
+            body=delivery.body.encode(),
+            headers=headers,
             timeout=settings.GENERATION_CALLBACK_TIMEOUT_SECONDS,
-            excerpt_bytes=RESPONSE_EXCERPT_BYTES)
+            excerpt_bytes=RESPONSE_EXCERPT_BYTES,
+        )
     except netguard.BlockedDestination as exc:
-        return _Sent(outcome=CallbackAttempt.Outcome.BLOCKED, sent_at=sent_at, headers=logged,
-                     blocked_reason=exc.reason, error=str(exc))
+        return _Sent(
+            outcome=CallbackAttempt.Outcome.BLOCKED,
+            sent_at=sent_at,
+            headers=logged,
+            blocked_reason=exc.reason,
+            error=str(exc),
+        )
     except netguard.FetchError as exc:
         latency = int((timezone.now() - sent_at).total_seconds() * 1000)
-        return _Sent(outcome=CallbackAttempt.Outcome.FAILED, sent_at=sent_at, headers=logged,
-                     latency_ms=latency, error=str(exc))
+        return _Sent(
+            outcome=CallbackAttempt.Outcome.FAILED,
+            sent_at=sent_at,
+            headers=logged,
+            latency_ms=latency,
+            error=str(exc),
+        )
     excerpt = response.body.decode("utf-8", errors="replace")
     status = response.status
     if 200 <= status < 300:
-        return _Sent(outcome=CallbackAttempt.Outcome.DELIVERED, sent_at=sent_at,
-                     headers=logged, status_code=status, latency_ms=response.latency_ms,
-                     excerpt=excerpt)
+        return _Sent(
+            outcome=CallbackAttempt.Outcome.DELIVERED,
+            sent_at=sent_at,
+            headers=logged,
+            status_code=status,
+            latency_ms=response.latency_ms,
+            excerpt=excerpt,
+        )
     error = f"HTTP {status}"
     if 300 <= status < 400:
         error += f" (redirect to {response.headers.get('location', '?')!r} not followed)"
-    return _Sent(outcome=CallbackAttempt.Outcome.FAILED, sent_at=sent_at, headers=logged,
-                 status_code=status, latency_ms=response.latency_ms, excerpt=excerpt,
-                 error=error,
-                 retry_after=_retry_after_seconds(response.headers.get("retry-after"),
-                                                  timezone.now()))
+    return _Sent(
+        outcome=CallbackAttempt.Outcome.FAILED,
+        sent_at=sent_at,
+        headers=logged,
+        status_code=status,
+        latency_ms=response.latency_ms,
+        excerpt=excerpt,
+        error=error,
+        retry_after=_retry_after_seconds(response.headers.get("retry-after"), timezone.now()),
+    )
 
 
 def _claim(delivery_id: int) -> CallbackDelivery | None:
@@ -222,8 +258,11 @@ def _claim(delivery_id: int) -> CallbackDelivery | None:
     time is a lease, after which the sweeper may try again if this worker dies mid-send.
     """
     now = timezone.now()
-    delivery = (CallbackDelivery.objects.select_related("job__user")
-                .filter(pk=delivery_id, status=CallbackDelivery.Status.PENDING).first())
+    delivery = (
+        CallbackDelivery.objects.select_related("job__user")
+        .filter(pk=delivery_id, status=CallbackDelivery.Status.PENDING)
+        .first()
+    )
     if delivery is None:
         return None
     due = delivery.next_attempt_at
@@ -231,7 +270,9 @@ def _claim(delivery_id: int) -> CallbackDelivery | None:
         return None  # a duplicate message, or one that another worker has claimed
     lease = now + timedelta(seconds=CLAIM_LEASE_SECONDS)
     claimed = CallbackDelivery.objects.filter(
-        pk=delivery.pk, status=CallbackDelivery.Status.PENDING, attempts=delivery.attempts,
+        pk=delivery.pk,
+        status=CallbackDelivery.Status.PENDING,
+        attempts=delivery.attempts,
         next_attempt_at=due,
     ).update(attempts=delivery.attempts + 1, next_attempt_at=lease)
     if not claimed:
@@ -252,23 +293,36 @@ def _next_delay(attempt: int, sent: _Sent) -> int | None:
     return delay
 
 
-def _record(delivery: CallbackDelivery, sent: _Sent, *, manual: bool,
-            attempt: int | None) -> CallbackAttempt:
+def _record(
+    delivery: CallbackDelivery, sent: _Sent, *, manual: bool, attempt: int | None
+) -> CallbackAttempt:
     """Log the attempt and move the delivery on, in one transaction."""
     with transaction.atomic():
         locked = CallbackDelivery.objects.select_for_update().get(pk=delivery.pk)
         number = (locked.attempt_log.aggregate(n=Max("number"))["n"] or 0) + 1
         logged = CallbackAttempt.objects.create(
-            delivery=locked, number=number, manual=manual, outcome=sent.outcome,
-            sent_at=sent.sent_at, status_code=sent.status_code, latency_ms=sent.latency_ms,
-            response_excerpt=sent.excerpt[:RESPONSE_EXCERPT_BYTES], error=sent.error[:2000],
-            blocked_reason=sent.blocked_reason[:2000], request_headers=sent.headers,
+            delivery=locked,
+            number=number,
+            manual=manual,
+            outcome=sent.outcome,
+            sent_at=sent.sent_at,
+            status_code=sent.status_code,
+            latency_ms=sent.latency_ms,
+            response_excerpt=sent.excerpt[:RESPONSE_EXCERPT_BYTES],
+            error=sent.error[:2000],
+            blocked_reason=sent.blocked_reason[:2000],
+            request_headers=sent.headers,
         )
-        changes: dict[str, Any] = {"last_status_code": sent.status_code,
-                                   "last_error": sent.error[:2000]}
+        changes: dict[str, Any] = {
+            "last_status_code": sent.status_code,
+            "last_error": sent.error[:2000],
+        }
         if sent.outcome == CallbackAttempt.Outcome.DELIVERED:
-            changes.update(status=CallbackDelivery.Status.DELIVERED, next_attempt_at=None,
-                           delivered_at=sent.sent_at)
+            changes.update(
+                status=CallbackDelivery.Status.DELIVERED,
+                next_attempt_at=None,
+                delivered_at=sent.sent_at,
+            )
         elif manual:
             pass  # a staff re-send that failed leaves the delivery's own schedule alone
         elif locked.status != CallbackDelivery.Status.PENDING or locked.attempts != attempt:
@@ -297,8 +351,9 @@ def callback_deliver(*, delivery_id: int, manual: bool = False) -> CallbackAttem
     delivered, otherwise the delivery's status and schedule are unchanged.
     """
     if manual:
-        delivery = (CallbackDelivery.objects.select_related("job__user")
-                    .filter(pk=delivery_id).first())
+        delivery = (
+            CallbackDelivery.objects.select_related("job__user").filter(pk=delivery_id).first()
+        )
         attempt = None
     else:
         delivery = _claim(delivery_id)
@@ -330,16 +385,21 @@ def callbacks_sweep_due(*, now: datetime | None = None, limit: int = 500) -> int
         CallbackDelivery.objects.filter(
             status=CallbackDelivery.Status.PENDING,
             next_attempt_at__lte=now - timedelta(seconds=SWEEP_GRACE_SECONDS),
-        ).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
     )
     for pk in overdue:
         _enqueue(pk)
     orphans = list(
         Job.objects.filter(
-            state__in=Job.TERMINAL_STATES, created_at__gte=now - SWEEP_LOOKBACK,
+            state__in=Job.TERMINAL_STATES,
+            created_at__gte=now - SWEEP_LOOKBACK,
             completed_at__lte=now - timedelta(seconds=SWEEP_GRACE_SECONDS),
             callback_deliveries__isnull=True,
-        ).exclude(callback_url="").exclude(facade=Job.Facade.CODEFAST)
+        )
+        .exclude(callback_url="")
+        .exclude(facade=Job.Facade.CODEFAST)
         .values_list("pk", flat=True)[:limit]
     )
     scheduled = sum(1 for pk in orphans if callback_schedule(job_id=pk) is not None)

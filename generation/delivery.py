@@ -78,8 +78,9 @@ def _iter_file(name: str, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-def serve_stored_file(request: HttpRequest, name: str, content_type: str,
-                      download_name: str) -> HttpResponse:
+def serve_stored_file(
+    request: HttpRequest, name: str, content_type: str, download_name: str
+) -> HttpResponse:
     """Stream a stored file with single-range support, or redirect to a signed URL."""
     if settings.MEDIA_DELIVERY == "redirect":
         response: HttpResponse = HttpResponseRedirect(default_storage.url(name))
@@ -140,5 +141,6 @@ def media_upload(request: HttpRequest, upload_id: uuid.UUID, ext: str) -> HttpRe
     upload = Upload.objects.filter(pk=upload_id).first()
     if upload is None or upload.extension != ext:
         raise Http404("image not found")
-    return serve_stored_file(request, upload.file, upload.mime_type,
-                             f"{upload.id}.{upload.extension}")
+    return serve_stored_file(
+        request, upload.file, upload.mime_type, f"{upload.id}.{upload.extension}"
+    )

@@ -16,7 +16,10 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="schema"),
     path("swagger/", SpectacularSwaggerView.as_view(url_name="docs:schema"), name="swagger"),
     # Our template: the package's loads Google Fonts.
-    path("redoc/", SpectacularRedocView.as_view(url_name="docs:schema",
-                                                template_name="docs/redoc.html"), name="redoc"),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="docs:schema", template_name="docs/redoc.html"),
+        name="redoc",
+    ),
     path("<slug:facade>/", views.docs_facade, name="facade"),
 ]

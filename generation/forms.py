@@ -18,8 +18,11 @@ MODE_CHOICES = [
 ]
 MODE_LABELS = dict(MODE_CHOICES)
 MODEL_CHOICES = [("fast", _("Fast")), ("quality", _("Quality")), ("lite", _("Lite"))]
-ASPECT_CHOICES = [("16:9", _("16:9 landscape")), ("9:16", _("9:16 portrait")),
-                  ("auto", _("Auto (from the image)"))]
+ASPECT_CHOICES = [
+    ("16:9", _("16:9 landscape")),
+    ("9:16", _("9:16 portrait")),
+    ("auto", _("Auto (from the image)")),
+]
 DURATION_CHOICES = [(4, _("4 seconds")), (6, _("6 seconds")), (8, _("8 seconds"))]
 RESOLUTION_CHOICES = [("720p", "720p"), ("1080p", "1080p"), ("4k", "4K")]
 STATE_LABELS = {
@@ -37,40 +40,62 @@ class PriceForm(forms.Form):
     """The inputs that decide a generation's price (GET /dashboard/price/ and the new-video
     form share them, so the price shown is computed from what will be submitted)."""
 
-    mode = forms.ChoiceField(label=_("Type"), choices=MODE_CHOICES, initial=Job.Mode.TEXT,
-                             widget=forms.RadioSelect)
+    mode = forms.ChoiceField(
+        label=_("Type"), choices=MODE_CHOICES, initial=Job.Mode.TEXT, widget=forms.RadioSelect
+    )
     model_tier = forms.ChoiceField(label=_("Model"), choices=MODEL_CHOICES, initial="fast")
-    aspect_ratio = forms.ChoiceField(label=_("Aspect ratio"), choices=ASPECT_CHOICES,
-                                     initial="16:9")
-    duration_seconds = forms.TypedChoiceField(label=_("Duration"), choices=DURATION_CHOICES,
-                                              coerce=int, initial=8)
-    resolution = forms.ChoiceField(label=_("Resolution"), choices=RESOLUTION_CHOICES,
-                                   initial="720p")
+    aspect_ratio = forms.ChoiceField(
+        label=_("Aspect ratio"), choices=ASPECT_CHOICES, initial="16:9"
+    )
+    duration_seconds = forms.TypedChoiceField(
+        label=_("Duration"), choices=DURATION_CHOICES, coerce=int, initial=8
+    )
+    resolution = forms.ChoiceField(
+        label=_("Resolution"), choices=RESOLUTION_CHOICES, initial="720p"
+    )
 
 
 class VideoForm(PriceForm):
     prompt = forms.CharField(
-        label=_("Prompt"), max_length=settings.GENERATION_PROMPT_MAX_CHARS,
-        widget=forms.Textarea(attrs={"rows": 4, "placeholder": _(
-            "A beautiful sunset over mountains, slow aerial shot")}),
+        label=_("Prompt"),
+        max_length=settings.GENERATION_PROMPT_MAX_CHARS,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "placeholder": _("A beautiful sunset over mountains, slow aerial shot"),
+            }
+        ),
     )
     image = forms.FileField(
-        label=_("Image (first frame)"), required=False,
+        label=_("Image (first frame)"),
+        required=False,
         widget=forms.FileInput(attrs={"accept": IMAGE_ACCEPT, "data-preview": "image-preview"}),
         help_text=_("JPEG, PNG or WebP."),
     )
     last_image = forms.FileField(
-        label=_("Last frame"), required=False,
-        widget=forms.FileInput(attrs={"accept": IMAGE_ACCEPT,
-                                      "data-preview": "last-image-preview"}),
+        label=_("Last frame"),
+        required=False,
+        widget=forms.FileInput(
+            attrs={"accept": IMAGE_ACCEPT, "data-preview": "last-image-preview"}
+        ),
     )
-    seed = forms.IntegerField(label=_("Seed (optional)"), required=False, min_value=0,
-                              max_value=MAX_SEED)
+    seed = forms.IntegerField(
+        label=_("Seed (optional)"), required=False, min_value=0, max_value=MAX_SEED
+    )
     # Makes a double submit of the same form one job (job_submit's idempotency key).
     form_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
-    field_order = ["prompt", "mode", "image", "last_image", "model_tier", "aspect_ratio",
-                   "duration_seconds", "resolution", "seed"]
+    field_order = [
+        "prompt",
+        "mode",
+        "image",
+        "last_image",
+        "model_tier",
+        "aspect_ratio",
+        "duration_seconds",
+        "resolution",
+        "seed",
+    ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -84,8 +109,9 @@ class VideoForm(PriceForm):
         for name in ("image", "last_image"):
             upload = cleaned.get(name)
             if upload is not None and upload.size > limit:
-                self.add_error(name, _("The file is larger than %(mb)d MB.")
-                               % {"mb": limit // (1024 * 1024)})
+                self.add_error(
+                    name, _("The file is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)}
+                )
         if mode in (Job.Mode.IMAGE, Job.Mode.FIRST_LAST) and not cleaned.get("image"):
             self.add_error("image", _("Choose an image."))
         if mode == Job.Mode.FIRST_LAST and not cleaned.get("last_image"):
@@ -98,19 +124,27 @@ class VideoForm(PriceForm):
         return cleaned
 
     def images(self) -> list[Any]:
-        return [f for f in (self.cleaned_data.get("image"), self.cleaned_data.get("last_image"))
-                if f is not None]
+        return [
+            f
+            for f in (self.cleaned_data.get("image"), self.cleaned_data.get("last_image"))
+            if f is not None
+        ]
 
 
 class HistoryFilterForm(forms.Form):
-    state = forms.ChoiceField(label=_("Status"), required=False,
-                              choices=[("", _("All")), *STATE_LABELS.items()])
-    created_from = forms.DateField(label=_("From"), required=False,
-                                   widget=forms.DateInput(attrs={"type": "date"},
-                                                          format="%Y-%m-%d"))
-    created_to = forms.DateField(label=_("To"), required=False,
-                                 widget=forms.DateInput(attrs={"type": "date"},
-                                                          format="%Y-%m-%d"))
+    state = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("All")), *STATE_LABELS.items()]
+    )
+    created_from = forms.DateField(
+        label=_("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    created_to = forms.DateField(
+        label=_("To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

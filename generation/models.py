@@ -51,14 +51,17 @@ class Job(models.Model):
     TERMINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                             related_name="jobs")
-    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True,
-                                on_delete=models.SET_NULL, related_name="jobs")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
     facade = models.CharField(max_length=16, choices=Facade.choices)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.GENERATE)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
     result_index = models.PositiveSmallIntegerField(default=0)
 
     # What was asked for.
@@ -66,14 +69,16 @@ class Job(models.Model):
     negative_prompt = models.TextField(blank=True)
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.TEXT)
     model_tier = models.CharField(max_length=16, default="fast")
-    aspect_ratio = models.CharField(max_length=8, default="16:9",
-                                    help_text="As requested: auto, 16:9 or 9:16.")
+    aspect_ratio = models.CharField(
+        max_length=8, default="16:9", help_text="As requested: auto, 16:9 or 9:16."
+    )
     resolution = models.CharField(max_length=8, default="720p")
     duration_seconds = models.PositiveSmallIntegerField(default=8)
     seed = models.PositiveIntegerField(default=0)
     watermark = models.CharField(max_length=200, blank=True)
-    image_refs = models.JSONField(default=list, blank=True,
-                                  help_text='Ordered inputs: {"upload": id} or {"url": url}.')
+    image_refs = models.JSONField(
+        default=list, blank=True, help_text='Ordered inputs: {"upload": id} or {"url": url}.'
+    )
     callback_url = models.URLField(max_length=2048, blank=True)
     raw_request = models.JSONField(default=dict, blank=True)
     # NULL (not "") when absent, so the per-user unique constraint ignores keyless jobs.
@@ -176,8 +181,9 @@ class Upload(models.Model):
         BASE64 = "base64", "Base64 body"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="uploads")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads"
+    )
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.UPLOAD)
     source_url = models.URLField(max_length=2048, blank=True)
     file = models.CharField(max_length=300)
@@ -198,7 +204,8 @@ class Upload(models.Model):
     @property
     def extension(self) -> str:
         return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(
-            self.mime_type, "bin")
+            self.mime_type, "bin"
+        )
 
     @property
     def key(self) -> str:
@@ -233,16 +240,19 @@ class CallbackDelivery(models.Model):
     id = models.BigAutoField(primary_key=True)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="callback_deliveries")
     url = models.URLField(max_length=2048)
-    webhook_id = models.CharField(max_length=64, unique=True,
-                                  help_text="Standard Webhooks `webhook-id`, the same on "
-                                            "every attempt.")
+    webhook_id = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text="Standard Webhooks `webhook-id`, the same on every attempt.",
+    )
     # The kie taskId (or veo3o1 uuid) the kie HMAC signs.
     task_id = models.CharField(max_length=64)
     payload = models.JSONField(help_text="The callback body as JSON.")
     body = models.TextField(help_text="The exact bytes sent (UTF-8).")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(
-        default=0, help_text="Automatic attempts made (the retry schedule counts these).")
+        default=0, help_text="Automatic attempts made (the retry schedule counts these)."
+    )
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
@@ -281,8 +291,9 @@ class CallbackAttempt(models.Model):
         BLOCKED = "blocked", "Blocked"
 
     id = models.BigAutoField(primary_key=True)
-    delivery = models.ForeignKey(CallbackDelivery, on_delete=models.CASCADE,
-                                 related_name="attempt_log")
+    delivery = models.ForeignKey(
+        CallbackDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
     number = models.PositiveSmallIntegerField(help_text="1 for the first attempt, and so on.")
     manual = models.BooleanField(default=False, help_text="Re-sent by staff.")
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
@@ -292,14 +303,16 @@ class CallbackAttempt(models.Model):
     response_excerpt = models.TextField(blank=True)
     error = models.TextField(blank=True)
     blocked_reason = models.TextField(blank=True)
-    request_headers = models.JSONField(default=dict, blank=True,
-                                       help_text="The signing headers sent.")
+    request_headers = models.JSONField(
+        default=dict, blank=True, help_text="The signing headers sent."
+    )
 
     class Meta:
         ordering = ["delivery", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["delivery", "number"],
-                                    name="callback_attempt_number_unique"),
+            models.UniqueConstraint(
+                fields=["delivery", "number"], name="callback_attempt_number_unique"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -71,8 +71,11 @@ def rate_limit_hit(*, key: str, limit: int, window: int) -> RateDecision:
             keys=[f"ratelimit:{key}"], args=[now, window, limit]
         )
         return RateDecision(
-            allowed=bool(allowed), limit=limit, remaining=int(remaining),
-            retry_after=max(1, math.ceil(float(retry))) if not allowed else 0, window=window,
+            allowed=bool(allowed),
+            limit=limit,
+            remaining=int(remaining),
+            retry_after=max(1, math.ceil(float(retry))) if not allowed else 0,
+            window=window,
         )
     return _database_hit(key=key, limit=limit, window=window, now=now)
 
@@ -89,12 +92,18 @@ def _database_hit(*, key: str, limit: int, window: int, now: float) -> RateDecis
                 if total >= limit:
                     RateLimitBucket.objects.filter(pk=key).update(hits=counts)
                     retry = max(1, math.ceil(min(counts) + window - now))
-                    return RateDecision(allowed=False, limit=limit, remaining=0,
-                                        retry_after=retry, window=window)
+                    return RateDecision(
+                        allowed=False, limit=limit, remaining=0, retry_after=retry, window=window
+                    )
                 counts[second] = counts.get(second, 0) + 1
                 RateLimitBucket.objects.filter(pk=key).update(hits=counts)
-                return RateDecision(allowed=True, limit=limit, remaining=limit - total - 1,
-                                    retry_after=0, window=window)
+                return RateDecision(
+                    allowed=True,
+                    limit=limit,
+                    remaining=limit - total - 1,
+                    retry_after=0,
+                    window=window,
+                )
         except IntegrityError:  # two first hits created the row at once; the loser retries
             continue
     raise RuntimeError(f"rate limit bucket {key!r} could not be updated")

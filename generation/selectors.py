@@ -45,8 +45,9 @@ def _job_row_plan(vendor: str) -> tuple[str, list[str], list[tuple[Any, list[Any
     plan = []
     for field in fields:
         column = field.get_col(table)
-        plan.append((column, connection.ops.get_db_converters(column)
-                     + field.get_db_converters(connection)))
+        plan.append(
+            (column, connection.ops.get_db_converters(column) + field.get_db_converters(connection))
+        )
     return sql, [f.attname for f in fields], plan
 
 
@@ -102,10 +103,16 @@ def render_seconds_estimate(
     if memo is not None and memo[1] > perf_counter():
         return memo[0]
     recent = (
-        Job.objects.filter(state=Job.State.SUCCEEDED, provider=provider, model_tier=model_tier,
-                           resolution=resolution, duration_seconds=duration_seconds,
-                           render_seconds__isnull=False)
-        .order_by("-completed_at").values_list("render_seconds", flat=True)[:50]
+        Job.objects.filter(
+            state=Job.State.SUCCEEDED,
+            provider=provider,
+            model_tier=model_tier,
+            resolution=resolution,
+            duration_seconds=duration_seconds,
+            render_seconds__isnull=False,
+        )
+        .order_by("-completed_at")
+        .values_list("render_seconds", flat=True)[:50]
     )
     values = list(recent)
     average = sum(values) / len(values) if values else None
@@ -128,9 +135,12 @@ def job_eta_seconds(*, job: Job) -> int:
         return 0
     if job.state == Job.State.RUNNING and job.eta_seconds is not None:
         return job.eta_seconds
-    return render_seconds_estimate(provider=job.provider, model_tier=job.model_tier,
-                                   resolution=job.resolution,
-                                   duration_seconds=job.duration_seconds)
+    return render_seconds_estimate(
+        provider=job.provider,
+        model_tier=job.model_tier,
+        resolution=job.resolution,
+        duration_seconds=job.duration_seconds,
+    )
 
 
 def jobs_for_user(*, user: User) -> QuerySet[Job]:
@@ -182,8 +192,17 @@ def jobs_succeeded_for_user(*, user: User) -> QuerySet[Job]:
     """The account's finished videos, newest first: one query, only the listed columns."""
     return (
         Job.objects.filter(user=user, state=Job.State.SUCCEEDED)
-        .only("id", "user_id", "created_at", "aspect_ratio", "resolved_aspect_ratio",
-              "duration_seconds", "resolution", "image_refs", "video_file")
+        .only(
+            "id",
+            "user_id",
+            "created_at",
+            "aspect_ratio",
+            "resolved_aspect_ratio",
+            "duration_seconds",
+            "resolution",
+            "image_refs",
+            "video_file",
+        )
         .order_by("-created_at", "-id")
     )
 
@@ -246,12 +265,14 @@ def _before(created_at: datetime, pk: uuid.UUID) -> Q:
     """Queue keys (created_at, id) strictly before this one. The plain `created_at <=` bound
     is redundant but lets the (state, created_at) index limit the range scanned."""
     return Q(created_at__lte=created_at) & (
-        Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+        Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
+    )
 
 
 def _at_or_after(created_at: datetime, pk: uuid.UUID) -> Q:
     return Q(created_at__gte=created_at) & (
-        Q(created_at__gt=created_at) | Q(created_at=created_at, pk__gte=pk))
+        Q(created_at__gt=created_at) | Q(created_at=created_at, pk__gte=pk)
+    )
 
 
 def queue_snapshot_take() -> QueueSnapshot:
@@ -259,8 +280,10 @@ def queue_snapshot_take() -> QueueSnapshot:
     started = perf_counter()
     ranked = (
         _queued()
-        .annotate(rank=Window(RowNumber(), order_by=[F("created_at").asc(), F("pk").asc()]),
-                  queued=Window(Count("pk")))
+        .annotate(
+            rank=Window(RowNumber(), order_by=[F("created_at").asc(), F("pk").asc()]),
+            queued=Window(Count("pk")),
+        )
         .annotate(step=Mod(F("rank"), Value(_FENCE_STEP)))
         .filter(Q(step=1) | Q(rank=F("queued")))
         .order_by("rank")
@@ -271,7 +294,8 @@ def queue_snapshot_take() -> QueueSnapshot:
     if rows and fences[-1] != rows[-1]:
         fences.append(rows[-1])
     return QueueSnapshot(
-        taken_at=timezone.now().timestamp(), compute_seconds=perf_counter() - started,
+        taken_at=timezone.now().timestamp(),
+        compute_seconds=perf_counter() - started,
         total=rows[-1][3] if rows else 0,
         keys=tuple(_queue_key(created_at, pk) for created_at, pk, _, _ in fences),
         ranks=tuple(rank for _, _, rank, _ in fences),
@@ -319,8 +343,9 @@ def queue_snapshot_get(*, max_age_seconds: float) -> QueueSnapshot | None:
     return snapshot
 
 
-def job_queue_place(*, job: Job, exact_max: int = 2000,
-                    snapshot_seconds: float = 2.0) -> QueuePlace:
+def job_queue_place(
+    *, job: Job, exact_max: int = 2000, snapshot_seconds: float = 2.0
+) -> QueuePlace:
     """Where `job` stands in the global FIFO queue.
 
     Up to `exact_max` queued jobs (judged by the shared snapshot) this is exact: one
@@ -342,7 +367,8 @@ def _queue_place_exact(job: Job) -> QueuePlace:
     if job.state != Job.State.QUEUED:
         return QueuePlace(position=0, total=_queued().count())
     counts = _queued().aggregate(
-        total=Count("pk"), ahead=Count("pk", filter=_before(job.created_at, job.pk)))
+        total=Count("pk"), ahead=Count("pk", filter=_before(job.created_at, job.pk))
+    )
     position = counts["ahead"] + 1
     # The job may have started since it was read; its position still stands as read.
     return QueuePlace(position=position, total=max(counts["total"], position))
@@ -351,7 +377,8 @@ def _queue_place_exact(job: Job) -> QueuePlace:
 def _queue_place_near_fence(job: Job, snapshot: QueueSnapshot) -> QueuePlace:
     last_created, last_pk = _from_queue_key(snapshot.keys[-1])
     arrived = Q(created_at__gte=last_created) & (
-        Q(created_at__gt=last_created) | Q(created_at=last_created, pk__gt=last_pk))
+        Q(created_at__gt=last_created) | Q(created_at=last_created, pk__gt=last_pk)
+    )
     if job.state != Job.State.QUEUED:
         return QueuePlace(position=0, total=snapshot.total + _queued().filter(arrived).count())
     index = bisect.bisect_right(snapshot.keys, _queue_key(job.created_at, job.pk)) - 1
@@ -360,8 +387,11 @@ def _queue_place_near_fence(job: Job, snapshot: QueueSnapshot) -> QueuePlace:
         ahead &= _at_or_after(*_from_queue_key(snapshot.keys[index]))
     # One statement over the two short index ranges (arrivals after the last fence, and the
     # jobs between this job's fence and itself) instead of two round trips.
-    counts = _queued().filter(arrived | ahead).aggregate(
-        arrived=Count("pk", filter=arrived), ahead=Count("pk", filter=ahead))
+    counts = (
+        _queued()
+        .filter(arrived | ahead)
+        .aggregate(arrived=Count("pk", filter=arrived), ahead=Count("pk", filter=ahead))
+    )
     total = snapshot.total + counts["arrived"]
     # Ahead of every fence (index -1), only jobs requeued since the snapshot can precede it.
     position = (snapshot.ranks[index] if index >= 0 else 1) + counts["ahead"]
@@ -387,8 +417,7 @@ def job_counts(*, user: User) -> JobCounts:
         succeeded=Count("pk", filter=Q(state=Job.State.SUCCEEDED)),
         active=Count("pk", filter=Q(state__in=[Job.State.QUEUED, Job.State.RUNNING])),
     )
-    return JobCounts(total=counts["total"], succeeded=counts["succeeded"],
-                     active=counts["active"])
+    return JobCounts(total=counts["total"], succeeded=counts["succeeded"], active=counts["active"])
 
 
 def jobs_filtered_for_user(
@@ -430,12 +459,21 @@ def job_price_check(
     """The credits `job_submit` would hold for a generation with these inputs (the same
     `billing.services.price_quote` call), after the same Veo constraint check; reads only."""
     try:
-        veo_validate(mode=mode, model_tier=model_tier, resolution=resolution,
-                     duration_seconds=duration_seconds,
-                     aspect_ratio=aspect_ratio if aspect_ratio != "auto" else "16:9",
-                     image_count=_IMAGES_PER_MODE.get(mode, 0), has_source_video=False)
-        quote = price_quote(operation=Job.Kind.GENERATE, model_tier=model_tier,
-                            resolution=resolution, seconds=duration_seconds)
+        veo_validate(
+            mode=mode,
+            model_tier=model_tier,
+            resolution=resolution,
+            duration_seconds=duration_seconds,
+            aspect_ratio=aspect_ratio if aspect_ratio != "auto" else "16:9",
+            image_count=_IMAGES_PER_MODE.get(mode, 0),
+            has_source_video=False,
+        )
+        quote = price_quote(
+            operation=Job.Kind.GENERATE,
+            model_tier=model_tier,
+            resolution=resolution,
+            seconds=duration_seconds,
+        )
     except VeoConstraintError as exc:
         return PriceCheck(credits=None, field=exc.field, message=exc.message)
     except PriceNotFound as exc:
@@ -452,5 +490,8 @@ def uploads_for_job(*, job: Job) -> list[Upload]:
 
 def callback_deliveries_for_job(*, job: Job) -> QuerySet[CallbackDelivery]:
     """The job's callback deliveries with their attempts (two queries)."""
-    return (CallbackDelivery.objects.filter(job=job).order_by("created_at", "id")
-            .prefetch_related("attempt_log"))
+    return (
+        CallbackDelivery.objects.filter(job=job)
+        .order_by("created_at", "id")
+        .prefetch_related("attempt_log")
+    )

@@ -153,8 +153,11 @@ class Submitted:
 
 
 def _fingerprint(spec: JobSpec) -> str:
-    canonical = json.dumps({"facade": spec.facade, "kind": spec.kind, "body": spec.raw_request},
-                           sort_keys=True, default=str)
+    canonical = json.dumps(
+        {"facade": spec.facade, "kind": spec.kind, "body": spec.raw_request},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -163,7 +166,8 @@ def _infer_mode(spec: JobSpec) -> str:
         return spec.mode
     count = len(spec.images)
     return {0: Job.Mode.TEXT, 1: Job.Mode.IMAGE, 2: Job.Mode.FIRST_LAST}.get(
-        count, Job.Mode.REFERENCE)
+        count, Job.Mode.REFERENCE
+    )
 
 
 def _validate_url(field: str, url: str) -> None:
@@ -189,7 +193,8 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
         raise JobValidationError("prompt", "is required")
     if len(prompt) > settings.GENERATION_PROMPT_MAX_CHARS:
         raise JobValidationError(
-            "prompt", f"must be at most {settings.GENERATION_PROMPT_MAX_CHARS} characters")
+            "prompt", f"must be at most {settings.GENERATION_PROMPT_MAX_CHARS} characters"
+        )
     if spec.model_tier not in MODEL_TIERS:
         raise JobValidationError("model", f"must be one of {', '.join(MODEL_TIERS)}")
     if spec.aspect_ratio not in ASPECT_RATIOS:
@@ -201,12 +206,19 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
     if spec.seed is not None and not 0 <= spec.seed <= MAX_SEED:
         raise JobValidationError("seeds", f"must be between 0 and {MAX_SEED}")
     mode = _infer_mode(spec)
-    counts = {Job.Mode.TEXT: (0, 0), Job.Mode.IMAGE: (1, 1), Job.Mode.FIRST_LAST: (2, 2),
-              Job.Mode.REFERENCE: (1, 3), Job.Mode.EXTEND: (0, 0), Job.Mode.UPSCALE: (0, 0)}
+    counts = {
+        Job.Mode.TEXT: (0, 0),
+        Job.Mode.IMAGE: (1, 1),
+        Job.Mode.FIRST_LAST: (2, 2),
+        Job.Mode.REFERENCE: (1, 3),
+        Job.Mode.EXTEND: (0, 0),
+        Job.Mode.UPSCALE: (0, 0),
+    }
     low, high = counts[mode]
     if not low <= len(spec.images) <= high:
         raise JobValidationError(
-            "imageUrls", f"{mode} needs {low if low == high else f'{low} to {high}'} image(s)")
+            "imageUrls", f"{mode} needs {low if low == high else f'{low} to {high}'} image(s)"
+        )
     for index, image in enumerate(spec.images):
         if image.upload_id is not None:
             if not Upload.objects.filter(pk=image.upload_id, user=user).exists():
@@ -222,10 +234,13 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
         # 720p, …) hold for every provider, so a local rehearsal fails where production would.
         try:
             veo_validate(
-                mode=mode, model_tier=spec.model_tier, resolution=spec.resolution,
+                mode=mode,
+                model_tier=spec.model_tier,
+                resolution=spec.resolution,
                 duration_seconds=spec.duration_seconds,
                 aspect_ratio=spec.aspect_ratio if spec.aspect_ratio != "auto" else "16:9",
-                image_count=len(spec.images), has_source_video=spec.parent_id is not None,
+                image_count=len(spec.images),
+                has_source_video=spec.parent_id is not None,
             )
         except VeoConstraintError as exc:
             raise JobValidationError(exc.field, exc.message) from exc
@@ -236,7 +251,8 @@ def _replay(*, user: User, idempotency_key: str, fingerprint: str) -> Job | None
     existing = Job.objects.filter(user=user, idempotency_key=idempotency_key).first()
     if existing is not None and existing.request_fingerprint != fingerprint:
         raise IdempotencyKeyReused(
-            "This Idempotency-Key was already used with a different request.")
+            "This Idempotency-Key was already used with a different request."
+        )
     return existing
 
 
@@ -273,24 +289,33 @@ def job_submit(
     mode = job_validate(user=user, spec=spec)
     operation = spec.kind
     try:
-        quote = billing.price_quote(operation=operation, model_tier=spec.model_tier,
-                                    resolution=spec.resolution, seconds=spec.duration_seconds)
+        quote = billing.price_quote(
+            operation=operation,
+            model_tier=spec.model_tier,
+            resolution=spec.resolution,
+            seconds=spec.duration_seconds,
+        )
     except PriceNotFound as exc:
         raise JobValidationError("resolution", str(exc)) from exc
     # Upgrades re-encode an existing video, which Veo cannot do (see settings).
-    provider = (settings.GENERATION_UPSCALE_PROVIDER if mode == Job.Mode.UPSCALE
-                else provider_name_for(model_tier=spec.model_tier))
+    provider = (
+        settings.GENERATION_UPSCALE_PROVIDER
+        if mode == Job.Mode.UPSCALE
+        else provider_name_for(model_tier=spec.model_tier)
+    )
     now = timezone.now()
     try:
         with transaction.atomic():
             billing.account_lock(user=user)
             if idempotency_key:
-                existing = _replay(user=user, idempotency_key=idempotency_key,
-                                   fingerprint=fingerprint)
+                existing = _replay(
+                    user=user, idempotency_key=idempotency_key, fingerprint=fingerprint
+                )
                 if existing is not None:
                     return Submitted(job=existing, replayed=True)
             active = Job.objects.filter(
-                user=user, state__in=[Job.State.QUEUED, Job.State.RUNNING]).count()
+                user=user, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+            ).count()
             if active >= settings.GENERATION_MAX_ACTIVE_JOBS:
                 raise ConcurrencyLimited(settings.GENERATION_MAX_ACTIVE_JOBS)
             if spec.enforce_daily_limit:
@@ -298,29 +323,42 @@ def job_submit(
                 if usage.remaining <= 0:
                     raise DailyLimitReached(usage.limit)
             job = Job.objects.create(
-                user=user, api_key=api_key, facade=spec.facade, kind=spec.kind,
-                parent_id=spec.parent_id, result_index=spec.result_index,
-                prompt=spec.prompt.strip(), negative_prompt=spec.negative_prompt, mode=mode,
-                model_tier=spec.model_tier, aspect_ratio=spec.aspect_ratio,
-                resolution=spec.resolution, duration_seconds=spec.duration_seconds,
+                user=user,
+                api_key=api_key,
+                facade=spec.facade,
+                kind=spec.kind,
+                parent_id=spec.parent_id,
+                result_index=spec.result_index,
+                prompt=spec.prompt.strip(),
+                negative_prompt=spec.negative_prompt,
+                mode=mode,
+                model_tier=spec.model_tier,
+                aspect_ratio=spec.aspect_ratio,
+                resolution=spec.resolution,
+                duration_seconds=spec.duration_seconds,
                 seed=spec.seed if spec.seed is not None else secrets.randbelow(90000) + 10000,
-                watermark=spec.watermark, image_refs=_image_refs(spec.images),
-                callback_url=spec.callback_url, raw_request=spec.raw_request,
-                idempotency_key=idempotency_key or None, request_fingerprint=fingerprint,
-                provider=provider, credits_quoted=quote.credits, enqueued_at=now,
+                watermark=spec.watermark,
+                image_refs=_image_refs(spec.images),
+                callback_url=spec.callback_url,
+                raw_request=spec.raw_request,
+                idempotency_key=idempotency_key or None,
+                request_fingerprint=fingerprint,
+                provider=provider,
+                credits_quoted=quote.credits,
+                enqueued_at=now,
                 created_at=now,
             )
             _publish_status(job.id)  # before the enqueue: the worker's first change comes after
-            hold = billing.credits_hold(user=user, amount=quote.credits,
-                                        idempotency_key=f"job:{job.id}:hold", job_id=job.id)
+            hold = billing.credits_hold(
+                user=user, amount=quote.credits, idempotency_key=f"job:{job.id}:hold", job_id=job.id
+            )
             Job.objects.filter(pk=job.pk).update(hold_transfer_id=hold.pk)
             job.hold_transfer_id = hold.pk
             _enqueue_run(job.id)
     except IntegrityError:
         # A concurrent request with the same idempotency key committed first.
         if idempotency_key:
-            existing = _replay(user=user, idempotency_key=idempotency_key,
-                               fingerprint=fingerprint)
+            existing = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
             if existing is not None:
                 return Submitted(job=existing, replayed=True)
         raise
@@ -366,9 +404,17 @@ def upload_create(
         source.seek(0)
         stored = default_storage.save(name, File(source))
     return Upload.objects.create(
-        id=upload_id, user=user, source=origin, source_url=source_url, file=stored,
-        file_name=(file_name or "")[:255], mime_type=info.mime_type, width=info.width,
-        height=info.height, size=info.size, expires_at=timezone.now() + timedelta(days=3),
+        id=upload_id,
+        user=user,
+        source=origin,
+        source_url=source_url,
+        file=stored,
+        file_name=(file_name or "")[:255],
+        mime_type=info.mime_type,
+        width=info.width,
+        height=info.height,
+        size=info.size,
+        expires_at=timezone.now() + timedelta(days=3),
     )
 
 
@@ -385,10 +431,17 @@ def _claim(job_id: str) -> Job | None:
     """Move a queued job (or a running one whose lease expired) to running; None if taken."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
-    claimed = Job.objects.filter(pk=job_id).filter(
-        Q(state=Job.State.QUEUED) | Q(state=Job.State.RUNNING, lease_expires_at__lt=now)
-    ).update(state=Job.State.RUNNING, lease_expires_at=lease, attempts=F("attempts") + 1,
-             progress=1, eta_seconds=None)
+    claimed = (
+        Job.objects.filter(pk=job_id)
+        .filter(Q(state=Job.State.QUEUED) | Q(state=Job.State.RUNNING, lease_expires_at__lt=now))
+        .update(
+            state=Job.State.RUNNING,
+            lease_expires_at=lease,
+            attempts=F("attempts") + 1,
+            progress=1,
+            eta_seconds=None,
+        )
+    )
     if not claimed:
         return None
     Job.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
@@ -406,18 +459,26 @@ def _load_images(job: Job) -> tuple[InputImage, ...]:
         else:
             try:
                 response = netguard.guarded_get(
-                    ref["url"], max_bytes=settings.GENERATION_URL_IMAGE_MAX_BYTES)
+                    ref["url"], max_bytes=settings.GENERATION_URL_IMAGE_MAX_BYTES
+                )
                 upload = upload_create(
-                    user=job.user, source=response.body, max_bytes=len(response.body) or 1,
-                    origin=Upload.Source.URL, source_url=ref["url"])
+                    user=job.user,
+                    source=response.body,
+                    max_bytes=len(response.body) or 1,
+                    origin=Upload.Source.URL,
+                    source_url=ref["url"],
+                )
             except (netguard.BlockedDestination, netguard.FetchError) as exc:
                 raise InputImageError(MSG_IMAGE_FETCH) from exc
             except images.ImageRejected as exc:
                 raise InputImageError(f"The image at the URL is not usable: {exc}") from exc
         with default_storage.open(upload.file, "rb") as handle:
             data = handle.read()
-        loaded.append(InputImage(data=data, mime_type=upload.mime_type, width=upload.width,
-                                 height=upload.height))
+        loaded.append(
+            InputImage(
+                data=data, mime_type=upload.mime_type, width=upload.width, height=upload.height
+            )
+        )
     return tuple(loaded)
 
 
@@ -454,9 +515,9 @@ def _progress_reporter(job: Job) -> Callable[[float], None]:
         elapsed = now - started
         eta = round(elapsed * (1 - fraction) / fraction) if fraction >= 0.02 else None
         if Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
-            progress=min(99, max(1, int(fraction * 100))), eta_seconds=eta,
-            lease_expires_at=timezone.now() + timedelta(
-                seconds=settings.GENERATION_LEASE_SECONDS),
+            progress=min(99, max(1, int(fraction * 100))),
+            eta_seconds=eta,
+            lease_expires_at=timezone.now() + timedelta(seconds=settings.GENERATION_LEASE_SECONDS),
         ):
             _publish_status(job.pk)
 
@@ -482,18 +543,27 @@ def job_run(*, job_id: str) -> None:
         try:
             inputs = _load_images(job)
         except InputImageError as exc:
-            job_fail(job_id=job.id, stage=Job.FailureStage.PRE_START, code=CODE_CONTENT,
-                     message=str(exc))
+            job_fail(
+                job_id=job.id, stage=Job.FailureStage.PRE_START, code=CODE_CONTENT, message=str(exc)
+            )
             return
         aspect = _resolve_aspect(job, inputs)
         Job.objects.filter(pk=job.pk).update(resolved_aspect_ratio=aspect)
         source_path, source_uri = _source_video(job, workdir)
         request = RenderRequest(
-            job_id=str(job.id), prompt=job.prompt, mode=job.mode, model_tier=job.model_tier,
-            aspect_ratio=aspect, resolution=job.resolution,
-            duration_seconds=job.duration_seconds, seed=job.seed, images=inputs,
-            negative_prompt=job.negative_prompt, watermark=job.watermark,
-            source_video_path=source_path, source_video_uri=source_uri,
+            job_id=str(job.id),
+            prompt=job.prompt,
+            mode=job.mode,
+            model_tier=job.model_tier,
+            aspect_ratio=aspect,
+            resolution=job.resolution,
+            duration_seconds=job.duration_seconds,
+            seed=job.seed,
+            images=inputs,
+            negative_prompt=job.negative_prompt,
+            watermark=job.watermark,
+            source_video_path=source_path,
+            source_video_uri=source_uri,
         )
         provider = provider_get(job.provider)
         outcome = provider.submit(request, workdir=workdir, progress=_progress_reporter(job))
@@ -502,8 +572,12 @@ def job_run(*, job_id: str) -> None:
         _handle_provider_error(job, exc)
     except Exception:
         logger.exception("job %s crashed", job.id)
-        job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=CODE_INTERNAL,
-                 message=MSG_INTERNAL)
+        job_fail(
+            job_id=job.id,
+            stage=Job.FailureStage.GENERATION,
+            code=CODE_INTERNAL,
+            message=MSG_INTERNAL,
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -533,33 +607,54 @@ def _fall_back(job: Job, exc: ProviderError) -> bool:
     details = {"fallback_from": job.provider, "fallback_reason": exc.message[:500]}
     with transaction.atomic():
         moved = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
-            state=Job.State.QUEUED, provider=fallback, provider_operation="",
-            lease_expires_at=None, next_poll_at=None, deadline_at=None, progress=0,
-            enqueued_at=timezone.now(), error_details=details)
+            state=Job.State.QUEUED,
+            provider=fallback,
+            provider_operation="",
+            lease_expires_at=None,
+            next_poll_at=None,
+            deadline_at=None,
+            progress=0,
+            enqueued_at=timezone.now(),
+            error_details=details,
+        )
         if moved:
             _publish_status(job.pk)
-            logger.warning("job %s falls back from %s to %s: %s", job.pk, job.provider,
-                           fallback, exc.message)
+            logger.warning(
+                "job %s falls back from %s to %s: %s", job.pk, job.provider, fallback, exc.message
+            )
             _enqueue_run(job.pk)
     return bool(moved)
 
 
 def _handle_provider_error(job: Job, exc: ProviderError) -> None:
     if isinstance(exc, ContentBlocked):
-        job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=CODE_CONTENT,
-                 message=exc.message, details=exc.details)
+        job_fail(
+            job_id=job.id,
+            stage=Job.FailureStage.GENERATION,
+            code=CODE_CONTENT,
+            message=exc.message,
+            details=exc.details,
+        )
     elif isinstance(exc, ProviderTransientError):
         if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
             if _fall_back(job, exc):
                 return
-            job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=CODE_INTERNAL,
-                     message=MSG_INTERNAL, details={"upstream": exc.message})
+            job_fail(
+                job_id=job.id,
+                stage=Job.FailureStage.GENERATION,
+                code=CODE_INTERNAL,
+                message=MSG_INTERNAL,
+                details={"upstream": exc.message},
+            )
             return
         delay = exc.retry_after_seconds or min(300, 5 * 2 ** (job.attempts - 1))
         with transaction.atomic():
             requeued = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
-                state=Job.State.QUEUED, lease_expires_at=None, progress=0,
-                enqueued_at=timezone.now() + timedelta(seconds=delay))
+                state=Job.State.QUEUED,
+                lease_expires_at=None,
+                progress=0,
+                enqueued_at=timezone.now() + timedelta(seconds=delay),
+            )
             if requeued:
                 _publish_status(job.id)
                 _enqueue_run(job.id, countdown=delay)
@@ -567,8 +662,13 @@ def _handle_provider_error(job: Job, exc: ProviderError) -> None:
         if _fall_back(job, exc):
             return
         code = CODE_GENERATION_FAILED if isinstance(exc, ProviderFailed) else CODE_INTERNAL
-        job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=code,
-                 message=exc.message, details={**job.error_details, **exc.details})
+        job_fail(
+            job_id=job.id,
+            stage=Job.FailureStage.GENERATION,
+            code=code,
+            message=exc.message,
+            details={**job.error_details, **exc.details},
+        )
 
 
 def _store_result(job_id: uuid.UUID, result: Completed, workdir: Path) -> tuple[str, str]:
@@ -599,11 +699,20 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
             return False
         now = timezone.now()
         Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(
-            state=Job.State.SUCCEEDED, video_file=video_name, poster_file=poster_name,
-            output_width=result.width, output_height=result.height,
-            output_duration=result.duration_seconds, provider_video_uri=result.provider_video_uri,
-            progress=100, eta_seconds=0, completed_at=now, lease_expires_at=None,
-            next_poll_at=None, render_seconds=render_seconds, credits_charged=job.credits_quoted,
+            state=Job.State.SUCCEEDED,
+            video_file=video_name,
+            poster_file=poster_name,
+            output_width=result.width,
+            output_height=result.height,
+            output_duration=result.duration_seconds,
+            provider_video_uri=result.provider_video_uri,
+            progress=100,
+            eta_seconds=0,
+            completed_at=now,
+            lease_expires_at=None,
+            next_poll_at=None,
+            render_seconds=render_seconds,
+            credits_charged=job.credits_quoted,
         )
         _publish_status(job_id)
         hold = hold_for_job(job_id=job_id)
@@ -637,9 +746,14 @@ def job_fail(
         failed = Job.objects.filter(
             pk=job_id, state__in=[Job.State.QUEUED, Job.State.RUNNING]
         ).update(
-            state=Job.State.FAILED, failure_stage=stage, error_code=code,
-            error_message=message[:2000], error_details=details or {},
-            completed_at=timezone.now(), lease_expires_at=None, next_poll_at=None,
+            state=Job.State.FAILED,
+            failure_stage=stage,
+            error_code=code,
+            error_message=message[:2000],
+            error_details=details or {},
+            completed_at=timezone.now(),
+            lease_expires_at=None,
+            next_poll_at=None,
             eta_seconds=None,
         )
         if not failed:
@@ -676,21 +790,33 @@ def _run_hook(path: str, job_id: uuid.UUID) -> None:
 
 def job_poll(*, job_id: str) -> None:
     """Poll a job's upstream operation once (called by `jobs_poll_due`); idempotent."""
-    job = Job.objects.filter(pk=job_id, state=Job.State.RUNNING).exclude(
-        provider_operation="").select_related("user", "parent").first()
+    job = (
+        Job.objects.filter(pk=job_id, state=Job.State.RUNNING)
+        .exclude(provider_operation="")
+        .select_related("user", "parent")
+        .first()
+    )
     if job is None:
         return
     now = timezone.now()
     if job.deadline_at and job.deadline_at < now:
-        job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=CODE_INTERNAL,
-                 message="The generation did not finish in time.")
+        job_fail(
+            job_id=job.id,
+            stage=Job.FailureStage.GENERATION,
+            code=CODE_INTERNAL,
+            message="The generation did not finish in time.",
+        )
         return
-    budget = rate_limit_hit(key=f"provider-polls:{job.provider}",
-                            limit=settings.GENERATION_POLL_BUDGET_PER_MINUTE, window=60)
+    budget = rate_limit_hit(
+        key=f"provider-polls:{job.provider}",
+        limit=settings.GENERATION_POLL_BUDGET_PER_MINUTE,
+        window=60,
+    )
     if not budget.allowed:
         # The upstream project's request quota is shared by every worker: wait for a slot.
         Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
-            next_poll_at=now + timedelta(seconds=budget.retry_after))
+            next_poll_at=now + timedelta(seconds=budget.retry_after)
+        )
         return
     work_root = Path(settings.VAR_DIR) / "work"
     work_root.mkdir(parents=True, exist_ok=True)
@@ -699,18 +825,26 @@ def job_poll(*, job_id: str) -> None:
     try:
         provider = provider_get(job.provider)
         request = RenderRequest(
-            job_id=str(job.id), prompt=job.prompt, mode=job.mode, model_tier=job.model_tier,
-            aspect_ratio=job.resolved_aspect_ratio or "16:9", resolution=job.resolution,
-            duration_seconds=job.duration_seconds, seed=job.seed)
+            job_id=str(job.id),
+            prompt=job.prompt,
+            mode=job.mode,
+            model_tier=job.model_tier,
+            aspect_ratio=job.resolved_aspect_ratio or "16:9",
+            resolution=job.resolution,
+            duration_seconds=job.duration_seconds,
+            seed=job.seed,
+        )
         outcome = provider.poll(job.provider_operation, request, workdir=workdir)
         Job.objects.filter(pk=job.pk).update(poll_count=F("poll_count") + 1)
         if isinstance(outcome, Pending):
             Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
-                next_poll_at=timezone.now() + timedelta(seconds=outcome.poll_after_seconds))
+                next_poll_at=timezone.now() + timedelta(seconds=outcome.poll_after_seconds)
+            )
             return
         elapsed = (timezone.now() - (job.started_at or now)).total_seconds()
-        job_succeed(job_id=job.id, result=outcome,
-                    render_seconds=max(elapsed, time.monotonic() - started))
+        job_succeed(
+            job_id=job.id, result=outcome, render_seconds=max(elapsed, time.monotonic() - started)
+        )
     except ProviderTransientError as exc:
         if exc.details.get("operation_done") == "true":
             # The operation itself ended in a retryable error: polling it again would only
@@ -719,14 +853,18 @@ def job_poll(*, job_id: str) -> None:
             return
         backoff = exc.retry_after_seconds or min(300, 10 * 2 ** min(job.poll_count, 5))
         Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
-            next_poll_at=timezone.now() + timedelta(seconds=backoff),
-            poll_count=F("poll_count") + 1)
+            next_poll_at=timezone.now() + timedelta(seconds=backoff), poll_count=F("poll_count") + 1
+        )
     except ProviderError as exc:
         _handle_provider_error(job, exc)
     except Exception:
         logger.exception("polling job %s crashed", job.id)
-        job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=CODE_INTERNAL,
-                 message=MSG_INTERNAL)
+        job_fail(
+            job_id=job.id,
+            stage=Job.FailureStage.GENERATION,
+            code=CODE_INTERNAL,
+            message=MSG_INTERNAL,
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -742,13 +880,15 @@ def jobs_poll_due(*, now: Any = None, limit: int = 200) -> int:
     now = now or timezone.now()
     due = list(
         Job.objects.filter(state=Job.State.RUNNING, next_poll_at__lte=now)
-        .exclude(provider_operation="").order_by("next_poll_at")
+        .exclude(provider_operation="")
+        .order_by("next_poll_at")
         .values_list("pk", "next_poll_at")[:limit]
     )
     enqueued = 0
     for pk, next_poll_at in due:
         if Job.objects.filter(pk=pk, next_poll_at=next_poll_at).update(
-                next_poll_at=now + timedelta(seconds=60)):
+            next_poll_at=now + timedelta(seconds=60)
+        ):
             job_poll_task.apply_async(args=[str(pk)])
             enqueued += 1
     return enqueued
@@ -778,26 +918,37 @@ def jobs_reap(*, now: Any = None, limit: int = 200) -> ReapReport:
     requeued = failed = 0
     stale_queued = now - timedelta(seconds=settings.GENERATION_REQUEUE_AFTER_SECONDS)
     for pk, enqueued_at in Job.objects.filter(
-            state=Job.State.QUEUED, enqueued_at__lt=stale_queued
+        state=Job.State.QUEUED, enqueued_at__lt=stale_queued
     ).values_list("pk", "enqueued_at")[:limit]:
         with transaction.atomic():
             if Job.objects.filter(pk=pk, state=Job.State.QUEUED, enqueued_at=enqueued_at).update(
-                    enqueued_at=now, requeues=F("requeues") + 1):
+                enqueued_at=now, requeues=F("requeues") + 1
+            ):
                 _enqueue_run(pk)
                 requeued += 1
-    for job in Job.objects.filter(
-            state=Job.State.RUNNING, lease_expires_at__lt=now
-    ).only("pk", "attempts", "lease_expires_at")[:limit]:
+    for job in Job.objects.filter(state=Job.State.RUNNING, lease_expires_at__lt=now).only(
+        "pk", "attempts", "lease_expires_at"
+    )[:limit]:
         if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
-            if job_fail(job_id=job.pk, stage=Job.FailureStage.GENERATION, code=CODE_INTERNAL,
-                        message="The job was interrupted too many times."):
+            if job_fail(
+                job_id=job.pk,
+                stage=Job.FailureStage.GENERATION,
+                code=CODE_INTERNAL,
+                message="The job was interrupted too many times.",
+            ):
                 failed += 1
             continue
         with transaction.atomic():
-            if Job.objects.filter(pk=job.pk, state=Job.State.RUNNING,
-                                  lease_expires_at=job.lease_expires_at).update(
-                    state=Job.State.QUEUED, lease_expires_at=None, progress=0,
-                    enqueued_at=now, requeues=F("requeues") + 1, provider_operation=""):
+            if Job.objects.filter(
+                pk=job.pk, state=Job.State.RUNNING, lease_expires_at=job.lease_expires_at
+            ).update(
+                state=Job.State.QUEUED,
+                lease_expires_at=None,
+                progress=0,
+                enqueued_at=now,
+                requeues=F("requeues") + 1,
+                provider_operation="",
+            ):
                 _publish_status(job.pk)
                 _enqueue_run(job.pk)
                 requeued += 1

@@ -31,11 +31,33 @@ from generation.models import Job
 
 # The columns status answers are made of (veo3o1 status; the ETA of a queued job).
 STATUS_FIELDS: tuple[str, ...] = (
-    "id", "user_id", "facade", "kind", "mode", "state", "failure_stage", "error_code",
-    "error_message", "progress", "eta_seconds", "provider", "model_tier", "aspect_ratio",
-    "resolved_aspect_ratio", "resolution", "duration_seconds", "video_file", "poster_file",
-    "output_width", "output_height", "output_duration", "credits_quoted", "credits_charged",
-    "created_at", "started_at", "completed_at",
+    "id",
+    "user_id",
+    "facade",
+    "kind",
+    "mode",
+    "state",
+    "failure_stage",
+    "error_code",
+    "error_message",
+    "progress",
+    "eta_seconds",
+    "provider",
+    "model_tier",
+    "aspect_ratio",
+    "resolved_aspect_ratio",
+    "resolution",
+    "duration_seconds",
+    "video_file",
+    "poster_file",
+    "output_width",
+    "output_height",
+    "output_duration",
+    "credits_quoted",
+    "credits_charged",
+    "created_at",
+    "started_at",
+    "completed_at",
 )
 # The same names in model order, which Model.from_db needs for a partial row.
 _MODEL_ORDER = tuple(f.attname for f in Job._meta.concrete_fields if f.attname in STATUS_FIELDS)
@@ -97,8 +119,9 @@ def job_snapshot_publish_on_commit(job_id: object) -> None:
     transaction.on_commit(lambda: job_snapshot_publish(job_id=job_id), robust=True)
 
 
-def job_snapshot_get(*, user_id: int, job_id: object,
-                     prefetched: dict[str, Any] | None = None) -> Job | None:
+def job_snapshot_get(
+    *, user_id: int, job_id: object, prefetched: dict[str, Any] | None = None
+) -> Job | None:
     """The user's job as status readers see it, or None (also for another account's job).
 
     The instance carries STATUS_FIELDS only; any other attribute is loaded from the database

@@ -77,8 +77,9 @@ def _check_source(parent: Job, *, now: Any = None) -> None:
     if parent.created_at < (now or timezone.now()) - RECORD_RETENTION:
         raise UpgradeRefused("expired", "taskId", "the task is older than 14 days")
     if parent.kind not in SOURCE_KINDS:
-        raise UpgradeRefused("not_eligible", "taskId",
-                             "must be a generate or extend task, not an upgrade")
+        raise UpgradeRefused(
+            "not_eligible", "taskId", "must be a generate or extend task, not an upgrade"
+        )
 
 
 def _aspect_of(parent: Job) -> str:
@@ -90,10 +91,14 @@ def _aspect_of(parent: Job) -> str:
 def upgrade_live_get(*, parent: Job, kind: str, result_index: int) -> Job | None:
     """The queued, running or succeeded upgrade of this kind for `parent`'s video, if any."""
     return (
-        Job.objects.filter(parent=parent, kind=kind, result_index=result_index,
-                           state__in=[Job.State.QUEUED, Job.State.RUNNING,
-                                      Job.State.SUCCEEDED])
-        .order_by("-created_at").first()
+        Job.objects.filter(
+            parent=parent,
+            kind=kind,
+            result_index=result_index,
+            state__in=[Job.State.QUEUED, Job.State.RUNNING, Job.State.SUCCEEDED],
+        )
+        .order_by("-created_at")
+        .first()
     )
 
 
@@ -129,10 +134,19 @@ def upgrade_request(
     if existing is not None:
         return UpgradeResult(job=existing, created=False)
     spec = JobSpec(
-        facade=facade, kind=kind, mode=Job.Mode.UPSCALE, prompt=parent.prompt,
-        model_tier=parent.model_tier, aspect_ratio=_aspect_of(parent), resolution=resolution,
-        duration_seconds=parent.duration_seconds, seed=parent.seed, callback_url=callback_url,
-        raw_request=raw_request or {}, parent_id=parent.id, result_index=result_index,
+        facade=facade,
+        kind=kind,
+        mode=Job.Mode.UPSCALE,
+        prompt=parent.prompt,
+        model_tier=parent.model_tier,
+        aspect_ratio=_aspect_of(parent),
+        resolution=resolution,
+        duration_seconds=parent.duration_seconds,
+        seed=parent.seed,
+        callback_url=callback_url,
+        raw_request=raw_request or {},
+        parent_id=parent.id,
+        result_index=result_index,
     )
     try:
         submitted = job_submit(user=user, spec=spec, api_key=api_key)
@@ -169,10 +183,19 @@ def extend_submit(
     if parent.resolution != EXTEND_RESOLUTION:
         raise UpgradeRefused("not_eligible", "taskId", "only 720p videos can be extended")
     spec = JobSpec(
-        facade=facade, kind=Job.Kind.EXTEND, mode=Job.Mode.EXTEND, prompt=prompt,
-        model_tier=model_tier, aspect_ratio=_aspect_of(parent), resolution=EXTEND_RESOLUTION,
-        duration_seconds=EXTEND_SECONDS, seed=seed, watermark=watermark,
-        callback_url=callback_url, raw_request=raw_request or {}, parent_id=parent.id,
+        facade=facade,
+        kind=Job.Kind.EXTEND,
+        mode=Job.Mode.EXTEND,
+        prompt=prompt,
+        model_tier=model_tier,
+        aspect_ratio=_aspect_of(parent),
+        resolution=EXTEND_RESOLUTION,
+        duration_seconds=EXTEND_SECONDS,
+        seed=seed,
+        watermark=watermark,
+        callback_url=callback_url,
+        raw_request=raw_request or {},
+        parent_id=parent.id,
     )
     return job_submit(user=user, spec=spec, api_key=api_key, idempotency_key=idempotency_key)
 
@@ -187,8 +210,9 @@ class FullVideoUnavailable(Exception):
 
 
 def _contains_source(job: Job) -> bool:
-    return bool(job.output_duration
-                and job.output_duration > job.duration_seconds + _CONTAINS_SOURCE_MARGIN)
+    return bool(
+        job.output_duration and job.output_duration > job.duration_seconds + _CONTAINS_SOURCE_MARGIN
+    )
 
 
 def extend_segments(*, job: Job) -> list[Job]:
@@ -249,10 +273,12 @@ def _concatenate(paths: list[Path], out: Path) -> None:
         first_audio = inputs[0].streams.audio[0] if inputs[0].streams.audio else None
         for container in inputs[1:]:
             video = container.streams.video[0]
-            if (video.codec_context.name != first_video.codec_context.name
-                    or (video.width, video.height) != (first_video.width, first_video.height)
-                    or bytes(video.codec_context.extradata or b"")
-                    != bytes(first_video.codec_context.extradata or b"")):
+            if (
+                video.codec_context.name != first_video.codec_context.name
+                or (video.width, video.height) != (first_video.width, first_video.height)
+                or bytes(video.codec_context.extradata or b"")
+                != bytes(first_video.codec_context.extradata or b"")
+            ):
                 raise FullVideoUnavailable("the segments have different video parameters")
             if bool(container.streams.audio) != bool(first_audio):
                 raise FullVideoUnavailable("the segments differ in having sound")
@@ -292,8 +318,11 @@ def _concatenate(paths: list[Path], out: Path) -> None:
 def media_full_video_name(*, job_id: uuid.UUID) -> str | None:
     """Storage name of the whole video of extension `job_id` (any account: the id is the
     secret, like every media URL), or None when there is none."""
-    job = Job.objects.select_related("parent").filter(
-        pk=job_id, kind=Job.Kind.EXTEND, state=Job.State.SUCCEEDED).first()
+    job = (
+        Job.objects.select_related("parent")
+        .filter(pk=job_id, kind=Job.Kind.EXTEND, state=Job.State.SUCCEEDED)
+        .first()
+    )
     if job is None:
         return None
     try:

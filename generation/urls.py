@@ -11,8 +11,9 @@ urlpatterns = [
     path("media/v/<uuid:job_id>.jpg", delivery.media_poster, name="media-poster"),
     path("media/u/<uuid:upload_id>.<str:ext>", delivery.media_upload, name="media-upload"),
     # The whole video of an extension (kie fullResultUrls), and 20-minute download links.
-    path("media/v/<uuid:job_id>/full.mp4", veo3api_media.media_full_video,
-         name="veo3api-full-video"),
+    path(
+        "media/v/<uuid:job_id>/full.mp4", veo3api_media.media_full_video, name="veo3api-full-video"
+    ),
     path("media/d/<str:token>", veo3api_media.media_download, name="veo3api-download"),
     # veo3o1 (contracts/veo3o1.md)
     path("api/generate-video", veo3o1.GenerateVideoApi.as_view(), name="veo3o1-generate"),
@@ -28,19 +29,24 @@ urlpatterns = [
     # veo3api.ai / kie.ai (contracts/veo3api.md)
     path("api/v1/veo/generate", veo3api.GenerateApi.as_view(), name="veo3api-generate"),
     path("api/v1/veo/record-info", veo3api.RecordInfoApi.as_view(), name="veo3api-record-info"),
-    path("api/v1/veo/get-1080p-video", veo3api.Get1080pVideoApi.as_view(),
-         name="veo3api-1080p"),
+    path("api/v1/veo/get-1080p-video", veo3api.Get1080pVideoApi.as_view(), name="veo3api-1080p"),
     path("api/v1/veo/get-4k-video", veo3api.Get4kVideoApi.as_view(), name="veo3api-4k"),
     path("api/v1/veo/extend", veo3api.ExtendApi.as_view(), name="veo3api-extend"),
     path("api/v1/common/credit", veo3api.CreditApi.as_view(), name="veo3api-credit"),
     path("api/v1/chat/credit", veo3api.CreditApi.as_view(), name="kie-credit"),
-    path("api/v1/common/download-url", veo3api.DownloadUrlApi.as_view(),
-         name="veo3api-download-url"),
+    path(
+        "api/v1/common/download-url", veo3api.DownloadUrlApi.as_view(), name="veo3api-download-url"
+    ),
     # kie File Upload API (contracts/veo3api.md §7.3)
-    path("api/file-stream-upload", kie_uploads.FileStreamUploadApi.as_view(),
-         name="kie-file-stream-upload"),
-    path("api/file-base64-upload", kie_uploads.FileBase64UploadApi.as_view(),
-         name="kie-file-base64-upload"),
-    path("api/file-url-upload", kie_uploads.FileUrlUploadApi.as_view(),
-         name="kie-file-url-upload"),
+    path(
+        "api/file-stream-upload",
+        kie_uploads.FileStreamUploadApi.as_view(),
+        name="kie-file-stream-upload",
+    ),
+    path(
+        "api/file-base64-upload",
+        kie_uploads.FileBase64UploadApi.as_view(),
+        name="kie-file-base64-upload",
+    ),
+    path("api/file-url-upload", kie_uploads.FileUrlUploadApi.as_view(), name="kie-file-url-upload"),
 ]

@@ -62,11 +62,19 @@ from generation.services import (
 
 # job_submit's error fields → the form field they are about (None: the whole form).
 FORM_FIELDS = {
-    "prompt": "prompt", "model": "model_tier", "model_tier": "model_tier",
-    "aspectRatio": "aspect_ratio", "aspect_ratio": "aspect_ratio",
-    "resolution": "resolution", "duration": "duration_seconds",
-    "duration_seconds": "duration_seconds", "seeds": "seed", "imageUrls": "image",
-    "imageKey": "image", "images": "image", "mode": "mode",
+    "prompt": "prompt",
+    "model": "model_tier",
+    "model_tier": "model_tier",
+    "aspectRatio": "aspect_ratio",
+    "aspect_ratio": "aspect_ratio",
+    "resolution": "resolution",
+    "duration": "duration_seconds",
+    "duration_seconds": "duration_seconds",
+    "seeds": "seed",
+    "imageUrls": "image",
+    "imageKey": "image",
+    "images": "image",
+    "mode": "mode",
 }
 FACADES = ("veo3o1", "veo3api", "codefast")
 RECENT_JOBS = 6
@@ -93,8 +101,11 @@ def _duration_text(seconds: int) -> str:
 def _queue_place(job: Job) -> QueuePlace:
     if job.state != Job.State.QUEUED:
         return QueuePlace(position=0, total=0)
-    return job_queue_place(job=job, exact_max=settings.CODEFAST_QUEUE_EXACT_MAX,
-                           snapshot_seconds=settings.CODEFAST_QUEUE_SNAPSHOT_SECONDS)
+    return job_queue_place(
+        job=job,
+        exact_max=settings.CODEFAST_QUEUE_EXACT_MAX,
+        snapshot_seconds=settings.CODEFAST_QUEUE_SNAPSHOT_SECONDS,
+    )
 
 
 def job_status(job: Job, request: HttpRequest) -> dict[str, Any]:
@@ -104,7 +115,9 @@ def job_status(job: Job, request: HttpRequest) -> dict[str, Any]:
     progress = {Job.State.QUEUED: 0, Job.State.SUCCEEDED: 100}.get(job.state, job.progress)
     if job.state == Job.State.QUEUED:
         queue_text = _("Position %(position)d of %(total)d in the queue") % {
-            "position": place.position, "total": place.total}
+            "position": place.position,
+            "total": place.total,
+        }
     elif job.state == Job.State.RUNNING:
         queue_text = _("Rendering now")
     else:
@@ -120,8 +133,7 @@ def job_status(job: Job, request: HttpRequest) -> dict[str, Any]:
         "queue_position": place.position,
         "total_in_queue": place.total,
         "queue_text": queue_text,
-        "error": job.error_message if job.state in (Job.State.FAILED, Job.State.CANCELLED)
-        else "",
+        "error": job.error_message if job.state in (Job.State.FAILED, Job.State.CANCELLED) else "",
         "video_url": job_video_url(job, request),
         "poster_url": job_poster_url(job, request),
         "download_name": f"veosaas-{job.id}.mp4",
@@ -146,23 +158,30 @@ def home(request: HttpRequest) -> HttpResponse:
     """The codefast panel's cards: credits available and held, daily limit and what is left of
     it today, total videos; and the latest jobs."""
     jobs = list(jobs_for_user(user=request.user)[:RECENT_JOBS])
-    return render(request, "dashboard/home.html", {
-        "balance": balance_get(user=request.user),
-        "usage": daily_usage(user=request.user),
-        "resets_at": daily_limit_resets_at(),
-        "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
-        "counts": job_counts(user=request.user),
-        "jobs": _cards(jobs, request),
-    })
+    return render(
+        request,
+        "dashboard/home.html",
+        {
+            "balance": balance_get(user=request.user),
+            "usage": daily_usage(user=request.user),
+            "resets_at": daily_limit_resets_at(),
+            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+            "counts": job_counts(user=request.user),
+            "jobs": _cards(jobs, request),
+        },
+    )
 
 
 def _price_context(request: HttpRequest, form: PriceForm) -> dict[str, Any]:
     if form.is_valid():
         data = form.cleaned_data
-        check = job_price_check(mode=data["mode"], model_tier=data["model_tier"],
-                                resolution=data["resolution"],
-                                duration_seconds=data["duration_seconds"],
-                                aspect_ratio=data["aspect_ratio"])
+        check = job_price_check(
+            mode=data["mode"],
+            model_tier=data["model_tier"],
+            resolution=data["resolution"],
+            duration_seconds=data["duration_seconds"],
+            aspect_ratio=data["aspect_ratio"],
+        )
     else:
         check = None
     available = balance_get(user=request.user).available
@@ -204,44 +223,80 @@ def _submit(request: HttpRequest, form: VideoForm) -> Job | None:
         if repeat:
             continue
         try:
-            stored.append(upload_create(user=request.user, source=upload.file,
-                                        file_name=upload.name or "",
-                                        max_bytes=settings.GENERATION_UPLOAD_MAX_BYTES))
+            stored.append(
+                upload_create(
+                    user=request.user,
+                    source=upload.file,
+                    file_name=upload.name or "",
+                    max_bytes=settings.GENERATION_UPLOAD_MAX_BYTES,
+                )
+            )
         except images.ImageRejected as exc:
             form.add_error(name, _("This image cannot be used: %(reason)s") % {"reason": exc})
     if form.errors:
         return None
-    raw = {"prompt": data["prompt"], "mode": data["mode"], "model_tier": data["model_tier"],
-           "aspect_ratio": data["aspect_ratio"], "duration_seconds": data["duration_seconds"],
-           "resolution": data["resolution"], "seed": data["seed"], "images": digests}
+    raw = {
+        "prompt": data["prompt"],
+        "mode": data["mode"],
+        "model_tier": data["model_tier"],
+        "aspect_ratio": data["aspect_ratio"],
+        "duration_seconds": data["duration_seconds"],
+        "resolution": data["resolution"],
+        "seed": data["seed"],
+        "images": digests,
+    }
     spec = JobSpec(
-        facade=Job.Facade.DASHBOARD, prompt=data["prompt"], mode=data["mode"],
-        model_tier=data["model_tier"], aspect_ratio=data["aspect_ratio"],
-        resolution=data["resolution"], duration_seconds=data["duration_seconds"],
-        seed=data["seed"], images=tuple(ImageInput(upload_id=u.id) for u in stored),
-        raw_request=raw, enforce_daily_limit=True,
+        facade=Job.Facade.DASHBOARD,
+        prompt=data["prompt"],
+        mode=data["mode"],
+        model_tier=data["model_tier"],
+        aspect_ratio=data["aspect_ratio"],
+        resolution=data["resolution"],
+        duration_seconds=data["duration_seconds"],
+        seed=data["seed"],
+        images=tuple(ImageInput(upload_id=u.id) for u in stored),
+        raw_request=raw,
+        enforce_daily_limit=True,
     )
     try:
         return job_submit(user=request.user, spec=spec, idempotency_key=key).job
     except JobValidationError as exc:
         form.add_error(FORM_FIELDS.get(exc.field), exc.message)
     except InsufficientCredits as exc:
-        form.add_error(None, _("This video costs %(required)d credits but you have %(available)d "
-                               "available. Buy credits or choose a cheaper option.")
-                       % {"required": exc.required, "available": exc.available})
+        form.add_error(
+            None,
+            _(
+                "This video costs %(required)d credits but you have %(available)d "
+                "available. Buy credits or choose a cheaper option."
+            )
+            % {"required": exc.required, "available": exc.available},
+        )
     except DailyLimitReached as exc:
-        form.add_error(None, _("You have reached your daily limit of %(limit)d videos. It resets "
-                               "at midnight (%(zone)s).")
-                       % {"limit": exc.limit, "zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE})
+        form.add_error(
+            None,
+            _(
+                "You have reached your daily limit of %(limit)d videos. It resets "
+                "at midnight (%(zone)s)."
+            )
+            % {"limit": exc.limit, "zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE},
+        )
     except RateLimited as exc:
-        form.add_error(None, _("Too many requests. Try again in %(seconds)d seconds.")
-                       % {"seconds": exc.retry_after})
+        form.add_error(
+            None,
+            _("Too many requests. Try again in %(seconds)d seconds.")
+            % {"seconds": exc.retry_after},
+        )
     except ConcurrencyLimited as exc:
-        form.add_error(None, _("You already have %(limit)d videos queued or rendering. Wait for "
-                               "one to finish.") % {"limit": exc.limit})
+        form.add_error(
+            None,
+            _("You already have %(limit)d videos queued or rendering. Wait for one to finish.")
+            % {"limit": exc.limit},
+        )
     except IdempotencyKeyReused:
-        form.add_error(None, _("This form was already used for another video. Check the values "
-                               "and submit again."))
+        form.add_error(
+            None,
+            _("This form was already used for another video. Check the values and submit again."),
+        )
         form.data = form.data.copy()
         form.data["form_token"] = VideoForm().initial["form_token"]
     return None
@@ -260,13 +315,21 @@ def video_new(request: HttpRequest) -> HttpResponse:
     else:
         form = VideoForm()
         status = 200
-    price_form = PriceForm(request.POST if request.method == "POST" else {
-        name: field.initial for name, field in PriceForm.base_fields.items()})
-    return render(request, "dashboard/new.html", {
-        "form": form,
-        "price": _price_context(request, price_form),
-        "usage": daily_usage(user=request.user),
-    }, status=status)
+    price_form = PriceForm(
+        request.POST
+        if request.method == "POST"
+        else {name: field.initial for name, field in PriceForm.base_fields.items()}
+    )
+    return render(
+        request,
+        "dashboard/new.html",
+        {
+            "form": form,
+            "price": _price_context(request, price_form),
+            "usage": daily_usage(user=request.user),
+        },
+        status=status,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,14 +341,18 @@ def video_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
     job = _job_or_404(request, job_id)
-    return render(request, "dashboard/job.html", {
-        "job": job,
-        "mode_label": MODE_LABELS.get(job.mode, job.get_mode_display()),
-        "status": job_status(job, request),
-        "inputs": [upload_url(u, request) for u in uploads_for_job(job=job)],
-        "transfers": transfers_for_job(job_id=job.id),
-        "deliveries": callback_deliveries_for_job(job=job),
-    })
+    return render(
+        request,
+        "dashboard/job.html",
+        {
+            "job": job,
+            "mode_label": MODE_LABELS.get(job.mode, job.get_mode_display()),
+            "status": job_status(job, request),
+            "inputs": [upload_url(u, request) for u in uploads_for_job(job=job)],
+            "transfers": transfers_for_job(job_id=job.id),
+            "deliveries": callback_deliveries_for_job(job=job),
+        },
+    )
 
 
 @json_login_required
@@ -299,8 +366,14 @@ def job_status_json(request: HttpRequest, job_id: Any) -> JsonResponse:
 
 
 def _cards(jobs: list[Job], request: HttpRequest) -> list[dict[str, Any]]:
-    return [{"job": job, "state_label": STATE_LABELS.get(job.state, job.state),
-             "poster_url": job_poster_url(job, request)} for job in jobs]
+    return [
+        {
+            "job": job,
+            "state_label": STATE_LABELS.get(job.state, job.state),
+            "poster_url": job_poster_url(job, request),
+        }
+        for job in jobs
+    ]
 
 
 @login_required
@@ -308,18 +381,25 @@ def _cards(jobs: list[Job], request: HttpRequest) -> list[dict[str, Any]]:
 def history(request: HttpRequest) -> HttpResponse:
     form = HistoryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
-    jobs = jobs_filtered_for_user(user=request.user, state=filters.get("state", ""),
-                                  created_from=filters.get("created_from"),
-                                  created_to=filters.get("created_to"))
+    jobs = jobs_filtered_for_user(
+        user=request.user,
+        state=filters.get("state", ""),
+        created_from=filters.get("created_from"),
+        created_to=filters.get("created_to"),
+    )
     page = Paginator(jobs, settings.DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "dashboard/history.html", {
-        "form": form,
-        "page": page,
-        "cards": _cards(list(page.object_list), request),
-        "query": query.urlencode(),
-    })
+    return render(
+        request,
+        "dashboard/history.html",
+        {
+            "form": form,
+            "page": page,
+            "cards": _cards(list(page.object_list), request),
+            "query": query.urlencode(),
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,13 +421,17 @@ def docs_index(request: HttpRequest) -> HttpResponse:
 def docs_facade(request: HttpRequest, facade: str) -> HttpResponse:
     if facade not in FACADES:
         raise Http404("no such API")
-    return render(request, f"docs/{facade}.html", {
-        "base_url": base_url(request),
-        "facade": facade,
-        "veo3o1_duration": settings.VEO3O1_DURATION_SECONDS,
-        "veo3o1_resolution": settings.VEO3O1_RESOLUTION,
-        "veo3o1_model": settings.VEO3O1_MODEL_TIER,
-        "codefast_model": settings.CODEFAST_MODEL_TIER,
-        "codefast_resolution": settings.CODEFAST_RESOLUTION,
-        "codefast_time_zone": settings.CODEFAST_TIME_ZONE,
-    })
+    return render(
+        request,
+        f"docs/{facade}.html",
+        {
+            "base_url": base_url(request),
+            "facade": facade,
+            "veo3o1_duration": settings.VEO3O1_DURATION_SECONDS,
+            "veo3o1_resolution": settings.VEO3O1_RESOLUTION,
+            "veo3o1_model": settings.VEO3O1_MODEL_TIER,
+            "codefast_model": settings.CODEFAST_MODEL_TIER,
+            "codefast_resolution": settings.CODEFAST_RESOLUTION,
+            "codefast_time_zone": settings.CODEFAST_TIME_ZONE,
+        },
+    )

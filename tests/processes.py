@@ -81,26 +81,73 @@ class Stack:
     def _spawn(self, name: str, args: list[str]) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         self.procs[name] = subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
     def start_web(self) -> None:
-        self._spawn("web", [str(BIN / "gunicorn"), "veosaas.wsgi", "--bind",
-                            f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4",
-                            "--timeout", "60"])
+        self._spawn(
+            "web",
+            [
+                str(BIN / "gunicorn"),
+                "veosaas.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--timeout",
+                "60",
+            ],
+        )
         self.wait_for(lambda: requests.get(f"{self.base_url}/healthz", timeout=2).ok, "web")
 
-    def start_worker(self, name: str = "worker", queues: str = "generation,callbacks,default",
-                     concurrency: int = 2) -> None:
-        self._spawn(name, [str(BIN / "celery"), "-A", "veosaas", "worker", "--queues", queues,
-                           "--concurrency", str(concurrency), "--loglevel", "INFO",
-                           "--hostname", f"{name}-{self.port}@%h", "--without-heartbeat",
-                           "--without-mingle", "--without-gossip"])
+    def start_worker(
+        self,
+        name: str = "worker",
+        queues: str = "generation,callbacks,default",
+        concurrency: int = 2,
+    ) -> None:
+        self._spawn(
+            name,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "veosaas",
+                "worker",
+                "--queues",
+                queues,
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{name}-{self.port}@%h",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+        )
 
     def start_beat(self) -> None:
-        self._spawn("beat", [str(BIN / "celery"), "-A", "veosaas", "beat", "--loglevel", "INFO",
-                             "--schedule", str(self.log_dir / "beat-schedule")])
+        self._spawn(
+            "beat",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "veosaas",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(self.log_dir / "beat-schedule"),
+            ],
+        )
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(name)
@@ -140,8 +187,9 @@ class Stack:
 
 
 @contextmanager
-def running_stack(tmp_path: Path, *, web: bool = True, worker: bool = True,
-                  **env: str) -> Iterator[Stack]:
+def running_stack(
+    tmp_path: Path, *, web: bool = True, worker: bool = True, **env: str
+) -> Iterator[Stack]:
     purge_broker()
     stack = Stack(process_env(**env), tmp_path)
     try:

@@ -23,7 +23,12 @@ def test_check_deploy_passes_with_production_settings(tmp_path: Path) -> None:
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -31,19 +36,28 @@ def test_check_deploy_passes_with_production_settings(tmp_path: Path) -> None:
 def test_embedded_defaults_fail_the_deploy_check(tmp_path: Path) -> None:
     """Without TLS settings the checklist warns: production must opt in explicitly."""
     env = dict(os.environ)
-    env.update(DJANGO_SETTINGS_MODULE="veosaas.settings", VAR_DIR=str(tmp_path),
-               SECURE_HTTPS="0")
+    env.update(DJANGO_SETTINGS_MODULE="veosaas.settings", VAR_DIR=str(tmp_path), SECURE_HTTPS="0")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode != 0
     assert "SECURE_SSL_REDIRECT" in result.stdout + result.stderr
 
 
 def test_api_answers_in_english_whatever_the_accept_language(client) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/api/generate-video", b"{bad json", content_type="application/json",
-                           HTTP_ACCEPT_LANGUAGE="tr", HTTP_AUTHORIZATION="Bearer x")
+    response = client.post(
+        "/api/generate-video",
+        b"{bad json",
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="tr",
+        HTTP_AUTHORIZATION="Bearer x",
+    )
     assert response.status_code == 401
     assert response.json()["msg"] == "Authentication failed"
     assert "Content-Language" not in response

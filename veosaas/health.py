@@ -54,5 +54,6 @@ def healthz_worker(request: HttpRequest) -> JsonResponse:
             latency_ms = round((time.monotonic() - started) * 1000)
             return JsonResponse({"status": "ok", "worker": "ok", "latency_ms": latency_ms})
         time.sleep(0.05)
-    return JsonResponse({"status": "error", "worker": "no answer", "timeout_s": timeout},
-                        status=503)
+    return JsonResponse(
+        {"status": "error", "worker": "no answer", "timeout_s": timeout}, status=503
+    )

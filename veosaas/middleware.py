@@ -10,8 +10,15 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 
-API_PREFIXES = ("/api/", "/generate", "/status/", "/videos", "/media/", "/healthz",
-                "/billing/stripe/")
+API_PREFIXES = (
+    "/api/",
+    "/generate",
+    "/status/",
+    "/videos",
+    "/media/",
+    "/healthz",
+    "/billing/stripe/",
+)
 
 
 def is_api_path(path: str) -> bool:

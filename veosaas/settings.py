@@ -144,11 +144,14 @@ else:
 # ---------------------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "veosaas.cache.RedisCache",
-                          "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "veosaas.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                          "LOCATION": str(VAR_DIR / "cache")}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 # ---------------------------------------------------------------------------------------------
 # PASSWORDS / AUTH
@@ -421,7 +424,8 @@ BILLING_SIGNUP_GRANT_CREDITS = env_int("BILLING_SIGNUP_GRANT_CREDITS", 50)
 # Usage alerts (billing/alerts.py): seconds before each retry of a failed email or webhook
 # notification (1 attempt + one retry per entry), and the per-attempt webhook timeout.
 BILLING_ALERT_RETRY_SCHEDULE = tuple(
-    int(item) for item in env_list("BILLING_ALERT_RETRY_SCHEDULE", "30,120,600"))
+    int(item) for item in env_list("BILLING_ALERT_RETRY_SCHEDULE", "30,120,600")
+)
 BILLING_ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("BILLING_ALERT_WEBHOOK_TIMEOUT_SECONDS", 15)
 CELERY_BEAT_SCHEDULE["billing-alert-deliveries-sweep"] = {
     "task": "billing.tasks.alert_deliveries_sweep_task",
@@ -498,7 +502,8 @@ VEO3O1_HTTP_ERROR_STATUS = env_bool("VEO3O1_HTTP_ERROR_STATUS", True)
 GENERATION_TERMINAL_HOOKS = ["generation.callbacks.callback_schedule_for_job"]
 # Seconds to wait before each retry of a failed callback: 1 attempt + one retry per entry.
 GENERATION_CALLBACK_RETRY_SCHEDULE = tuple(
-    int(item) for item in env_list("GENERATION_CALLBACK_RETRY_SCHEDULE", "60,300,900"))
+    int(item) for item in env_list("GENERATION_CALLBACK_RETRY_SCHEDULE", "60,300,900")
+)
 # Per-attempt limit for the whole POST (kie: receivers must answer within 15 s).
 GENERATION_CALLBACK_TIMEOUT_SECONDS = env_int("GENERATION_CALLBACK_TIMEOUT_SECONDS", 15)
 CELERY_BEAT_SCHEDULE["generation-callbacks-sweep"] = {

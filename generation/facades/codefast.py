@@ -88,30 +88,44 @@ STATUS = {
 }
 # job_submit's validation fields, as codefast clients know them.
 FIELD_NAMES = {
-    "aspectRatio": "aspect_ratio", "aspect_ratio": "aspect_ratio",
-    "duration": "duration_seconds", "duration_seconds": "duration_seconds",
-    "imageUrls": "image", "imageKey": "image", "images": "image",
+    "aspectRatio": "aspect_ratio",
+    "aspect_ratio": "aspect_ratio",
+    "duration": "duration_seconds",
+    "duration_seconds": "duration_seconds",
+    "imageUrls": "image",
+    "imageKey": "image",
+    "images": "image",
 }
 
 
 class CodefastError(Exception):
-    def __init__(self, status: int, detail: str, extra: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
         self.extra, self.headers = extra or {}, headers or {}
 
 
-def detail_response(status: int, detail: str, extra: dict[str, Any] | None = None,
-                    headers: dict[str, str] | None = None) -> Response:
+def detail_response(
+    status: int,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     return Response({"detail": detail, **(extra or {})}, status=status, headers=headers)
 
 
 class JsonAlways(DefaultContentNegotiation):
     """Answer JSON whatever the Accept header says, as FastAPI does (never 406)."""
 
-    def select_renderer(self, request: Request, renderers: list[BaseRenderer],
-                        format_suffix: str | None = None) -> tuple[BaseRenderer, str]:
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
         return renderers[0], renderers[0].media_type
 
 
@@ -128,8 +142,9 @@ class CodefastView(APIView):
         if isinstance(exc, FieldError):
             return detail_response(422, f"{exc.field} {exc.message}")
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-            return detail_response(401, "Invalid API key",
-                                   headers={"WWW-Authenticate": "X-API-Key"})
+            return detail_response(
+                401, "Invalid API key", headers={"WWW-Authenticate": "X-API-Key"}
+            )
         if isinstance(exc, RequestDataTooBig):
             return detail_response(413, "body is too large")
         if isinstance(exc, exceptions.ParseError):
@@ -154,7 +169,8 @@ def stamp(moment: Any) -> str:
     if moment is None:
         return ""
     return timezone.localtime(moment, ZoneInfo(settings.CODEFAST_TIME_ZONE)).strftime(
-        "%d.%m.%Y %H:%M:%S")
+        "%d.%m.%Y %H:%M:%S"
+    )
 
 
 def limits(user: User) -> dict[str, int]:
@@ -167,8 +183,11 @@ def queue_place(job: Job) -> QueuePlace:
     (the contract's completed example)."""
     if job.is_terminal:
         return QueuePlace(position=0, total=0)
-    return job_queue_place(job=job, exact_max=settings.CODEFAST_QUEUE_EXACT_MAX,
-                           snapshot_seconds=settings.CODEFAST_QUEUE_SNAPSHOT_SECONDS)
+    return job_queue_place(
+        job=job,
+        exact_max=settings.CODEFAST_QUEUE_EXACT_MAX,
+        snapshot_seconds=settings.CODEFAST_QUEUE_SNAPSHOT_SECONDS,
+    )
 
 
 def aspect_ratio(job: Job) -> str:
@@ -213,7 +232,7 @@ def parse_aspect_ratio(body: dict[str, Any]) -> str:
     if value is None:
         return DEFAULT_ASPECT_RATIO
     if not isinstance(value, str) or value.strip() not in ASPECT_RATIOS:
-        raise FieldError("aspect_ratio", "must be \"16:9\" or \"9:16\"")
+        raise FieldError("aspect_ratio", 'must be "16:9" or "9:16"')
     return value.strip()
 
 
@@ -276,9 +295,12 @@ def parse_image(body: dict[str, Any]) -> bytes | None:
 def _daily_limit_reached(user: User) -> CodefastError:
     usage = daily_usage(user=user)
     wait = max(1, ceil((daily_limit_resets_at() - timezone.now()).total_seconds()))
-    return CodefastError(429, "Daily limit reached",
-                         {"daily_limit": usage.limit, "daily_limit_remaining": 0},
-                         {"Retry-After": str(wait)})
+    return CodefastError(
+        429,
+        "Daily limit reached",
+        {"daily_limit": usage.limit, "daily_limit_remaining": 0},
+        {"Retry-After": str(wait)},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,8 +322,11 @@ def root(request: HttpRequest) -> HttpResponse:
     browser (Accept names text/html explicitly; `*/*` does not count) is sent to the
     dashboard, and anything else gets codefast's 401."""
     accept = request.headers.get("Accept", "")
-    if ("HTTP_X_API_KEY" not in request.META and request.method in ("GET", "HEAD")
-            and "text/html" in accept.lower()):
+    if (
+        "HTTP_X_API_KEY" not in request.META
+        and request.method in ("GET", "HEAD")
+        and "text/html" in accept.lower()
+    ):
         response: HttpResponse = HttpResponseRedirect(DASHBOARD_PATH)
     else:
         response = _root_api(request)
@@ -321,8 +346,11 @@ class GenerateApi(CodefastView):
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > body_limit():
             limit = settings.CODEFAST_IMAGE_MAX_BYTES
-            raise CodefastError(413, f"body is too large: at most {body_limit():,} bytes (the "
-                                     f"image may be at most {limit / 2**20:g} MB decoded)")
+            raise CodefastError(
+                413,
+                f"body is too large: at most {body_limit():,} bytes (the "
+                f"image may be at most {limit / 2**20:g} MB decoded)",
+            )
         body = json_object(request)
         prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
         ratio = parse_aspect_ratio(body)
@@ -331,8 +359,11 @@ class GenerateApi(CodefastView):
         key = idempotency_key(request)
         # What identifies the request for Idempotency-Key replays: the effective values, the
         # image by digest (the base64 itself is never stored on the job).
-        raw: dict[str, Any] = {"prompt": prompt, "aspect_ratio": ratio,
-                               "duration_seconds": duration}
+        raw: dict[str, Any] = {
+            "prompt": prompt,
+            "aspect_ratio": ratio,
+            "duration_seconds": duration,
+        }
         inputs: tuple[ImageInput, ...] = ()
         if image is not None:
             raw["image"] = {"sha256": hashlib.sha256(image).hexdigest(), "bytes": len(image)}
@@ -340,49 +371,68 @@ class GenerateApi(CodefastView):
             # job_submit answers it (or refuses a different body) before looking at images.
             if not (key and job_get_by_idempotency_key(user=user, key=key)):
                 try:
-                    upload = upload_create(user=user, source=image,
-                                           max_bytes=settings.CODEFAST_IMAGE_MAX_BYTES,
-                                           origin=Upload.Source.BASE64)
+                    upload = upload_create(
+                        user=user,
+                        source=image,
+                        max_bytes=settings.CODEFAST_IMAGE_MAX_BYTES,
+                        origin=Upload.Source.BASE64,
+                    )
                 except images.ImageRejected as exc:
                     raise FieldError("image", f"is not an acceptable image: {exc}") from exc
                 inputs = (ImageInput(upload_id=upload.id),)
         spec = JobSpec(
-            facade=Job.Facade.CODEFAST, prompt=prompt, model_tier=settings.CODEFAST_MODEL_TIER,
-            aspect_ratio=ratio, resolution=settings.CODEFAST_RESOLUTION,
-            duration_seconds=duration, images=inputs, raw_request=raw,
+            facade=Job.Facade.CODEFAST,
+            prompt=prompt,
+            model_tier=settings.CODEFAST_MODEL_TIER,
+            aspect_ratio=ratio,
+            resolution=settings.CODEFAST_RESOLUTION,
+            duration_seconds=duration,
+            images=inputs,
+            raw_request=raw,
             enforce_daily_limit=True,
         )
         try:
-            job = job_submit(user=user, spec=spec, api_key=request.auth,
-                             idempotency_key=key).job
+            job = job_submit(user=user, spec=spec, api_key=request.auth, idempotency_key=key).job
         except JobValidationError as exc:
             raise FieldError(FIELD_NAMES.get(exc.field, exc.field), exc.message) from exc
         except DailyLimitReached as exc:
             raise _daily_limit_reached(user) from exc
         except InsufficientCredits as exc:
-            raise CodefastError(429, "Insufficient credits", {
-                "required_credits": exc.required, "available_credits": exc.available,
-                **limits(user)}) from exc
+            raise CodefastError(
+                429,
+                "Insufficient credits",
+                {
+                    "required_credits": exc.required,
+                    "available_credits": exc.available,
+                    **limits(user),
+                },
+            ) from exc
         except RateLimited as exc:
-            raise CodefastError(429, "Rate limit exceeded", limits(user),
-                                {"Retry-After": str(exc.retry_after)}) from exc
+            raise CodefastError(
+                429, "Rate limit exceeded", limits(user), {"Retry-After": str(exc.retry_after)}
+            ) from exc
         except ConcurrencyLimited as exc:
             raise CodefastError(
-                429, f"Too many jobs in progress: at most {exc.limit} may be queued or running",
-                limits(user), {"Retry-After": str(exc.retry_after)}) from exc
+                429,
+                f"Too many jobs in progress: at most {exc.limit} may be queued or running",
+                limits(user),
+                {"Retry-After": str(exc.retry_after)},
+            ) from exc
         except IdempotencyKeyReused as exc:
             raise CodefastError(409, str(exc)) from exc
         place = queue_place(job)
-        return Response({
-            "job_id": str(job.id),
-            "status": STATUS[job.state],
-            "queue_position": place.position,
-            "total_in_queue": place.total,
-            "aspect_ratio": aspect_ratio(job),
-            "duration_seconds": job.duration_seconds,
-            "has_image": bool(job.image_refs),
-            **limits(user),
-        })
+        return Response(
+            {
+                "job_id": str(job.id),
+                "status": STATUS[job.state],
+                "queue_position": place.position,
+                "total_in_queue": place.total,
+                "aspect_ratio": aspect_ratio(job),
+                "duration_seconds": job.duration_seconds,
+                "has_image": bool(job.image_refs),
+                **limits(user),
+            }
+        )
 
 
 class StatusApi(CodefastView):

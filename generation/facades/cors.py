@@ -53,8 +53,11 @@ class CodefastCorsMiddleware:
         if not is_codefast_path(request.path_info):
             return self.get_response(request)
         origin = request.headers.get("Origin", "")
-        if (request.method == "OPTIONS" and origin
-                and "Access-Control-Request-Method" in request.headers):
+        if (
+            request.method == "OPTIONS"
+            and origin
+            and "Access-Control-Request-Method" in request.headers
+        ):
             return self._preflight(origin)
         response = self.get_response(request)
         if origin and self._add_origin(response, origin):

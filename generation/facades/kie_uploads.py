@@ -36,20 +36,32 @@ _FETCH_TIMEOUT_SECONDS = 30.0  # kie: "remote fetch timeout 30 s"
 
 
 def _iso_ms(moment: Any) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 class KieUploadView(Veo3ApiView):
-    def render_error(self, code: int, msg: str, data: Any = None,
-                     headers: dict[str, str] | None = None) -> Response:
+    def render_error(
+        self, code: int, msg: str, data: Any = None, headers: dict[str, str] | None = None
+    ) -> Response:
         # Validation problems are 400 in the upload API (it has no 422).
         code = 400 if code == 422 else code
-        return Response({"success": False, "code": code, "msg": msg, "data": data},
-                        status=http_status(code), headers=headers)
+        return Response(
+            {"success": False, "code": code, "msg": msg, "data": data},
+            status=http_status(code),
+            headers=headers,
+        )
 
-    def uploaded(self, request: Request, upload: Upload, *, upload_path: str,
-                 file_name: str, original_name: str) -> Response:
+    def uploaded(
+        self,
+        request: Request,
+        upload: Upload,
+        *,
+        upload_path: str,
+        file_name: str,
+        original_name: str,
+    ) -> Response:
         url = upload_url(upload, request)
         name = file_name or original_name or f"{upload.id.hex}.{upload.extension}"
         data = {
@@ -77,12 +89,24 @@ def _names(fields: Any) -> tuple[str, str]:
     return upload_path, file_name
 
 
-def _store(request: Request, source: Any, field: str, *, file_name: str,
-           origin: str = Upload.Source.UPLOAD, source_url: str = "") -> Upload:
+def _store(
+    request: Request,
+    source: Any,
+    field: str,
+    *,
+    file_name: str,
+    origin: str = Upload.Source.UPLOAD,
+    source_url: str = "",
+) -> Upload:
     try:
-        return upload_create(user=request.user, source=source, file_name=file_name,
-                             max_bytes=settings.VEO3API_UPLOAD_MAX_BYTES, origin=origin,
-                             source_url=source_url)
+        return upload_create(
+            user=request.user,
+            source=source,
+            file_name=file_name,
+            max_bytes=settings.VEO3API_UPLOAD_MAX_BYTES,
+            origin=origin,
+            source_url=source_url,
+        )
     except images.ImageRejected as exc:
         raise FieldError(field, str(exc)) from exc
 
@@ -103,8 +127,9 @@ class FileStreamUploadApi(KieUploadView):
             raise FieldError("file", f"is larger than {_limit_text()}")
         original = (uploaded.name or "")[:255]
         upload = _store(request, uploaded.file, "file", file_name=file_name or original)
-        return self.uploaded(request, upload, upload_path=upload_path, file_name=file_name,
-                             original_name=original)
+        return self.uploaded(
+            request, upload, upload_path=upload_path, file_name=file_name, original_name=original
+        )
 
 
 class FileBase64UploadApi(KieUploadView):
@@ -127,10 +152,12 @@ class FileBase64UploadApi(KieUploadView):
             data = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise FieldError("base64Data", "is not valid base64") from exc
-        upload = _store(request, data, "base64Data", file_name=file_name,
-                        origin=Upload.Source.BASE64)
-        return self.uploaded(request, upload, upload_path=upload_path, file_name=file_name,
-                             original_name=file_name)
+        upload = _store(
+            request, data, "base64Data", file_name=file_name, origin=Upload.Source.BASE64
+        )
+        return self.uploaded(
+            request, upload, upload_path=upload_path, file_name=file_name, original_name=file_name
+        )
 
 
 class FileUrlUploadApi(KieUploadView):
@@ -141,14 +168,22 @@ class FileUrlUploadApi(KieUploadView):
         upload_path, file_name = _names(body)
         url = required_str(body, "fileUrl", max_length=netguard.MAX_URL_LENGTH)
         try:
-            fetched = netguard.guarded_get(url, max_bytes=settings.VEO3API_UPLOAD_MAX_BYTES,
-                                           timeout=_FETCH_TIMEOUT_SECONDS)
+            fetched = netguard.guarded_get(
+                url, max_bytes=settings.VEO3API_UPLOAD_MAX_BYTES, timeout=_FETCH_TIMEOUT_SECONDS
+            )
         except netguard.BlockedDestination as exc:
             raise FieldError("fileUrl", f"is not an allowed URL ({exc.reason})") from exc
         except netguard.FetchError as exc:
             raise FieldError("fileUrl", f"could not be fetched: {exc}") from exc
         original = url.rsplit("/", 1)[-1].split("?", 1)[0][:255]
-        upload = _store(request, fetched.body, "fileUrl", file_name=file_name or original,
-                        origin=Upload.Source.URL, source_url=url)
-        return self.uploaded(request, upload, upload_path=upload_path, file_name=file_name,
-                             original_name=original)
+        upload = _store(
+            request,
+            fetched.body,
+            "fileUrl",
+            file_name=file_name or original,
+            origin=Upload.Source.URL,
+            source_url=url,
+        )
+        return self.uploaded(
+            request, upload, upload_path=upload_path, file_name=file_name, original_name=original
+        )

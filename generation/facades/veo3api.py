@@ -72,34 +72,43 @@ logger = logging.getLogger(__name__)
 
 MSG_SUCCESS = "success"
 MSG_UNAUTHORIZED = (
-    "You do not have access permissions. Check your API key (Authorization: Bearer <key>).")
+    "You do not have access permissions. Check your API key (Authorization: Bearer <key>)."
+)
 MSG_CREDITS = "The current credits are insufficient. Please top up."
 MSG_RECORD_NULL = "record is null."
 MSG_TOO_OLD = "Temporarily supports records within 14 days."
 MSG_NOT_SUCCESS = "record status is not success."
 MSG_1080P_PROCESSING = (
-    "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.")
+    "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly."
+)
 MSG_4K_PROCESSING = (
-    "4k is processing. It should be ready in 5-10 minutes. Please check back shortly.")
+    "4k is processing. It should be ready in 5-10 minutes. Please check back shortly."
+)
 MSG_4K_DONE = "The video has been generated successfully"
 
 EXTEND_MODELS = ("fast", "quality", "lite")
-TEXT, FIRST_LAST, REFERENCE = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO",
-                               "REFERENCE_2_VIDEO")
+TEXT, FIRST_LAST, REFERENCE = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO")
 SEED_RANGE = (10000, 99999)
 TASK_ID_MAX = 64
 _TASK_ID_RE = re.compile(r"^(?:veo_extend_task_|veo_task_)?([0-9a-f]{32})$")
 # README A1: with VEO3API_HTTP_ERROR_STATUS, the HTTP status for each body code.
 _HTTP_STATUS = {455: 503, 501: 500, 505: 503}
 # Job field names in service errors → the request field a veo3api client sent.
-FIELD_NAMES = {"imageKey": "imageUrls", "images": "imageUrls", "duration_seconds": "duration",
-               "aspect_ratio": "aspectRatio", "model_tier": "model", "mode": "generationType",
-               "source_video": "taskId"}
+FIELD_NAMES = {
+    "imageKey": "imageUrls",
+    "images": "imageUrls",
+    "duration_seconds": "duration",
+    "aspect_ratio": "aspectRatio",
+    "model_tier": "model",
+    "mode": "generationType",
+    "source_video": "taskId",
+}
 
 
 class Veo3ApiError(Exception):
-    def __init__(self, code: int, msg: str, data: Any = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, code: int, msg: str, data: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(msg)
         self.code, self.msg, self.data, self.headers = code, msg, data, headers or {}
 
@@ -111,16 +120,18 @@ def http_status(code: int) -> int:
 
 
 def envelope(code: int, msg: str, data: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response({"code": code, "msg": msg, "data": data}, status=http_status(code),
-                    headers=headers)
+    return Response(
+        {"code": code, "msg": msg, "data": data}, status=http_status(code), headers=headers
+    )
 
 
 class Veo3ApiView(APIView):
     authentication_classes = [BearerApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
 
-    def render_error(self, code: int, msg: str, data: Any = None,
-                     headers: dict[str, str] | None = None) -> Response:
+    def render_error(
+        self, code: int, msg: str, data: Any = None, headers: dict[str, str] | None = None
+    ) -> Response:
         return envelope(code, msg, data, headers)
 
     def handle_exception(self, exc: Exception) -> Response:
@@ -188,12 +199,19 @@ def submit_errors(exc: Exception, *, aliases: dict[str, str] | None = None) -> E
         return Veo3ApiError(402, MSG_CREDITS)
     if isinstance(exc, RateLimited):
         return Veo3ApiError(
-            429, f"Rate limit exceeded: at most {exc.decision.limit} generation requests per "
-                 f"{exc.decision.window} seconds.", None, {"Retry-After": str(exc.retry_after)})
+            429,
+            f"Rate limit exceeded: at most {exc.decision.limit} generation requests per "
+            f"{exc.decision.window} seconds.",
+            None,
+            {"Retry-After": str(exc.retry_after)},
+        )
     if isinstance(exc, ConcurrencyLimited):
         return Veo3ApiError(
-            429, f"Too many concurrent tasks: at most {exc.limit} may be queued or running.",
-            None, {"Retry-After": str(exc.retry_after)})
+            429,
+            f"Too many concurrent tasks: at most {exc.limit} may be queued or running.",
+            None,
+            {"Retry-After": str(exc.retry_after)},
+        )
     if isinstance(exc, IdempotencyKeyReused):
         return FieldError("Idempotency-Key", "was already used with a different request")
     if isinstance(exc, UpgradeRefused):
@@ -204,8 +222,14 @@ def submit_errors(exc: Exception, *, aliases: dict[str, str] | None = None) -> E
     raise exc
 
 
-SUBMIT_ERRORS = (JobValidationError, InsufficientCredits, RateLimited, ConcurrencyLimited,
-                 IdempotencyKeyReused, UpgradeRefused)
+SUBMIT_ERRORS = (
+    JobValidationError,
+    InsufficientCredits,
+    RateLimited,
+    ConcurrencyLimited,
+    IdempotencyKeyReused,
+    UpgradeRefused,
+)
 
 
 def _seed(body: dict[str, Any]) -> int | None:
@@ -237,15 +261,17 @@ def _mode(body: dict[str, Any], images: list[str], model_tier: str) -> str:
     count = len(images)
     if not generation_type:
         mode = {0: Job.Mode.TEXT, 1: Job.Mode.IMAGE, 2: Job.Mode.FIRST_LAST}.get(
-            count, Job.Mode.REFERENCE)
+            count, Job.Mode.REFERENCE
+        )
     elif generation_type == TEXT:
         if count:
             raise FieldError("imageUrls", "must be empty for TEXT_2_VIDEO")
         mode = Job.Mode.TEXT
     elif generation_type == FIRST_LAST:
         if count not in (1, 2):
-            raise FieldError("imageUrls", "must hold 1 or 2 images for "
-                                          "FIRST_AND_LAST_FRAMES_2_VIDEO")
+            raise FieldError(
+                "imageUrls", "must hold 1 or 2 images for FIRST_AND_LAST_FRAMES_2_VIDEO"
+            )
         mode = Job.Mode.IMAGE if count == 1 else Job.Mode.FIRST_LAST
     elif generation_type == REFERENCE:
         if not 1 <= count <= 3:
@@ -285,14 +311,26 @@ class GenerateApi(Veo3ApiView):
         optional_bool(body, "enableTranslation", True)
         optional_bool(body, "enableFallback", False)
         spec = JobSpec(
-            facade=Job.Facade.VEO3API, prompt=prompt, mode=mode, model_tier=model_tier,
-            aspect_ratio=aspect, resolution=resolution, duration_seconds=duration, seed=seed,
-            images=tuple(ImageInput(url=url) for url in images), watermark=watermark,
-            callback_url=callback, raw_request=body,
+            facade=Job.Facade.VEO3API,
+            prompt=prompt,
+            mode=mode,
+            model_tier=model_tier,
+            aspect_ratio=aspect,
+            resolution=resolution,
+            duration_seconds=duration,
+            seed=seed,
+            images=tuple(ImageInput(url=url) for url in images),
+            watermark=watermark,
+            callback_url=callback,
+            raw_request=body,
         )
         try:
-            submitted = job_submit(user=request.user, spec=spec, api_key=request.auth,
-                                   idempotency_key=idempotency_key(request))
+            submitted = job_submit(
+                user=request.user,
+                spec=spec,
+                api_key=request.auth,
+                idempotency_key=idempotency_key(request),
+            )
         except SUBMIT_ERRORS as exc:
             raise submit_errors(exc, aliases={"aspectRatio": aspect_key}) from exc
         return envelope(200, MSG_SUCCESS, {"taskId": submitted.job.task_id})
@@ -311,7 +349,8 @@ def _index(value: Any) -> int:
     if value is None or value == "":
         return 0
     if isinstance(value, bool) or not (
-            isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+        isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+    ):
         raise FieldError("index", "must be a whole number of 0 or more")
     if int(value) < 0:
         raise FieldError("index", "must be a whole number of 0 or more")
@@ -336,9 +375,15 @@ class Get1080pVideoApi(Veo3ApiView):
         if callback:
             raw["callBackUrl"] = callback
         try:
-            result = upgrade_request(user=request.user, parent=parent,
-                                     kind=Job.Kind.UPGRADE_1080P, result_index=index,
-                                     callback_url=callback, raw_request=raw, api_key=request.auth)
+            result = upgrade_request(
+                user=request.user,
+                parent=parent,
+                kind=Job.Kind.UPGRADE_1080P,
+                result_index=index,
+                callback_url=callback,
+                raw_request=raw,
+                api_key=request.auth,
+            )
         except SUBMIT_ERRORS as exc:
             raise submit_errors(exc, aliases={"callBackUrl": "callBackUrl"}) from exc
         if result.job.state == Job.State.SUCCEEDED:
@@ -357,9 +402,15 @@ class Get4kVideoApi(Veo3ApiView):
         index = _index(body.get("index"))
         callback = optional_str(body, "callBackUrl", max_length=2048)
         try:
-            result = upgrade_request(user=request.user, parent=parent, kind=Job.Kind.UPGRADE_4K,
-                                     result_index=index, callback_url=callback, raw_request=body,
-                                     api_key=request.auth)
+            result = upgrade_request(
+                user=request.user,
+                parent=parent,
+                kind=Job.Kind.UPGRADE_4K,
+                result_index=index,
+                callback_url=callback,
+                raw_request=body,
+                api_key=request.auth,
+            )
         except SUBMIT_ERRORS as exc:
             raise submit_errors(exc) from exc
         job = result.job
@@ -389,9 +440,17 @@ class ExtendApi(Veo3ApiView):
         check_retention(parent)
         try:
             submitted = extend_submit(
-                user=request.user, parent=parent, prompt=prompt, model_tier=model, seed=seed,
-                watermark=watermark, callback_url=callback, raw_request=body,
-                api_key=request.auth, idempotency_key=idempotency_key(request))
+                user=request.user,
+                parent=parent,
+                prompt=prompt,
+                model_tier=model,
+                seed=seed,
+                watermark=watermark,
+                callback_url=callback,
+                raw_request=body,
+                api_key=request.auth,
+                idempotency_key=idempotency_key(request),
+            )
         except SUBMIT_ERRORS as exc:
             raise submit_errors(exc) from exc
         return envelope(200, MSG_SUCCESS, {"taskId": submitted.job.task_id})

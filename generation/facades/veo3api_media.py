@@ -25,8 +25,12 @@ from generation.upgrades import media_full_video_name
 
 DOWNLOAD_SALT = "generation.veo3api.download"
 DOWNLOAD_SECONDS = 20 * 60
-_MEDIA_VIEWS = {"media-video": "video", "media-poster": "poster",
-                "veo3api-full-video": "full", "media-upload": "upload"}
+_MEDIA_VIEWS = {
+    "media-video": "video",
+    "media-poster": "poster",
+    "veo3api-full-video": "full",
+    "media-upload": "upload",
+}
 
 
 def _our_hosts(request: HttpRequest) -> set[str]:
@@ -96,7 +100,8 @@ def media_download(request: HttpRequest, token: str) -> HttpResponse:
             name = job.poster_file if kind == "poster" else job.video_file
         content_type = "image/jpeg" if kind == "poster" else "video/mp4"
         filename = f"{job.id}{'-full' if kind == 'full' else ''}." + (
-            "jpg" if kind == "poster" else "mp4")
+            "jpg" if kind == "poster" else "mp4"
+        )
         if not name:
             raise Http404("file not found")
     response = serve_stored_file(request, name, content_type, filename)

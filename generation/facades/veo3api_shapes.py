@@ -68,9 +68,13 @@ def response_data(job: Job, request: HttpRequest | None) -> dict[str, Any] | Non
     if job.state != Job.State.SUCCEEDED:
         return None
     if job.kind == Job.Kind.UPGRADE_4K:  # mirrors the 4K callback (contract §3)
-        return {"taskId": job.task_id, "resultUrls": result_urls(job, request),
-                "imageUrls": image_urls(job, request), "mediaIds": [job.id.hex],
-                "resolution": job.resolution}
+        return {
+            "taskId": job.task_id,
+            "resultUrls": result_urls(job, request),
+            "imageUrls": image_urls(job, request),
+            "mediaIds": [job.id.hex],
+            "resolution": job.resolution,
+        }
     data: dict[str, Any] = {
         "taskId": job.task_id,
         "resultUrls": result_urls(job, request),
@@ -93,8 +97,9 @@ def record_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
         "response": response_data(job, request),
         "successFlag": success_flag(job),
         "errorCode": (job.error_code or 500) if failed else None,
-        "errorMessage": (job.error_message or MSG_INTERNAL) if failed else (
-            "" if job.state == Job.State.SUCCEEDED else None),
+        "errorMessage": (job.error_message or MSG_INTERNAL)
+        if failed
+        else ("" if job.state == Job.State.SUCCEEDED else None),
         "createTime": kie_time(job.created_at),
     }
     if job.kind != Job.Kind.UPGRADE_4K:
@@ -107,8 +112,10 @@ def prompt_json(job: Job) -> str:
     raw = dict(job.raw_request)
     if job.kind == Job.Kind.GENERATE:
         defaults: dict[str, Any] = {
-            "callBackUrl": job.callback_url or None, "enableFallback": False,
-            "enableTranslation": True, "model": MODEL_NAMES.get(job.model_tier, job.model_tier),
+            "callBackUrl": job.callback_url or None,
+            "enableFallback": False,
+            "enableTranslation": True,
+            "model": MODEL_NAMES.get(job.model_tier, job.model_tier),
             "prompt": job.prompt,
         }
         if "aspect_ratio" not in raw:
@@ -121,24 +128,46 @@ def callback_body(job: Job) -> dict[str, Any]:
     """The kie callback for a finished job (§8.1 generate/extend/1080p, §8.2 4K; A7-A9)."""
     if job.kind == Job.Kind.UPGRADE_4K:
         if job.state != Job.State.SUCCEEDED:
-            return {"code": 500, "msg": MSG_4K_UNAVAILABLE,
-                    "data": {"taskId": job.task_id, "task_id": job.task_id}}
+            return {
+                "code": 500,
+                "msg": MSG_4K_UNAVAILABLE,
+                "data": {"taskId": job.task_id, "task_id": job.task_id},
+            }
         results, images = result_urls(job, None), image_urls(job, None)
-        return {"code": 200, "msg": CALLBACK_MESSAGES[job.kind], "data": {
-            "taskId": job.task_id,
-            "info": {"resultUrls": results, "imageUrls": images},
-            "creditsConsumed": job.credits_charged,
-            # A9: the snake-case mirror of kie's OpenAPI callback schema, additive.
-            "task_id": job.task_id, "result_urls": results, "media_ids": [job.id.hex],
-            "image_urls": images,
-        }}
+        return {
+            "code": 200,
+            "msg": CALLBACK_MESSAGES[job.kind],
+            "data": {
+                "taskId": job.task_id,
+                "info": {"resultUrls": results, "imageUrls": images},
+                "creditsConsumed": job.credits_charged,
+                # A9: the snake-case mirror of kie's OpenAPI callback schema, additive.
+                "task_id": job.task_id,
+                "result_urls": results,
+                "media_ids": [job.id.hex],
+                "image_urls": images,
+            },
+        }
     if job.state != Job.State.SUCCEEDED:
-        return {"code": job.error_code or 500, "msg": job.error_message or MSG_INTERNAL,
-                "data": {"taskId": job.task_id, "fallbackFlag": False}}
-    info: dict[str, Any] = {"resultUrls": result_urls(job, None), "originUrls": None,
-                            "resolution": job.resolution}
+        return {
+            "code": job.error_code or 500,
+            "msg": job.error_message or MSG_INTERNAL,
+            "data": {"taskId": job.task_id, "fallbackFlag": False},
+        }
+    info: dict[str, Any] = {
+        "resultUrls": result_urls(job, None),
+        "originUrls": None,
+        "resolution": job.resolution,
+    }
     if job.kind == Job.Kind.EXTEND:
         info["fullResultUrls"] = [full_video_url(job, None)]
-    return {"code": 200, "msg": CALLBACK_MESSAGES.get(job.kind, CALLBACK_MESSAGES["generate"]),
-            "data": {"taskId": job.task_id, "info": info, "fallbackFlag": False,
-                     "promptJson": prompt_json(job)}}
+    return {
+        "code": 200,
+        "msg": CALLBACK_MESSAGES.get(job.kind, CALLBACK_MESSAGES["generate"]),
+        "data": {
+            "taskId": job.task_id,
+            "info": info,
+            "fallbackFlag": False,
+            "promptJson": prompt_json(job),
+        },
+    }

@@ -59,14 +59,26 @@ STATUS = {
     Job.State.CANCELLED: "failed",
 }
 # A client-facing field name for each internal validation field.
-FIELD_NAMES = {"aspectRatio": "aspectRatio", "imageUrls": "imageUrl", "imageKey": "imageKey",
-               "callBackUrl": "callbackUrl", "model": "model", "resolution": "resolution",
-               "duration": "duration"}
+FIELD_NAMES = {
+    "aspectRatio": "aspectRatio",
+    "imageUrls": "imageUrl",
+    "imageKey": "imageKey",
+    "callBackUrl": "callbackUrl",
+    "model": "model",
+    "resolution": "resolution",
+    "duration": "duration",
+}
 
 
 class Veo3o1Error(Exception):
-    def __init__(self, code: int, msg: str, http_status: int, data: Any = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        msg: str,
+        http_status: int,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(msg)
         self.code, self.msg, self.http_status, self.data = code, msg, http_status, data
         self.headers = headers or {}
@@ -85,10 +97,12 @@ def wire_status(http_status: int) -> int:
     return http_status if settings.VEO3O1_HTTP_ERROR_STATUS else 200
 
 
-def envelope(code: int, msg: str, data: Any, http_status: int = 200,
-             headers: dict[str, str] | None = None) -> Response:
-    return Response({"code": code, "msg": msg, "data": data}, status=wire_status(http_status),
-                    headers=headers)
+def envelope(
+    code: int, msg: str, data: Any, http_status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        {"code": code, "msg": msg, "data": data}, status=wire_status(http_status), headers=headers
+    )
 
 
 class Veo3o1View(APIView):
@@ -101,8 +115,9 @@ class Veo3o1View(APIView):
         if isinstance(exc, FieldError):
             return envelope(1000, f"Invalid parameters: {exc.field} {exc.message}", None, 400)
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-            return envelope(1002, "Authentication failed", None, 401,
-                            {"WWW-Authenticate": "Bearer"})
+            return envelope(
+                1002, "Authentication failed", None, 401, {"WWW-Authenticate": "Bearer"}
+            )
         if isinstance(exc, exceptions.ParseError):
             return envelope(1000, "Invalid parameters: body is not valid JSON", None, 400)
         if isinstance(exc, exceptions.UnsupportedMediaType):
@@ -148,49 +163,71 @@ class GenerateVideoApi(Veo3o1View):
             raise FieldError("imageUrl", "is required for image_to_video")
         if generation_type == "text_to_video" and inputs:
             raise FieldError("imageUrl", "is only used with image_to_video")
-        callback = (optional_str(body, "callbackUrl", max_length=2048)
-                    or optional_str(body, "callBackUrl", max_length=2048))
+        callback = optional_str(body, "callbackUrl", max_length=2048) or optional_str(
+            body, "callBackUrl", max_length=2048
+        )
         spec = JobSpec(
-            facade=Job.Facade.VEO3O1, prompt=prompt, model_tier=settings.VEO3O1_MODEL_TIER,
-            aspect_ratio=aspect, resolution=settings.VEO3O1_RESOLUTION,
-            duration_seconds=settings.VEO3O1_DURATION_SECONDS, images=inputs,
-            callback_url=callback, raw_request=body,
+            facade=Job.Facade.VEO3O1,
+            prompt=prompt,
+            model_tier=settings.VEO3O1_MODEL_TIER,
+            aspect_ratio=aspect,
+            resolution=settings.VEO3O1_RESOLUTION,
+            duration_seconds=settings.VEO3O1_DURATION_SECONDS,
+            images=inputs,
+            callback_url=callback,
+            raw_request=body,
         )
         try:
-            submitted = job_submit(user=request.user, spec=spec, api_key=request.auth,
-                                   idempotency_key=idempotency_key(request))
+            submitted = job_submit(
+                user=request.user,
+                spec=spec,
+                api_key=request.auth,
+                idempotency_key=idempotency_key(request),
+            )
         except JobValidationError as exc:
             raise FieldError(FIELD_NAMES.get(exc.field, exc.field), exc.message) from exc
         except InsufficientCredits as exc:
-            raise Veo3o1Error(1001, "Insufficient credits", 402,
-                              {"required": exc.required, "current": exc.available}) from exc
+            raise Veo3o1Error(
+                1001,
+                "Insufficient credits",
+                402,
+                {"required": exc.required, "current": exc.available},
+            ) from exc
         except (RateLimited, ConcurrencyLimited) as exc:
-            raise Veo3o1Error(1003, "Rate limit exceeded", 429, None,
-                              {"Retry-After": str(exc.retry_after)}) from exc
+            raise Veo3o1Error(
+                1003, "Rate limit exceeded", 429, None, {"Retry-After": str(exc.retry_after)}
+            ) from exc
         except IdempotencyKeyReused as exc:
             raise Veo3o1Error(1000, f"Invalid parameters: {exc}", 409) from exc
         job = submitted.job
-        return envelope(0, "Success", {
-            "uuid": str(job.id),
-            "status": "pending",
-            "generationType": generation_type,
-            "prompt": job.prompt,
-            "aspectRatio": job.aspect_ratio,
-            "createdAt": iso(job.created_at),
-        })
+        return envelope(
+            0,
+            "Success",
+            {
+                "uuid": str(job.id),
+                "status": "pending",
+                "generationType": generation_type,
+                "prompt": job.prompt,
+                "aspectRatio": job.aspect_ratio,
+                "createdAt": iso(job.created_at),
+            },
+        )
 
 
 def status_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
     """The status `data` object (also the veo3o1 callback body)."""
-    success_flag = {Job.State.SUCCEEDED: 1, Job.State.FAILED: 3 if job.failure_stage
-                    == Job.FailureStage.GENERATION else 2}.get(job.state, 0)
+    success_flag = {
+        Job.State.SUCCEEDED: 1,
+        Job.State.FAILED: 3 if job.failure_stage == Job.FailureStage.GENERATION else 2,
+    }.get(job.state, 0)
     data: dict[str, Any] = {
         "uuid": str(job.id),
         "status": STATUS[job.state],
         "videoUrl": job_video_url(job, request),
         "posterUrl": job_poster_url(job, request),
-        "progress": 100 if job.state == Job.State.SUCCEEDED else (
-            0 if job.state == Job.State.QUEUED else job.progress),
+        "progress": 100
+        if job.state == Job.State.SUCCEEDED
+        else (0 if job.state == Job.State.QUEUED else job.progress),
         "estimatedTime": job_eta_seconds(job=job),
         "successFlag": success_flag,
         "createdAt": iso(job.created_at),
@@ -201,15 +238,18 @@ def status_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
     return data
 
 
-def plain_envelope(code: int, msg: str, data: Any, http_status: int = 200,
-                   headers: dict[str, str] | None = None) -> HttpResponse:
+def plain_envelope(
+    code: int, msg: str, data: Any, http_status: int = 200, headers: dict[str, str] | None = None
+) -> HttpResponse:
     """`envelope` without DRF: the same bytes as its JSONRenderer (compact, UTF-8, U+2028 and
     U+2029 escaped)."""
-    body = json.dumps({"code": code, "msg": msg, "data": data}, ensure_ascii=False,
-                      separators=(",", ":"))
+    body = json.dumps(
+        {"code": code, "msg": msg, "data": data}, ensure_ascii=False, separators=(",", ":")
+    )
     body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return HttpResponse(body, content_type="application/json",
-                        status=wire_status(http_status), headers=headers)
+    return HttpResponse(
+        body, content_type="application/json", status=wire_status(http_status), headers=headers
+    )
 
 
 class VideoStatusApi(Veo3o1View):
@@ -224,8 +264,9 @@ class VideoStatusApi(Veo3o1View):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):
-            return plain_envelope(1000, f"Method {request.method} not allowed", None, 405,
-                                  {"Allow": "GET, HEAD"})
+            return plain_envelope(
+                1000, f"Method {request.method} not allowed", None, 405, {"Allow": "GET, HEAD"}
+            )
         try:
             return self.get(request, **kwargs)
         except Exception:
@@ -255,8 +296,7 @@ class VideoStatusApi(Veo3o1View):
 
 
 def _auth_failed() -> HttpResponse:
-    return plain_envelope(1002, "Authentication failed", None, 401,
-                          {"WWW-Authenticate": "Bearer"})
+    return plain_envelope(1002, "Authentication failed", None, 401, {"WWW-Authenticate": "Bearer"})
 
 
 class UploadVideoImageApi(Veo3o1View):
@@ -268,11 +308,16 @@ class UploadVideoImageApi(Veo3o1View):
         if upload.size > limit:
             raise FieldError("file", f"is larger than {limit // (1024 * 1024)} MB")
         try:
-            stored = upload_create(user=request.user, source=upload.file,
-                                   file_name=upload.name or "", max_bytes=limit)
+            stored = upload_create(
+                user=request.user, source=upload.file, file_name=upload.name or "", max_bytes=limit
+            )
         except images.ImageRejected as exc:
             raise FieldError("file", str(exc)) from exc
-        return envelope(0, "Upload successful", {
-            "imageUrl": upload_url(stored, request),
-            "imageKey": stored.key,
-        })
+        return envelope(
+            0,
+            "Upload successful",
+            {
+                "imageUrl": upload_url(stored, request),
+                "imageKey": stored.key,
+            },
+        )

@@ -90,8 +90,13 @@ class ContentBlocked(ProviderError):
 class ProviderTransientError(ProviderError):
     code = "provider_unavailable"
 
-    def __init__(self, message: str, *, retry_after_seconds: float | None = None,
-                 details: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_seconds: float | None = None,
+        details: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message, details=details)
         self.retry_after_seconds = retry_after_seconds
 

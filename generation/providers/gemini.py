@@ -206,8 +206,9 @@ class GeminiProvider(VideoProvider):
         api_key = str(settings.GEMINI_API_KEY)
         if not api_key:
             raise ProviderFailed("the Gemini provider needs GEMINI_API_KEY")
-        yield _shared_client(api_key, str(settings.GEMINI_BASE_URL),
-                             float(settings.GEMINI_HTTP_TIMEOUT_SECONDS))
+        yield _shared_client(
+            api_key, str(settings.GEMINI_BASE_URL), float(settings.GEMINI_HTTP_TIMEOUT_SECONDS)
+        )
 
 
 @functools.lru_cache(maxsize=4)

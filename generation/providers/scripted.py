@@ -43,5 +43,6 @@ class ScriptedProvider(VideoProvider):
             )
         if outcome == "transient":
             raise ProviderTransientError("Scripted upstream outage.", retry_after_seconds=1)
-        return LocalProvider().submit(request, workdir=workdir,
-                                      progress=lambda f: progress(0.5 + f / 2))
+        return LocalProvider().submit(
+            request, workdir=workdir, progress=lambda f: progress(0.5 + f / 2)
+        )

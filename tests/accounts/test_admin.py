@@ -30,8 +30,10 @@ def test_admin_creates_key_and_shows_raw_token_once(admin_client) -> None:  # ty
     key = ApiKey.objects.get(user=owner)
     change_page = admin_client.get(reverse("admin:accounts_apikey_change", args=[key.pk]))
     assert token not in change_page.content.decode()
-    assert token[len(key.prefix):] not in admin_client.get(
-        reverse("admin:accounts_apikey_changelist")).content.decode()
+    assert (
+        token[len(key.prefix) :]
+        not in admin_client.get(reverse("admin:accounts_apikey_changelist")).content.decode()
+    )
 
 
 def test_admin_revoke_action(admin_client, api_key) -> None:  # type: ignore[no-untyped-def]
@@ -49,9 +51,12 @@ def test_ledger_admin_is_read_only(admin_client) -> None:  # type: ignore[no-unt
     transfer = credits_grant(user=UserFactory(), amount=5, idempotency_key="admin:ro")
     assert admin_client.get(reverse("admin:billing_transfer_changelist")).status_code == 200
     assert admin_client.get(reverse("admin:billing_transfer_add")).status_code == 403
-    assert admin_client.post(
-        reverse("admin:billing_transfer_delete", args=[transfer.pk]), {"post": "yes"}
-    ).status_code == 403
+    assert (
+        admin_client.post(
+            reverse("admin:billing_transfer_delete", args=[transfer.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert Transfer.objects.filter(pk=transfer.pk).exists()
     page = admin_client.get(reverse("admin:billing_ledgeraccount_changelist"))
     assert page.status_code == 200
@@ -60,10 +65,19 @@ def test_ledger_admin_is_read_only(admin_client) -> None:  # type: ignore[no-unt
 def test_prices_are_editable_in_admin(admin_client) -> None:  # type: ignore[no-untyped-def]
     from billing.services import price_quote
 
-    response = admin_client.post(reverse("admin:billing_price_add"), {
-        "operation": "generate", "model_tier": "fast", "resolution": "720p",
-        "flat_credits": 1, "credits_per_second": 1, "active": "on",
-    })
+    response = admin_client.post(
+        reverse("admin:billing_price_add"),
+        {
+            "operation": "generate",
+            "model_tier": "fast",
+            "resolution": "720p",
+            "flat_credits": 1,
+            "credits_per_second": 1,
+            "active": "on",
+        },
+    )
     assert response.status_code == 302
-    assert price_quote(operation="generate", model_tier="fast", resolution="720p",
-                       seconds=8).credits == 9
+    assert (
+        price_quote(operation="generate", model_tier="fast", resolution="720p", seconds=8).credits
+        == 9
+    )

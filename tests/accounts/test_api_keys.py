@@ -42,7 +42,7 @@ def test_token_has_prefix_and_valid_checksum() -> None:
 
 def test_raw_key_is_never_stored(api_key) -> None:  # type: ignore[no-untyped-def]
     row = ApiKey.objects.get(pk=api_key.api_key.pk)
-    secret_part = api_key.token[len(row.prefix):]
+    secret_part = api_key.token[len(row.prefix) :]
     for value in (row.prefix, row.digest, row.name):
         assert secret_part not in value
     assert row.digest == tokens.digest(api_key.token)

@@ -60,9 +60,7 @@ class FakeStripe(stripe.HTTPClient):
         parts = urlsplit(url)
         params = dict(parse_qsl(post_data or parts.query, keep_blank_values=True))
         with self._lock:
-            self.requests.append(
-                Recorded(method.upper(), parts.path, dict(headers or {}), params)
-            )
+            self.requests.append(Recorded(method.upper(), parts.path, dict(headers or {}), params))
             if self.failures_to_inject > 0:
                 self.failures_to_inject -= 1
                 return _error(500, "api_error", "injected failure")
@@ -71,8 +69,12 @@ class FakeStripe(stripe.HTTPClient):
             if method.lower() == "get" and parts.path.startswith("/v1/checkout/sessions/"):
                 session = self.sessions.get(parts.path.rsplit("/", 1)[1])
                 if session is None:
-                    return _error(404, "invalid_request_error", "No such checkout.session",
-                                  code="resource_missing")
+                    return _error(
+                        404,
+                        "invalid_request_error",
+                        "No such checkout.session",
+                        code="resource_missing",
+                    )
                 return json.dumps(self._expanded(session, params)), 200, {}
         return _error(404, "invalid_request_error", f"Unrecognized request URL {parts.path}")
 
@@ -119,7 +121,8 @@ class FakeStripe(stripe.HTTPClient):
         result = dict(session)
         if params.get("expand[0]") == "payment_intent" and session.get("payment_intent"):
             result["payment_intent"] = {
-                "id": session["payment_intent"], "object": "payment_intent",
+                "id": session["payment_intent"],
+                "object": "payment_intent",
                 "latest_charge": session.get("_charge"),
             }
         result.pop("_charge", None)
@@ -141,8 +144,9 @@ class FakeStripe(stripe.HTTPClient):
         return session
 
     def checkout_creations(self) -> list[Recorded]:
-        return [r for r in self.requests
-                if r.method == "POST" and r.path == "/v1/checkout/sessions"]
+        return [
+            r for r in self.requests if r.method == "POST" and r.path == "/v1/checkout/sessions"
+        ]
 
 
 def _error(
@@ -169,38 +173,58 @@ def sign(payload: str, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = 
 
 
 def event(event_type: str, obj: dict[str, Any], *, event_id: str | None = None) -> str:
-    return json.dumps({
-        "id": event_id or new_id("evt"),
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-        "data": {"object": obj},
-    })
+    return json.dumps(
+        {
+            "id": event_id or new_id("evt"),
+            "object": "event",
+            "api_version": "2026-10-28.endive",
+            "created": int(time.time()),
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": event_type,
+            "data": {"object": obj},
+        }
+    )
 
 
 def charge(
-    *, charge_id: str, payment_intent: str, amount: int, amount_refunded: int,
+    *,
+    charge_id: str,
+    payment_intent: str,
+    amount: int,
+    amount_refunded: int,
     currency: str = "usd",
 ) -> dict[str, Any]:
     return {
-        "id": charge_id, "object": "charge", "amount": amount,
-        "amount_refunded": amount_refunded, "currency": currency,
-        "payment_intent": payment_intent, "refunded": amount_refunded >= amount,
+        "id": charge_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_refunded": amount_refunded,
+        "currency": currency,
+        "payment_intent": payment_intent,
+        "refunded": amount_refunded >= amount,
         "metadata": {},
     }
 
 
 def dispute(
-    *, dispute_id: str, charge_id: str, payment_intent: str, amount: int, status: str,
+    *,
+    dispute_id: str,
+    charge_id: str,
+    payment_intent: str,
+    amount: int,
+    status: str,
     currency: str = "usd",
 ) -> dict[str, Any]:
     return {
-        "id": dispute_id, "object": "dispute", "amount": amount, "currency": currency,
-        "charge": charge_id, "payment_intent": payment_intent, "status": status,
+        "id": dispute_id,
+        "object": "dispute",
+        "amount": amount,
+        "currency": currency,
+        "charge": charge_id,
+        "payment_intent": payment_intent,
+        "status": status,
     }
 
 

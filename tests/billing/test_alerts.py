@@ -141,9 +141,13 @@ def verify(hit: Hit, secret: str) -> Any:
     """Both signatures, checked independently of our signing code; returns the body."""
     headers = {k.lower(): v for k, v in hit.headers.items()}
     timestamp = headers["x-webhook-timestamp"]
-    expected = base64.b64encode(hmac.new(
-        secret.encode(), f"{headers['webhook-id']}.{timestamp}".encode(), hashlib.sha256,
-    ).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(
+            secret.encode(),
+            f"{headers['webhook-id']}.{timestamp}".encode(),
+            hashlib.sha256,
+        ).digest()
+    ).decode()
     assert hmac.compare_digest(headers["x-webhook-signature"], expected)
     assert headers["webhook-timestamp"] == timestamp
     assert headers["content-type"] == "application/json"
@@ -194,8 +198,14 @@ def test_spending_across_a_threshold_notifies_once_and_again_only_after_re_armin
     assert hit.path == "/alerts"
     assert body["type"] == "usage_alert.fired"
     assert body["id"] == hit.headers["webhook-id"]
-    assert body["data"] == {**body["data"], "alert_id": alert.pk, "metric": "available_below",
-                            "threshold": 50, "value": 40, "available": 40}
+    assert body["data"] == {
+        **body["data"],
+        "alert_id": alert.pk,
+        "metric": "available_below",
+        "threshold": 50,
+        "value": 40,
+        "available": 40,
+    }
     email = mail.outbox[0]
     assert email.to == [customer.email]
     assert "available credits below 50" in email.subject
@@ -227,8 +237,11 @@ def test_credits_used_today_fires_once_a_day_and_re_arms_after_local_midnight(
     credits_grant(user=customer, amount=900, idempotency_key=key())
     # 20:00 UTC is 23:00 in Istanbul.
     with time_machine.travel(datetime(2025, 5, 1, 20, tzinfo=UTC)):
-        alert = effects(lambda: alert_create(user=customer, metric="used_today_above",
-                                             threshold=50, webhook=False))
+        alert = effects(
+            lambda: alert_create(
+                user=customer, metric="used_today_above", threshold=50, webhook=False
+            )
+        )
         effects(lambda: credits_capture(hold=spend(customer, 30)))
         assert mail.outbox == []
         effects(lambda: credits_capture(hold=spend(customer, 30)))  # 60 used today
@@ -254,8 +267,11 @@ def test_a_new_day_re_arms_even_without_a_ledger_change_in_between(
     settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "UTC"
     credits_grant(user=customer, amount=900, idempotency_key=key())
     with time_machine.travel(datetime(2025, 5, 1, 23, 50, tzinfo=UTC)):
-        effects(lambda: alert_create(user=customer, metric="used_today_above", threshold=10,
-                                     webhook=False))
+        effects(
+            lambda: alert_create(
+                user=customer, metric="used_today_above", threshold=10, webhook=False
+            )
+        )
         effects(lambda: credits_capture(hold=spend(customer, 20)))
     with time_machine.travel(datetime(2025, 5, 2, 0, 10, tzinfo=UTC)):
         effects(lambda: credits_capture(hold=spend(customer, 20)))  # first write of the day
@@ -274,11 +290,10 @@ def test_an_alert_created_past_its_threshold_notifies_once(
 
 
 @pytest.mark.django_db
-def test_a_new_threshold_re_arms_the_alert(
-    customer: Any, effects: Callable[..., Any]
-) -> None:
-    alert = effects(lambda: alert_create(user=customer, metric="available_below", threshold=50,
-                                         webhook=False))
+def test_a_new_threshold_re_arms_the_alert(customer: Any, effects: Callable[..., Any]) -> None:
+    alert = effects(
+        lambda: alert_create(user=customer, metric="available_below", threshold=50, webhook=False)
+    )
     effects(lambda: spend(customer, 60))  # 40: fired
     assert len(mail.outbox) == 1
     effects(lambda: alert_update(user=customer, alert_id=alert.pk, threshold=45))
@@ -318,8 +333,9 @@ def test_twenty_concurrent_spends_across_the_threshold_notify_once(
     credits_grant(user=user, amount=100, idempotency_key=key())
     account_callback_url_set(user=user, url=receiver.url())
     alert = alert_create(user=user, metric="available_below", threshold=50)  # autocommit
-    results = run_in_threads(20, lambda i: credits_hold(user=user, amount=5,
-                                                        idempotency_key=f"race:{i}"))
+    results = run_in_threads(
+        20, lambda i: credits_hold(user=user, amount=5, idempotency_key=f"race:{i}")
+    )
     assert all(isinstance(r, Transfer) for r in results), results
     assert balance_get(user=user).available == 0
     receiver.wait_for(1)
@@ -400,8 +416,7 @@ def test_a_webhook_fails_for_good_once_the_schedule_is_spent(
 
 
 @pytest.mark.django_db
-def test_410_stops_retries(customer: Any, receiver: Receiver,
-                           effects: Callable[..., Any]) -> None:
+def test_410_stops_retries(customer: Any, receiver: Receiver, effects: Callable[..., Any]) -> None:
     receiver.statuses = [410]
     effects(lambda: alert_create(user=customer, metric="available_below", threshold=50))
     effects(lambda: spend(customer, 60))
@@ -440,9 +455,7 @@ def test_the_sweeper_sends_deliveries_whose_message_was_lost(
 
 
 @pytest.mark.django_db
-def test_a_duplicate_send_message_sends_nothing_twice(
-    customer: Any, receiver: Receiver
-) -> None:
+def test_a_duplicate_send_message_sends_nothing_twice(customer: Any, receiver: Receiver) -> None:
     alert_create(user=customer, metric="available_below", threshold=50)
     spend(customer, 60)
     ids = alerts_evaluate(user_id=customer.pk).deliveries
@@ -475,8 +488,10 @@ def test_ledger_writes_of_accounts_without_alerts_enqueue_nothing_and_cost_no_qu
     alert_create(user=alerted, metric="available_below", threshold=5)
     counts = {}
     for name, user in (("plain", plain), ("alerted", alerted)):
-        with CaptureQueriesContext(connection) as queries, \
-                django_capture_on_commit_callbacks() as callbacks:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks() as callbacks,
+        ):
             spend(user, 1)
         counts[name] = (len(queries), len(callbacks))
     assert counts["plain"][1] == 0  # nothing enqueued
@@ -497,10 +512,12 @@ def test_the_alerts_flag_follows_active_alerts(django_capture_on_commit_callback
     def flag() -> bool:
         return LedgerAccount.objects.get(user=user).alerts_enabled
 
-    first = client.post(ALERTS, {"metric": "available_below", "threshold": 5},
-                        format="json").json()["data"]
-    second = client.post(ALERTS, {"metric": "used_today_above", "threshold": 9},
-                         format="json").json()["data"]
+    first = client.post(
+        ALERTS, {"metric": "available_below", "threshold": 5}, format="json"
+    ).json()["data"]
+    second = client.post(
+        ALERTS, {"metric": "used_today_above", "threshold": 9}, format="json"
+    ).json()["data"]
     assert flag()
     client.patch(f"{ALERTS}/{first['id']}", {"active": False}, format="json")
     assert flag()
@@ -529,20 +546,28 @@ def bearer_client(user: Any) -> APIClient:
 def test_alerts_api_creates_lists_reads_changes_and_deletes() -> None:
     user = UserFactory()
     client = bearer_client(user)
-    response = client.post(ALERTS, {"metric": "available_below", "threshold": 100,
-                                    "webhook": False}, format="json")
+    response = client.post(
+        ALERTS, {"metric": "available_below", "threshold": 100, "webhook": False}, format="json"
+    )
     assert response.status_code == 200
     created = response.json()
     assert created["code"] == 200 and created["msg"] == "success"
     alert = created["data"]
-    assert {k: alert[k] for k in ("metric", "threshold", "email", "webhook", "active",
-                                  "state")} == {
-        "metric": "available_below", "threshold": 100, "email": True, "webhook": False,
-        "active": True, "state": "armed"}
+    assert {
+        k: alert[k] for k in ("metric", "threshold", "email", "webhook", "active", "state")
+    } == {
+        "metric": "available_below",
+        "threshold": 100,
+        "email": True,
+        "webhook": False,
+        "active": True,
+        "state": "armed",
+    }
     assert [a["id"] for a in client.get(ALERTS).json()["data"]] == [alert["id"]]
     assert client.get(f"{ALERTS}/{alert['id']}").json()["data"]["threshold"] == 100
-    changed = client.patch(f"{ALERTS}/{alert['id']}", {"threshold": 20, "webhook": True},
-                           format="json").json()["data"]
+    changed = client.patch(
+        f"{ALERTS}/{alert['id']}", {"threshold": 20, "webhook": True}, format="json"
+    ).json()["data"]
     assert (changed["threshold"], changed["webhook"]) == (20, True)
     deleted = client.delete(f"{ALERTS}/{alert['id']}")
     assert deleted.status_code == 200 and deleted.json()["data"] == {"id": alert["id"]}
@@ -550,16 +575,19 @@ def test_alerts_api_creates_lists_reads_changes_and_deletes() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("body", "field"), [
-    ({"threshold": 5}, "metric"),
-    ({"metric": "balance_below", "threshold": 5}, "metric"),
-    ({"metric": "available_below"}, "threshold"),
-    ({"metric": "available_below", "threshold": -1}, "threshold"),
-    ({"metric": "available_below", "threshold": "lots"}, "threshold"),
-    ({"metric": "available_below", "threshold": 10**16}, "threshold"),
-    ({"metric": "available_below", "threshold": 5, "email": "maybe"}, "email"),
-    ({"metric": "available_below", "threshold": 5, "email": False, "webhook": False}, "email"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"threshold": 5}, "metric"),
+        ({"metric": "balance_below", "threshold": 5}, "metric"),
+        ({"metric": "available_below"}, "threshold"),
+        ({"metric": "available_below", "threshold": -1}, "threshold"),
+        ({"metric": "available_below", "threshold": "lots"}, "threshold"),
+        ({"metric": "available_below", "threshold": 10**16}, "threshold"),
+        ({"metric": "available_below", "threshold": 5, "email": "maybe"}, "email"),
+        ({"metric": "available_below", "threshold": 5, "email": False, "webhook": False}, "email"),
+    ],
+)
 def test_bad_alert_input_answers_422_naming_the_field_and_writes_nothing(
     body: dict[str, Any], field: str
 ) -> None:
@@ -580,8 +608,11 @@ def test_duplicate_alerts_and_bad_changes_are_refused() -> None:
     alert = client.post(ALERTS, body, format="json").json()["data"]
     duplicate = client.post(ALERTS, body, format="json")
     assert duplicate.status_code == 422 and duplicate.json()["msg"].startswith("threshold: ")
-    for change, name in (({"threshold": -5}, "threshold"), ({"active": "perhaps"}, "active"),
-                         ({"email": False, "webhook": False}, "email")):
+    for change, name in (
+        ({"threshold": -5}, "threshold"),
+        ({"active": "perhaps"}, "active"),
+        ({"email": False, "webhook": False}, "email"),
+    ):
         response = client.patch(f"{ALERTS}/{alert['id']}", change, format="json")
         assert response.status_code == 422 and response.json()["msg"].startswith(f"{name}: ")
     stored = UsageAlert.objects.get()
@@ -594,12 +625,17 @@ def test_another_accounts_alert_answers_like_an_unknown_id() -> None:
     alert = alert_create(user=owner, metric="available_below", threshold=5)
     client = bearer_client(intruder)
     unknown = client.get(f"{ALERTS}/999999").json()
-    for response in (client.get(f"{ALERTS}/{alert.pk}"),
-                     client.patch(f"{ALERTS}/{alert.pk}", {"threshold": 1}, format="json"),
-                     client.delete(f"{ALERTS}/{alert.pk}")):
+    for response in (
+        client.get(f"{ALERTS}/{alert.pk}"),
+        client.patch(f"{ALERTS}/{alert.pk}", {"threshold": 1}, format="json"),
+        client.delete(f"{ALERTS}/{alert.pk}"),
+    ):
         assert response.status_code == 404
-        assert response.json() == unknown == {"code": 404, "msg": "alert: no alert with this id",
-                                               "data": None}
+        assert (
+            response.json()
+            == unknown
+            == {"code": 404, "msg": "alert: no alert with this id", "data": None}
+        )
     assert client.get(ALERTS).json()["data"] == []
     assert client.get(f"{ALERTS}/abc").status_code == 404
     alert.refresh_from_db()
@@ -630,8 +666,13 @@ def test_callback_url_is_validated_and_resolved_when_saved(
     assert client.get(CALLBACK_URL).json()["data"] == {"url": ""}
     ok = client.put(CALLBACK_URL, {"url": "https://hooks.example.com/veo"}, format="json")
     assert ok.status_code == 200 and ok.json()["data"] == {"url": "https://hooks.example.com/veo"}
-    for bad in ("https://internal.example.com/x", "http://127.0.0.1:8000/", "ftp://x.example",
-                "https://nowhere.example.com/", "http://169.254.169.254/latest"):
+    for bad in (
+        "https://internal.example.com/x",
+        "http://127.0.0.1:8000/",
+        "ftp://x.example",
+        "https://nowhere.example.com/",
+        "http://169.254.169.254/latest",
+    ):
         response = client.put(CALLBACK_URL, {"url": bad}, format="json")
         assert response.status_code == 422, bad
         assert response.json()["msg"].startswith("url: "), response.json()
@@ -656,10 +697,15 @@ def test_standard_webhook_signature_verifies_with_the_library() -> None:
     assert standardwebhooks.Webhook(secret).verify(body, headers) == json.loads(body)
     assert headers == sign_standard_webhook(secret, "msg_abc", now, body.encode())
     expected = standardwebhooks.Webhook(secret).sign(
-        "msg_abc", datetime.fromtimestamp(now, tz=UTC), body)
+        "msg_abc", datetime.fromtimestamp(now, tz=UTC), body
+    )
     assert headers["webhook-signature"] == expected
-    tampered = {**headers, "webhook-signature": sign_standard_webhook(
-        secret, "msg_abc", now, body + " ")["webhook-signature"]}
+    tampered = {
+        **headers,
+        "webhook-signature": sign_standard_webhook(secret, "msg_abc", now, body + " ")[
+            "webhook-signature"
+        ],
+    }
     with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
         standardwebhooks.Webhook(secret).verify(body, tampered)
 
@@ -669,7 +715,8 @@ def test_kie_signature_is_base64_hmac_of_id_dot_timestamp() -> None:
     digest = hmac.new(secret.encode(), b"veo_task_1.1700000000", hashlib.sha256).digest()
     assert kie_signature(secret, "veo_task_1", 1700000000) == base64.b64encode(digest).decode()
     assert kie_signature(secret, "veo_task_1", "1700000000") == kie_signature(
-        secret, "veo_task_1", datetime.fromtimestamp(1700000000, tz=UTC))
+        secret, "veo_task_1", datetime.fromtimestamp(1700000000, tz=UTC)
+    )
     both = signed_webhook_headers(secret, "msg_1", "veo_task_1", 1700000000, "{}")
     assert both["X-Webhook-Signature"] == base64.b64encode(digest).decode()
     assert both["X-Webhook-Timestamp"] == both["webhook-timestamp"] == "1700000000"
@@ -687,8 +734,9 @@ def test_dashboard_alerts_page_lists_creates_and_deletes(client: Any) -> None:
     page = client.get("/dashboard/alerts/")
     assert page.status_code == 200
     assert b'href="/dashboard/alerts/" aria-current="page"' in page.content  # nav link
-    created = client.post("/dashboard/alerts/", {"metric": "available_below",
-                                                 "threshold": "25", "email": "on"})
+    created = client.post(
+        "/dashboard/alerts/", {"metric": "available_below", "threshold": "25", "email": "on"}
+    )
     assert created.status_code == 302
     alert = UsageAlert.objects.get(user=user)
     assert (alert.threshold, alert.email, alert.webhook) == (25, True, False)
@@ -703,8 +751,7 @@ def test_dashboard_alerts_page_lists_creates_and_deletes(client: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_dashboard_callback_url_form_refuses_private_addresses(client: Any,
-                                                               settings: Any) -> None:
+def test_dashboard_callback_url_form_refuses_private_addresses(client: Any, settings: Any) -> None:
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
     user = UserFactory()
     client.force_login(user)
@@ -728,8 +775,11 @@ def test_staff_see_alerts_and_every_delivery_attempt_in_the_admin(
     effects(lambda: alert_create(user=customer, metric="available_below", threshold=500))
     delivery = AlertDelivery.objects.get(channel="webhook")
     client.force_login(User.objects.create_superuser(email="ops@example.com", password="x"))
-    for url in ("/admin/billing/usagealert/", "/admin/billing/alertdelivery/",
-                f"/admin/billing/alertdelivery/{delivery.pk}/change/"):
+    for url in (
+        "/admin/billing/usagealert/",
+        "/admin/billing/alertdelivery/",
+        f"/admin/billing/alertdelivery/{delivery.pk}/change/",
+    ):
         response = client.get(url)
         assert response.status_code == 200, url
     assert delivery.event_id.encode() in client.get("/admin/billing/alertdelivery/").content

@@ -75,17 +75,26 @@ def messages_of(response: Any) -> list[str]:
 
 def test_finance_groups_hold_exactly_their_permissions() -> None:
     def perms(name: str) -> set[str]:
-        return {f"{p.content_type.app_label}.{p.codename}"
-                for p in Group.objects.get(name=name).permissions.all()}
+        return {
+            f"{p.content_type.app_label}.{p.codename}"
+            for p in Group.objects.get(name=name).permissions.all()
+        }
 
     assert perms("Finance") == {
-        "billing.view_ledgeraccount", "billing.view_transfer", "billing.export_transfer",
-        "billing.view_topup", "billing.export_topup", "billing.view_creditpack",
-        "billing.view_stripeevent", "billing.view_adjustmentrequest",
-        "billing.add_adjustmentrequest", "accounts.view_user",
+        "billing.view_ledgeraccount",
+        "billing.view_transfer",
+        "billing.export_transfer",
+        "billing.view_topup",
+        "billing.export_topup",
+        "billing.view_creditpack",
+        "billing.view_stripeevent",
+        "billing.view_adjustmentrequest",
+        "billing.add_adjustmentrequest",
+        "accounts.view_user",
     }
     assert perms("Finance approvers") == {
-        "billing.view_adjustmentrequest", "billing.approve_adjustmentrequest",
+        "billing.view_adjustmentrequest",
+        "billing.approve_adjustmentrequest",
     }
 
 
@@ -106,19 +115,25 @@ def test_finance_reads_the_ledger_but_cannot_edit_or_delete_it(finance, customer
     delete_url = reverse("admin:billing_transfer_delete", args=[transfer.pk])
     assert client.post(delete_url, {"post": "yes"}).status_code == 403
     # The bulk delete action is not offered either.
-    client.post(reverse("admin:billing_transfer_changelist"),
-                {"action": "delete_selected", "_selected_action": [transfer.pk], "post": "yes"})
+    client.post(
+        reverse("admin:billing_transfer_changelist"),
+        {"action": "delete_selected", "_selected_action": [transfer.pk], "post": "yes"},
+    )
     assert Transfer.objects.get(pk=transfer.pk).amount == 100
     assert client.get(reverse("admin:billing_price_changelist")).status_code == 403
 
 
 def test_finance_exports_transfers_as_streaming_csv(finance, customer) -> None:  # type: ignore[no-untyped-def]
-    credits_grant(user=customer, amount=5, idempotency_key="=HYPERLINK(evil)",
-                  reason="=cmd|' /C calc'!A0")
-    response = logged_in(finance).post(reverse("admin:billing_transfer_changelist"), {
-        "action": "export_csv",
-        "_selected_action": list(Transfer.objects.values_list("pk", flat=True)),
-    })
+    credits_grant(
+        user=customer, amount=5, idempotency_key="=HYPERLINK(evil)", reason="=cmd|' /C calc'!A0"
+    )
+    response = logged_in(finance).post(
+        reverse("admin:billing_transfer_changelist"),
+        {
+            "action": "export_csv",
+            "_selected_action": list(Transfer.objects.values_list("pk", flat=True)),
+        },
+    )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     rows = csv_rows(response)
@@ -132,11 +147,15 @@ def test_finance_exports_transfers_as_streaming_csv(finance, customer) -> None: 
 def test_staff_without_export_permission_cannot_export(customer) -> None:  # type: ignore[no-untyped-def]
     viewer = UserFactory(is_staff=True)
     viewer.user_permissions.add(
-        *Group.objects.get(name="Finance").permissions.filter(codename="view_transfer"))
-    response = logged_in(viewer).post(reverse("admin:billing_transfer_changelist"), {
-        "action": "export_csv",
-        "_selected_action": list(Transfer.objects.values_list("pk", flat=True)),
-    })
+        *Group.objects.get(name="Finance").permissions.filter(codename="view_transfer")
+    )
+    response = logged_in(viewer).post(
+        reverse("admin:billing_transfer_changelist"),
+        {
+            "action": "export_csv",
+            "_selected_action": list(Transfer.objects.values_list("pk", flat=True)),
+        },
+    )
     assert not getattr(response, "streaming", False)
 
 
@@ -148,12 +167,24 @@ def test_staff_without_export_permission_cannot_export(customer) -> None:  # typ
 @pytest.fixture
 def paid_topup(client, fake_stripe, start_checkout) -> TopUp:  # type: ignore[no-untyped-def]
     topup = start_checkout()
-    post_webhook(client, event("checkout.session.completed",
-                               fake_stripe.pay(topup.stripe_session_id)))
-    post_webhook(client, event("charge.refunded", {
-        "id": "ch_test_searchable", "object": "charge", "amount": 1000, "amount_refunded": 0,
-        "currency": "usd", "payment_intent": fake_stripe.sessions[topup.stripe_session_id][
-            "payment_intent"], "metadata": {}}))
+    post_webhook(
+        client, event("checkout.session.completed", fake_stripe.pay(topup.stripe_session_id))
+    )
+    post_webhook(
+        client,
+        event(
+            "charge.refunded",
+            {
+                "id": "ch_test_searchable",
+                "object": "charge",
+                "amount": 1000,
+                "amount_refunded": 0,
+                "currency": "usd",
+                "payment_intent": fake_stripe.sessions[topup.stripe_session_id]["payment_intent"],
+                "metadata": {},
+            },
+        ),
+    )
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.PAID
     return topup
@@ -161,11 +192,20 @@ def paid_topup(client, fake_stripe, start_checkout) -> TopUp:  # type: ignore[no
 
 def test_topups_are_searchable_by_stripe_ids(finance, paid_topup: TopUp) -> None:  # type: ignore[no-untyped-def]
     client = logged_in(finance)
-    other = TopUp.objects.create(user=UserFactory(), pack=paid_topup.pack, credits=1, amount=1,
-                                 currency="usd", stripe_session_id="cs_test_other")
+    other = TopUp.objects.create(
+        user=UserFactory(),
+        pack=paid_topup.pack,
+        credits=1,
+        amount=1,
+        currency="usd",
+        stripe_session_id="cs_test_other",
+    )
     url = reverse("admin:billing_topup_changelist")
-    for term in (paid_topup.stripe_session_id, paid_topup.stripe_payment_intent_id,
-                 "ch_test_searchable"):
+    for term in (
+        paid_topup.stripe_session_id,
+        paid_topup.stripe_payment_intent_id,
+        "ch_test_searchable",
+    ):
         page = client.get(url, {"q": term})
         assert page.status_code == 200
         assert list(page.context["cl"].queryset) == [paid_topup], term
@@ -173,8 +213,10 @@ def test_topups_are_searchable_by_stripe_ids(finance, paid_topup: TopUp) -> None
 
 
 def test_finance_exports_topups_as_csv(finance, paid_topup: TopUp) -> None:  # type: ignore[no-untyped-def]
-    response = logged_in(finance).post(reverse("admin:billing_topup_changelist"), {
-        "action": "export_csv", "_selected_action": [paid_topup.pk]})
+    response = logged_in(finance).post(
+        reverse("admin:billing_topup_changelist"),
+        {"action": "export_csv", "_selected_action": [paid_topup.pk]},
+    )
     rows = csv_rows(response)
     record = dict(zip(rows[0], rows[1], strict=True))
     assert record["stripe_session_id"] == paid_topup.stripe_session_id
@@ -184,8 +226,12 @@ def test_finance_exports_topups_as_csv(finance, paid_topup: TopUp) -> None:  # t
 
 def test_finance_cannot_change_topups_or_stripe_events(finance, paid_topup: TopUp) -> None:  # type: ignore[no-untyped-def]
     client = logged_in(finance)
-    assert client.post(reverse("admin:billing_topup_change", args=[paid_topup.pk]),
-                       {"status": "failed"}).status_code == 403
+    assert (
+        client.post(
+            reverse("admin:billing_topup_change", args=[paid_topup.pk]), {"status": "failed"}
+        ).status_code
+        == 403
+    )
     assert client.get(reverse("admin:billing_stripeevent_changelist")).status_code == 200
     assert client.get(reverse("admin:billing_stripeevent_add")).status_code == 403
     assert client.get(reverse("admin:billing_creditpack_add")).status_code == 403
@@ -216,14 +262,23 @@ def test_summary_page_needs_topup_view_permission() -> None:
 def test_finance_requests_an_adjustment_through_the_admin(finance, customer) -> None:  # type: ignore[no-untyped-def]
     client = logged_in(finance)
     assert client.get(reverse("admin:billing_adjustmentrequest_add")).status_code == 200
-    response = client.post(reverse("admin:billing_adjustmentrequest_add"), {
-        "user": customer.pk, "amount": 25, "reason": "goodwill after outage",
-        "reference": "TICKET-42",
-    })
+    response = client.post(
+        reverse("admin:billing_adjustmentrequest_add"),
+        {
+            "user": customer.pk,
+            "amount": 25,
+            "reason": "goodwill after outage",
+            "reference": "TICKET-42",
+        },
+    )
     assert response.status_code == 302
     request = AdjustmentRequest.objects.get()
     assert (request.user, request.amount, request.requested_by, request.status) == (
-        customer, 25, finance, "pending")
+        customer,
+        25,
+        finance,
+        "pending",
+    )
     assert request.transfer is None
     assert balance_get(user=customer).available == 100  # nothing posted before approval
 
@@ -231,20 +286,29 @@ def test_finance_requests_an_adjustment_through_the_admin(finance, customer) -> 
 def test_adjustment_request_needs_a_nonzero_amount_and_a_reference(finance, customer) -> None:  # type: ignore[no-untyped-def]
     client = logged_in(finance)
     for data in ({"amount": 0, "reference": "T-1"}, {"amount": 5, "reference": ""}):
-        response = client.post(reverse("admin:billing_adjustmentrequest_add"),
-                               {"user": customer.pk, "reason": "x", **data})
+        response = client.post(
+            reverse("admin:billing_adjustmentrequest_add"),
+            {"user": customer.pk, "reason": "x", **data},
+        )
         assert response.status_code == 200  # the form again, with errors
     assert not AdjustmentRequest.objects.exists()
 
 
 def test_finance_without_approve_permission_cannot_approve(finance, customer) -> None:  # type: ignore[no-untyped-def]
-    request = adjustment_request_create(user=customer, amount=10, reason="r", reference="T-1",
-                                        requested_by=UserFactory(is_staff=True))
+    request = adjustment_request_create(
+        user=customer,
+        amount=10,
+        reason="r",
+        reference="T-1",
+        requested_by=UserFactory(is_staff=True),
+    )
     client = logged_in(finance)
     changelist = client.get(reverse("admin:billing_adjustmentrequest_changelist"))
     assert "approve_requests" not in changelist.content.decode()
-    client.post(reverse("admin:billing_adjustmentrequest_changelist"),
-                {"action": "approve_requests", "_selected_action": [request.pk]})
+    client.post(
+        reverse("admin:billing_adjustmentrequest_changelist"),
+        {"action": "approve_requests", "_selected_action": [request.pk]},
+    )
     with pytest.raises(AdjustmentRefused, match="permission"):
         adjustment_request_approve(adjustment_request=request, approver=finance)
     request.refresh_from_db()
@@ -253,17 +317,21 @@ def test_finance_without_approve_permission_cannot_approve(finance, customer) ->
 
 
 def test_nobody_approves_their_own_request(approver, customer) -> None:  # type: ignore[no-untyped-def]
-    request = adjustment_request_create(user=customer, amount=10, reason="r", reference="T-1",
-                                        requested_by=approver)
+    request = adjustment_request_create(
+        user=customer, amount=10, reason="r", reference="T-1", requested_by=approver
+    )
     response = logged_in(approver).post(
         reverse("admin:billing_adjustmentrequest_changelist"),
-        {"action": "approve_requests", "_selected_action": [request.pk]}, follow=True)
+        {"action": "approve_requests", "_selected_action": [request.pk]},
+        follow=True,
+    )
     assert any("cannot approve their own" in m for m in messages_of(response))
     with pytest.raises(AdjustmentRefused, match="own request"):
         adjustment_request_approve(adjustment_request=request, approver=approver)
     superuser = UserFactory(is_staff=True, is_superuser=True)
-    own = adjustment_request_create(user=customer, amount=1, reason="r", reference="T-2",
-                                    requested_by=superuser)
+    own = adjustment_request_create(
+        user=customer, amount=1, reason="r", reference="T-2", requested_by=superuser
+    )
     with pytest.raises(AdjustmentRefused):
         adjustment_request_approve(adjustment_request=own, approver=superuser)
     assert AdjustmentRequest.objects.filter(status="pending").count() == 2
@@ -271,35 +339,52 @@ def test_nobody_approves_their_own_request(approver, customer) -> None:  # type:
 
 
 def test_approver_approves_someone_elses_request(finance, approver, customer) -> None:  # type: ignore[no-untyped-def]
-    logged_in(finance).post(reverse("admin:billing_adjustmentrequest_add"), {
-        "user": customer.pk, "amount": -30, "reason": "duplicate grant", "reference": "T-7"})
+    logged_in(finance).post(
+        reverse("admin:billing_adjustmentrequest_add"),
+        {"user": customer.pk, "amount": -30, "reason": "duplicate grant", "reference": "T-7"},
+    )
     request = AdjustmentRequest.objects.get()
     response = logged_in(approver).post(
         reverse("admin:billing_adjustmentrequest_changelist"),
-        {"action": "approve_requests", "_selected_action": [request.pk]}, follow=True)
+        {"action": "approve_requests", "_selected_action": [request.pk]},
+        follow=True,
+    )
     assert response.status_code == 200
     request.refresh_from_db()
     assert (request.status, request.approved_by, request.requested_by) == (
-        "approved", approver, finance)
+        "approved",
+        approver,
+        finance,
+    )
     transfer = request.transfer
     assert transfer is not None
-    assert (transfer.kind, transfer.actor, transfer.amount, transfer.reason,
-            transfer.reference) == ("adjustment", approver, 30, "duplicate grant", "T-7")
+    assert (
+        transfer.kind,
+        transfer.actor,
+        transfer.amount,
+        transfer.reason,
+        transfer.reference,
+    ) == ("adjustment", approver, 30, "duplicate grant", "T-7")
     assert transfer.debit_account.user == customer
     assert balance_get(user=customer).available == 70
     # Approving again changes nothing.
-    logged_in(approver).post(reverse("admin:billing_adjustmentrequest_changelist"),
-                             {"action": "approve_requests", "_selected_action": [request.pk]})
+    logged_in(approver).post(
+        reverse("admin:billing_adjustmentrequest_changelist"),
+        {"action": "approve_requests", "_selected_action": [request.pk]},
+    )
     assert Transfer.objects.filter(kind=Transfer.Kind.ADJUSTMENT).count() == 1
     assert ledger_inconsistencies() == []
 
 
 def test_removal_beyond_the_balance_stays_pending(finance, approver, customer) -> None:  # type: ignore[no-untyped-def]
-    request = adjustment_request_create(user=customer, amount=-101, reason="r", reference="T-1",
-                                        requested_by=finance)
+    request = adjustment_request_create(
+        user=customer, amount=-101, reason="r", reference="T-1", requested_by=finance
+    )
     response = logged_in(approver).post(
         reverse("admin:billing_adjustmentrequest_changelist"),
-        {"action": "approve_requests", "_selected_action": [request.pk]}, follow=True)
+        {"action": "approve_requests", "_selected_action": [request.pk]},
+        follow=True,
+    )
     assert any("not approved" in m for m in messages_of(response))
     request.refresh_from_db()
     assert request.status == "pending"
@@ -307,28 +392,37 @@ def test_removal_beyond_the_balance_stays_pending(finance, approver, customer) -
 
 
 def test_rejection_posts_nothing(finance, approver, customer) -> None:  # type: ignore[no-untyped-def]
-    request = adjustment_request_create(user=customer, amount=10, reason="r", reference="T-1",
-                                        requested_by=finance)
-    logged_in(approver).post(reverse("admin:billing_adjustmentrequest_changelist"),
-                             {"action": "reject_requests", "_selected_action": [request.pk]})
+    request = adjustment_request_create(
+        user=customer, amount=10, reason="r", reference="T-1", requested_by=finance
+    )
+    logged_in(approver).post(
+        reverse("admin:billing_adjustmentrequest_changelist"),
+        {"action": "reject_requests", "_selected_action": [request.pk]},
+    )
     request.refresh_from_db()
     assert (request.status, request.rejected_by, request.transfer) == ("rejected", approver, None)
     with pytest.raises(AdjustmentRefused, match="already rejected"):
         adjustment_request_approve(adjustment_request=request, approver=approver)
-    withdrawn = adjustment_request_create(user=customer, amount=5, reason="r", reference="T-2",
-                                          requested_by=finance)
+    withdrawn = adjustment_request_create(
+        user=customer, amount=5, reason="r", reference="T-2", requested_by=finance
+    )
     adjustment_request_reject(adjustment_request=withdrawn, reviewer=finance)
     assert balance_get(user=customer).available == 100
 
 
 def test_requests_cannot_be_edited_or_deleted(finance, approver, customer) -> None:  # type: ignore[no-untyped-def]
-    request = adjustment_request_create(user=customer, amount=10, reason="r", reference="T-1",
-                                        requested_by=finance)
+    request = adjustment_request_create(
+        user=customer, amount=10, reason="r", reference="T-1", requested_by=finance
+    )
     for user in (finance, approver):
         client = logged_in(user)
         change = reverse("admin:billing_adjustmentrequest_change", args=[request.pk])
-        assert client.post(change, {"user": customer.pk, "amount": 999, "reason": "x",
-                                    "reference": "y"}).status_code == 403
+        assert (
+            client.post(
+                change, {"user": customer.pk, "amount": 999, "reason": "x", "reference": "y"}
+            ).status_code
+            == 403
+        )
         delete = reverse("admin:billing_adjustmentrequest_delete", args=[request.pk])
         assert client.post(delete, {"post": "yes"}).status_code == 403
     request.refresh_from_db()
@@ -340,7 +434,13 @@ def test_database_refuses_a_self_approved_request(customer) -> None:  # type: ig
     transfer = credits_grant(user=customer, amount=1, idempotency_key="adj:x", kind="adjustment")
     with pytest.raises(IntegrityError), transaction.atomic():
         AdjustmentRequest.objects.create(
-            user=customer, amount=1, reason="r", reference="T", requested_by=staff,
-            approved_by=staff, status="approved", transfer=transfer,
+            user=customer,
+            amount=1,
+            reason="r",
+            reference="T",
+            requested_by=staff,
+            approved_by=staff,
+            status="approved",
+            transfer=transfer,
             decided_at=transfer.created_at,
         )

@@ -94,9 +94,13 @@ def test_unique_constraint_backstops_double_resolution(funded) -> None:  # type:
     credits_release(hold=hold)
     with pytest.raises(IntegrityError), transaction.atomic():
         Transfer.objects.create(
-            debit_account_id=hold.debit_account_id, credit_account_id=hold.credit_account_id,
-            amount=30, kind=Transfer.Kind.CAPTURE, phase=Transfer.Phase.POST_PENDING,
-            pending=hold, idempotency_key=key(),
+            debit_account_id=hold.debit_account_id,
+            credit_account_id=hold.credit_account_id,
+            amount=30,
+            kind=Transfer.Kind.CAPTURE,
+            phase=Transfer.Phase.POST_PENDING,
+            pending=hold,
+            idempotency_key=key(),
         )
 
 
@@ -190,17 +194,29 @@ def test_stale_holds_expire_once(funded) -> None:  # type: ignore[no-untyped-def
 
 def test_adjustments_record_actor_and_reason(funded) -> None:  # type: ignore[no-untyped-def]
     staff = UserFactory(is_staff=True)
-    plus = credits_adjust(user=funded, amount=15, actor=staff, reason="goodwill",
-                          idempotency_key=key(), reference="TICKET-1")
-    minus = credits_adjust(user=funded, amount=-40, actor=staff, reason="correction",
-                           idempotency_key=key())
+    plus = credits_adjust(
+        user=funded,
+        amount=15,
+        actor=staff,
+        reason="goodwill",
+        idempotency_key=key(),
+        reference="TICKET-1",
+    )
+    minus = credits_adjust(
+        user=funded, amount=-40, actor=staff, reason="correction", idempotency_key=key()
+    )
     assert (plus.kind, plus.actor, plus.reason, plus.reference) == (
-        "adjustment", staff, "goodwill", "TICKET-1")
+        "adjustment",
+        staff,
+        "goodwill",
+        "TICKET-1",
+    )
     assert minus.debit_account.user == funded
     assert balance_get(user=funded).available == 75
     with pytest.raises(InsufficientCredits):
-        credits_adjust(user=funded, amount=-76, actor=staff, reason="too much",
-                       idempotency_key=key())
+        credits_adjust(
+            user=funded, amount=-76, actor=staff, reason="too much", idempotency_key=key()
+        )
     with pytest.raises(ValueError, match="reason"):
         credits_adjust(user=funded, amount=5, actor=staff, reason=" ", idempotency_key=key())
 

@@ -77,8 +77,13 @@ class LedgerMachine(RuleBasedStateMachine):
     def adjust(self, amount: int) -> None:
         available = self.posted - sum(self.open.values())
         try:
-            credits_adjust(user=self.user, amount=amount, actor=self.staff, reason="model",
-                           idempotency_key=self.k())
+            credits_adjust(
+                user=self.user,
+                amount=amount,
+                actor=self.staff,
+                reason="model",
+                idempotency_key=self.k(),
+            )
         except InsufficientCredits:
             assert -amount > available
             return

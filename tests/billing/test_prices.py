@@ -16,10 +16,17 @@ def test_default_price_is_per_second_times_duration(settings) -> None:  # type: 
 
 @pytest.mark.django_db
 def test_admin_row_overrides_the_default() -> None:
-    Price.objects.create(operation="generate", model_tier="fast", resolution="720p",
-                         flat_credits=3, credits_per_second=2)
-    assert price_quote(operation="generate", model_tier="fast", resolution="720p",
-                       seconds=6).credits == 15
+    Price.objects.create(
+        operation="generate",
+        model_tier="fast",
+        resolution="720p",
+        flat_credits=3,
+        credits_per_second=2,
+    )
+    assert (
+        price_quote(operation="generate", model_tier="fast", resolution="720p", seconds=6).credits
+        == 15
+    )
 
 
 @pytest.mark.django_db
@@ -30,8 +37,13 @@ def test_upgrades_are_flat_prices() -> None:
 
 @pytest.mark.django_db
 def test_inactive_row_makes_the_combination_unavailable() -> None:
-    Price.objects.create(operation="generate", model_tier="quality", resolution="4k",
-                         credits_per_second=50, active=False)
+    Price.objects.create(
+        operation="generate",
+        model_tier="quality",
+        resolution="4k",
+        credits_per_second=50,
+        active=False,
+    )
     with pytest.raises(PriceNotFound):
         price_quote(operation="generate", model_tier="quality", resolution="4k", seconds=8)
 

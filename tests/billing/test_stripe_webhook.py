@@ -42,8 +42,14 @@ def grants() -> int:
     return Transfer.objects.filter(kind=Transfer.Kind.TOPUP).count()
 
 
-def completed(fake: FakeStripe, topup: TopUp, *, payment_status: str = "paid",
-              event_type: str = "checkout.session.completed", event_id: str | None = None) -> str:
+def completed(
+    fake: FakeStripe,
+    topup: TopUp,
+    *,
+    payment_status: str = "paid",
+    event_type: str = "checkout.session.completed",
+    event_id: str | None = None,
+) -> str:
     session = fake.pay(topup.stripe_session_id, payment_status=payment_status)
     return event(event_type, session, event_id=event_id)
 
@@ -57,26 +63,44 @@ def paid_topup(client: Client, fake: FakeStripe, start_checkout: Any) -> TopUp:
 
 
 def refund_event(topup: TopUp, amount_refunded: int, *, event_id: str | None = None) -> str:
-    return event("charge.refunded", charge(
-        charge_id=topup.stripe_charge_id or "ch_test_refund",
-        payment_intent=topup.stripe_payment_intent_id, amount=topup.amount,
-        amount_refunded=amount_refunded,
-    ), event_id=event_id)
+    return event(
+        "charge.refunded",
+        charge(
+            charge_id=topup.stripe_charge_id or "ch_test_refund",
+            payment_intent=topup.stripe_payment_intent_id,
+            amount=topup.amount,
+            amount_refunded=amount_refunded,
+        ),
+        event_id=event_id,
+    )
 
 
-def dispute_event(topup: TopUp, event_type: str, status: str, *, dispute_id: str = "dp_test_1",
-                  amount: int | None = None) -> str:
-    return event(event_type, dispute(
-        dispute_id=dispute_id, charge_id=topup.stripe_charge_id or "ch_test_dispute",
-        payment_intent=topup.stripe_payment_intent_id,
-        amount=topup.amount if amount is None else amount, status=status,
-    ))
+def dispute_event(
+    topup: TopUp,
+    event_type: str,
+    status: str,
+    *,
+    dispute_id: str = "dp_test_1",
+    amount: int | None = None,
+) -> str:
+    return event(
+        event_type,
+        dispute(
+            dispute_id=dispute_id,
+            charge_id=topup.stripe_charge_id or "ch_test_dispute",
+            payment_intent=topup.stripe_payment_intent_id,
+            amount=topup.amount if amount is None else amount,
+            status=status,
+        ),
+    )
 
 
 def clawbacks(topup: TopUp) -> list[tuple[str, int]]:
     return list(
         Transfer.objects.filter(reference=f"topup:{topup.uid}")
-        .exclude(kind=Transfer.Kind.TOPUP).order_by("id").values_list("kind", "amount")
+        .exclude(kind=Transfer.Kind.TOPUP)
+        .order_by("id")
+        .values_list("kind", "amount")
     )
 
 
@@ -112,19 +136,24 @@ def test_unpaid_completion_grants_nothing_until_async_success(  # type: ignore[n
     client, fake_stripe, start_checkout
 ) -> None:
     topup = start_checkout()
-    assert post_webhook(client, completed(fake_stripe, topup, payment_status="unpaid")
-                        ).status_code == 200
+    assert (
+        post_webhook(client, completed(fake_stripe, topup, payment_status="unpaid")).status_code
+        == 200
+    )
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.PROCESSING
     assert grants() == 0
-    succeeded = completed(fake_stripe, topup,
-                          event_type="checkout.session.async_payment_succeeded")
+    succeeded = completed(fake_stripe, topup, event_type="checkout.session.async_payment_succeeded")
     for _ in range(2):
         assert post_webhook(client, succeeded).status_code == 200
     # A late (or re-sent) unpaid completion does not undo anything.
-    post_webhook(client, event("checkout.session.completed",
-                               {**fake_stripe.public(topup.stripe_session_id),
-                                "payment_status": "unpaid"}))
+    post_webhook(
+        client,
+        event(
+            "checkout.session.completed",
+            {**fake_stripe.public(topup.stripe_session_id), "payment_status": "unpaid"},
+        ),
+    )
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.PAID
     assert grants() == 1
@@ -136,8 +165,12 @@ def test_async_payment_failure_marks_the_topup_failed(  # type: ignore[no-untype
 ) -> None:
     topup = start_checkout()
     post_webhook(client, completed(fake_stripe, topup, payment_status="unpaid"))
-    failed = completed(fake_stripe, topup, payment_status="unpaid",
-                       event_type="checkout.session.async_payment_failed")
+    failed = completed(
+        fake_stripe,
+        topup,
+        payment_status="unpaid",
+        event_type="checkout.session.async_payment_failed",
+    )
     assert post_webhook(client, failed).status_code == 200
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.FAILED
@@ -158,10 +191,11 @@ def test_any_order_of_events_and_success_page_grants_once(  # type: ignore[no-un
 ) -> None:
     topup = start_checkout()
     completed_paid = completed(fake_stripe, topup)
-    succeeded = completed(fake_stripe, topup,
-                          event_type="checkout.session.async_payment_succeeded")
-    unpaid = event("checkout.session.completed", {**fake_stripe.public(topup.stripe_session_id),
-                                                  "payment_status": "unpaid"})
+    succeeded = completed(fake_stripe, topup, event_type="checkout.session.async_payment_succeeded")
+    unpaid = event(
+        "checkout.session.completed",
+        {**fake_stripe.public(topup.stripe_session_id), "payment_status": "unpaid"},
+    )
     steps = [
         lambda: post_webhook(client, completed_paid),
         lambda: post_webhook(client, completed_paid),
@@ -193,9 +227,17 @@ def test_event_naming_a_topup_whose_session_id_was_not_stored_yet(  # type: igno
 
 
 def test_events_that_are_not_ours_are_stored_and_ignored(client, fake_stripe) -> None:  # type: ignore[no-untyped-def]
-    foreign = event("checkout.session.completed", {
-        "id": "cs_test_foreign", "object": "checkout.session", "status": "complete",
-        "payment_status": "paid", "client_reference_id": None, "metadata": {}})
+    foreign = event(
+        "checkout.session.completed",
+        {
+            "id": "cs_test_foreign",
+            "object": "checkout.session",
+            "status": "complete",
+            "payment_status": "paid",
+            "client_reference_id": None,
+            "metadata": {},
+        },
+    )
     other_type = event("customer.created", {"id": "cus_1", "object": "customer"})
     for payload in (foreign, other_type):
         response = post_webhook(client, payload)
@@ -237,8 +279,16 @@ def _bad_requests(payload: str) -> dict[str, tuple[str, str | None]]:
 
 @pytest.mark.parametrize(
     "case",
-    ["tampered body", "wrong secret", "stale timestamp", "future timestamp", "missing header",
-     "garbage header", "no v1 signature", "signed non-json"],
+    [
+        "tampered body",
+        "wrong secret",
+        "stale timestamp",
+        "future timestamp",
+        "missing header",
+        "garbage header",
+        "no v1 signature",
+        "signed non-json",
+    ],
 )
 def test_unverified_requests_are_refused_and_write_nothing(  # type: ignore[no-untyped-def]
     client, fake_stripe, start_checkout, case: str
@@ -335,11 +385,18 @@ def test_a_refund_seen_before_the_payment_is_applied_after_the_grant(  # type: i
 ) -> None:
     topup = start_checkout()
     session = fake_stripe.pay(topup.stripe_session_id)
-    early_refund = event("charge.refunded", {
-        **charge(charge_id="ch_test_early", payment_intent=session["payment_intent"],
-                 amount=1000, amount_refunded=400),
-        "metadata": {"topup_id": str(topup.uid)},  # copied from the payment intent
-    })
+    early_refund = event(
+        "charge.refunded",
+        {
+            **charge(
+                charge_id="ch_test_early",
+                payment_intent=session["payment_intent"],
+                amount=1000,
+                amount_refunded=400,
+            ),
+            "metadata": {"topup_id": str(topup.uid)},  # copied from the payment intent
+        },
+    )
     assert post_webhook(client, early_refund).json()["outcome"] == "processed"
     assert not Transfer.objects.exists()
     post_webhook(client, event("checkout.session.completed", session))
@@ -388,8 +445,9 @@ def test_dispute_closed_before_created_arrives(client, fake_stripe, start_checko
 def test_dispute_after_a_partial_refund_takes_the_rest(client, fake_stripe, start_checkout) -> None:  # type: ignore[no-untyped-def]
     topup = paid_topup(client, fake_stripe, start_checkout)
     post_webhook(client, refund_event(topup, 300))
-    post_webhook(client, dispute_event(topup, "charge.dispute.created", "needs_response",
-                                       amount=700))
+    post_webhook(
+        client, dispute_event(topup, "charge.dispute.created", "needs_response", amount=700)
+    )
     assert balance_get(user=topup.user).available == 0
     post_webhook(client, dispute_event(topup, "charge.dispute.closed", "won", amount=700))
     assert clawbacks(topup) == [("clawback", 30), ("clawback", 70), ("reinstate", 70)]
@@ -408,13 +466,20 @@ def test_parallel_replays_and_success_page_grant_exactly_once(  # type: ignore[n
     for _ in range(3):
         topup = start_checkout()
         completed_paid = completed(fake_stripe, topup)
-        succeeded = completed(fake_stripe, topup,
-                              event_type="checkout.session.async_payment_succeeded",
-                              event_id=new_id("evt"))
+        succeeded = completed(
+            fake_stripe,
+            topup,
+            event_type="checkout.session.async_payment_succeeded",
+            event_id=new_id("evt"),
+        )
         success_url = f"/billing/success/?session_id={topup.stripe_session_id}"
 
-        def act(i: int, completed_paid: str = completed_paid, succeeded: str = succeeded,
-                success_url: str = success_url) -> int:
+        def act(
+            i: int,
+            completed_paid: str = completed_paid,
+            succeeded: str = succeeded,
+            success_url: str = success_url,
+        ) -> int:
             client = Client()
             if i < 10:
                 return post_webhook(client, completed_paid).status_code
@@ -426,8 +491,12 @@ def test_parallel_replays_and_success_page_grant_exactly_once(  # type: ignore[n
         assert results == [200] * 15, results
         topup.refresh_from_db()
         assert topup.status == TopUp.Status.PAID
-        assert Transfer.objects.filter(
-            kind=Transfer.Kind.TOPUP, credit_account__user=topup.user).count() == 1
+        assert (
+            Transfer.objects.filter(
+                kind=Transfer.Kind.TOPUP, credit_account__user=topup.user
+            ).count()
+            == 1
+        )
         assert balance_get(user=topup.user).available == 100
     assert StripeEvent.objects.count() == 6  # two distinct event ids per top-up
     assert ledger_inconsistencies() == []

@@ -51,8 +51,7 @@ def test_invalid_api_key_is_401() -> None:
     client.credentials(HTTP_AUTHORIZATION="Bearer vsk_not_a_real_key")
     response = client.post(CHECKOUT_URL, {"pack": 1}, format="json")
     assert response.status_code == 401
-    assert response.json() == {"code": 401, "msg": "authorization: Invalid API key.",
-                               "data": None}
+    assert response.json() == {"code": 401, "msg": "authorization: Invalid API key.", "data": None}
 
 
 def test_packs_list_active_packs_cheapest_first(api) -> None:  # type: ignore[no-untyped-def]
@@ -67,8 +66,13 @@ def test_packs_list_active_packs_cheapest_first(api) -> None:  # type: ignore[no
     body = response.json()
     assert body["code"] == 200
     assert [p["id"] for p in body["data"]] == [small.pk, big.pk]
-    assert body["data"][0] == {"id": small.pk, "name": "Small", "credits": 100, "price": 1000,
-                               "currency": "usd"}
+    assert body["data"][0] == {
+        "id": small.pk,
+        "name": "Small",
+        "credits": 100,
+        "price": 1000,
+        "currency": "usd",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,9 +88,11 @@ def test_checkout_creates_a_session_with_a_deterministic_idempotency_key(  # typ
     body = response.json()
     topup = TopUp.objects.get()
     assert body["code"] == 200
-    assert body["data"] == {"id": topup.stripe_session_id,
-                            "url": f"https://checkout.stripe.com/c/pay/{topup.stripe_session_id}",
-                            "topup": str(topup.uid)}
+    assert body["data"] == {
+        "id": topup.stripe_session_id,
+        "url": f"https://checkout.stripe.com/c/pay/{topup.stripe_session_id}",
+        "topup": str(topup.uid),
+    }
     (created,) = fake_stripe.checkout_creations()
     assert created.headers["Idempotency-Key"] == f"topup:{topup.uid}:checkout"
     assert fake_stripe.key_mismatches == []
@@ -96,10 +102,15 @@ def test_checkout_creates_a_session_with_a_deterministic_idempotency_key(  # typ
     assert created.params["client_reference_id"] == str(topup.uid)
     assert created.params["payment_intent_data[metadata][topup_id]"] == str(topup.uid)
     assert created.params["success_url"] == (
-        "http://testserver/billing/success/?session_id={CHECKOUT_SESSION_ID}")
+        "http://testserver/billing/success/?session_id={CHECKOUT_SESSION_ID}"
+    )
     assert created.params["cancel_url"] == "http://testserver/billing/cancel/"
     assert (topup.user, topup.credits, topup.amount, topup.status) == (
-        api_key.api_key.user, 100, 1000, TopUp.Status.OPEN)
+        api_key.api_key.user,
+        100,
+        1000,
+        TopUp.Status.OPEN,
+    )
     assert not Transfer.objects.exists()  # nothing is granted before payment
 
 
@@ -110,8 +121,7 @@ def test_a_retried_stripe_call_reuses_the_same_idempotency_key(  # type: ignore[
     start = topup_checkout_create(user=user, pack=pack)
     attempts = fake_stripe.checkout_creations()
     assert len(attempts) == 2
-    assert {a.headers["Idempotency-Key"] for a in attempts} == {
-        f"topup:{start.topup.uid}:checkout"}
+    assert {a.headers["Idempotency-Key"] for a in attempts} == {f"topup:{start.topup.uid}:checkout"}
     assert len(fake_stripe.sessions) == 1
 
 
@@ -125,14 +135,23 @@ def test_checkout_against_a_local_fake_server_via_stripe_api_base(  # type: igno
         def do_POST(self) -> None:
             length = int(self.headers["Content-Length"])
             params = dict(parse_qsl(self.rfile.read(length).decode()))
-            seen.append({"path": self.path, "key": self.headers["Idempotency-Key"],
-                         "params": params})
+            seen.append(
+                {"path": self.path, "key": self.headers["Idempotency-Key"], "params": params}
+            )
             ok = self.headers["Idempotency-Key"] == (
-                f"topup:{params['client_reference_id']}:checkout")
-            body = json.dumps({"id": "cs_test_local", "object": "checkout.session",
-                               "url": "https://checkout.stripe.com/c/pay/cs_test_local",
-                               "status": "open", "payment_status": "unpaid"} if ok else
-                              {"error": {"type": "invalid_request_error", "message": "key"}})
+                f"topup:{params['client_reference_id']}:checkout"
+            )
+            body = json.dumps(
+                {
+                    "id": "cs_test_local",
+                    "object": "checkout.session",
+                    "url": "https://checkout.stripe.com/c/pay/cs_test_local",
+                    "status": "open",
+                    "payment_status": "unpaid",
+                }
+                if ok
+                else {"error": {"type": "invalid_request_error", "message": "key"}}
+            )
             self.send_response(200 if ok else 400)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -153,14 +172,25 @@ def test_checkout_against_a_local_fake_server_via_stripe_api_base(  # type: igno
         server.shutdown()
         server.server_close()
     assert start.session_id == "cs_test_local"
-    assert seen == [{"path": "/v1/checkout/sessions", "key": f"topup:{start.topup.uid}:checkout",
-                     "params": seen[0]["params"]}]
+    assert seen == [
+        {
+            "path": "/v1/checkout/sessions",
+            "key": f"topup:{start.topup.uid}:checkout",
+            "params": seen[0]["params"],
+        }
+    ]
 
 
 @pytest.mark.parametrize(
     ("payload", "msg_field"),
-    [({}, "pack"), ({"pack": "abc"}, "pack"), ({"pack": 0}, "pack"), ({"pack": None}, "pack"),
-     ({"pack": 2**70}, "pack"), ([1, 2], "body")],
+    [
+        ({}, "pack"),
+        ({"pack": "abc"}, "pack"),
+        ({"pack": 0}, "pack"),
+        ({"pack": None}, "pack"),
+        ({"pack": 2**70}, "pack"),
+        ([1, 2], "body"),
+    ],
 )
 def test_checkout_rejects_bad_input_with_400_naming_the_field(  # type: ignore[no-untyped-def]
     api, fake_stripe: FakeStripe, payload: Any, msg_field: str
@@ -197,8 +227,11 @@ def test_checkout_inactive_pack_is_422(api, fake_stripe: FakeStripe, pack) -> No
 def test_checkout_without_stripe_configured_is_503(api, stripe_off, pack) -> None:  # type: ignore[no-untyped-def]
     response = api.post(CHECKOUT_URL, {"pack": pack.pk}, format="json")
     assert response.status_code == 503
-    assert response.json() == {"code": 503, "msg": "payments: payments are not configured",
-                               "data": None}
+    assert response.json() == {
+        "code": 503,
+        "msg": "payments: payments are not configured",
+        "data": None,
+    }
     assert not TopUp.objects.exists()
 
 
@@ -258,8 +291,12 @@ def test_success_page_for_an_unpaid_session_grants_nothing(  # type: ignore[no-u
 
 @pytest.mark.parametrize(
     ("query", "status"),
-    [("", 400), ("?session_id=", 400), ("?session_id=cs_../../v1/charges", 400),
-     ("?session_id=cs_test_unknown", 404)],
+    [
+        ("", 400),
+        ("?session_id=", 400),
+        ("?session_id=cs_../../v1/charges", 400),
+        ("?session_id=cs_test_unknown", 404),
+    ],
 )
 def test_success_page_refuses_bad_or_unknown_sessions(  # type: ignore[no-untyped-def]
     client, fake_stripe: FakeStripe, query: str, status: int
@@ -307,8 +344,7 @@ def test_signup_grant_gives_the_configured_credits_once(settings) -> None:  # ty
     assert first is not None
     assert again is not None
     assert first.pk == again.pk
-    assert (first.kind, first.amount, first.idempotency_key) == (
-        "grant", 50, f"signup:{user.pk}")
+    assert (first.kind, first.amount, first.idempotency_key) == ("grant", 50, f"signup:{user.pk}")
     assert balance_get(user=user).available == 50
 
 

@@ -56,13 +56,15 @@ def account(db: None) -> Any:
 
 
 def new_job(user: Any, api_key: Any = None, facade: str = "veo3api", **fields: Any) -> Job:
-    return Job.objects.create(user=user, api_key=api_key, facade=facade, prompt="A lighthouse",
-                              **fields)
+    return Job.objects.create(
+        user=user, api_key=api_key, facade=facade, prompt="A lighthouse", **fields
+    )
 
 
 def hold_for(job: Job, amount: int) -> Transfer:
-    return credits_hold(user=job.user, amount=amount, idempotency_key=f"job:{job.id}:hold",
-                        job_id=job.id)
+    return credits_hold(
+        user=job.user, amount=amount, idempotency_key=f"job:{job.id}:hold", job_id=job.id
+    )
 
 
 def key() -> str:
@@ -95,8 +97,14 @@ def history(account: APIClient) -> dict[str, Any]:
     """Every kind of ledger entry on one account, with jobs from two facades."""
     user, api_key = account.user, account.key  # type: ignore[attr-defined]
     credits_grant(user=user, amount=1000, idempotency_key=key(), reason="signup grant")
-    credits_grant(user=user, amount=500, idempotency_key=key(), kind=Transfer.Kind.TOPUP,
-                  source=SYSTEM_TOPUPS, reason="pack")
+    credits_grant(
+        user=user,
+        amount=500,
+        idempotency_key=key(),
+        kind=Transfer.Kind.TOPUP,
+        source=SYSTEM_TOPUPS,
+        reason="pack",
+    )
     charged = new_job(user, api_key)
     credits_capture(hold=hold_for(charged, 80), reason="job succeeded")
     failed = new_job(user, api_key, facade="veo3o1")
@@ -108,11 +116,17 @@ def history(account: APIClient) -> dict[str, Any]:
     open_hold = new_job(user, api_key, facade="codefast")
     hold_for(open_hold, 15)
     staff = UserFactory(is_staff=True)
-    credits_adjust(user=user, amount=-50, actor=staff, reason="goodwill reversal",
-                   idempotency_key=key())
+    credits_adjust(
+        user=user, amount=-50, actor=staff, reason="goodwill reversal", idempotency_key=key()
+    )
     credits_clawback(user=user, amount=10, idempotency_key=key(), reason="refund")
-    return {"charged": charged, "failed": failed, "partial": partial, "expired": expired,
-            "open": open_hold}
+    return {
+        "charged": charged,
+        "failed": failed,
+        "partial": partial,
+        "expired": expired,
+        "open": open_hold,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,26 +158,28 @@ def test_usage_rows_show_signed_customer_amounts_and_the_job_facade_and_key(
         by_job.setdefault(row["job_id"], []).append(row)
 
     def shape(job: Job) -> list[tuple[str, str, int, int]]:
-        return sorted((r["kind"], r["entry"], r["amount"], r["charged"])
-                      for r in by_job[str(job.id)])
+        return sorted(
+            (r["kind"], r["entry"], r["amount"], r["charged"]) for r in by_job[str(job.id)]
+        )
 
-    assert shape(history["charged"]) == [("capture", "capture", 0, 80),
-                                         ("hold", "hold", -80, 0)]
-    assert shape(history["failed"]) == [("hold", "hold", -40, 0),
-                                        ("release", "release", 40, 0)]
-    assert shape(history["partial"]) == [("capture", "capture", 10, 20),
-                                         ("hold", "hold", -30, 0)]
-    assert shape(history["expired"]) == [("hold", "hold", -25, 0),
-                                         ("release", "expire", 25, 0)]
+    assert shape(history["charged"]) == [("capture", "capture", 0, 80), ("hold", "hold", -80, 0)]
+    assert shape(history["failed"]) == [("hold", "hold", -40, 0), ("release", "release", 40, 0)]
+    assert shape(history["partial"]) == [("capture", "capture", 10, 20), ("hold", "hold", -30, 0)]
+    assert shape(history["expired"]) == [("hold", "hold", -25, 0), ("release", "expire", 25, 0)]
     assert shape(history["open"]) == [("hold", "hold", -15, 0)]
     charged = by_job[str(history["charged"].id)]
     assert {(r["facade"], r["api_key_name"]) for r in charged} == {("veo3api", "prod")}
     assert {r["facade"] for r in by_job[str(history["failed"].id)]} == {"veo3o1"}
     assert {(r["facade"], r["api_key_name"]) for r in by_job[str(history["expired"].id)]} == {
-        ("dashboard", None)}
+        ("dashboard", None)
+    }
     no_job = sorted((r["kind"], r["amount"], r["facade"]) for r in by_job[None])
-    assert no_job == [("adjustment", -50, None), ("clawback", -10, None),
-                      ("grant", 1000, None), ("top-up", 500, None)]
+    assert no_job == [
+        ("adjustment", -50, None),
+        ("clawback", -10, None),
+        ("grant", 1000, None),
+        ("top-up", 500, None),
+    ]
     assert {r["reason"] for r in by_job[None]} >= {"signup grant", "goodwill reversal"}
 
 
@@ -174,20 +190,34 @@ def test_csv_has_the_same_rows_as_the_pages_and_every_matching_row(
     rows = csv_rows(account)
     assert [r["id"] for r in rows] == [p["id"] for p in pages]
     assert [int(r["amount"]) for r in rows] == [p["amount"] for p in pages]
-    assert sum(int(r["amount"]) for r in rows) == balance_get(
-        user=account.user).available  # type: ignore[attr-defined]
-    assert rows[0].keys() == {"id", "created_at", "kind", "entry", "amount", "charged",
-                              "balance_after", "job_id", "facade", "api_key_name", "reason"}
+    assert sum(int(r["amount"]) for r in rows) == balance_get(user=account.user).available  # type: ignore[attr-defined]
+    assert rows[0].keys() == {
+        "id",
+        "created_at",
+        "kind",
+        "entry",
+        "amount",
+        "charged",
+        "balance_after",
+        "job_id",
+        "facade",
+        "api_key_name",
+        "reason",
+    }
     # Filters apply to the export too; `limit` and `cursor` do not (all rows, not one page).
     holds = csv_rows(account, kind="hold", limit=1)
     assert len(holds) == 5 and {r["kind"] for r in holds} == {"hold"}
 
 
 def test_csv_text_cells_cannot_become_spreadsheet_formulas(account: APIClient) -> None:
-    credits_grant(user=account.user, amount=5, idempotency_key=key(),  # type: ignore[attr-defined]
-                  reason="=HYPERLINK(\"http://x\")")
+    credits_grant(
+        user=account.user,
+        amount=5,
+        idempotency_key=key(),  # type: ignore[attr-defined]
+        reason='=HYPERLINK("http://x")',
+    )
     (row,) = csv_rows(account)
-    assert row["reason"] == "'=HYPERLINK(\"http://x\")"
+    assert row["reason"] == '\'=HYPERLINK("http://x")'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,8 +227,9 @@ def test_csv_text_cells_cannot_become_spreadsheet_formulas(account: APIClient) -
 
 def test_pages_are_stable_when_entries_are_written_between_fetches(account: APIClient) -> None:
     user = account.user  # type: ignore[attr-defined]
-    existing = [credits_grant(user=user, amount=n + 1, idempotency_key=key()).uid
-                for n in range(23)]
+    existing = [
+        credits_grant(user=user, amount=n + 1, idempotency_key=key()).uid for n in range(23)
+    ]
     seen: list[str] = []
     cursor = None
     while True:
@@ -295,18 +326,21 @@ def test_date_range_includes_the_whole_to_day_in_the_usage_time_zone(
     assert [r["id"] for r in unencoded["records"]] == [uids["after"], uids["last"]]
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"limit": "0"}, "limit"),
-    ({"limit": "201"}, "limit"),
-    ({"limit": "ten"}, "limit"),
-    ({"kind": "refund"}, "kind"),
-    ({"from": "yesterday"}, "from"),
-    ({"to": "2025-02-30"}, "to"),
-    ({"from": "2025-03-02", "to": "2025-03-01"}, "from"),
-    ({"job_id": "not-a-job"}, "job_id"),
-    ({"cursor": "forged"}, "cursor"),
-    ({"format": "xml"}, "format"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "201"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"kind": "refund"}, "kind"),
+        ({"from": "yesterday"}, "from"),
+        ({"to": "2025-02-30"}, "to"),
+        ({"from": "2025-03-02", "to": "2025-03-01"}, "from"),
+        ({"job_id": "not-a-job"}, "job_id"),
+        ({"cursor": "forged"}, "cursor"),
+        ({"format": "xml"}, "format"),
+    ],
+)
 def test_bad_query_parameters_answer_422_naming_the_field(
     account: APIClient, params: dict[str, str], field: str
 ) -> None:
@@ -343,8 +377,11 @@ def test_rows_of_other_accounts_are_never_listed(
     theirs = new_job(other)
     credits_capture(hold=hold_for(theirs, 9))
     mine = {r["id"] for r in fetch_all(account, limit=200)}
-    theirs_uids = {str(t.uid) for t in Transfer.objects.filter(
-        debit_account__user=other) | Transfer.objects.filter(credit_account__user=other)}
+    theirs_uids = {
+        str(t.uid)
+        for t in Transfer.objects.filter(debit_account__user=other)
+        | Transfer.objects.filter(credit_account__user=other)
+    }
     assert mine.isdisjoint(theirs_uids)
     assert fetch_all(account, job_id=str(theirs.id)) == []
     assert csv_rows(account, job_id=str(theirs.id)) == []
@@ -352,9 +389,11 @@ def test_rows_of_other_accounts_are_never_listed(
 
 def test_an_account_without_a_ledger_has_no_usage(account: APIClient) -> None:
     body = account.get(USAGE).json()
-    assert body == {"code": 200, "msg": "success",
-                    "data": {"records": [], "next_cursor": None, "time_zone": body["data"][
-                        "time_zone"]}}
+    assert body == {
+        "code": 200,
+        "msg": "success",
+        "data": {"records": [], "next_cursor": None, "time_zone": body["data"]["time_zone"]},
+    }
     assert csv_rows(account) == []
 
 
@@ -370,21 +409,37 @@ def test_daily_summary_counts_per_local_day(account: APIClient, settings: Any) -
         credits_grant(user=user, amount=1000, idempotency_key=key())
     # 22:30 UTC on the 10th is 01:30 on the 11th in Istanbul.
     with time_machine.travel(datetime(2025, 3, 10, 22, 30, tzinfo=UTC), tick=False):
-        done = new_job(user, api_key, state=Job.State.SUCCEEDED, video_file="v.mp4",
-                       completed_at=datetime(2025, 3, 10, 22, 30, tzinfo=UTC))
+        done = new_job(
+            user,
+            api_key,
+            state=Job.State.SUCCEEDED,
+            video_file="v.mp4",
+            completed_at=datetime(2025, 3, 10, 22, 30, tzinfo=UTC),
+        )
         credits_capture(hold=hold_for(done, 40))
-        failed = new_job(user, api_key, state=Job.State.FAILED,
-                         completed_at=datetime(2025, 3, 10, 22, 30, tzinfo=UTC))
+        failed = new_job(
+            user,
+            api_key,
+            state=Job.State.FAILED,
+            completed_at=datetime(2025, 3, 10, 22, 30, tzinfo=UTC),
+        )
         credits_release(hold=hold_for(failed, 20))
     with time_machine.travel(datetime(2025, 3, 10, 12, tzinfo=UTC), tick=False):
         credits_capture(hold=hold_for(new_job(user, api_key), 7))
-        credits_grant(user=user, amount=300, idempotency_key=key(), kind=Transfer.Kind.TOPUP,
-                      source=SYSTEM_TOPUPS)
+        credits_grant(
+            user=user,
+            amount=300,
+            idempotency_key=key(),
+            kind=Transfer.Kind.TOPUP,
+            source=SYSTEM_TOPUPS,
+        )
     body = account.get(DAILY, {"from": "2025-03-09", "to": "2025-03-12"}).json()
     assert body["code"] == 200
     assert body["data"]["time_zone"] == "Europe/Istanbul"
-    days = {d["date"]: (d["credits_used"], d["credits_added"], d["jobs_succeeded"],
-                        d["jobs_failed"]) for d in body["data"]["days"]}
+    days = {
+        d["date"]: (d["credits_used"], d["credits_added"], d["jobs_succeeded"], d["jobs_failed"])
+        for d in body["data"]["days"]
+    }
     assert days == {
         "2025-03-09": (0, 1000, 0, 0),
         "2025-03-10": (7, 300, 0, 0),
@@ -399,13 +454,17 @@ def test_daily_summary_defaults_to_the_last_thirty_days(account: APIClient) -> N
     assert data["days"][-1]["date"] == data["to"]
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"from": "2025-03-05", "to": "2025-03-01"}, "from"),
-    ({"from": "2023-01-01", "to": "2025-01-01"}, "from"),
-    ({"to": "31.12.2025"}, "to"),
-])
-def test_daily_summary_rejects_bad_ranges(account: APIClient, params: dict[str, str],
-                                          field: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"from": "2025-03-05", "to": "2025-03-01"}, "from"),
+        ({"from": "2023-01-01", "to": "2025-01-01"}, "from"),
+        ({"to": "31.12.2025"}, "to"),
+    ],
+)
+def test_daily_summary_rejects_bad_ranges(
+    account: APIClient, params: dict[str, str], field: str
+) -> None:
     response = account.get(DAILY, params)
     assert response.status_code == 422
     assert response.json()["msg"].startswith(f"{field}: ")
@@ -417,8 +476,14 @@ def test_daily_summary_query_count_does_not_grow_with_the_range(
     credits_grant(user=account.user, amount=5, idempotency_key=key())  # type: ignore[attr-defined]
     account.get(DAILY)
     with django_assert_max_num_queries(5):
-        assert len(account.get(DAILY, {"from": "2024-06-01", "to": "2025-05-31"}).json()[
-            "data"]["days"]) == 365
+        assert (
+            len(
+                account.get(DAILY, {"from": "2024-06-01", "to": "2025-05-31"}).json()["data"][
+                    "days"
+                ]
+            )
+            == 365
+        )
 
 
 def test_usage_now_is_within_the_default_window(account: APIClient) -> None:

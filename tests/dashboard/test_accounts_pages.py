@@ -28,7 +28,8 @@ def session_user_id(client: Client) -> int | None:
 
 
 def test_signup_creates_the_user_logs_in_and_grants_the_signup_credits_once(
-        client: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    client: Client, settings
+) -> None:  # type: ignore[no-untyped-def]
     settings.BILLING_SIGNUP_GRANT_CREDITS = 75
     response = client.post(reverse("accounts:signup"), SIGNUP)
     assert response.status_code == 302 and response["Location"] == reverse("dashboard:home")
@@ -42,12 +43,14 @@ def test_signup_creates_the_user_logs_in_and_grants_the_signup_credits_once(
     assert re.search(r'id="card-available"><div class="value">75<', page)
 
 
-def test_signup_refuses_a_taken_email_in_any_case_and_weak_passwords(client: Client,
-                                                                      member) -> None:  # type: ignore[no-untyped-def]
+def test_signup_refuses_a_taken_email_in_any_case_and_weak_passwords(
+    client: Client, member
+) -> None:  # type: ignore[no-untyped-def]
     taken = client.post(reverse("accounts:signup"), {**SIGNUP, "email": member.email.upper()})
     assert taken.status_code == 200 and "already exists" in taken.content.decode()
-    weak = client.post(reverse("accounts:signup"), {**SIGNUP, "password1": "123",
-                                                    "password2": "123"})
+    weak = client.post(
+        reverse("accounts:signup"), {**SIGNUP, "password1": "123", "password2": "123"}
+    )
     assert weak.status_code == 200 and "errorlist" in weak.content.decode()
     mismatch = client.post(reverse("accounts:signup"), {**SIGNUP, "password2": "other-Pass1!"})
     assert "do not match" in mismatch.content.decode()
@@ -55,10 +58,10 @@ def test_signup_refuses_a_taken_email_in_any_case_and_weak_passwords(client: Cli
     assert not Transfer.objects.filter(kind="grant", reason="signup grant").exists()
 
 
-def test_login_with_email_in_any_case_then_logout_by_post_only(client: Client,
-                                                               member) -> None:  # type: ignore[no-untyped-def]
-    response = client.post(reverse("accounts:login"),
-                           {"username": member.email.upper(), "password": PASSWORD})
+def test_login_with_email_in_any_case_then_logout_by_post_only(client: Client, member) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(
+        reverse("accounts:login"), {"username": member.email.upper(), "password": PASSWORD}
+    )
     assert response.status_code == 302 and response["Location"] == reverse("dashboard:home")
     assert session_user_id(client) == member.pk
     assert client.get(reverse("accounts:logout")).status_code == 405
@@ -68,14 +71,21 @@ def test_login_with_email_in_any_case_then_logout_by_post_only(client: Client,
 
 
 def test_wrong_password_does_not_log_in(client: Client, member) -> None:  # type: ignore[no-untyped-def]
-    response = client.post(reverse("accounts:login"),
-                           {"username": member.email, "password": "wrong"})
+    response = client.post(
+        reverse("accounts:login"), {"username": member.email, "password": "wrong"}
+    )
     assert response.status_code == 200 and session_user_id(client) is None
 
 
 def test_dashboard_pages_need_a_login(client: Client, db) -> None:  # type: ignore[no-untyped-def]
-    for name in ("dashboard:home", "dashboard:new", "dashboard:history", "accounts:keys",
-                 "credits:index", "credits:ledger-csv"):
+    for name in (
+        "dashboard:home",
+        "dashboard:new",
+        "dashboard:history",
+        "accounts:keys",
+        "credits:index",
+        "credits:ledger-csv",
+    ):
         response = client.get(reverse(name))
         assert response.status_code == 302, name
         assert response["Location"].startswith(reverse("accounts:login") + "?next=")
@@ -99,11 +109,13 @@ def test_login_with_a_revoked_or_malformed_key_is_refused(client: Client, member
 
 
 def test_password_reset_mails_a_link_to_this_server_that_sets_a_new_password(
-        client: Client, member, settings) -> None:  # type: ignore[no-untyped-def]
+    client: Client, member, settings
+) -> None:  # type: ignore[no-untyped-def]
     settings.PUBLIC_BASE_URL = ""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "panel.example.test"]
-    response = client.post(reverse("accounts:password_reset"), {"email": member.email},
-                           HTTP_HOST="panel.example.test")
+    response = client.post(
+        reverse("accounts:password_reset"), {"email": member.email}, HTTP_HOST="panel.example.test"
+    )
     assert response.status_code == 302
     assert response["Location"] == reverse("accounts:password_reset_done")
     (message,) = mail.outbox
@@ -116,8 +128,11 @@ def test_password_reset_mails_a_link_to_this_server_that_sets_a_new_password(
     assert landing.status_code == 302
     form_url = landing["Location"]
     new_password = "Another-long-pass9"
-    done = client.post(form_url, {"new_password1": new_password, "new_password2": new_password},
-                       HTTP_HOST="panel.example.test")
+    done = client.post(
+        form_url,
+        {"new_password1": new_password, "new_password2": new_password},
+        HTTP_HOST="panel.example.test",
+    )
     assert done.status_code == 302
     assert done["Location"] == reverse("accounts:password_reset_complete")
     member.refresh_from_db()
@@ -125,15 +140,17 @@ def test_password_reset_mails_a_link_to_this_server_that_sets_a_new_password(
 
 
 def test_password_reset_for_an_unknown_email_sends_nothing_and_says_the_same(
-        client: Client, db) -> None:  # type: ignore[no-untyped-def]
+    client: Client, db
+) -> None:  # type: ignore[no-untyped-def]
     response = client.post(reverse("accounts:password_reset"), {"email": "nobody@example.com"})
     assert response.status_code == 302
     assert response["Location"] == reverse("accounts:password_reset_done")
     assert mail.outbox == []
 
 
-def test_password_reset_link_uses_public_base_url_when_set(client: Client, member,
-                                                          settings) -> None:  # type: ignore[no-untyped-def]
+def test_password_reset_link_uses_public_base_url_when_set(
+    client: Client, member, settings
+) -> None:  # type: ignore[no-untyped-def]
     settings.PUBLIC_BASE_URL = "https://video.example.com"
     client.post(reverse("accounts:password_reset"), {"email": member.email})
     assert "https://video.example.com/accounts/password-reset/" in mail.outbox[0].body
@@ -159,8 +176,7 @@ def test_creating_a_key_shows_the_token_once(browser: Client, member) -> None:  
     assert not ApiKey.objects.filter(digest=token).exists()
 
 
-def test_keys_page_lists_only_own_keys_with_last_use(browser: Client, member,
-                                                    stranger) -> None:  # type: ignore[no-untyped-def]
+def test_keys_page_lists_only_own_keys_with_last_use(browser: Client, member, stranger) -> None:  # type: ignore[no-untyped-def]
     mine = api_key_create(user=member, name="mine-key").api_key
     theirs = api_key_create(user=stranger, name="their-key").api_key
     page = browser.get(reverse("accounts:keys")).content.decode()
@@ -182,8 +198,7 @@ def test_revoking_a_key_stops_it_at_once(browser: Client, member) -> None:  # ty
 
 def test_another_accounts_key_cannot_be_revoked(browser: Client, stranger) -> None:  # type: ignore[no-untyped-def]
     theirs = api_key_create(user=stranger, name="theirs")
-    assert browser.post(reverse("accounts:key-revoke", args=[theirs.api_key.pk])).status_code \
-        == 404
+    assert browser.post(reverse("accounts:key-revoke", args=[theirs.api_key.pk])).status_code == 404
     assert api_key_authenticate(token=theirs.token).revoked_at is None
 
 
@@ -214,21 +229,26 @@ def csrf_token(client: Client, url: str) -> str:
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
 
 
-@pytest.mark.parametrize(("url_name", "args", "data"), [
-    ("accounts:keys", [], {"name": "x"}),
-    ("accounts:secret-rotate", [], {}),
-    ("accounts:logout", [], {}),
-])
-def test_account_forms_refuse_posts_without_csrf_token(csrf_browser: Client, member, url_name,
-                                                       args, data) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("url_name", "args", "data"),
+    [
+        ("accounts:keys", [], {"name": "x"}),
+        ("accounts:secret-rotate", [], {}),
+        ("accounts:logout", [], {}),
+    ],
+)
+def test_account_forms_refuse_posts_without_csrf_token(
+    csrf_browser: Client, member, url_name, args, data
+) -> None:  # type: ignore[no-untyped-def]
     before = member.webhook_secret
     assert csrf_browser.post(reverse(url_name, args=args), data).status_code == 403
     member.refresh_from_db()
     assert ApiKey.objects.count() == 0 and member.webhook_secret == before
     assert session_user_id(csrf_browser) == member.pk
     token = csrf_token(csrf_browser, reverse("accounts:keys"))
-    accepted = csrf_browser.post(reverse(url_name, args=args),
-                                 {**data, "csrfmiddlewaretoken": token})
+    accepted = csrf_browser.post(
+        reverse(url_name, args=args), {**data, "csrfmiddlewaretoken": token}
+    )
     assert accepted.status_code in (201, 302)
 
 
@@ -239,11 +259,17 @@ def test_revoke_refuses_a_post_without_csrf_token(csrf_browser: Client, member) 
     assert key.revoked_at is None
 
 
-@pytest.mark.parametrize("url_name", ["accounts:signup", "accounts:login", "accounts:login-key",
-                                      "accounts:password_reset"])
+@pytest.mark.parametrize(
+    "url_name",
+    ["accounts:signup", "accounts:login", "accounts:login-key", "accounts:password_reset"],
+)
 def test_anonymous_forms_refuse_posts_without_csrf_token(db, url_name) -> None:  # type: ignore[no-untyped-def]
     client = Client(enforce_csrf_checks=True)
-    assert client.post(reverse(url_name), {**SIGNUP, "username": "a@b.c", "password": "x",
-                                           "api_key": "k"}).status_code == 403
+    assert (
+        client.post(
+            reverse(url_name), {**SIGNUP, "username": "a@b.c", "password": "x", "api_key": "k"}
+        ).status_code
+        == 403
+    )
     assert not User.objects.exists()
     assert mail.outbox == []

@@ -28,20 +28,30 @@ from tests.generation.conftest import image_bytes
 from tests.processes import running_stack
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "dashboard"
 PASSWORD = "Browser-test-passw0rd"
 SIGNUP_CREDITS = 100
 
 playwright_sync = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+)
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.e2e,
-    pytest.mark.skipif(not (os.path.exists(CHROMIUM) or shutil.which("chromium")),
-                       reason=f"needs Debian's Chromium at {CHROMIUM} "
-                              "(apt-get install -y chromium); browsers are never downloaded"),
+    pytest.mark.skipif(
+        not (os.path.exists(CHROMIUM) or shutil.which("chromium")),
+        reason=f"needs Debian's Chromium at {CHROMIUM} "
+        "(apt-get install -y chromium); browsers are never downloaded",
+    ),
 ]
 
 
@@ -68,17 +78,39 @@ class Texts:
 
 
 ENGLISH = Texts(
-    language=None, signup_title="Create your account", signup_button="Sign up",
-    daily_limit="Daily limit", remaining="Remaining today", total_videos="Total videos",
-    keys_link="API keys", create_key="Create key", copied="Copied", new_video_link="New video",
-    create_video="Create video", completed="Completed", hold="Hold",
-    capture="Capture (charged)", credits_link="Credits")
+    language=None,
+    signup_title="Create your account",
+    signup_button="Sign up",
+    daily_limit="Daily limit",
+    remaining="Remaining today",
+    total_videos="Total videos",
+    keys_link="API keys",
+    create_key="Create key",
+    copied="Copied",
+    new_video_link="New video",
+    create_video="Create video",
+    completed="Completed",
+    hold="Hold",
+    capture="Capture (charged)",
+    credits_link="Credits",
+)
 TURKISH = Texts(
-    language="tr", signup_title="Hesabınızı oluşturun", signup_button="Kayıt Ol",
-    daily_limit="Günlük Limit", remaining="Kalan Kullanım", total_videos="Toplam Video",
-    keys_link="API key'ler", create_key="Anahtar oluştur", copied="Kopyalandı",
-    new_video_link="Yeni Video", create_video="Video Oluştur", completed="Tamamlandı",
-    hold="Bloke (hold)", capture="Tahsilat (capture)", credits_link="Krediler")
+    language="tr",
+    signup_title="Hesabınızı oluşturun",
+    signup_button="Kayıt Ol",
+    daily_limit="Günlük Limit",
+    remaining="Kalan Kullanım",
+    total_videos="Toplam Video",
+    keys_link="API key'ler",
+    create_key="Anahtar oluştur",
+    copied="Kopyalandı",
+    new_video_link="Yeni Video",
+    create_video="Video Oluştur",
+    completed="Tamamlandı",
+    hold="Bloke (hold)",
+    capture="Tahsilat (capture)",
+    credits_link="Krediler",
+)
 
 
 @pytest.fixture
@@ -107,8 +139,9 @@ def run_flow(browser: Any, base: str, texts: Texts, email: str, price: int) -> s
     """The whole customer flow; returns the job id."""
     expect = playwright_sync.expect
     tag = texts.language or "en"
-    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900},
-                                  locale="en-US")
+    context = browser.new_context(
+        base_url=base, viewport={"width": 1280, "height": 900}, locale="en-US"
+    )
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     page = context.new_page()
     errors: list[str] = []
@@ -157,8 +190,12 @@ def run_flow(browser: Any, base: str, texts: Texts, email: str, price: int) -> s
     # Choosing an image shows it before anything is sent; back to text for this video.
     expect(page.locator("#image-fields")).to_be_hidden()
     page.check("input[name=mode][value=image]")
-    page.set_input_files("#id_image", files=[{"name": "frame.png", "mimeType": "image/png",
-                                              "buffer": image_bytes("PNG", (64, 36))}])
+    page.set_input_files(
+        "#id_image",
+        files=[
+            {"name": "frame.png", "mimeType": "image/png", "buffer": image_bytes("PNG", (64, 36))}
+        ],
+    )
     expect(page.locator("#image-preview")).to_be_visible()
     assert page.locator("#image-preview").get_attribute("src").startswith("blob:")
     page.check("input[name=mode][value=text]")
@@ -167,8 +204,9 @@ def run_flow(browser: Any, base: str, texts: Texts, email: str, price: int) -> s
     page.select_option("#id_model_tier", "fast")
     page.select_option("#id_resolution", "720p")
     page.select_option("#id_duration_seconds", "6")
-    expect(page.locator("#price-amount")).to_have_text(str(
-        price * 6 // 4))  # per-second pricing: 6 s costs 1.5 x 4 s
+    expect(page.locator("#price-amount")).to_have_text(
+        str(price * 6 // 4)
+    )  # per-second pricing: 6 s costs 1.5 x 4 s
     page.select_option("#id_duration_seconds", "4")
     expect(page.locator("#price-amount")).to_have_text(str(price))
     shot(page, f"{tag}-3-new-video")
@@ -178,8 +216,7 @@ def run_flow(browser: Any, base: str, texts: Texts, email: str, price: int) -> s
 
     # The status updates in place: no navigation happens while we wait.
     page.evaluate("window.__sameDocument = 'yes'")
-    expect(page.locator("#job-status")).to_have_attribute("data-terminal", "true",
-                                                          timeout=120_000)
+    expect(page.locator("#job-status")).to_have_attribute("data-terminal", "true", timeout=120_000)
     expect(page.locator("#state-label")).to_have_text(texts.completed)
     assert page.evaluate("window.__sameDocument") == "yes", "the page reloaded"
     expect(page.locator("#progress")).to_have_attribute("value", "100")
@@ -192,10 +229,11 @@ def run_flow(browser: Any, base: str, texts: Texts, email: str, price: int) -> s
     page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=20000)
     duration = page.evaluate("document.getElementById('player').duration")
     assert abs(duration - 4) < 0.2, duration
-    page.evaluate("(() => { const v = document.getElementById('player'); v.muted = true;"
-                  " return v.play(); })()")
-    page.wait_for_function("document.getElementById('player').currentTime > 0.3",
-                           timeout=20000)
+    page.evaluate(
+        "(() => { const v = document.getElementById('player'); v.muted = true;"
+        " return v.play(); })()"
+    )
+    page.wait_for_function("document.getElementById('player').currentTime > 0.3", timeout=20000)
     download = page.locator("#download")
     assert download.get_attribute("href") == f"{base}/media/v/{job_id}.mp4"
     assert download.get_attribute("download") == f"veosaas-{job_id}.mp4"
@@ -233,8 +271,7 @@ def run_flow(browser: Any, base: str, texts: Texts, email: str, price: int) -> s
         external: list[str] = []
         page.on("request", lambda r: None if r.url.startswith(base) else external.append(r.url))
         page.goto("/docs/swagger/")
-        expect(page.locator(".swagger-ui")).to_contain_text("/api/v1/veo/generate",
-                                                            timeout=20_000)
+        expect(page.locator(".swagger-ui")).to_contain_text("/api/v1/veo/generate", timeout=20_000)
         expect(page.locator(".swagger-ui")).to_contain_text("/status/{job_id}")
         assert external == [], external
         shot(page, f"{tag}-8-swagger", full_page=False)
@@ -253,17 +290,20 @@ def assert_charged(job_id: str, price: int) -> None:
 
 
 def test_sign_up_create_key_make_video_watch_play_and_see_the_ledger(
-        tmp_path: Path, chromium: Any) -> None:
-    price = price_quote(operation="generate", model_tier="fast", resolution="720p",
-                        seconds=4).credits
+    tmp_path: Path, chromium: Any
+) -> None:
+    price = price_quote(
+        operation="generate", model_tier="fast", resolution="720p", seconds=4
+    ).credits
     with running_stack(tmp_path, BILLING_SIGNUP_GRANT_CREDITS=str(SIGNUP_CREDITS)) as stack:
         job_id = run_flow(chromium, stack.base_url, ENGLISH, "browser@example.com", price)
     assert_charged(job_id, price)
 
 
 def test_the_same_flow_in_turkish(tmp_path: Path, chromium: Any) -> None:
-    price = price_quote(operation="generate", model_tier="fast", resolution="720p",
-                        seconds=4).credits
+    price = price_quote(
+        operation="generate", model_tier="fast", resolution="720p", seconds=4
+    ).credits
     with running_stack(tmp_path, BILLING_SIGNUP_GRANT_CREDITS=str(SIGNUP_CREDITS)) as stack:
         job_id = run_flow(chromium, stack.base_url, TURKISH, "tarayici@example.com", price)
     assert_charged(job_id, price)

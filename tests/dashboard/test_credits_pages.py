@@ -23,8 +23,9 @@ CSV_URL = reverse("credits:ledger-csv")
 
 
 def run_job(user, seconds: int = 4):  # type: ignore[no-untyped-def]
-    job = job_submit(user=user, spec=JobSpec(facade="dashboard", prompt="p",
-                                             duration_seconds=seconds)).job
+    job = job_submit(
+        user=user, spec=JobSpec(facade="dashboard", prompt="p", duration_seconds=seconds)
+    ).job
     job_run(job_id=str(job.id))
     return job
 
@@ -34,7 +35,7 @@ def test_credits_page_shows_balance_ledger_and_todays_usage(browser: Client, mem
     page = browser.get(CREDITS).content.decode()
     assert f'id="credits-available">{1000 - job.credits_quoted}<' in page
     assert 'id="credits-held">0<' in page
-    ledger = page[page.index('id="ledger-title"'):]
+    ledger = page[page.index('id="ledger-title"') :]
     assert ledger.count('data-kind="grant"') == 1
     assert ledger.count('data-kind="hold"') == 1 and ledger.count('data-kind="capture"') == 1
     assert reverse("dashboard:job", args=[job.id]) in ledger
@@ -46,8 +47,9 @@ def test_credits_page_shows_balance_ledger_and_todays_usage(browser: Client, mem
 def test_ledger_and_csv_show_only_own_rows(browser: Client, member, stranger) -> None:  # type: ignore[no-untyped-def]
     run_job(member)
     theirs = run_job(stranger, seconds=6)
-    credits_grant(user=stranger, amount=777, idempotency_key="stranger-extra",
-                  reason="stranger secret grant")
+    credits_grant(
+        user=stranger, amount=777, idempotency_key="stranger-extra", reason="stranger secret grant"
+    )
     page = browser.get(CREDITS).content.decode()
     assert "stranger secret grant" not in page and str(theirs.id) not in page
     response = browser.get(CSV_URL)
@@ -56,7 +58,8 @@ def test_ledger_and_csv_show_only_own_rows(browser: Client, member, stranger) ->
     assert response["Content-Disposition"].startswith('attachment; filename="veosaas-ledger-')
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     own = Transfer.objects.filter(debit_account__user=member) | Transfer.objects.filter(
-        credit_account__user=member)
+        credit_account__user=member
+    )
     assert sorted(r["id"] for r in rows) == sorted(str(t.uid) for t in own)
     assert {r["entry"] for r in rows} == {"grant", "hold", "capture"}
     assert str(theirs.id) not in {r["job_id"] for r in rows}
@@ -82,8 +85,9 @@ def test_ledger_is_paginated(browser: Client, member, settings) -> None:  # type
     assert second.count("<tr data-kind=") == 2
 
 
-def test_payments_off_says_so_and_buying_does_nothing(browser: Client, stripe_off,
-                                                      pack: CreditPack) -> None:  # type: ignore[no-untyped-def]
+def test_payments_off_says_so_and_buying_does_nothing(
+    browser: Client, stripe_off, pack: CreditPack
+) -> None:  # type: ignore[no-untyped-def]
     page = browser.get(CREDITS).content.decode()
     assert "Payments are not configured on this server" in page
     assert re.search(r'<button type="submit" disabled>Buy 100 credits', page)
@@ -92,9 +96,9 @@ def test_payments_off_says_so_and_buying_does_nothing(browser: Client, stripe_of
     assert not TopUp.objects.exists()
 
 
-def test_buying_a_pack_redirects_to_stripe_checkout(browser: Client, member,
-                                                   fake_stripe: FakeStripe,
-                                                   pack: CreditPack) -> None:  # type: ignore[no-untyped-def]
+def test_buying_a_pack_redirects_to_stripe_checkout(
+    browser: Client, member, fake_stripe: FakeStripe, pack: CreditPack
+) -> None:  # type: ignore[no-untyped-def]
     page = browser.get(CREDITS).content.decode()
     assert "10.00 USD" in page and "not configured" not in page
     response = browser.post(reverse("credits:buy"), {"pack": pack.pk})
@@ -106,8 +110,9 @@ def test_buying_a_pack_redirects_to_stripe_checkout(browser: Client, member,
     assert created.params["customer_email"] == member.email
 
 
-def test_buying_an_unknown_or_retired_pack_explains(browser: Client, fake_stripe: FakeStripe,
-                                                    pack: CreditPack) -> None:  # type: ignore[no-untyped-def]
+def test_buying_an_unknown_or_retired_pack_explains(
+    browser: Client, fake_stripe: FakeStripe, pack: CreditPack
+) -> None:  # type: ignore[no-untyped-def]
     unknown = browser.post(reverse("credits:buy"), {"pack": "999999"}, follow=True)
     assert "This credit pack does not exist." in unknown.content.decode()
     pack.active = False
@@ -117,7 +122,8 @@ def test_buying_an_unknown_or_retired_pack_explains(browser: Client, fake_stripe
     assert not TopUp.objects.exists()
 
 
-def test_buy_form_refuses_a_post_without_csrf_token(csrf_browser: Client, fake_stripe: FakeStripe,
-                                                    pack: CreditPack) -> None:  # type: ignore[no-untyped-def]
+def test_buy_form_refuses_a_post_without_csrf_token(
+    csrf_browser: Client, fake_stripe: FakeStripe, pack: CreditPack
+) -> None:  # type: ignore[no-untyped-def]
     assert csrf_browser.post(reverse("credits:buy"), {"pack": pack.pk}).status_code == 403
     assert not TopUp.objects.exists()

@@ -19,21 +19,30 @@ pytestmark = pytest.mark.django_db
 
 FACADE_PATHS = {
     "veo3o1": ["/api/generate-video", "/api/video-status/{uuid}", "/api/upload-video-image"],
-    "veo3api": ["/api/v1/veo/generate", "/api/v1/veo/record-info", "/api/v1/veo/get-1080p-video",
-                "/api/v1/veo/get-4k-video", "/api/v1/veo/extend", "/api/v1/common/credit",
-                "/api/v1/chat/credit", "/api/v1/common/download-url", "/api/file-stream-upload",
-                "/api/file-base64-upload", "/api/file-url-upload"],
+    "veo3api": [
+        "/api/v1/veo/generate",
+        "/api/v1/veo/record-info",
+        "/api/v1/veo/get-1080p-video",
+        "/api/v1/veo/get-4k-video",
+        "/api/v1/veo/extend",
+        "/api/v1/common/credit",
+        "/api/v1/chat/credit",
+        "/api/v1/common/download-url",
+        "/api/file-stream-upload",
+        "/api/file-base64-upload",
+        "/api/file-url-upload",
+    ],
     "codefast": ["/", "/generate", "/status/{job_id}", "/videos"],
 }
 
 
 @pytest.mark.parametrize("facade", ["veo3o1", "veo3api", "codefast"])
-def test_docs_examples_use_this_servers_base_url(client: Client, facade: str,
-                                                 settings) -> None:  # type: ignore[no-untyped-def]
+def test_docs_examples_use_this_servers_base_url(client: Client, facade: str, settings) -> None:  # type: ignore[no-untyped-def]
     settings.PUBLIC_BASE_URL = ""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "video.example.test"]
-    page = client.get(reverse("docs:facade", args=[facade]),
-                      HTTP_HOST="video.example.test").content.decode()
+    page = client.get(
+        reverse("docs:facade", args=[facade]), HTTP_HOST="video.example.test"
+    ).content.decode()
     base = "http://video.example.test"
     assert "<h3>cURL</h3>" in page and "<h3>JavaScript (fetch)</h3>" in page
     assert "<h3>Python (requests)</h3>" in page
@@ -68,21 +77,30 @@ def test_openapi_schema_is_valid_json_with_every_facade_path(client: Client) -> 
             assert path in schema["paths"], path
     assert schema["servers"] == [{"url": "http://testserver"}]
     schemes = schema["components"]["securitySchemes"]
-    assert schemes["bearerApiKey"] == {**schemes["bearerApiKey"], "type": "http",
-                                       "scheme": "bearer"}
+    assert schemes["bearerApiKey"] == {
+        **schemes["bearerApiKey"],
+        "type": "http",
+        "scheme": "bearer",
+    }
     assert schemes["xApiKey"]["name"] == "X-API-Key"
     generate = schema["paths"]["/api/v1/veo/generate"]["post"]
     assert generate["security"] == [{"bearerApiKey": []}]
-    assert "prompt" in generate["requestBody"]["content"]["application/json"]["schema"][
-        "required"]
+    assert "prompt" in generate["requestBody"]["content"]["application/json"]["schema"]["required"]
     assert schema["paths"]["/generate"]["post"]["security"] == [{"xApiKey": []}]
 
 
 def test_schema_generation_has_no_warnings(tmp_path: Path) -> None:
     # --fail-on-warn turns any "could not resolve" / "unable to guess serializer" into an error,
     # so a new facade view without a description is caught here.
-    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json",
-                 "--file", str(tmp_path / "schema.json"))
+    call_command(
+        "spectacular",
+        "--validate",
+        "--fail-on-warn",
+        "--format",
+        "openapi-json",
+        "--file",
+        str(tmp_path / "schema.json"),
+    )
     assert json.loads((tmp_path / "schema.json").read_text())["info"]["title"] == "veosaas API"
 
 
@@ -114,14 +132,21 @@ def test_dashboard_assets_are_local(browser: Client) -> None:
 def test_language_switch_turns_the_dashboard_turkish_then_dutch(browser: Client) -> None:
     english = browser.get(reverse("dashboard:home")).content.decode()
     assert '<html lang="en">' in english and "Daily limit" in english
-    response = browser.post(reverse("set_language"),
-                            {"language": "tr", "next": reverse("dashboard:home")})
+    response = browser.post(
+        reverse("set_language"), {"language": "tr", "next": reverse("dashboard:home")}
+    )
     assert response.status_code == 302 and response["Location"] == reverse("dashboard:home")
     assert browser.cookies[settings.LANGUAGE_COOKIE_NAME].value == "tr"
     turkish = browser.get(reverse("dashboard:home")).content.decode()
     assert '<html lang="tr">' in turkish
-    for text in ("Günlük Limit", "Kalan Kullanım", "Toplam Video", "Yeni Video Oluştur",
-                 "Çıkış Yap", "Kullanılabilir Kredi"):
+    for text in (
+        "Günlük Limit",
+        "Kalan Kullanım",
+        "Toplam Video",
+        "Yeni Video Oluştur",
+        "Çıkış Yap",
+        "Kullanılabilir Kredi",
+    ):
         assert text in turkish, text
     browser.post(reverse("set_language"), {"language": "nl", "next": "/dashboard/"})
     dutch = browser.get(reverse("dashboard:home")).content.decode()
@@ -137,8 +162,9 @@ def test_browser_language_is_used_until_one_is_chosen(client: Client, db) -> Non
 def test_status_labels_and_errors_follow_the_language(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
     from generation.services import JobSpec, job_submit
 
-    job = job_submit(user=member, spec=JobSpec(facade="dashboard", prompt="x",
-                                               duration_seconds=4)).job
+    job = job_submit(
+        user=member, spec=JobSpec(facade="dashboard", prompt="x", duration_seconds=4)
+    ).job
     browser.post(reverse("set_language"), {"language": "tr"})
     status = browser.get(reverse("dashboard:job-status", args=[job.id])).json()
     assert status["state_label"] == "Kuyrukta"
@@ -160,7 +186,8 @@ def test_compiled_translations_match_their_po_files() -> None:
 def test_every_translation_is_filled_in() -> None:
     polib = pytest.importorskip("polib")
     for lang in ("tr", "nl"):
-        catalog = polib.pofile(str(Path(settings.BASE_DIR) / "locale" / lang / "LC_MESSAGES"
-                                   / "django.po"))
+        catalog = polib.pofile(
+            str(Path(settings.BASE_DIR) / "locale" / lang / "LC_MESSAGES" / "django.po")
+        )
         assert catalog.percent_translated() == 100, lang
         assert not [e.msgid for e in catalog.fuzzy_entries()], lang

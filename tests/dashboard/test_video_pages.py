@@ -28,9 +28,16 @@ PRICE = reverse("dashboard:price")
 
 
 def video_form(**overrides: Any) -> dict[str, Any]:
-    data = {"prompt": "A lighthouse at dusk", "mode": "text", "model_tier": "fast",
-            "aspect_ratio": "16:9", "duration_seconds": "4", "resolution": "720p", "seed": "",
-            "form_token": uuid.uuid4().hex}
+    data = {
+        "prompt": "A lighthouse at dusk",
+        "mode": "text",
+        "model_tier": "fast",
+        "aspect_ratio": "16:9",
+        "duration_seconds": "4",
+        "resolution": "720p",
+        "seed": "",
+        "form_token": uuid.uuid4().hex,
+    }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -41,8 +48,10 @@ def png(name: str = "frame.png", color: tuple[int, int, int] = (200, 60, 30)) ->
 
 def price_of(client: Client, **params: Any) -> dict[str, Any]:
     fields = video_form(**params)
-    query = {k: fields[k] for k in ("mode", "model_tier", "aspect_ratio", "duration_seconds",
-                                    "resolution")}
+    query = {
+        k: fields[k]
+        for k in ("mode", "model_tier", "aspect_ratio", "duration_seconds", "resolution")
+    }
     response = client.get(PRICE, query)
     return {"status": response.status_code, **response.json()}
 
@@ -84,19 +93,45 @@ def test_home_shows_the_codefast_cards(browser: Client, member) -> None:  # type
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fields", "images"), [
-    ({"model_tier": "fast", "resolution": "720p", "duration_seconds": "4"}, 0),
-    ({"model_tier": "lite", "resolution": "720p", "duration_seconds": "6"}, 0),
-    ({"model_tier": "quality", "resolution": "1080p", "duration_seconds": "8"}, 0),
-    ({"model_tier": "fast", "resolution": "4k", "duration_seconds": "8",
-      "aspect_ratio": "9:16"}, 0),
-    ({"mode": "image", "model_tier": "fast", "resolution": "720p", "duration_seconds": "6",
-      "aspect_ratio": "auto"}, 1),
-    ({"mode": "first_last", "model_tier": "quality", "resolution": "720p",
-      "duration_seconds": "4"}, 2),
-])
-def test_price_shown_before_submit_is_the_price_charged(browser: Client, member, fields,
-                                                        images) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("fields", "images"),
+    [
+        ({"model_tier": "fast", "resolution": "720p", "duration_seconds": "4"}, 0),
+        ({"model_tier": "lite", "resolution": "720p", "duration_seconds": "6"}, 0),
+        ({"model_tier": "quality", "resolution": "1080p", "duration_seconds": "8"}, 0),
+        (
+            {
+                "model_tier": "fast",
+                "resolution": "4k",
+                "duration_seconds": "8",
+                "aspect_ratio": "9:16",
+            },
+            0,
+        ),
+        (
+            {
+                "mode": "image",
+                "model_tier": "fast",
+                "resolution": "720p",
+                "duration_seconds": "6",
+                "aspect_ratio": "auto",
+            },
+            1,
+        ),
+        (
+            {
+                "mode": "first_last",
+                "model_tier": "quality",
+                "resolution": "720p",
+                "duration_seconds": "4",
+            },
+            2,
+        ),
+    ],
+)
+def test_price_shown_before_submit_is_the_price_charged(
+    browser: Client, member, fields, images
+) -> None:  # type: ignore[no-untyped-def]
     quoted = price_of(browser, **fields)
     assert quoted["status"] == 200 and quoted["error"] == ""
     assert quoted["credits"] > 0 and quoted["available"] == 1000 and quoted["affordable"]
@@ -114,8 +149,13 @@ def test_price_shown_before_submit_is_the_price_charged(browser: Client, member,
 
 
 def test_price_follows_the_staff_price_table(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
-    Price.objects.create(operation="generate", model_tier="fast", resolution="720p",
-                         flat_credits=3, credits_per_second=7)
+    Price.objects.create(
+        operation="generate",
+        model_tier="fast",
+        resolution="720p",
+        flat_credits=3,
+        credits_per_second=7,
+    )
     assert price_of(browser)["credits"] == 3 + 7 * 4
     assert submit(browser).credits_quoted == 31
 
@@ -269,7 +309,7 @@ def test_job_page_shows_player_parameters_and_ledger_entries(browser: Client, me
     assert f'poster="http://testserver/media/v/{job.id}.jpg"' in page
     assert f'download="veosaas-{job.id}.mp4"' in page
     assert "A lighthouse at dusk" in page and "1234" in page
-    ledger = page[page.index('id="ledger"'):page.index('id="callbacks"')]
+    ledger = page[page.index('id="ledger"') : page.index('id="callbacks"')]
     assert ledger.count('data-kind="hold"') == 1 and ledger.count('data-kind="capture"') == 1
     assert f">-{job.credits_quoted}<" in ledger  # the hold takes the price from available
 
@@ -289,20 +329,34 @@ def test_failed_job_page_shows_the_error_and_the_release(browser: Client, settin
 def test_job_page_lists_callback_attempts(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
     job = submit(browser)
     delivery = CallbackDelivery.objects.create(
-        job=job, url="https://hooks.example.com/veo", webhook_id="msg_1", task_id=job.task_id,
-        payload={}, body="{}", status=CallbackDelivery.Status.PENDING, attempts=1)
-    CallbackAttempt.objects.create(delivery=delivery, number=1, outcome="failed",
-                                   sent_at=timezone.now(), status_code=503, latency_ms=87,
-                                   error="HTTP 503")
+        job=job,
+        url="https://hooks.example.com/veo",
+        webhook_id="msg_1",
+        task_id=job.task_id,
+        payload={},
+        body="{}",
+        status=CallbackDelivery.Status.PENDING,
+        attempts=1,
+    )
+    CallbackAttempt.objects.create(
+        delivery=delivery,
+        number=1,
+        outcome="failed",
+        sent_at=timezone.now(),
+        status_code=503,
+        latency_ms=87,
+        error="HTTP 503",
+    )
     page = browser.get(reverse("dashboard:job", args=[job.id])).content.decode()
-    section = page[page.index('id="callbacks"'):]
+    section = page[page.index('id="callbacks"') :]
     assert "https://hooks.example.com/veo" in section and "503" in section
     assert "HTTP 503" in section and "87" in section
 
 
 def test_another_users_job_is_not_found_on_every_page(browser: Client, stranger) -> None:  # type: ignore[no-untyped-def]
-    theirs = job_submit(user=stranger, spec=JobSpec(facade="codefast", prompt="private",
-                                                    duration_seconds=4)).job
+    theirs = job_submit(
+        user=stranger, spec=JobSpec(facade="codefast", prompt="private", duration_seconds=4)
+    ).job
     assert browser.get(reverse("dashboard:job", args=[theirs.id])).status_code == 404
     status = browser.get(reverse("dashboard:job-status", args=[theirs.id]))
     assert status.status_code == 404 and "private" not in status.content.decode()
@@ -313,8 +367,9 @@ def test_another_users_job_is_not_found_on_every_page(browser: Client, stranger)
 
 
 def test_status_json_needs_a_session(client: Client, member) -> None:  # type: ignore[no-untyped-def]
-    job = job_submit(user=member, spec=JobSpec(facade="dashboard", prompt="x",
-                                               duration_seconds=4)).job
+    job = job_submit(
+        user=member, spec=JobSpec(facade="dashboard", prompt="x", duration_seconds=4)
+    ).job
     assert client.get(reverse("dashboard:job-status", args=[job.id])).status_code == 401
     assert client.get(reverse("dashboard:job", args=[job.id])).status_code == 302
 
@@ -324,15 +379,23 @@ def test_status_json_needs_a_session(client: Client, member) -> None:  # type: i
 # ---------------------------------------------------------------------------------------------
 
 
-def make_jobs(user: Any, count: int, *, state: str = "queued", days_ago: int = 0,
-              prompt: str = "job") -> list[Job]:
+def make_jobs(
+    user: Any, count: int, *, state: str = "queued", days_ago: int = 0, prompt: str = "job"
+) -> list[Job]:
     created = timezone.now() - timedelta(days=days_ago)
-    return [Job.objects.create(
-        user=user, facade="dashboard", prompt=f"{prompt} {i}", state=state, duration_seconds=4,
-        created_at=created - timedelta(seconds=i),
-        video_file="videos/x.mp4" if state == "succeeded" else "",
-        poster_file="videos/x.jpg" if state == "succeeded" else "",
-    ) for i in range(count)]
+    return [
+        Job.objects.create(
+            user=user,
+            facade="dashboard",
+            prompt=f"{prompt} {i}",
+            state=state,
+            duration_seconds=4,
+            created_at=created - timedelta(seconds=i),
+            video_file="videos/x.mp4" if state == "succeeded" else "",
+            poster_file="videos/x.jpg" if state == "succeeded" else "",
+        )
+        for i in range(count)
+    ]
 
 
 def grid_ids(page: str) -> list[str]:
@@ -352,7 +415,8 @@ def test_history_is_paginated_newest_first(browser: Client, member, settings) ->
 
 
 def test_history_filters_by_state_and_date_range_and_keeps_them_across_pages(
-        browser: Client, member, settings) -> None:  # type: ignore[no-untyped-def]
+    browser: Client, member, settings
+) -> None:  # type: ignore[no-untyped-def]
     settings.DASHBOARD_PAGE_SIZE = 2
     done = make_jobs(member, 3, state="succeeded", prompt="done")
     make_jobs(member, 2, state="failed", prompt="broken")
@@ -360,30 +424,39 @@ def test_history_filters_by_state_and_date_range_and_keeps_them_across_pages(
     page = browser.get(reverse("dashboard:history"), {"state": "succeeded"}).content.decode()
     assert "4 videos" in page and "state=succeeded&amp;page=2" in page
     today = timezone.localdate()
-    recent = browser.get(reverse("dashboard:history"), {
-        "state": "succeeded", "created_from": (today - timedelta(days=1)).isoformat(),
-        "created_to": today.isoformat(), "page": 2}).content.decode()
+    recent = browser.get(
+        reverse("dashboard:history"),
+        {
+            "state": "succeeded",
+            "created_from": (today - timedelta(days=1)).isoformat(),
+            "created_to": today.isoformat(),
+            "page": 2,
+        },
+    ).content.decode()
     assert "3 videos" in recent and grid_ids(recent) == [str(done[2].id)]
-    older = browser.get(reverse("dashboard:history"), {
-        "created_to": (today - timedelta(days=5)).isoformat()}).content.decode()
+    older = browser.get(
+        reverse("dashboard:history"), {"created_to": (today - timedelta(days=5)).isoformat()}
+    ).content.decode()
     assert grid_ids(older) == [str(old[0].id)]
     assert '<img src="http://testserver/media/v/' in older  # posters in the grid
 
 
 def test_history_refuses_a_reversed_date_range_without_failing(browser: Client) -> None:
     today = timezone.localdate()
-    response = browser.get(reverse("dashboard:history"), {
-        "created_from": today.isoformat(), "created_to": (today - timedelta(days=3)).isoformat()})
+    response = browser.get(
+        reverse("dashboard:history"),
+        {"created_from": today.isoformat(), "created_to": (today - timedelta(days=3)).isoformat()},
+    )
     assert response.status_code == 200
     assert "The end date is before the start date." in response.content.decode()
 
 
-def test_history_query_count_does_not_grow_with_the_page(browser: Client, member,
-                                                         django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_history_query_count_does_not_grow_with_the_page(
+    browser: Client, member, django_assert_max_num_queries
+) -> None:  # type: ignore[no-untyped-def]
     make_jobs(member, 3, state="succeeded")
     with django_assert_max_num_queries(6) as small:
         browser.get(reverse("dashboard:history"))
     make_jobs(member, 20, state="succeeded")
     with django_assert_max_num_queries(len(small.captured_queries)):
         browser.get(reverse("dashboard:history"))
-

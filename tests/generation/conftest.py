@@ -29,8 +29,11 @@ def bearer(funded_user: Any) -> APIClient:
     return client
 
 
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (320, 180),
-                color: tuple[int, int, int] = (200, 60, 30)) -> bytes:
+def image_bytes(
+    fmt: str = "PNG",
+    size: tuple[int, int] = (320, 180),
+    color: tuple[int, int, int] = (200, 60, 30),
+) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format=fmt)
     return buffer.getvalue()
@@ -38,5 +41,6 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (320, 180),
 
 def enqueued(callbacks: list[Any]) -> list[Any]:
     """The on-commit callbacks that send a Celery task (the others publish status snapshots)."""
-    return [c for c in callbacks
-            if getattr(getattr(c, "func", None), "__name__", "") == "apply_async"]
+    return [
+        c for c in callbacks if getattr(getattr(c, "func", None), "__name__", "") == "apply_async"
+    ]

@@ -63,9 +63,12 @@ def eager_celery() -> Any:
 
 
 def submit(user: Any, url: str, *, facade: str = "veo3api", **spec: Any) -> Job:
-    return job_submit(user=user, spec=JobSpec(facade=facade, prompt="A lighthouse",
-                                              callback_url=url, duration_seconds=4,
-                                              **spec)).job
+    return job_submit(
+        user=user,
+        spec=JobSpec(
+            facade=facade, prompt="A lighthouse", callback_url=url, duration_seconds=4, **spec
+        ),
+    ).job
 
 
 def failed_job(user: Any, url: str, **spec: Any) -> Job:
@@ -83,8 +86,9 @@ def verify(received: Any, secret: str, task_id: str) -> Any:
     """Both signatures, recomputed independently; returns the verified JSON body."""
     headers = received.headers
     timestamp = headers["X-Webhook-Timestamp"]
-    assert hmac.compare_digest(headers["X-Webhook-Signature"],
-                               kie_signature(secret, task_id, timestamp))
+    assert hmac.compare_digest(
+        headers["X-Webhook-Signature"], kie_signature(secret, task_id, timestamp)
+    )
     assert headers["webhook-timestamp"] == timestamp
     assert headers["Content-Type"] == "application/json"
     return standardwebhooks.Webhook(secret).verify(received.body, headers)
@@ -111,11 +115,18 @@ def test_a_finished_job_with_a_callback_is_delivered_through_the_hook(  # type: 
     assert secret.startswith("whsec_") and 24 <= len(base64.b64decode(secret[6:])) <= 32
     body = verify(received, secret, job.task_id)
     assert body == {
-        "code": 200, "msg": "Veo3.1 video generated successfully.",
-        "data": {"taskId": job.task_id,
-                 "info": {"resultUrls": [f"http://127.0.0.1:8000/media/v/{job.id}.mp4"],
-                          "originUrls": None, "resolution": "720p"},
-                 "fallbackFlag": False, "promptJson": body["data"]["promptJson"]},
+        "code": 200,
+        "msg": "Veo3.1 video generated successfully.",
+        "data": {
+            "taskId": job.task_id,
+            "info": {
+                "resultUrls": [f"http://127.0.0.1:8000/media/v/{job.id}.mp4"],
+                "originUrls": None,
+                "resolution": "720p",
+            },
+            "fallbackFlag": False,
+            "promptJson": body["data"]["promptJson"],
+        },
     }
     assert json.loads(body["data"]["promptJson"])["prompt"] == "A lighthouse"
     delivery = CallbackDelivery.objects.get()
@@ -133,17 +144,24 @@ def test_failure_callback_has_the_code_and_message_and_no_info(funded_user, rece
     delivery = callback_schedule(job_id=job.pk)
     deliver(delivery)
     assert receiver.received[0].json == {
-        "code": 501, "msg": "the generation failed",
-        "data": {"taskId": job.task_id, "fallbackFlag": False}}
+        "code": 501,
+        "msg": "the generation failed",
+        "data": {"taskId": job.task_id, "fallbackFlag": False},
+    }
 
 
-def test_public_base_url_is_used_in_callback_urls(funded_user, receiver, settings,  # type: ignore[no-untyped-def]
-                                                  tmp_path) -> None:
+def test_public_base_url_is_used_in_callback_urls(
+    funded_user,
+    receiver,
+    settings,  # type: ignore[no-untyped-def]
+    tmp_path,
+) -> None:
     settings.PUBLIC_BASE_URL = "https://api.example.com"
     job = run_job(submit(funded_user, receiver.url(), model_tier="fast").pk)
     delivery = callback_schedule(job_id=job.pk)
     assert delivery.payload["data"]["info"]["resultUrls"] == [
-        f"https://api.example.com/media/v/{job.id}.mp4"]
+        f"https://api.example.com/media/v/{job.id}.mp4"
+    ]
 
 
 def test_veo3o1_jobs_get_the_status_envelope_signed_with_their_uuid(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
@@ -157,18 +175,25 @@ def test_veo3o1_jobs_get_the_status_envelope_signed_with_their_uuid(funded_user,
 
 
 @pytest.mark.parametrize("facade", ["codefast"])
-def test_facades_without_callbacks_and_jobs_without_url_get_none(funded_user, receiver,  # type: ignore[no-untyped-def]
-                                                                 facade: str) -> None:
-    assert callback_schedule(job_id=failed_job(funded_user, receiver.url(),
-                                               facade=facade).pk) is None
+def test_facades_without_callbacks_and_jobs_without_url_get_none(
+    funded_user,
+    receiver,  # type: ignore[no-untyped-def]
+    facade: str,
+) -> None:
+    assert (
+        callback_schedule(job_id=failed_job(funded_user, receiver.url(), facade=facade).pk) is None
+    )
     assert callback_schedule(job_id=failed_job(funded_user, "").pk) is None
     running = submit(funded_user, receiver.url())
     assert callback_schedule(job_id=running.pk) is None  # not finished
     assert not CallbackDelivery.objects.exists()
 
 
-def test_scheduling_twice_makes_one_delivery(funded_user, receiver,  # type: ignore[no-untyped-def]
-                                             django_capture_on_commit_callbacks) -> None:
+def test_scheduling_twice_makes_one_delivery(
+    funded_user,
+    receiver,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks,
+) -> None:
     job = failed_job(funded_user, receiver.url())
     with django_capture_on_commit_callbacks() as enqueued:
         first = callback_schedule(job_id=job.pk)
@@ -181,31 +206,43 @@ def test_4k_callback_has_credits_and_the_snake_mirror(funded_user, receiver, tmp
     from tests.generation.veo3api_helpers import succeed_with_copy
 
     source = run_job(submit(funded_user, "", model_tier="fast").pk)
-    upgrade = upgrade_request(user=funded_user, parent=source, kind="upgrade_4k",
-                              callback_url=receiver.url()).job
+    upgrade = upgrade_request(
+        user=funded_user, parent=source, kind="upgrade_4k", callback_url=receiver.url()
+    ).job
     upgrade = succeed_with_copy(upgrade, source, tmp_path, width=3840, height=2160)
     deliver(callback_schedule(job_id=upgrade.pk))
     body = receiver.received[0].json
     video = f"http://127.0.0.1:8000/media/v/{upgrade.id}.mp4"
     poster = f"http://127.0.0.1:8000/media/v/{upgrade.id}.jpg"
-    assert body == {"code": 200, "msg": "4K Video generated successfully.", "data": {
-        "taskId": upgrade.task_id, "info": {"resultUrls": [video], "imageUrls": [poster]},
-        "creditsConsumed": 120, "task_id": upgrade.task_id, "result_urls": [video],
-        "media_ids": [upgrade.id.hex], "image_urls": [poster]}}
+    assert body == {
+        "code": 200,
+        "msg": "4K Video generated successfully.",
+        "data": {
+            "taskId": upgrade.task_id,
+            "info": {"resultUrls": [video], "imageUrls": [poster]},
+            "creditsConsumed": 120,
+            "task_id": upgrade.task_id,
+            "result_urls": [video],
+            "media_ids": [upgrade.id.hex],
+            "image_urls": [poster],
+        },
+    }
 
 
 def test_failed_4k_callback(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
     from generation.upgrades import upgrade_request
 
     source = run_job(submit(funded_user, "", model_tier="fast").pk)
-    upgrade = upgrade_request(user=funded_user, parent=source, kind="upgrade_4k",
-                              callback_url=receiver.url()).job
+    upgrade = upgrade_request(
+        user=funded_user, parent=source, kind="upgrade_4k", callback_url=receiver.url()
+    ).job
     job_fail(job_id=upgrade.pk, stage="generation", code=500, message="x")
     deliver(callback_schedule(job_id=upgrade.pk))
     assert receiver.received[0].json == {
         "code": 500,
         "msg": "The 4K version of this video is unavailable. Please try a different video.",
-        "data": {"taskId": upgrade.task_id, "task_id": upgrade.task_id}}
+        "data": {"taskId": upgrade.task_id, "task_id": upgrade.task_id},
+    }
 
 
 def test_rotating_the_secret_changes_the_signatures(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
@@ -277,8 +314,7 @@ def test_a_retry_that_succeeds_stops_the_schedule(funded_user, receiver) -> None
         assert deliver(delivery).outcome == "delivered"
         assert deliver(delivery) is None
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 2,
-                                                                               204)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 2, 204)
 
 
 def test_410_stops_retrying(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
@@ -294,8 +330,7 @@ def test_retry_after_is_honoured(funded_user, receiver, retry_after: str) -> Non
     from email.utils import format_datetime
 
     now = timezone.now()
-    value = retry_after.format(http_date=format_datetime(now + timedelta(seconds=600),
-                                                         usegmt=True))
+    value = retry_after.format(http_date=format_datetime(now + timedelta(seconds=600), usegmt=True))
     receiver.script = [(429, {"Retry-After": value})]
     delivery = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)
     deliver(delivery)
@@ -354,13 +389,11 @@ def test_callback_to_a_host_resolving_to_a_bad_address_is_blocked_and_not_retrie
 ) -> None:
     """DNS said public at submit time, then answers a bad address (rebinding)."""
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
-    monkeypatch.setattr(socket, "getaddrinfo",
-                        fake_getaddrinfo({"hooks.customer.test": PUBLIC_IP}))
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo({"hooks.customer.test": PUBLIC_IP}))
     job = failed_job(funded_user, "https://hooks.customer.test/kie")
     delivery = callback_schedule(job_id=job.pk)
     connects: list[Any] = []
-    monkeypatch.setattr(socket, "getaddrinfo",
-                        fake_getaddrinfo({"hooks.customer.test": address}))
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo({"hooks.customer.test": address}))
     monkeypatch.setattr(socket.socket, "connect", lambda sock, addr: connects.append(addr))
     attempt = deliver(delivery)
     assert attempt.outcome == "blocked" and attempt.blocked_reason
@@ -374,10 +407,12 @@ def test_callback_to_a_host_resolving_to_a_bad_address_is_blocked_and_not_retrie
 def test_callback_url_resolving_to_a_bad_address_is_refused_at_submit(  # type: ignore[no-untyped-def]
     bearer, monkeypatch, address: str
 ) -> None:
-    monkeypatch.setattr(socket, "getaddrinfo",
-                        fake_getaddrinfo({"hooks.customer.test": address}))
-    body = bearer.post("/api/v1/veo/generate", {
-        "prompt": "x", "callBackUrl": "https://hooks.customer.test/kie"}, format="json").json()
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo({"hooks.customer.test": address}))
+    body = bearer.post(
+        "/api/v1/veo/generate",
+        {"prompt": "x", "callBackUrl": "https://hooks.customer.test/kie"},
+        format="json",
+    ).json()
     assert body["code"] == 422 and body["msg"].startswith("callBackUrl")
     assert not Job.objects.exists()
 
@@ -386,11 +421,12 @@ def test_callback_url_resolving_to_a_bad_address_is_refused_at_submit(  # type: 
 def test_image_url_resolving_to_a_bad_address_is_refused_at_submit(  # type: ignore[no-untyped-def]
     bearer, monkeypatch, address: str
 ) -> None:
-    monkeypatch.setattr(socket, "getaddrinfo",
-                        fake_getaddrinfo({"images.customer.test": address}))
-    body = bearer.post("/api/v1/veo/generate", {
-        "prompt": "x", "imageUrls": ["https://images.customer.test/a.png"]},
-        format="json").json()
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo({"images.customer.test": address}))
+    body = bearer.post(
+        "/api/v1/veo/generate",
+        {"prompt": "x", "imageUrls": ["https://images.customer.test/a.png"]},
+        format="json",
+    ).json()
     assert body["code"] == 422 and body["msg"].startswith("imageUrls[0]")
     assert not Job.objects.exists()
 
@@ -399,14 +435,16 @@ def test_image_url_resolving_to_a_bad_address_is_refused_at_submit(  # type: ign
 def test_image_url_that_rebinds_to_a_bad_address_fails_the_job_before_start(  # type: ignore[no-untyped-def]
     bearer, monkeypatch, address: str
 ) -> None:
-    monkeypatch.setattr(socket, "getaddrinfo",
-                        fake_getaddrinfo({"images.customer.test": PUBLIC_IP}))
-    task_id = bearer.post("/api/v1/veo/generate", {
-        "prompt": "x", "imageUrls": ["https://images.customer.test/a.png"]},
-        format="json").json()["data"]["taskId"]
+    monkeypatch.setattr(
+        socket, "getaddrinfo", fake_getaddrinfo({"images.customer.test": PUBLIC_IP})
+    )
+    task_id = bearer.post(
+        "/api/v1/veo/generate",
+        {"prompt": "x", "imageUrls": ["https://images.customer.test/a.png"]},
+        format="json",
+    ).json()["data"]["taskId"]
     connects: list[Any] = []
-    monkeypatch.setattr(socket, "getaddrinfo",
-                        fake_getaddrinfo({"images.customer.test": address}))
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo({"images.customer.test": address}))
     monkeypatch.setattr(socket.socket, "connect", lambda sock, addr: connects.append(addr))
     job = run_job(Job.objects.get().pk)
     assert connects == []
@@ -425,13 +463,15 @@ def test_staff_resend_logs_a_new_attempt_with_the_same_webhook_id(  # type: igno
 ) -> None:
     delivery = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)
     deliver(delivery)
-    staff = get_user_model().objects.create_superuser(email="staff@example.com",
-                                                      password="pw-123456")
+    staff = get_user_model().objects.create_superuser(
+        email="staff@example.com", password="pw-123456"
+    )
     client.force_login(staff)
     changelist = reverse("admin:generation_callbackdelivery_changelist")
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(changelist, {"action": "resend",
-                                            "_selected_action": [delivery.pk]}, follow=True)
+        response = client.post(
+            changelist, {"action": "resend", "_selected_action": [delivery.pk]}, follow=True
+        )
     assert response.status_code == 200
     assert "Queued 1 callback" in response.content.decode()
     attempts = list(delivery.attempt_log.order_by("number"))
@@ -448,8 +488,9 @@ def test_staff_without_the_permission_cannot_resend(funded_user, receiver, clien
     from django.contrib.auth.models import Permission
 
     delivery = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)
-    staff = get_user_model().objects.create_user(email="viewer@example.com", password="pw-1",
-                                                 is_staff=True)
+    staff = get_user_model().objects.create_user(
+        email="viewer@example.com", password="pw-1", is_staff=True
+    )
     staff.user_permissions.add(Permission.objects.get(codename="view_callbackdelivery"))
     client.force_login(staff)
     changelist = reverse("admin:generation_callbackdelivery_changelist")

@@ -27,11 +27,33 @@ from tests.generation.conftest import enqueued, image_bytes
 
 pytestmark = pytest.mark.django_db
 
-STATUS_KEYS = ["job_id", "status", "queue_position", "total_in_queue", "aspect_ratio",
-               "duration_seconds", "has_image", "video_url", "error", "created_at",
-               "started_at", "completed_at", "daily_limit", "daily_limit_remaining"]
-CREATE_KEYS = ["job_id", "status", "queue_position", "total_in_queue", "aspect_ratio",
-               "duration_seconds", "has_image", "daily_limit", "daily_limit_remaining"]
+STATUS_KEYS = [
+    "job_id",
+    "status",
+    "queue_position",
+    "total_in_queue",
+    "aspect_ratio",
+    "duration_seconds",
+    "has_image",
+    "video_url",
+    "error",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "daily_limit",
+    "daily_limit_remaining",
+]
+CREATE_KEYS = [
+    "job_id",
+    "status",
+    "queue_position",
+    "total_in_queue",
+    "aspect_ratio",
+    "duration_seconds",
+    "has_image",
+    "daily_limit",
+    "daily_limit_remaining",
+]
 STAMP = re.compile(r"^\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}$")
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -61,13 +83,15 @@ def xkey(funded_user) -> APIClient:  # type: ignore[no-untyped-def]
 
 
 def generate(client, body=None, **extra):  # type: ignore[no-untyped-def]
-    return client.post("/generate", body if body is not None else {"prompt": "A red fox"},
-                       format="json", **extra)
+    return client.post(
+        "/generate", body if body is not None else {"prompt": "A red fox"}, format="json", **extra
+    )
 
 
 def price(seconds: int = 8) -> int:
-    return price_quote(operation="generate", model_tier="fast", resolution="720p",
-                       seconds=seconds).credits
+    return price_quote(
+        operation="generate", model_tier="fast", resolution="720p", seconds=seconds
+    ).credits
 
 
 def b64(data: bytes) -> str:
@@ -120,8 +144,12 @@ def test_root_routes_do_not_shadow_other_paths(client) -> None:  # type: ignore[
 
 # --- authentication ------------------------------------------------------------------------
 
-ENDPOINTS = [("get", "/"), ("post", "/generate"),
-             ("get", "/status/2949a83f-ac0c-46a3-a3a2-aad86d2d577d"), ("get", "/videos")]
+ENDPOINTS = [
+    ("get", "/"),
+    ("post", "/generate"),
+    ("get", "/status/2949a83f-ac0c-46a3-a3a2-aad86d2d577d"),
+    ("get", "/videos"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
@@ -133,8 +161,9 @@ def test_missing_or_invalid_key_is_401(api_key, method, path, key) -> None:  # t
         key = api_key.token
     if key is not None:
         client.credentials(HTTP_X_API_KEY=key)
-    response = getattr(client, method)(path, {"prompt": "x"} if method == "post" else None,
-                                       format="json")
+    response = getattr(client, method)(
+        path, {"prompt": "x"} if method == "post" else None, format="json"
+    )
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid API key"}
     assert not Job.objects.exists()
@@ -153,32 +182,56 @@ def test_generate_queues_a_job_and_holds_credits(  # type: ignore[no-untyped-def
     assert list(body) == CREATE_KEYS
     assert UUID4.match(body["job_id"])
     assert body == {
-        "job_id": body["job_id"], "status": "queued", "queue_position": 1, "total_in_queue": 1,
-        "aspect_ratio": "16:9", "duration_seconds": 8, "has_image": False,
-        "daily_limit": 20, "daily_limit_remaining": 19,
+        "job_id": body["job_id"],
+        "status": "queued",
+        "queue_position": 1,
+        "total_in_queue": 1,
+        "aspect_ratio": "16:9",
+        "duration_seconds": 8,
+        "has_image": False,
+        "daily_limit": 20,
+        "daily_limit_remaining": 19,
     }
     job = Job.objects.get(pk=body["job_id"])
     assert (job.facade, job.mode, job.model_tier, job.resolution) == (
-        "codefast", "text", "fast", "720p")
-    assert job.raw_request == {"prompt": "A beautiful sunset over mountains",
-                               "aspect_ratio": "16:9", "duration_seconds": 8}
+        "codefast",
+        "text",
+        "fast",
+        "720p",
+    )
+    assert job.raw_request == {
+        "prompt": "A beautiful sunset over mountains",
+        "aspect_ratio": "16:9",
+        "duration_seconds": 8,
+    }
     assert balance_get(user=xkey.user).held == price(8)
     assert len(enqueued(callbacks)) == 1  # enqueued once, after commit
 
 
-@pytest.mark.parametrize(("ratio", "duration"), [("9:16", 6), ("16:9", 4), ("9:16", "6"),
-                                                 ("16:9", 8.0)])
+@pytest.mark.parametrize(
+    ("ratio", "duration"), [("9:16", 6), ("16:9", 4), ("9:16", "6"), ("16:9", 8.0)]
+)
 def test_generate_echoes_the_effective_ratio_and_duration(xkey, ratio, duration) -> None:  # type: ignore[no-untyped-def]
-    body = generate(xkey, {"prompt": "x", "aspect_ratio": ratio,
-                           "duration_seconds": duration}).json()
+    body = generate(
+        xkey, {"prompt": "x", "aspect_ratio": ratio, "duration_seconds": duration}
+    ).json()
     assert body["aspect_ratio"] == ratio
     assert body["duration_seconds"] == int(duration)
     assert Job.objects.get(pk=body["job_id"]).duration_seconds == int(duration)
 
 
 def test_generate_ignores_unknown_fields_and_null_optionals(xkey) -> None:  # type: ignore[no-untyped-def]
-    response = generate(xkey, {"prompt": "x", "aspect_ratio": None, "duration_seconds": None,
-                               "image": None, "model": "veo3", "foo": {"bar": 1}})
+    response = generate(
+        xkey,
+        {
+            "prompt": "x",
+            "aspect_ratio": None,
+            "duration_seconds": None,
+            "image": None,
+            "model": "veo3",
+            "foo": {"bar": 1},
+        },
+    )
     assert response.status_code == 200
     assert response.json()["aspect_ratio"] == "16:9"
     assert response.json()["duration_seconds"] == 8
@@ -235,11 +288,16 @@ def test_bad_input_is_422_naming_the_field_and_writes_nothing(xkey, body, field)
     assert_nothing_written(xkey.user)
 
 
-@pytest.mark.parametrize(("raw", "content_type"), [
-    (b"{not json", "application/json"), (b"[1, 2]", "application/json"),
-    (b'"text"', "application/json"), (b"prompt=x", "application/x-www-form-urlencoded"),
-    (b'{"prompt": "x"}', "text/plain"),
-])
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'"text"', "application/json"),
+        (b"prompt=x", "application/x-www-form-urlencoded"),
+        (b'{"prompt": "x"}', "text/plain"),
+    ],
+)
 def test_malformed_body_is_422(xkey, raw, content_type) -> None:  # type: ignore[no-untyped-def]
     response = xkey.post("/generate", raw, content_type=content_type)
     assert response.status_code == 422
@@ -271,7 +329,7 @@ def test_wrong_method_is_405_in_the_detail_shape(xkey) -> None:  # type: ignore[
 
 def _variants() -> list[tuple[str, str]]:
     png, jpeg, webp = image_bytes("PNG"), image_bytes("JPEG"), image_bytes("WEBP")
-    chunked = "\n".join(b64(png)[i:i + 76] for i in range(0, len(b64(png)), 76))
+    chunked = "\n".join(b64(png)[i : i + 76] for i in range(0, len(b64(png)), 76))
     return [
         ("raw PNG", b64(png)),
         ("data URI JPEG", "data:image/jpeg;base64," + b64(jpeg)),
@@ -363,8 +421,11 @@ def test_daily_limit_is_429_until_midnight_in_istanbul(xkey, time_machine) -> No
     assert generate(xkey).json()["daily_limit_remaining"] == 0
     refused = generate(xkey)
     assert refused.status_code == 429
-    assert refused.json() == {"detail": "Daily limit reached", "daily_limit": 2,
-                              "daily_limit_remaining": 0}
+    assert refused.json() == {
+        "detail": "Daily limit reached",
+        "daily_limit": 2,
+        "daily_limit_remaining": 0,
+    }
     assert refused["Retry-After"] == "600"
     assert Job.objects.count() == 2
     assert Transfer.objects.filter(kind="hold").count() == 2  # nothing held for the refusal
@@ -406,11 +467,17 @@ def test_daily_limit_is_editable_in_the_user_admin(client) -> None:  # type: ign
     url = reverse("admin:accounts_user_change", args=[customer.pk])
     assert 'name="daily_limit"' in client.get(url).content.decode()
     joined = customer.date_joined
-    response = client.post(url, {
-        "email": customer.email, "full_name": customer.full_name, "daily_limit": "5",
-        "is_active": "on", "date_joined_0": joined.strftime("%Y-%m-%d"),
-        "date_joined_1": joined.strftime("%H:%M:%S"),
-    })
+    response = client.post(
+        url,
+        {
+            "email": customer.email,
+            "full_name": customer.full_name,
+            "daily_limit": "5",
+            "is_active": "on",
+            "date_joined_0": joined.strftime("%Y-%m-%d"),
+            "date_joined_1": joined.strftime("%H:%M:%S"),
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     customer.refresh_from_db()
     assert customer.daily_limit == 5
@@ -457,26 +524,42 @@ def test_concurrency_cap_is_429_with_retry_after(xkey, settings) -> None:  # typ
 
 def test_status_has_every_key_in_every_state(xkey, time_machine) -> None:  # type: ignore[no-untyped-def]
     time_machine.move_to(datetime(2031, 9, 20, 0, 7, 58, tzinfo=UTC), tick=False)
-    job_id = generate(xkey, {"prompt": "x", "aspect_ratio": "9:16",
-                             "duration_seconds": 6}).json()["job_id"]
+    job_id = generate(xkey, {"prompt": "x", "aspect_ratio": "9:16", "duration_seconds": 6}).json()[
+        "job_id"
+    ]
     queued = xkey.get(f"/status/{job_id}").json()
     assert list(queued) == STATUS_KEYS
     assert queued == {
-        "job_id": job_id, "status": "queued", "queue_position": 1, "total_in_queue": 1,
-        "aspect_ratio": "9:16", "duration_seconds": 6, "has_image": False, "video_url": "",
-        "error": "", "created_at": "20.09.2031 03:07:58", "started_at": "", "completed_at": "",
-        "daily_limit": 20, "daily_limit_remaining": 19,
+        "job_id": job_id,
+        "status": "queued",
+        "queue_position": 1,
+        "total_in_queue": 1,
+        "aspect_ratio": "9:16",
+        "duration_seconds": 6,
+        "has_image": False,
+        "video_url": "",
+        "error": "",
+        "created_at": "20.09.2031 03:07:58",
+        "started_at": "",
+        "completed_at": "",
+        "daily_limit": 20,
+        "daily_limit_remaining": 19,
     }
     started = datetime(2031, 9, 20, 0, 7, 59, tzinfo=UTC)
     Job.objects.filter(pk=job_id).update(state="running", started_at=started, progress=40)
     running = xkey.get(f"/status/{job_id}").json()
     assert list(running) == STATUS_KEYS
     assert (running["status"], running["queue_position"], running["total_in_queue"]) == (
-        "processing", 0, 0)
+        "processing",
+        0,
+        0,
+    )
     assert running["started_at"] == "20.09.2031 03:07:59" and running["completed_at"] == ""
     Job.objects.filter(pk=job_id).update(
-        state="succeeded", video_file=f"videos/{job_id}.mp4",
-        completed_at=datetime(2031, 9, 20, 0, 9, 6, tzinfo=UTC))
+        state="succeeded",
+        video_file=f"videos/{job_id}.mp4",
+        completed_at=datetime(2031, 9, 20, 0, 9, 6, tzinfo=UTC),
+    )
     done = xkey.get(f"/status/{job_id}").json()
     assert list(done) == STATUS_KEYS
     assert done["status"] == "completed" and done["error"] == ""
@@ -495,17 +578,26 @@ def test_times_follow_the_configured_zone(xkey, settings, time_machine) -> None:
 def test_status_of_a_job_made_by_another_facade_of_the_same_account(xkey) -> None:  # type: ignore[no-untyped-def]
     bearer = APIClient()
     bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=xkey.user).token}")
-    uuid = bearer.post("/api/generate-video", {"generationType": "text_to_video",
-                                               "prompt": "x"}, format="json").json()["data"]["uuid"]
+    uuid = bearer.post(
+        "/api/generate-video", {"generationType": "text_to_video", "prompt": "x"}, format="json"
+    ).json()["data"]["uuid"]
     body = xkey.get(f"/status/{uuid}").json()
     assert body["job_id"] == uuid and body["status"] == "queued"
     assert body["aspect_ratio"] == "auto"  # as asked, until the worker resolves it
 
 
-@pytest.mark.parametrize("job_id", [
-    "2949a83f-ac0c-46a3-a3a2-aad86d2d577d", "not-a-uuid", "2949a83f-ac0c-46a3-a3a2-zzzzzzzzzzzz",
-    "a/b", "", "%00", "x" * 500,
-])
+@pytest.mark.parametrize(
+    "job_id",
+    [
+        "2949a83f-ac0c-46a3-a3a2-aad86d2d577d",
+        "not-a-uuid",
+        "2949a83f-ac0c-46a3-a3a2-zzzzzzzzzzzz",
+        "a/b",
+        "",
+        "%00",
+        "x" * 500,
+    ],
+)
 def test_unknown_or_malformed_job_id_is_404(xkey, job_id) -> None:  # type: ignore[no-untyped-def]
     response = xkey.get(f"/status/{job_id}")
     assert response.status_code == 404
@@ -537,12 +629,17 @@ def test_queue_positions_are_global_fifo_and_move_as_jobs_start(db) -> None:  # 
     alice, bob = client_for(funded()), client_for(funded())
     created = [generate(c).json() for c in (alice, bob, alice, bob)]
     assert [(c["queue_position"], c["total_in_queue"]) for c in created] == [
-        (1, 1), (2, 2), (3, 3), (4, 4)]
+        (1, 1),
+        (2, 2),
+        (3, 3),
+        (4, 4),
+    ]
     owners = [alice, bob, alice, bob]
 
     def places() -> list[tuple[int, int]]:
-        bodies = [o.get(f"/status/{c['job_id']}").json()
-                  for o, c in zip(owners, created, strict=True)]
+        bodies = [
+            o.get(f"/status/{c['job_id']}").json() for o, c in zip(owners, created, strict=True)
+        ]
         return [(b["queue_position"], b["total_in_queue"]) for b in bodies]
 
     assert places() == [(1, 4), (2, 4), (3, 4), (4, 4)]
@@ -557,8 +654,7 @@ def test_jobs_created_at_the_same_instant_are_ordered_by_id(funded_user) -> None
     ids = [generate(client).json()["job_id"] for _ in range(4)]
     same = Job.objects.get(pk=ids[0]).created_at
     Job.objects.filter(pk__in=ids).update(created_at=same)
-    positions = {job_id: client.get(f"/status/{job_id}").json()["queue_position"]
-                 for job_id in ids}
+    positions = {job_id: client.get(f"/status/{job_id}").json()["queue_position"] for job_id in ids}
     assert sorted(positions, key=positions.get) == sorted(ids)
     assert sorted(positions.values()) == [1, 2, 3, 4]
 
@@ -569,9 +665,17 @@ def test_long_queues_use_the_snapshot_and_stay_exact_near_the_job(  # type: igno
     time_machine.move_to(datetime(2031, 5, 1, 12, 0, tzinfo=UTC), tick=False)
     users = [UserFactory() for _ in range(3)]
     base = datetime(2031, 5, 1, 11, 0, tzinfo=UTC)
-    jobs = Job.objects.bulk_create([
-        Job(user=users[i % 3], facade="codefast", prompt=f"j{i}",
-            created_at=base + timedelta(milliseconds=i)) for i in range(700)])
+    jobs = Job.objects.bulk_create(
+        [
+            Job(
+                user=users[i % 3],
+                facade="codefast",
+                prompt=f"j{i}",
+                created_at=base + timedelta(milliseconds=i),
+            )
+            for i in range(700)
+        ]
+    )
     ordered = sorted(jobs, key=lambda j: (j.created_at, j.pk))
 
     def place(job, **kw):  # type: ignore[no-untyped-def]
@@ -579,12 +683,14 @@ def test_long_queues_use_the_snapshot_and_stay_exact_near_the_job(  # type: igno
         return job_queue_place(job=job, snapshot_seconds=2.0, **kw)
 
     exact = [(place(j).position, place(j).total) for j in ordered[::97]]
-    from_snapshot = [(place(j, exact_max=100).position, place(j, exact_max=100).total)
-                     for j in ordered[::97]]
+    from_snapshot = [
+        (place(j, exact_max=100).position, place(j, exact_max=100).total) for j in ordered[::97]
+    ]
     assert from_snapshot == exact == [(1 + 97 * k, 700) for k in range(len(exact))]
     # Arrivals after the snapshot are counted exactly, at the end of the queue.
-    late = Job.objects.create(user=users[0], facade="codefast", prompt="late",
-                              created_at=base + timedelta(minutes=30))
+    late = Job.objects.create(
+        user=users[0], facade="codefast", prompt="late", created_at=base + timedelta(minutes=30)
+    )
     assert place(late, exact_max=100) == place(late)
     assert place(late).position == 701 and place(late, exact_max=100).total == 701
     # Jobs that left ahead of the fence count until the snapshot is renewed (2 s here).
@@ -599,9 +705,17 @@ def test_long_queues_use_the_snapshot_and_stay_exact_near_the_job(  # type: igno
 
 def test_snapshot_positions_break_ties_by_id_like_the_exact_count(funded_user) -> None:  # type: ignore[no-untyped-def]
     same = datetime(2031, 5, 1, 11, 0, tzinfo=UTC)
-    jobs = Job.objects.bulk_create([
-        Job(user=funded_user, facade="codefast", prompt=f"t{i}",
-            created_at=same + timedelta(seconds=i // 300)) for i in range(900)])
+    jobs = Job.objects.bulk_create(
+        [
+            Job(
+                user=funded_user,
+                facade="codefast",
+                prompt=f"t{i}",
+                created_at=same + timedelta(seconds=i // 300),
+            )
+            for i in range(900)
+        ]
+    )
     for job in sorted(jobs, key=lambda j: (j.created_at, j.pk))[::37]:
         queue_snapshot_forget()
         exact = job_queue_place(job=job)
@@ -646,12 +760,21 @@ def _finished(user, count: int, start: datetime) -> list[Job]:  # type: ignore[n
     jobs = []
     for i in range(count):
         job_id = uuid.uuid4()
-        jobs.append(Job.objects.create(
-            id=job_id, user=user, facade="codefast", prompt=f"v{i}", state="succeeded",
-            video_file=f"videos/{job_id}.mp4", created_at=start + timedelta(minutes=i),
-            aspect_ratio="9:16" if i % 2 else "16:9", duration_seconds=6,
-            image_refs=[{"upload": "x"}] if i == 0 else [],
-            completed_at=start + timedelta(minutes=i, seconds=50)))
+        jobs.append(
+            Job.objects.create(
+                id=job_id,
+                user=user,
+                facade="codefast",
+                prompt=f"v{i}",
+                state="succeeded",
+                video_file=f"videos/{job_id}.mp4",
+                created_at=start + timedelta(minutes=i),
+                aspect_ratio="9:16" if i % 2 else "16:9",
+                duration_seconds=6,
+                image_refs=[{"upload": "x"}] if i == 0 else [],
+                completed_at=start + timedelta(minutes=i, seconds=50),
+            )
+        )
     return jobs
 
 
@@ -673,8 +796,12 @@ def test_videos_lists_completed_jobs_newest_first(xkey) -> None:  # type: ignore
         "job_id": str(jobs[0].pk),
         "video_url": f"http://testserver/media/v/{jobs[0].pk}.mp4",
         "created_at": "20.09.2025 03:05:30",
-        "metadata": {"aspect_ratio": "16:9", "duration_seconds": 6, "resolution": "720p",
-                     "has_image": True},
+        "metadata": {
+            "aspect_ratio": "16:9",
+            "duration_seconds": 6,
+            "resolution": "720p",
+            "has_image": True,
+        },
     }
     assert body["videos"][0]["metadata"]["has_image"] is False
     # Today: the queued job counts, the failed one does not (the videos are from 2025).
@@ -682,8 +809,12 @@ def test_videos_lists_completed_jobs_newest_first(xkey) -> None:  # type: ignore
 
 
 def test_videos_is_empty_for_a_new_account(xkey) -> None:  # type: ignore[no-untyped-def]
-    assert xkey.get("/videos").json() == {"count": 0, "videos": [], "daily_limit": 20,
-                                          "daily_limit_remaining": 20}
+    assert xkey.get("/videos").json() == {
+        "count": 0,
+        "videos": [],
+        "daily_limit": 20,
+        "daily_limit_remaining": 20,
+    }
 
 
 def test_videos_query_count_does_not_grow_with_the_list(  # type: ignore[no-untyped-def]
@@ -704,9 +835,12 @@ def test_videos_query_count_does_not_grow_with_the_list(  # type: ignore[no-unty
 
 @pytest.mark.parametrize("path", ["/", "/generate", "/status/2949a83f", "/videos"])
 def test_cors_preflight_allows_the_key_header_and_json(client, path) -> None:  # type: ignore[no-untyped-def]
-    response = client.options(path, HTTP_ORIGIN="https://panel.example",
-                              HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-                              HTTP_ACCESS_CONTROL_REQUEST_HEADERS="x-api-key,content-type")
+    response = client.options(
+        path,
+        HTTP_ORIGIN="https://panel.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="x-api-key,content-type",
+    )
     assert response.status_code == 204
     assert response["Access-Control-Allow-Origin"] == "*"
     allowed = [h.strip().lower() for h in response["Access-Control-Allow-Headers"].split(",")]
@@ -728,8 +862,10 @@ def test_cors_headers_on_answers_and_errors(xkey, client) -> None:  # type: igno
 
 def test_cors_allowed_origins_are_configurable(client, settings) -> None:  # type: ignore[no-untyped-def]
     settings.CODEFAST_CORS_ALLOWED_ORIGINS = ["https://panel.example"]
-    preflight = {"HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET",
-                 "HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "x-api-key"}
+    preflight = {
+        "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET",
+        "HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "x-api-key",
+    }
     allowed = client.options("/videos", HTTP_ORIGIN="https://panel.example", **preflight)
     assert allowed["Access-Control-Allow-Origin"] == "https://panel.example"
     assert "Origin" in allowed["Vary"]
@@ -740,6 +876,9 @@ def test_cors_allowed_origins_are_configurable(client, settings) -> None:  # typ
 
 
 def test_cors_is_only_for_codefast_paths(client) -> None:  # type: ignore[no-untyped-def]
-    response = client.options("/api/generate-video", HTTP_ORIGIN="https://panel.example",
-                              HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    response = client.options(
+        "/api/generate-video",
+        HTTP_ORIGIN="https://panel.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+    )
     assert "Access-Control-Allow-Origin" not in response

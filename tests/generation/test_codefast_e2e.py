@@ -44,14 +44,18 @@ def test_queue_positions_move_as_jobs_run_and_videos_are_listed(tmp_path) -> Non
     with running_stack(tmp_path, worker=False, **env) as stack:
         base = stack.base_url
         assert requests.get(f"{base}/", headers=alice, timeout=10).json() == {
-            "message": "Veo 3 Fast Video Generator API running"}
+            "message": "Veo 3 Fast Video Generator API running"
+        }
         owners = [alice, bob, alice]
         bodies = [
             {"prompt": "first, a lighthouse", "duration_seconds": 4},
             {"prompt": "second, a forest", "duration_seconds": 4, "aspect_ratio": "9:16"},
-            {"prompt": "third, slow push in", "duration_seconds": 4,
-             "image": "data:image/png;base64,"
-                      + base64.b64encode(image_bytes("PNG", (640, 360))).decode()},
+            {
+                "prompt": "third, slow push in",
+                "duration_seconds": 4,
+                "image": "data:image/png;base64,"
+                + base64.b64encode(image_bytes("PNG", (640, 360))).decode(),
+            },
         ]
         created = []
         for headers, body in zip(owners, bodies, strict=True):
@@ -59,13 +63,18 @@ def test_queue_positions_move_as_jobs_run_and_videos_are_listed(tmp_path) -> Non
             assert response.status_code == 200, response.text
             created.append(response.json())
         assert [(c["status"], c["queue_position"], c["total_in_queue"]) for c in created] == [
-            ("queued", 1, 1), ("queued", 2, 2), ("queued", 3, 3)]
+            ("queued", 1, 1),
+            ("queued", 2, 2),
+            ("queued", 3, 3),
+        ]
         ids = [c["job_id"] for c in created]
         assert Job.objects.get(pk=ids[2]).mode == "image"
 
         def snapshot() -> tuple[tuple[str, int, int], ...]:
-            return tuple((s["status"], s["queue_position"], s["total_in_queue"])
-                         for s in (status(base, h, i) for h, i in zip(owners, ids, strict=True)))
+            return tuple(
+                (s["status"], s["queue_position"], s["total_in_queue"])
+                for s in (status(base, h, i) for h, i in zip(owners, ids, strict=True))
+            )
 
         # No worker yet: nothing moves.
         assert snapshot() == (("queued", 1, 3), ("queued", 2, 3), ("queued", 3, 3))
@@ -81,8 +90,10 @@ def test_queue_positions_move_as_jobs_run_and_videos_are_listed(tmp_path) -> Non
                 break
             time.sleep(0.2)
         final = seen[-1]
-        assert final == (("completed", 0, 0),) * 3, (final, [j.error_message for j in
-                                                             Job.objects.filter(pk__in=ids)])
+        assert final == (("completed", 0, 0),) * 3, (
+            final,
+            [j.error_message for j in Job.objects.filter(pk__in=ids)],
+        )
         # While the first job rendered, the second was next (position 1 of 2) and the third
         # behind it; while the second rendered, the third was next.
         assert (("processing", 0, 2), ("queued", 1, 2), ("queued", 2, 2)) in seen, seen
@@ -92,8 +103,7 @@ def test_queue_positions_move_as_jobs_run_and_videos_are_listed(tmp_path) -> Non
             started = [state != "queued" for state, _, _ in states]
             assert started == sorted(started, reverse=True), states
 
-        mine = requests.get(f"{base}/videos", headers=alice, params={"page": 1},
-                            timeout=10).json()
+        mine = requests.get(f"{base}/videos", headers=alice, params={"page": 1}, timeout=10).json()
         assert mine["count"] == 2
         assert [v["job_id"] for v in mine["videos"]] == [ids[2], ids[0]]  # newest first
         assert [v["metadata"]["has_image"] for v in mine["videos"]] == [True, False]
@@ -101,12 +111,19 @@ def test_queue_positions_move_as_jobs_run_and_videos_are_listed(tmp_path) -> Non
         theirs = requests.get(f"{base}/videos", headers=bob, timeout=10).json()
         assert [v["job_id"] for v in theirs["videos"]] == [ids[1]]
         assert theirs["videos"][0]["metadata"] == {
-            "aspect_ratio": "9:16", "duration_seconds": 4, "resolution": "720p",
-            "has_image": False}
+            "aspect_ratio": "9:16",
+            "duration_seconds": 4,
+            "resolution": "720p",
+            "has_image": False,
+        }
         for headers, job_id in ((bob, ids[1]), (alice, ids[2])):
-            listed = next(v for v in requests.get(f"{base}/videos", headers=headers,
-                                                  timeout=10).json()["videos"]
-                          if v["job_id"] == job_id)
+            listed = next(
+                v
+                for v in requests.get(f"{base}/videos", headers=headers, timeout=10).json()[
+                    "videos"
+                ]
+                if v["job_id"] == job_id
+            )
             done = status(base, headers, job_id)
             assert done["video_url"] == listed["video_url"]
             assert done["video_url"].startswith(base) and done["video_url"].endswith(".mp4")

@@ -24,8 +24,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def fake(settings):  # type: ignore[no-untyped-def]
     with running_fake_gemini(mp4=tiny_mp4()) as server:
-        settings.GENERATION_PROVIDERS_BY_TIER = {"quality": "gemini", "fast": "gemini",
-                                                 "lite": "gemini"}
+        settings.GENERATION_PROVIDERS_BY_TIER = {
+            "quality": "gemini",
+            "fast": "gemini",
+            "lite": "gemini",
+        }
         settings.GEMINI_BASE_URL = server.base_url
         settings.GEMINI_API_KEY = "test-key"
         settings.GEMINI_POLL_INTERVAL_SECONDS = 1
@@ -35,8 +38,9 @@ def fake(settings):  # type: ignore[no-untyped-def]
 
 
 def submit(user) -> Job:  # type: ignore[no-untyped-def]
-    return job_submit(user=user, spec=JobSpec(facade="veo3api", prompt="a fox in snow",
-                                              duration_seconds=8)).job
+    return job_submit(
+        user=user, spec=JobSpec(facade="veo3api", prompt="a fox in snow", duration_seconds=8)
+    ).job
 
 
 def held(user) -> int:  # type: ignore[no-untyped-def]
@@ -92,8 +96,12 @@ def test_429_then_success(fake, funded_user) -> None:  # type: ignore[no-untyped
     assert job.state == Job.State.SUCCEEDED
 
 
-def test_500_until_retries_run_out_releases(fake, funded_user, settings,  # type: ignore[no-untyped-def]
-                                            django_capture_on_commit_callbacks) -> None:
+def test_500_until_retries_run_out_releases(
+    fake,
+    funded_user,
+    settings,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks,
+) -> None:
     settings.GENERATION_MAX_ATTEMPTS = 3
     fake.script.always_status = 500
     job = submit(funded_user)
@@ -117,8 +125,11 @@ def test_deadline_fails_and_releases(fake, funded_user, settings) -> None:  # ty
     assert balance_get(user=funded_user).available == 1000
 
 
-def test_permanent_upstream_failure_falls_back_to_another_provider(fake, funded_user,  # type: ignore[no-untyped-def]
-                                                                   settings) -> None:
+def test_permanent_upstream_failure_falls_back_to_another_provider(
+    fake,
+    funded_user,  # type: ignore[no-untyped-def]
+    settings,
+) -> None:
     settings.GENERATION_FALLBACK_PROVIDER = "local"
     fake.script.result = "error"
     job = submit(funded_user)
@@ -174,24 +185,33 @@ def test_gemini_job_end_to_end_with_worker_and_beat(tmp_path) -> None:  # type: 
     headers = {"Authorization": f"Bearer {api_key_create(user=user).token}"}
     with running_fake_gemini(mp4=tiny_mp4()) as fake:
         fake.script.polls_until_done = 2
-        env = {"GENERATION_PROVIDER": "gemini", "GEMINI_BASE_URL": fake.base_url,
-               "GEMINI_API_KEY": "test-key", "GEMINI_POLL_INTERVAL_SECONDS": "1",
-               "GENERATION_POLL_TICK_SECONDS": "1"}
+        env = {
+            "GENERATION_PROVIDER": "gemini",
+            "GEMINI_BASE_URL": fake.base_url,
+            "GEMINI_API_KEY": "test-key",
+            "GEMINI_POLL_INTERVAL_SECONDS": "1",
+            "GENERATION_POLL_TICK_SECONDS": "1",
+        }
         with running_stack(tmp_path, **env) as stack:
             stack.start_beat()
-            created = requests.post(f"{stack.base_url}/api/generate-video", headers=headers,
-                                    json={"generationType": "text_to_video",
-                                          "prompt": "a fox"}, timeout=30).json()
+            created = requests.post(
+                f"{stack.base_url}/api/generate-video",
+                headers=headers,
+                json={"generationType": "text_to_video", "prompt": "a fox"},
+                timeout=30,
+            ).json()
             uuid = created["data"]["uuid"]
 
             def done() -> bool:
-                data = requests.get(f"{stack.base_url}/api/video-status/{uuid}",
-                                    headers=headers, timeout=10).json()["data"]
+                data = requests.get(
+                    f"{stack.base_url}/api/video-status/{uuid}", headers=headers, timeout=10
+                ).json()["data"]
                 return data["status"] in ("completed", "failed")
 
             stack.wait_for(done, "gemini job", timeout=120)
-            data = requests.get(f"{stack.base_url}/api/video-status/{uuid}", headers=headers,
-                                timeout=10).json()["data"]
+            data = requests.get(
+                f"{stack.base_url}/api/video-status/{uuid}", headers=headers, timeout=10
+            ).json()["data"]
             assert data["status"] == "completed", data
             assert requests.get(data["videoUrl"], timeout=30).content == fake.mp4
     job = Job.objects.get(pk=uuid)

@@ -57,19 +57,29 @@ def test_fifty_simultaneous_requests_over_http_let_exactly_twenty_through(  # ty
     tmp_path, account
 ) -> None:
     user, token = account
-    with running_stack(tmp_path, worker=False, GENERATION_RATE_LIMIT="20",
-                       GENERATION_RATE_WINDOW_SECONDS="10",
-                       GENERATION_MAX_ACTIVE_JOBS="1000") as stack:
+    with running_stack(
+        tmp_path,
+        worker=False,
+        GENERATION_RATE_LIMIT="20",
+        GENERATION_RATE_WINDOW_SECONDS="10",
+        GENERATION_MAX_ACTIVE_JOBS="1000",
+    ) as stack:
         barrier = threading.Barrier(50)
         session_headers = {"Authorization": f"Bearer {token}"}
 
         def fire(index: int) -> tuple[int, int, str | None]:
             barrier.wait()
-            response = requests.post(f"{stack.base_url}/api/v1/veo/generate",
-                                     headers=session_headers, timeout=60,
-                                     json={"prompt": f"race {index}", "model": "veo3_fast"})
-            return response.status_code, response.json()["code"], response.headers.get(
-                "Retry-After")
+            response = requests.post(
+                f"{stack.base_url}/api/v1/veo/generate",
+                headers=session_headers,
+                timeout=60,
+                json={"prompt": f"race {index}", "model": "veo3_fast"},
+            )
+            return (
+                response.status_code,
+                response.json()["code"],
+                response.headers.get("Retry-After"),
+            )
 
         results: list[Any] = [None] * 50
 
@@ -88,8 +98,9 @@ def test_fifty_simultaneous_requests_over_http_let_exactly_twenty_through(  # ty
     assert all(r[2] and 1 <= int(r[2]) <= 10 for r in limited)
     assert Job.objects.filter(user=user).count() == 20
     assert Transfer.objects.filter(kind="hold", job_id__isnull=False).count() == 20
-    price = price_quote(operation="generate", model_tier="fast", resolution="720p",
-                        seconds=8).credits
+    price = price_quote(
+        operation="generate", model_tier="fast", resolution="720p", seconds=8
+    ).credits
     assert balance_get(user=user).held == 20 * price
 
 
@@ -97,9 +108,16 @@ def test_concurrent_submits_never_exceed_the_active_job_cap(account, settings) -
     user, token = account
     settings.GENERATION_MAX_ACTIVE_JOBS = 5
     settings.GENERATION_RATE_LIMIT = 1000
-    results = run_in_threads(30, lambda i: client_for(token).post(
-        "/api/v1/veo/generate", {"prompt": f"cap {i}", "model": "veo3_fast"},
-        format="json").json())
+    results = run_in_threads(
+        30,
+        lambda i: (
+            client_for(token)
+            .post(
+                "/api/v1/veo/generate", {"prompt": f"cap {i}", "model": "veo3_fast"}, format="json"
+            )
+            .json()
+        ),
+    )
     codes = sorted(r["code"] for r in results)
     assert codes == [200] * 5 + [429] * 25, results
     assert Job.objects.filter(user=user, state__in=["queued", "running"]).count() == 5
@@ -111,9 +129,19 @@ def test_one_idempotency_key_from_twenty_threads_is_one_task(account, settings) 
     user, token = account
     settings.GENERATION_RATE_LIMIT = 1000
     settings.GENERATION_MAX_ACTIVE_JOBS = 1000
-    results = run_in_threads(20, lambda i: client_for(token).post(
-        "/api/v1/veo/generate", {"prompt": "once", "model": "veo3_fast"}, format="json",
-        HTTP_IDEMPOTENCY_KEY="same-key").json())
+    results = run_in_threads(
+        20,
+        lambda i: (
+            client_for(token)
+            .post(
+                "/api/v1/veo/generate",
+                {"prompt": "once", "model": "veo3_fast"},
+                format="json",
+                HTTP_IDEMPOTENCY_KEY="same-key",
+            )
+            .json()
+        ),
+    )
     assert all(r["code"] == 200 for r in results), results
     assert len({r["data"]["taskId"] for r in results}) == 1
     assert Job.objects.filter(user=user).count() == 1
@@ -123,14 +151,27 @@ def test_one_idempotency_key_from_twenty_threads_is_one_task(account, settings) 
 def test_concurrent_first_upgrade_requests_make_one_upgrade(account, settings) -> None:  # type: ignore[no-untyped-def]
     _, token = account
     settings.GENERATION_RATE_LIMIT = 1000
-    created = client_for(token).post("/api/v1/veo/generate", {
-        "prompt": "source", "model": "veo3_fast", "duration": 4}, format="json").json()
+    created = (
+        client_for(token)
+        .post(
+            "/api/v1/veo/generate",
+            {"prompt": "source", "model": "veo3_fast", "duration": 4},
+            format="json",
+        )
+        .json()
+    )
     source = run_job(created["data"]["taskId"].removeprefix("veo_task_"))
     assert source.state == "succeeded"
-    results = run_in_threads(16, lambda i: (client_for(token).get(
-        "/api/v1/veo/get-1080p-video", {"taskId": source.task_id}).json() if i % 2 else
-        client_for(token).post("/api/v1/veo/get-4k-video", {"taskId": source.task_id},
-                               format="json").json()))
+    results = run_in_threads(
+        16,
+        lambda i: (
+            client_for(token).get("/api/v1/veo/get-1080p-video", {"taskId": source.task_id}).json()
+            if i % 2
+            else client_for(token)
+            .post("/api/v1/veo/get-4k-video", {"taskId": source.task_id}, format="json")
+            .json()
+        ),
+    )
     assert all(r["code"] in (200, 400, 422) for r in results), results
     assert Job.objects.filter(kind="upgrade_1080p").count() == 1
     assert Job.objects.filter(kind="upgrade_4k").count() == 1
@@ -149,8 +190,9 @@ def test_duplicate_delivery_messages_send_one_attempt(account, settings) -> None
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     with receiver_running() as receiver:
         receiver.delay = 0.3
-        job = job_submit(user=user, spec=JobSpec(facade="veo3api", prompt="x",
-                                                 callback_url=receiver.url())).job
+        job = job_submit(
+            user=user, spec=JobSpec(facade="veo3api", prompt="x", callback_url=receiver.url())
+        ).job
         job_fail(job_id=job.pk, stage="generation", code=501, message="failed")
         delivery = callback_schedule(job_id=job.pk)
         results = run_in_threads(12, lambda i: callback_deliver(delivery_id=delivery.pk))
@@ -158,5 +200,4 @@ def test_duplicate_delivery_messages_send_one_attempt(account, settings) -> None
     assert len(sent) == 1, results
     assert len(receiver.received) == 1
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts, delivery.attempt_log.count()) == (
-        "delivered", 1, 1)
+    assert (delivery.status, delivery.attempts, delivery.attempt_log.count()) == ("delivered", 1, 1)

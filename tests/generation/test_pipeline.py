@@ -41,14 +41,19 @@ def _short_videos(settings):  # type: ignore[no-untyped-def]
 
 
 def submit(user, **overrides):  # type: ignore[no-untyped-def]
-    spec = JobSpec(facade="veo3o1", prompt=overrides.pop("prompt", "a red kite"),
-                   duration_seconds=overrides.pop("duration_seconds", 4), **overrides)
+    spec = JobSpec(
+        facade="veo3o1",
+        prompt=overrides.pop("prompt", "a red kite"),
+        duration_seconds=overrides.pop("duration_seconds", 4),
+        **overrides,
+    )
     return job_submit(user=user, spec=spec).job
 
 
 def price(seconds: int = 4, tier: str = "fast", resolution: str = "720p") -> int:
-    return price_quote(operation="generate", model_tier=tier, resolution=resolution,
-                       seconds=seconds).credits
+    return price_quote(
+        operation="generate", model_tier=tier, resolution=resolution, seconds=seconds
+    ).credits
 
 
 def test_successful_job_stores_video_and_charges_once(funded_user) -> None:  # type: ignore[no-untyped-def]
@@ -102,8 +107,11 @@ def test_policy_block_fails_with_code_400(funded_user, settings) -> None:  # typ
     assert balance_get(user=funded_user).available == 1000
 
 
-def test_transient_errors_retry_then_fail(funded_user, settings,  # type: ignore[no-untyped-def]
-                                          django_capture_on_commit_callbacks) -> None:
+def test_transient_errors_retry_then_fail(
+    funded_user,
+    settings,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks,
+) -> None:
     settings.GENERATION_PROVIDERS_BY_TIER = {"fast": "scripted"}
     settings.GENERATION_TEST_OUTCOME = "transient"
     settings.GENERATION_MAX_ATTEMPTS = 2
@@ -122,8 +130,7 @@ def test_transient_errors_retry_then_fail(funded_user, settings,  # type: ignore
 def test_image_to_video_first_frame_from_upload(funded_user) -> None:  # type: ignore[no-untyped-def]
     from generation.services import ImageInput, upload_create
 
-    upload = upload_create(user=funded_user, source=image_bytes("PNG", (360, 640)),
-                           max_bytes=10**7)
+    upload = upload_create(user=funded_user, source=image_bytes("PNG", (360, 640)), max_bytes=10**7)
     job = submit(funded_user, images=(ImageInput(upload_id=upload.id),), aspect_ratio="auto")
     job_run(job_id=str(job.id))
     job.refresh_from_db()
@@ -162,8 +169,12 @@ def test_reaper_requeues_a_job_whose_message_was_lost(  # type: ignore[no-untype
 
 def test_reaper_recovers_a_job_whose_worker_died(funded_user, settings) -> None:  # type: ignore[no-untyped-def]
     job = submit(funded_user)
-    Job.objects.filter(pk=job.pk).update(state="running", attempts=1, progress=40,
-                                         lease_expires_at=timezone.now() - timedelta(seconds=1))
+    Job.objects.filter(pk=job.pk).update(
+        state="running",
+        attempts=1,
+        progress=40,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
     report = jobs_reap()
     job.refresh_from_db()
     assert report.requeued == 1 and job.state == Job.State.QUEUED
@@ -176,8 +187,10 @@ def test_reaper_recovers_a_job_whose_worker_died(funded_user, settings) -> None:
 def test_reaper_fails_and_refunds_once_when_attempts_run_out(funded_user, settings) -> None:  # type: ignore[no-untyped-def]
     job = submit(funded_user)
     Job.objects.filter(pk=job.pk).update(
-        state="running", attempts=settings.GENERATION_MAX_ATTEMPTS,
-        lease_expires_at=timezone.now() - timedelta(seconds=1))
+        state="running",
+        attempts=settings.GENERATION_MAX_ATTEMPTS,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
     assert jobs_reap().failed == 1
     assert jobs_reap().failed == 0
     job.refresh_from_db()
@@ -188,8 +201,9 @@ def test_reaper_fails_and_refunds_once_when_attempts_run_out(funded_user, settin
 
 def test_a_live_lease_is_not_taken_over(funded_user) -> None:  # type: ignore[no-untyped-def]
     job = submit(funded_user)
-    Job.objects.filter(pk=job.pk).update(state="running", attempts=1,
-                                         lease_expires_at=timezone.now() + timedelta(minutes=1))
+    Job.objects.filter(pk=job.pk).update(
+        state="running", attempts=1, lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
     job_run(job_id=str(job.id))
     assert jobs_reap().requeued == 0
     job.refresh_from_db()
@@ -212,9 +226,11 @@ def test_submit_rolls_back_job_and_enqueue_when_the_hold_fails(  # type: ignore[
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
-    [({"resolution": "1080p", "duration_seconds": 4}, "duration"),
-     ({"resolution": "4k", "duration_seconds": 6}, "duration"),
-     ({"model_tier": "lite", "resolution": "4k", "duration_seconds": 8}, "resolution")],
+    [
+        ({"resolution": "1080p", "duration_seconds": 4}, "duration"),
+        ({"resolution": "4k", "duration_seconds": 6}, "duration"),
+        ({"model_tier": "lite", "resolution": "4k", "duration_seconds": 8}, "resolution"),
+    ],
 )
 def test_veo_constraints_are_checked_before_any_hold(funded_user, overrides, field) -> None:  # type: ignore[no-untyped-def]
     from generation.services import JobValidationError

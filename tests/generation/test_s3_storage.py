@@ -25,17 +25,28 @@ def s3(settings):  # type: ignore[no-untyped-def]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     client.create_bucket(Bucket=BUCKET)
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
-                "bucket_name": BUCKET, "endpoint_url": endpoint, "region_name": "us-east-1",
-                "access_key": "test", "secret_key": "test", "default_acl": None,
-                "querystring_auth": True, "querystring_expire": 600, "file_overwrite": False,
+                "bucket_name": BUCKET,
+                "endpoint_url": endpoint,
+                "region_name": "us-east-1",
+                "access_key": "test",
+                "secret_key": "test",
+                "default_acl": None,
+                "querystring_auth": True,
+                "querystring_expire": 600,
+                "file_overwrite": False,
             },
         },
     }
@@ -54,15 +65,19 @@ def test_upload_and_result_live_in_s3_and_urls_redirect_to_signed_urls(s3, beare
     assert body["code"] == 0
     assert any(k.startswith("uploads/") for k in keys(s3))
 
-    job = job_submit(user=bearer.user, spec=JobSpec(
-        facade="veo3o1", prompt="into the bucket", duration_seconds=4)).job
+    job = job_submit(
+        user=bearer.user,
+        spec=JobSpec(facade="veo3o1", prompt="into the bucket", duration_seconds=4),
+    ).job
     job_run(job_id=str(job.id))
     job.refresh_from_db()
     assert job.state == Job.State.SUCCEEDED
     assert job.video_file in keys(s3) and job.poster_file in keys(s3)
 
-    for path, content_type in ((f"/media/v/{job.id}.mp4", "video/mp4"),
-                               (f"/media/v/{job.id}.jpg", "image/jpeg")):
+    for path, content_type in (
+        (f"/media/v/{job.id}.mp4", "video/mp4"),
+        (f"/media/v/{job.id}.jpg", "image/jpeg"),
+    ):
         response = bearer.get(path)
         assert response.status_code == 302
         signed = response["Location"]

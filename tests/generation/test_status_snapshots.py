@@ -89,8 +89,12 @@ def test_a_failure_is_published(bearer, django_capture_on_commit_callbacks) -> N
     job = submit(bearer.user)
     assert status(bearer, job.id)["status"] == "pending"
     with django_capture_on_commit_callbacks(execute=True):
-        assert job_fail(job_id=job.id, stage=Job.FailureStage.GENERATION, code=500,
-                        message="The renderer gave up.")
+        assert job_fail(
+            job_id=job.id,
+            stage=Job.FailureStage.GENERATION,
+            code=500,
+            message="The renderer gave up.",
+        )
     data = status(bearer, job.id)
     assert (data["status"], data["successFlag"]) == ("failed", 3)
     assert data["errorMessage"] == "The renderer gave up."
@@ -143,8 +147,7 @@ def test_a_revoked_key_is_refused_at_once(bearer, django_capture_on_commit_callb
     assert response["WWW-Authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("header", ["", "Bearer", "Basic abc", "Bearer vsk_nope",
-                                    "Bearer a b"])
+@pytest.mark.parametrize("header", ["", "Bearer", "Basic abc", "Bearer vsk_nope", "Bearer a b"])
 def test_bad_authorization_is_1002(client, header: str) -> None:  # type: ignore[no-untyped-def]
     headers = {"HTTP_AUTHORIZATION": header} if header else {}
     response = client.get("/api/video-status/00000000-0000-0000-0000-000000000000", **headers)
@@ -169,9 +172,13 @@ def test_the_answer_is_compact_utf8_json(bearer) -> None:  # type: ignore[no-unt
 
 def test_an_unreachable_cache_is_5000_not_a_crash(bearer, settings) -> None:  # type: ignore[no-untyped-def]
     job = submit(bearer.user)
-    settings.CACHES = {"default": {"BACKEND": "veosaas.cache.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:1/0",
-                                   "OPTIONS": {"socket_connect_timeout": 0.5}}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "veosaas.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
     response = bearer.get(f"/api/video-status/{job.id}")
     assert response.status_code == 500
     assert response.json() == {"code": 5000, "msg": "Server error", "data": None}
@@ -212,10 +219,17 @@ def test_publications_land_in_commit_order(require_postgres) -> None:
 
 
 def finished(user, render_seconds: float) -> Job:  # type: ignore[no-untyped-def]
-    return Job.objects.create(user=user, facade="veo3o1", prompt="x", provider="local",
-                              duration_seconds=4, state=Job.State.SUCCEEDED,
-                              video_file="videos/x.mp4", render_seconds=render_seconds,
-                              completed_at=timezone.now())
+    return Job.objects.create(
+        user=user,
+        facade="veo3o1",
+        prompt="x",
+        provider="local",
+        duration_seconds=4,
+        state=Job.State.SUCCEEDED,
+        video_file="videos/x.mp4",
+        render_seconds=render_seconds,
+        completed_at=timezone.now(),
+    )
 
 
 def test_a_queued_jobs_eta_comes_from_recorded_render_times(bearer, settings) -> None:  # type: ignore[no-untyped-def]
@@ -234,8 +248,9 @@ def test_a_queued_jobs_eta_comes_from_recorded_render_times(bearer, settings) ->
     assert status(bearer, submit(bearer.user).id)["estimatedTime"] == 40
 
 
-@pytest.mark.parametrize("data", [{"errorMessage": "line\u2028sep\u2029ünï"}, None,
-                                  {"progress": 40, "videoUrl": None}])
+@pytest.mark.parametrize(
+    "data", [{"errorMessage": "line\u2028sep\u2029ünï"}, None, {"progress": 40, "videoUrl": None}]
+)
 def test_the_plain_envelope_is_byte_for_byte_drfs(data) -> None:  # type: ignore[no-untyped-def]
     from rest_framework.renderers import JSONRenderer
 

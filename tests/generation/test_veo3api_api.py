@@ -38,10 +38,12 @@ TASK_ID_RE = re.compile(r"^veo_task_[0-9a-f]{32}$")
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 
 
-def price(operation: str = "generate", tier: str = "quality", resolution: str = "720p",
-          seconds: int = 8) -> int:
-    return price_quote(operation=operation, model_tier=tier, resolution=resolution,
-                       seconds=seconds).credits
+def price(
+    operation: str = "generate", tier: str = "quality", resolution: str = "720p", seconds: int = 8
+) -> int:
+    return price_quote(
+        operation=operation, model_tier=tier, resolution=resolution, seconds=seconds
+    ).credits
 
 
 def generate(client, body, **headers):  # type: ignore[no-untyped-def]
@@ -54,15 +56,19 @@ def record(client, task_id: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo({
-        "images.example.com": PUBLIC_IP, "hooks.example.com": PUBLIC_IP}))
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        fake_getaddrinfo({"images.example.com": PUBLIC_IP, "hooks.example.com": PUBLIC_IP}),
+    )
 
 
 @pytest.fixture
 def done_job(bearer) -> Job:  # type: ignore[no-untyped-def]
     """A succeeded 4-second 720p 16:9 veo3_fast text job of the bearer's account."""
-    body = generate(bearer, {"prompt": "A lighthouse at dusk", "model": "veo3_fast",
-                             "duration": 4}).json()
+    body = generate(
+        bearer, {"prompt": "A lighthouse at dusk", "model": "veo3_fast", "duration": 4}
+    ).json()
     job = Job.objects.get(pk=body["data"]["taskId"].removeprefix("veo_task_"))
     job = run_job(job.pk)
     assert job.state == Job.State.SUCCEEDED, job.error_message
@@ -85,15 +91,20 @@ def test_text_to_video_is_accepted_with_veo3_defaults(  # type: ignore[no-untype
     assert TASK_ID_RE.match(body["data"]["taskId"])
     job = Job.objects.get()
     assert body["data"]["taskId"] == job.task_id
-    assert (job.facade, job.kind, job.mode, job.model_tier) == ("veo3api", "generate", "text",
-                                                               "quality")
+    assert (job.facade, job.kind, job.mode, job.model_tier) == (
+        "veo3api",
+        "generate",
+        "text",
+        "quality",
+    )
     assert (job.aspect_ratio, job.resolution, job.duration_seconds) == ("16:9", "720p", 8)
     assert balance_get(user=bearer.user).held == price()
     assert len(enqueued(callbacks)) == 1  # enqueued once, after commit
 
 
-@pytest.mark.parametrize(("model", "tier"), [("veo3", "quality"), ("veo3_fast", "fast"),
-                                             ("veo3_lite", "lite")])
+@pytest.mark.parametrize(
+    ("model", "tier"), [("veo3", "quality"), ("veo3_fast", "fast"), ("veo3_lite", "lite")]
+)
 def test_models_map_to_tiers(bearer, model: str, tier: str) -> None:  # type: ignore[no-untyped-def]
     generate(bearer, {"prompt": "x", "model": model})
     assert Job.objects.get().model_tier == tier
@@ -112,9 +123,17 @@ def test_snake_aspect_ratio_wins_and_auto_is_case_insensitive(bearer) -> None:  
 
 
 def test_optional_fields_are_used_and_stored_and_unknown_ones_ignored(bearer) -> None:  # type: ignore[no-untyped-def]
-    sent = {"prompt": "x", "model": "veo3_fast", "seeds": 12345, "watermark": "Mine",
-            "resolution": "1080P", "duration": 8, "enableTranslation": False,
-            "enableFallback": True, "somethingNew": {"a": 1}}
+    sent = {
+        "prompt": "x",
+        "model": "veo3_fast",
+        "seeds": 12345,
+        "watermark": "Mine",
+        "resolution": "1080P",
+        "duration": 8,
+        "enableTranslation": False,
+        "enableFallback": True,
+        "somethingNew": {"a": 1},
+    }
     assert generate(bearer, sent).json()["code"] == 200
     job = Job.objects.get()
     assert (job.seed, job.watermark, job.resolution) == (12345, "Mine", "1080p")
@@ -123,15 +142,28 @@ def test_optional_fields_are_used_and_stored_and_unknown_ones_ignored(bearer) ->
 
 @pytest.mark.parametrize(
     ("count", "generation_type", "mode"),
-    [(1, None, "image"), (2, None, "first_last"), (3, None, "reference"),
-     (1, "FIRST_AND_LAST_FRAMES_2_VIDEO", "image"), (2, "FIRST_AND_LAST_FRAMES_2_VIDEO",
-                                                     "first_last"),
-     (1, "REFERENCE_2_VIDEO", "reference"), (0, "TEXT_2_VIDEO", "text")],
+    [
+        (1, None, "image"),
+        (2, None, "first_last"),
+        (3, None, "reference"),
+        (1, "FIRST_AND_LAST_FRAMES_2_VIDEO", "image"),
+        (2, "FIRST_AND_LAST_FRAMES_2_VIDEO", "first_last"),
+        (1, "REFERENCE_2_VIDEO", "reference"),
+        (0, "TEXT_2_VIDEO", "text"),
+    ],
 )
-def test_generation_type_is_inferred_or_taken(bearer, dns, count: int,  # type: ignore[no-untyped-def]
-                                              generation_type: str | None, mode: str) -> None:
-    body = {"prompt": "x", "model": "veo3_fast",
-            "imageUrls": [f"https://images.example.com/{i}.png" for i in range(count)]}
+def test_generation_type_is_inferred_or_taken(
+    bearer,
+    dns,
+    count: int,  # type: ignore[no-untyped-def]
+    generation_type: str | None,
+    mode: str,
+) -> None:
+    body = {
+        "prompt": "x",
+        "model": "veo3_fast",
+        "imageUrls": [f"https://images.example.com/{i}.png" for i in range(count)],
+    }
     if generation_type:
         body["generationType"] = generation_type
     response = generate(bearer, body).json()
@@ -166,12 +198,20 @@ BAD_BODIES = [
     ({"prompt": "x", "imageUrls": ["https://no-such-host.example/a.png"]}, "imageUrls"),
     ({"prompt": "x", "imageUrls": ["http://127.0.0.1/a.png"]}, "imageUrls"),
     ({"prompt": "x", "generationType": "IMAGE_2_VIDEO"}, "generationType"),
-    ({"prompt": "x", "generationType": "TEXT_2_VIDEO",
-      "imageUrls": ["https://images.example.com/a.png"]}, "imageUrls"),
+    (
+        {
+            "prompt": "x",
+            "generationType": "TEXT_2_VIDEO",
+            "imageUrls": ["https://images.example.com/a.png"],
+        },
+        "imageUrls",
+    ),
     ({"prompt": "x", "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO"}, "imageUrls"),
     ({"prompt": "x", "generationType": "REFERENCE_2_VIDEO"}, "imageUrls"),
-    ({"prompt": "x", "model": "veo3",
-      "imageUrls": ["https://images.example.com/a.png"] * 3}, "model"),
+    (
+        {"prompt": "x", "model": "veo3", "imageUrls": ["https://images.example.com/a.png"] * 3},
+        "model",
+    ),
     ({"prompt": "x", "seeds": 9999}, "seeds"),
     ({"prompt": "x", "seeds": 100000}, "seeds"),
     ({"prompt": "x", "seeds": "many"}, "seeds"),
@@ -213,15 +253,15 @@ def test_malformed_body_is_422(bearer, raw: bytes) -> None:  # type: ignore[no-u
 
 
 def test_missing_key_is_401_in_an_http_200(client) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/api/v1/veo/generate", {"prompt": "x"},
-                           content_type="application/json")
+    response = client.post("/api/v1/veo/generate", {"prompt": "x"}, content_type="application/json")
     assert response.status_code == 200
     assert response.json()["code"] == 401 and response.json()["data"] is None
 
 
 @pytest.mark.parametrize("header", ["Bearer vsk_nope", "Bearer", "Basic abc"])
-@pytest.mark.parametrize("path", ["/api/v1/veo/record-info?taskId=x", "/api/v1/common/credit",
-                                  "/api/v1/chat/credit"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/veo/record-info?taskId=x", "/api/v1/common/credit", "/api/v1/chat/credit"]
+)
 def test_invalid_key_is_401(client, header: str, path: str) -> None:  # type: ignore[no-untyped-def]
     response = client.get(path, HTTP_AUTHORIZATION=header)
     assert response.json()["code"] == 401
@@ -241,8 +281,11 @@ def test_insufficient_credits_is_402_with_kie_message(db) -> None:  # type: igno
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=user).token}")
     body = generate(client, {"prompt": "x"}).json()
-    assert body == {"code": 402, "msg": "The current credits are insufficient. Please top up.",
-                    "data": None}
+    assert body == {
+        "code": 402,
+        "msg": "The current credits are insufficient. Please top up.",
+        "data": None,
+    }
     assert not Job.objects.exists()
     assert not Transfer.objects.filter(kind="hold").exists()
 
@@ -320,26 +363,30 @@ def test_record_of_a_succeeded_task(bearer, done_job) -> None:  # type: ignore[n
     assert bearer.get(f"/media/v/{done_job.id}.mp4").status_code == 200
 
 
-@pytest.mark.parametrize(("stage", "code", "flag"), [("pre_start", 400, 2),
-                                                     ("generation", 501, 3)])
+@pytest.mark.parametrize(("stage", "code", "flag"), [("pre_start", 400, 2), ("generation", 501, 3)])
 def test_record_of_a_failed_task(bearer, stage: str, code: int, flag: int) -> None:  # type: ignore[no-untyped-def]
     task_id = generate(bearer, {"prompt": "x"}).json()["data"]["taskId"]
     job_fail(job_id=Job.objects.get().pk, stage=stage, code=code, message="it broke")
     data = record(bearer, task_id).json()["data"]
-    assert (data["successFlag"], data["errorCode"], data["errorMessage"]) == (flag, code,
-                                                                              "it broke")
+    assert (data["successFlag"], data["errorCode"], data["errorMessage"]) == (
+        flag,
+        code,
+        "it broke",
+    )
     assert data["response"] is None and TIME_RE.match(data["completeTime"])
 
 
-@pytest.mark.parametrize("task_id", ["veo_task_abcdef123456", "nope", "x" * 64,
-                                     "veo_task_" + "0" * 32, str(uuid.UUID(int=0))])
+@pytest.mark.parametrize(
+    "task_id",
+    ["veo_task_abcdef123456", "nope", "x" * 64, "veo_task_" + "0" * 32, str(uuid.UUID(int=0))],
+)
 def test_unknown_task_is_record_is_null(bearer, task_id: str) -> None:  # type: ignore[no-untyped-def]
-    assert record(bearer, task_id).json() == {"code": 422, "msg": "record is null.",
-                                              "data": None}
+    assert record(bearer, task_id).json() == {"code": 422, "msg": "record is null.", "data": None}
 
 
-@pytest.mark.parametrize(("params", "message"), [({}, "taskId is required"),
-                                                 ({"taskId": "x" * 65}, "taskId must be")])
+@pytest.mark.parametrize(
+    ("params", "message"), [({}, "taskId is required"), ({"taskId": "x" * 65}, "taskId must be")]
+)
 def test_bad_task_id_is_422(bearer, params, message: str) -> None:  # type: ignore[no-untyped-def]
     body = bearer.get("/api/v1/veo/record-info", params).json()
     assert body["code"] == 422 and body["msg"].startswith(message)
@@ -356,7 +403,10 @@ def test_records_older_than_14_days_are_refused(bearer) -> None:  # type: ignore
     task_id = generate(bearer, {"prompt": "x"}).json()["data"]["taskId"]
     with time_machine.travel(timezone.now() + timedelta(days=14, minutes=1)):
         assert record(bearer, task_id).json() == {
-            "code": 422, "msg": "Temporarily supports records within 14 days.", "data": None}
+            "code": 422,
+            "msg": "Temporarily supports records within 14 days.",
+            "data": None,
+        }
 
 
 def test_jobs_of_other_facades_are_readable_by_task_id(bearer) -> None:  # type: ignore[no-untyped-def]
@@ -376,19 +426,29 @@ def get_1080p(client, task_id: str, **params):  # type: ignore[no-untyped-def]
 
 
 def test_1080p_is_created_once_processing_then_ready(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
-    processing = {"code": 400, "data": None, "msg": "1080P is processing. It should be ready in "
-                  "1-2 minutes. Please check back shortly."}
+    processing = {
+        "code": 400,
+        "data": None,
+        "msg": "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.",
+    }
     assert get_1080p(bearer, done_job.task_id).json() == processing
     assert get_1080p(bearer, done_job.task_id, index=0).json() == processing
     upgrade = Job.objects.get(kind="upgrade_1080p")
     assert (upgrade.parent_id, upgrade.mode, upgrade.resolution, upgrade.result_index) == (
-        done_job.id, "upscale", "1080p", 0)
+        done_job.id,
+        "upscale",
+        "1080p",
+        0,
+    )
     assert upgrade.credits_quoted == price("upgrade_1080p", "fast", "1080p", 4)
     upgrade = run_job(upgrade.pk)
     assert (upgrade.output_width, upgrade.output_height) == (1920, 1080)
     body = get_1080p(bearer, done_job.task_id).json()
-    assert body == {"code": 200, "msg": "success",
-                    "data": {"resultUrl": f"http://testserver/media/v/{upgrade.id}.mp4"}}
+    assert body == {
+        "code": 200,
+        "msg": "success",
+        "data": {"resultUrl": f"http://testserver/media/v/{upgrade.id}.mp4"},
+    }
     assert Job.objects.filter(kind="upgrade_1080p").count() == 1
     assert Transfer.objects.filter(job_id=upgrade.id, kind="capture").count() == 1
     # The upgrade has its own record.
@@ -398,8 +458,11 @@ def test_1080p_is_created_once_processing_then_ready(bearer, done_job) -> None: 
 
 def test_1080p_of_a_task_that_did_not_succeed_is_refused(bearer) -> None:  # type: ignore[no-untyped-def]
     task_id = generate(bearer, {"prompt": "x"}).json()["data"]["taskId"]
-    assert get_1080p(bearer, task_id).json() == {"code": 422, "data": None,
-                                                 "msg": "record status is not success."}
+    assert get_1080p(bearer, task_id).json() == {
+        "code": 422,
+        "data": None,
+        "msg": "record status is not success.",
+    }
     assert not Job.objects.filter(kind="upgrade_1080p").exists()
 
 
@@ -423,8 +486,11 @@ def test_failed_1080p_upgrade_can_be_asked_for_again(bearer, done_job) -> None: 
 def test_1080p_of_a_1080p_video_is_the_video_itself_free(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
     Job.objects.filter(pk=done_job.pk).update(resolution="1080p")
     body = get_1080p(bearer, done_job.task_id).json()
-    assert body == {"code": 200, "msg": "success",
-                    "data": {"resultUrl": f"http://testserver/media/v/{done_job.id}.mp4"}}
+    assert body == {
+        "code": 200,
+        "msg": "success",
+        "data": {"resultUrl": f"http://testserver/media/v/{done_job.id}.mp4"},
+    }
     assert not Job.objects.filter(kind="upgrade_1080p").exists()
 
 
@@ -435,13 +501,18 @@ def get_4k(client, task_id: str, **body):  # type: ignore[no-untyped-def]
 def test_4k_first_call_then_processing_then_generated(bearer, done_job, tmp_path) -> None:  # type: ignore[no-untyped-def]
     first = get_4k(bearer, done_job.task_id).json()
     upgrade = Job.objects.get(kind="upgrade_4k")
-    assert first == {"code": 200, "msg": "success",
-                     "data": {"taskId": upgrade.task_id, "resultUrls": None, "imageUrls": None}}
+    assert first == {
+        "code": 200,
+        "msg": "success",
+        "data": {"taskId": upgrade.task_id, "resultUrls": None, "imageUrls": None},
+    }
     assert upgrade.credits_quoted == price("upgrade_4k", "fast", "4k", 4)
     again = get_4k(bearer, done_job.task_id).json()
-    assert again == {"code": 422, "msg": "4k is processing. It should be ready in 5-10 "
-                     "minutes. Please check back shortly.",
-                     "data": {"taskId": upgrade.task_id, "resultUrls": None, "imageUrls": None}}
+    assert again == {
+        "code": 422,
+        "msg": "4k is processing. It should be ready in 5-10 minutes. Please check back shortly.",
+        "data": {"taskId": upgrade.task_id, "resultUrls": None, "imageUrls": None},
+    }
     succeed_with_copy(upgrade, done_job, tmp_path, width=3840, height=2160)
     done = get_4k(bearer, done_job.task_id).json()
     assert done["code"] == 422 and done["msg"] == "The video has been generated successfully"
@@ -465,30 +536,40 @@ def extend(client, body):  # type: ignore[no-untyped-def]
 
 
 def test_extend_creates_an_8s_720p_extension_job(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
-    body = extend(bearer, {"taskId": done_job.task_id, "prompt": "keep going",
-                           "seeds": 22222, "watermark": "w"}).json()
+    body = extend(
+        bearer,
+        {"taskId": done_job.task_id, "prompt": "keep going", "seeds": 22222, "watermark": "w"},
+    ).json()
     assert body["code"] == 200
     job = Job.objects.get(kind="extend")
     assert body["data"]["taskId"] == job.task_id
     assert re.match(r"^veo_extend_task_[0-9a-f]{32}$", job.task_id)
     assert (job.mode, job.parent_id, job.duration_seconds, job.resolution) == (
-        "extend", done_job.id, 8, "720p")
+        "extend",
+        done_job.id,
+        8,
+        "720p",
+    )
     assert (job.model_tier, job.seed, job.aspect_ratio) == ("fast", 22222, "16:9")
     assert job.credits_quoted == price("extend", "fast", "720p", 8)
     data = record(bearer, job.task_id).json()["data"]
     assert data["taskId"] == job.task_id and data["successFlag"] == 0
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"prompt": "x"}, "taskId"),
-    ({"taskId": "{task}"}, "prompt"),
-    ({"taskId": "{task}", "prompt": "x", "model": "veo3_fast"}, "model"),
-    ({"taskId": "{task}", "prompt": "x", "seeds": 5}, "seeds"),
-    ({"taskId": "{task}", "prompt": "x", "callBackUrl": "file:///etc/passwd"}, "callBackUrl"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"prompt": "x"}, "taskId"),
+        ({"taskId": "{task}"}, "prompt"),
+        ({"taskId": "{task}", "prompt": "x", "model": "veo3_fast"}, "model"),
+        ({"taskId": "{task}", "prompt": "x", "seeds": 5}, "seeds"),
+        ({"taskId": "{task}", "prompt": "x", "callBackUrl": "file:///etc/passwd"}, "callBackUrl"),
+    ],
+)
 def test_extend_bad_input_is_422(bearer, done_job, body, field: str) -> None:  # type: ignore[no-untyped-def]
-    body = {k: v.format(task=done_job.task_id) if isinstance(v, str) else v
-            for k, v in body.items()}
+    body = {
+        k: v.format(task=done_job.task_id) if isinstance(v, str) else v for k, v in body.items()
+    }
     answer = extend(bearer, body).json()
     assert answer["code"] == 422 and answer["msg"].startswith(field), answer
     assert not Job.objects.filter(kind="extend").exists()
@@ -497,7 +578,8 @@ def test_extend_bad_input_is_422(bearer, done_job, body, field: str) -> None:  #
 def test_extend_needs_a_succeeded_720p_source(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
     pending = generate(bearer, {"prompt": "x"}).json()["data"]["taskId"]
     assert extend(bearer, {"taskId": pending, "prompt": "x"}).json()["msg"] == (
-        "record status is not success.")
+        "record status is not success."
+    )
     Job.objects.filter(pk=done_job.pk).update(resolution="1080p")
     answer = extend(bearer, {"taskId": done_job.task_id, "prompt": "x"}).json()
     assert answer["code"] == 422 and answer["msg"].startswith("taskId")
@@ -530,12 +612,15 @@ def test_download_url_is_a_temporary_link_to_our_file(bearer, done_job) -> None:
     assert APIClient().get(link[:-3] + "abc").status_code == 404
 
 
-@pytest.mark.parametrize("url", [
-    "https://tempfile.aiquickdraw.com/p/x.mp4",
-    "http://testserver/admin/",
-    "http://testserver/media/v/00000000-0000-0000-0000-000000000000.mp4",
-    "not a url",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://tempfile.aiquickdraw.com/p/x.mp4",
+        "http://testserver/admin/",
+        "http://testserver/media/v/00000000-0000-0000-0000-000000000000.mp4",
+        "not a url",
+    ],
+)
 def test_download_url_refuses_foreign_urls(bearer, url: str) -> None:  # type: ignore[no-untyped-def]
     body = bearer.post("/api/v1/common/download-url", {"url": url}, format="json").json()
     assert body["code"] == 422 and body["msg"].startswith("url")
@@ -544,8 +629,11 @@ def test_download_url_refuses_foreign_urls(bearer, url: str) -> None:  # type: i
 def test_download_url_refuses_another_accounts_file(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=UserFactory()).token}")
-    body = other.post("/api/v1/common/download-url",
-                      {"url": f"http://testserver/media/v/{done_job.id}.mp4"}, format="json")
+    body = other.post(
+        "/api/v1/common/download-url",
+        {"url": f"http://testserver/media/v/{done_job.id}.mp4"},
+        format="json",
+    )
     assert body.json()["code"] == 422
 
 
@@ -554,8 +642,19 @@ def test_download_url_refuses_another_accounts_file(bearer, done_job) -> None:  
 # ---------------------------------------------------------------------------------------------
 
 
-UPLOAD_KEYS = {"fileId", "fileName", "originalName", "filePath", "downloadUrl", "fileUrl",
-               "fileSize", "mimeType", "uploadPath", "uploadedAt", "expiresAt"}
+UPLOAD_KEYS = {
+    "fileId",
+    "fileName",
+    "originalName",
+    "filePath",
+    "downloadUrl",
+    "fileUrl",
+    "fileSize",
+    "mimeType",
+    "uploadPath",
+    "uploadedAt",
+    "expiresAt",
+}
 
 
 def check_uploaded(body: dict, *, name: str, path: str, mime: str) -> Upload:  # type: ignore[type-arg]
@@ -574,9 +673,11 @@ def check_uploaded(body: dict, *, name: str, path: str, mime: str) -> Upload:  #
 
 def test_stream_upload(bearer) -> None:  # type: ignore[no-untyped-def]
     png = SimpleUploadedFile("photo.png", image_bytes("PNG", (640, 360)), "image/png")
-    body = bearer.post("/api/file-stream-upload",
-                       {"file": png, "uploadPath": "images/user-uploads"},
-                       format="multipart").json()
+    body = bearer.post(
+        "/api/file-stream-upload",
+        {"file": png, "uploadPath": "images/user-uploads"},
+        format="multipart",
+    ).json()
     upload = check_uploaded(body, name="photo.png", path="images/user-uploads", mime="image/png")
     assert (upload.width, upload.height) == (640, 360)
     served = bearer.get(body["data"]["downloadUrl"].removeprefix("http://testserver"))
@@ -586,8 +687,9 @@ def test_stream_upload(bearer) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("prefix", ["", "data:image/jpeg;base64,"])
 def test_base64_upload(bearer, prefix: str) -> None:  # type: ignore[no-untyped-def]
     data = prefix + base64.b64encode(image_bytes("JPEG")).decode()
-    body = bearer.post("/api/file-base64-upload",
-                       {"base64Data": data, "fileName": "a.jpg"}, format="json").json()
+    body = bearer.post(
+        "/api/file-base64-upload", {"base64Data": data, "fileName": "a.jpg"}, format="json"
+    ).json()
     upload = check_uploaded(body, name="a.jpg", path="", mime="image/jpeg")
     assert upload.source == "base64"
 
@@ -596,8 +698,11 @@ def test_url_upload_stores_the_fetched_image(bearer, settings) -> None:  # type:
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     with receiver_running() as server:
         server.reply = image_bytes("PNG", (320, 180))
-        body = bearer.post("/api/file-url-upload", {"fileUrl": server.url("/pics/a.png?x=1"),
-                                                    "uploadPath": "in"}, format="json").json()
+        body = bearer.post(
+            "/api/file-url-upload",
+            {"fileUrl": server.url("/pics/a.png?x=1"), "uploadPath": "in"},
+            format="json",
+        ).json()
     upload = check_uploaded(body, name="a.png", path="in", mime="image/png")
     assert (upload.source, upload.source_url) == ("url", server.url("/pics/a.png?x=1"))
 
@@ -605,28 +710,37 @@ def test_url_upload_stores_the_fetched_image(bearer, settings) -> None:  # type:
 def test_url_upload_goes_through_the_guard(bearer, settings) -> None:  # type: ignore[no-untyped-def]
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     with receiver_running() as server:  # answers JSON, not an image
-        not_an_image = bearer.post("/api/file-url-upload", {"fileUrl": server.url("/a.png")},
-                                   format="json").json()
+        not_an_image = bearer.post(
+            "/api/file-url-upload", {"fileUrl": server.url("/a.png")}, format="json"
+        ).json()
     assert not_an_image["success"] is False and not_an_image["code"] == 400
     assert not_an_image["msg"].startswith("fileUrl")
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
-    refused = bearer.post("/api/file-url-upload", {"fileUrl": "http://127.0.0.1:9/a.png"},
-                          format="json").json()
+    refused = bearer.post(
+        "/api/file-url-upload", {"fileUrl": "http://127.0.0.1:9/a.png"}, format="json"
+    ).json()
     assert refused["code"] == 400 and "not an allowed URL" in refused["msg"]
     assert not Upload.objects.exists()
 
 
 BAD_UPLOADS = [
     ("/api/file-stream-upload", "multipart", {}, "file"),
-    ("/api/file-stream-upload", "multipart",
-     {"file": SimpleUploadedFile("a.pdf", b"%PDF-1.4 fake")}, "file"),
+    (
+        "/api/file-stream-upload",
+        "multipart",
+        {"file": SimpleUploadedFile("a.pdf", b"%PDF-1.4 fake")},
+        "file",
+    ),
     ("/api/file-base64-upload", "json", {}, "base64Data"),
     ("/api/file-base64-upload", "json", {"base64Data": "!!notbase64!!"}, "base64Data"),
     ("/api/file-base64-upload", "json", {"base64Data": 12}, "base64Data"),
-    ("/api/file-base64-upload", "json",
-     {"base64Data": base64.b64encode(b"GIF89a" + b"\0" * 30).decode()}, "base64Data"),
-    ("/api/file-base64-upload", "json", {"base64Data": "aGVsbG8=", "fileName": "../x"},
-     "fileName"),
+    (
+        "/api/file-base64-upload",
+        "json",
+        {"base64Data": base64.b64encode(b"GIF89a" + b"\0" * 30).decode()},
+        "base64Data",
+    ),
+    ("/api/file-base64-upload", "json", {"base64Data": "aGVsbG8=", "fileName": "../x"}, "fileName"),
     ("/api/file-url-upload", "json", {}, "fileUrl"),
     ("/api/file-url-upload", "json", {"fileUrl": "ftp://example.com/a.png"}, "fileUrl"),
 ]
@@ -646,10 +760,12 @@ def test_bad_uploads_are_400_naming_the_field(bearer, path, fmt, body, field) ->
 def test_upload_size_cap(bearer, settings) -> None:  # type: ignore[no-untyped-def]
     settings.VEO3API_UPLOAD_MAX_BYTES = 1000
     big = image_bytes("PNG", (800, 800), (1, 2, 3))
-    stream = bearer.post("/api/file-stream-upload",
-                         {"file": SimpleUploadedFile("big.png", big)}, format="multipart").json()
-    encoded = bearer.post("/api/file-base64-upload",
-                          {"base64Data": base64.b64encode(big).decode()}, format="json").json()
+    stream = bearer.post(
+        "/api/file-stream-upload", {"file": SimpleUploadedFile("big.png", big)}, format="multipart"
+    ).json()
+    encoded = bearer.post(
+        "/api/file-base64-upload", {"base64Data": base64.b64encode(big).decode()}, format="json"
+    ).json()
     for answer in (stream, encoded):
         assert answer["code"] == 400 and "larger than" in answer["msg"], answer
     assert not Upload.objects.exists()
@@ -667,8 +783,7 @@ def test_extension_record_has_the_whole_video_and_download_links_cover_every_fil
 
     import av
 
-    task_id = extend(bearer, {"taskId": done_job.task_id, "prompt": "on"}).json()["data"][
-        "taskId"]
+    task_id = extend(bearer, {"taskId": done_job.task_id, "prompt": "on"}).json()["data"]["taskId"]
     job = run_job(Job.objects.get(kind="extend").pk)
     assert job.state == "succeeded", job.error_message
     response = record(bearer, task_id).json()["data"]["response"]

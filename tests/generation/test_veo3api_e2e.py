@@ -44,8 +44,9 @@ def account() -> tuple[Any, dict[str, str], str]:
 
 
 def price(operation: str, tier: str, resolution: str, seconds: int) -> int:
-    return price_quote(operation=operation, model_tier=tier, resolution=resolution,
-                       seconds=seconds).credits
+    return price_quote(
+        operation=operation, model_tier=tier, resolution=resolution, seconds=seconds
+    ).credits
 
 
 def post(stack: Any, headers: dict[str, str], path: str, body: dict[str, Any]) -> Any:
@@ -60,8 +61,9 @@ def get(stack: Any, headers: dict[str, str], path: str, **params: Any) -> Any:
     return answer.json()
 
 
-def wait_record(stack: Any, headers: dict[str, str], task_id: str,
-                timeout: float = 240) -> dict[str, Any]:
+def wait_record(
+    stack: Any, headers: dict[str, str], task_id: str, timeout: float = 240
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = get(stack, headers, "/api/v1/veo/record-info", taskId=task_id)
@@ -88,8 +90,9 @@ def probe(video: bytes) -> tuple[int, int, float, list[np.ndarray]]:
 
 def verify(received: Any, secret: str, task_id: str) -> Any:
     timestamp = received.headers["X-Webhook-Timestamp"]
-    expected = base64.b64encode(hmac.new(secret.encode(), f"{task_id}.{timestamp}".encode(),
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(secret.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest()
+    ).decode()
     assert hmac.compare_digest(received.headers["X-Webhook-Signature"], expected)
     return standardwebhooks.Webhook(secret).verify(received.body, received.headers)
 
@@ -99,9 +102,18 @@ def test_generate_with_a_signed_callback_that_agrees_with_record_info(  # type: 
 ) -> None:
     user, headers, secret = account
     with receiver_running() as receiver, running_stack(tmp_path, **STACK_ENV) as stack:
-        created = post(stack, headers, "/api/v1/veo/generate", {
-            "prompt": "A lighthouse at dusk", "model": "veo3_fast", "aspectRatio": "16:9",
-            "duration": 4, "callBackUrl": receiver.url("/kie")})
+        created = post(
+            stack,
+            headers,
+            "/api/v1/veo/generate",
+            {
+                "prompt": "A lighthouse at dusk",
+                "model": "veo3_fast",
+                "aspectRatio": "16:9",
+                "duration": 4,
+                "callBackUrl": receiver.url("/kie"),
+            },
+        )
         assert created["code"] == 200, created
         task_id = created["data"]["taskId"]
         (received,) = receiver.wait_for(1, timeout=240)
@@ -129,15 +141,27 @@ def test_generate_with_a_signed_callback_that_agrees_with_record_info(  # type: 
 def test_1080p_upgrade_and_extend_end_to_end(tmp_path, account) -> None:  # type: ignore[no-untyped-def]
     user, headers, secret = account
     with receiver_running() as receiver, running_stack(tmp_path, **STACK_ENV) as stack:
-        source_id = post(stack, headers, "/api/v1/veo/generate", {
-            "prompt": "A red ball rolls", "model": "veo3_fast", "duration": 4})["data"]["taskId"]
+        source_id = post(
+            stack,
+            headers,
+            "/api/v1/veo/generate",
+            {"prompt": "A red ball rolls", "model": "veo3_fast", "duration": 4},
+        )["data"]["taskId"]
         source = wait_record(stack, headers, source_id)
         assert source["successFlag"] == 1, source
         first = get(stack, headers, "/api/v1/veo/get-1080p-video", taskId=source_id)
         assert first["code"] == 400 and first["msg"].startswith("1080P is processing")
-        extended = post(stack, headers, "/api/v1/veo/extend", {
-            "taskId": source_id, "prompt": "and keeps rolling", "model": "fast",
-            "callBackUrl": receiver.url("/extend")})
+        extended = post(
+            stack,
+            headers,
+            "/api/v1/veo/extend",
+            {
+                "taskId": source_id,
+                "prompt": "and keeps rolling",
+                "model": "fast",
+                "callBackUrl": receiver.url("/extend"),
+            },
+        )
         assert extended["code"] == 200, extended
         extend_id = extended["data"]["taskId"]
         assert extend_id.startswith("veo_extend_task_")
@@ -161,8 +185,9 @@ def test_1080p_upgrade_and_extend_end_to_end(tmp_path, account) -> None:  # type
         assert record["response"]["resultUrls"] == body["data"]["info"]["resultUrls"]
         assert record["response"]["fullResultUrls"] == body["data"]["info"]["fullResultUrls"]
         _, _, _, source_frames = probe(download(stack, source["response"]["resultUrls"][0]))
-        width, height, duration, extension = probe(download(
-            stack, record["response"]["resultUrls"][0]))
+        width, height, duration, extension = probe(
+            download(stack, record["response"]["resultUrls"][0])
+        )
         assert (width, height) == (1280, 720) and abs(duration - 8) < 0.1
         # The extension continues the source: it opens on the source's last frame.
         gap = np.abs(extension[0].astype(int) - source_frames[-1].astype(int)).mean()
@@ -176,12 +201,16 @@ def test_1080p_upgrade_and_extend_end_to_end(tmp_path, account) -> None:  # type
     for job in jobs.values():
         assert job.state == "succeeded"
         assert Transfer.objects.filter(job_id=job.id, kind="capture").count() == 1
-    spent = (price("generate", "fast", "720p", 4) + price("upgrade_1080p", "fast", "1080p", 4)
-             + price("extend", "fast", "720p", 8))
+    spent = (
+        price("generate", "fast", "720p", 4)
+        + price("upgrade_1080p", "fast", "1080p", 4)
+        + price("extend", "fast", "720p", 8)
+    )
     assert {job.kind: job.credits_charged for job in jobs.values()} == {
         "generate": price("generate", "fast", "720p", 4),
         "upgrade_1080p": price("upgrade_1080p", "fast", "1080p", 4),
-        "extend": price("extend", "fast", "720p", 8)}
+        "extend": price("extend", "fast", "720p", 8),
+    }
     assert balance_get(user=user).available == 2000 - spent
 
 
@@ -203,16 +232,33 @@ def test_callback_retries_reach_a_receiver_that_comes_back_and_never_follow_redi
     env = {**STACK_ENV, "GENERATION_CALLBACK_RETRY_SCHEDULE": "1,2,3"}
     with receiver_running() as redirector, running_stack(tmp_path, **env) as stack:
         redirector.script = [(302, {"Location": redirector.url("/target")})]
-        down_task = post(stack, headers, "/api/v1/veo/generate", {
-            "prompt": "down", "model": "veo3_fast", "duration": 4,
-            "callBackUrl": f"http://127.0.0.1:{down_port}/kie"})["data"]["taskId"]
-        moved_task = post(stack, headers, "/api/v1/veo/generate", {
-            "prompt": "moved", "model": "veo3_fast", "duration": 4,
-            "callBackUrl": redirector.url("/kie")})["data"]["taskId"]
+        down_task = post(
+            stack,
+            headers,
+            "/api/v1/veo/generate",
+            {
+                "prompt": "down",
+                "model": "veo3_fast",
+                "duration": 4,
+                "callBackUrl": f"http://127.0.0.1:{down_port}/kie",
+            },
+        )["data"]["taskId"]
+        moved_task = post(
+            stack,
+            headers,
+            "/api/v1/veo/generate",
+            {
+                "prompt": "moved",
+                "model": "veo3_fast",
+                "duration": 4,
+                "callBackUrl": redirector.url("/kie"),
+            },
+        )["data"]["taskId"]
         down_job = down_task.removeprefix("veo_task_")
         deadline = time.monotonic() + 240
-        while not CallbackDelivery.objects.filter(job_id=down_job, attempts__gte=1,
-                                                  attempt_log__outcome="failed").exists():
+        while not CallbackDelivery.objects.filter(
+            job_id=down_job, attempts__gte=1, attempt_log__outcome="failed"
+        ).exists():
             assert time.monotonic() < deadline, "no failed first attempt"
             time.sleep(0.1)
         with receiver_running(down_port) as back:

@@ -15,10 +15,10 @@ from tests.generation.conftest import enqueued, image_bytes
 pytestmark = pytest.mark.django_db
 
 
-
 def price() -> int:
-    return price_quote(operation="generate", model_tier="fast", resolution="720p",
-                       seconds=8).credits
+    return price_quote(
+        operation="generate", model_tier="fast", resolution="720p", seconds=8
+    ).credits
 
 
 def generate(client, body, **headers):  # type: ignore[no-untyped-def]
@@ -29,8 +29,14 @@ def test_text_to_video_is_accepted_and_holds_credits(  # type: ignore[no-untyped
     bearer, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks() as callbacks:
-        response = generate(bearer, {"generationType": "text_to_video",
-                                     "prompt": "A lighthouse at dusk", "aspectRatio": "16:9"})
+        response = generate(
+            bearer,
+            {
+                "generationType": "text_to_video",
+                "prompt": "A lighthouse at dusk",
+                "aspectRatio": "16:9",
+            },
+        )
     assert response.status_code == 200
     body = response.json()
     assert body["code"] == 0 and body["msg"] == "Success"
@@ -60,20 +66,37 @@ BAD_BODIES = [
     ({"generationType": "text_to_video", "prompt": "x", "aspectRatio": "4:3"}, "aspectRatio"),
     ({"generationType": "text_to_video", "prompt": "x", "aspectRatio": 16}, "aspectRatio"),
     ({"generationType": "image_to_video", "prompt": "x"}, "imageUrl"),
-    ({"generationType": "text_to_video", "prompt": "x",
-      "imageUrl": "https://example.com/a.png"}, "imageUrl"),
+    (
+        {"generationType": "text_to_video", "prompt": "x", "imageUrl": "https://example.com/a.png"},
+        "imageUrl",
+    ),
     ({"generationType": "image_to_video", "prompt": "x", "imageUrls": "nope"}, "imageUrls"),
-    ({"generationType": "image_to_video", "prompt": "x",
-      "imageUrls": ["https://a.example/1.png"] * 3}, "imageUrls"),
+    (
+        {
+            "generationType": "image_to_video",
+            "prompt": "x",
+            "imageUrls": ["https://a.example/1.png"] * 3,
+        },
+        "imageUrls",
+    ),
     ({"generationType": "image_to_video", "prompt": "x", "imageKey": "img_0000"}, "imageKey"),
-    ({"generationType": "image_to_video", "prompt": "x",
-      "imageUrl": "http://127.0.0.1/a.png"}, "imageUrl"),
-    ({"generationType": "image_to_video", "prompt": "x",
-      "imageUrl": "ftp://example.com/a.png"}, "imageUrl"),
-    ({"generationType": "text_to_video", "prompt": "x",
-      "callbackUrl": "http://169.254.169.254/latest"}, "callbackUrl"),
-    ({"generationType": "text_to_video", "prompt": "x", "callbackUrl": "not a url"},
-     "callbackUrl"),
+    (
+        {"generationType": "image_to_video", "prompt": "x", "imageUrl": "http://127.0.0.1/a.png"},
+        "imageUrl",
+    ),
+    (
+        {"generationType": "image_to_video", "prompt": "x", "imageUrl": "ftp://example.com/a.png"},
+        "imageUrl",
+    ),
+    (
+        {
+            "generationType": "text_to_video",
+            "prompt": "x",
+            "callbackUrl": "http://169.254.169.254/latest",
+        },
+        "callbackUrl",
+    ),
+    ({"generationType": "text_to_video", "prompt": "x", "callbackUrl": "not a url"}, "callbackUrl"),
 ]
 
 
@@ -122,8 +145,11 @@ def test_insufficient_credits_is_1001_with_required_and_current(db) -> None:  # 
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=user).token}")
     response = generate(client, {"generationType": "text_to_video", "prompt": "x"})
     assert response.status_code == 402
-    assert response.json() == {"code": 1001, "msg": "Insufficient credits",
-                               "data": {"required": price(), "current": 3}}
+    assert response.json() == {
+        "code": 1001,
+        "msg": "Insufficient credits",
+        "data": {"required": price(), "current": 3},
+    }
     assert not Job.objects.exists()
     assert not Transfer.objects.filter(kind="hold").exists()
 
@@ -151,7 +177,8 @@ def test_concurrent_job_cap_is_1003(bearer, settings) -> None:  # type: ignore[n
 
 def test_status_of_a_queued_job(bearer) -> None:  # type: ignore[no-untyped-def]
     uuid = generate(bearer, {"generationType": "text_to_video", "prompt": "x"}).json()["data"][
-        "uuid"]
+        "uuid"
+    ]
     data = bearer.get(f"/api/video-status/{uuid}").json()["data"]
     assert data["uuid"] == uuid
     assert data["status"] == "pending"
@@ -174,7 +201,8 @@ def test_another_accounts_job_answers_like_an_unknown_one(bearer) -> None:  # ty
     from accounts.services import api_key_create
 
     uuid = generate(bearer, {"generationType": "text_to_video", "prompt": "x"}).json()["data"][
-        "uuid"]
+        "uuid"
+    ]
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=UserFactory()).token}")
     response = other.get(f"/api/video-status/{uuid}")
@@ -192,16 +220,19 @@ def test_upload_then_image_to_video_by_key_and_by_url(bearer) -> None:  # type: 
     assert url.endswith(".png") and key.startswith("img_")
     upload = Upload.objects.get()
     assert (upload.width, upload.height, upload.mime_type) == (640, 360, "image/png")
-    by_key = generate(bearer, {"generationType": "image_to_video", "prompt": "x",
-                               "imageKey": key}).json()
-    by_url = generate(bearer, {"generationType": "image_to_video", "prompt": "x",
-                               "imageUrl": url}).json()
+    by_key = generate(
+        bearer, {"generationType": "image_to_video", "prompt": "x", "imageKey": key}
+    ).json()
+    by_url = generate(
+        bearer, {"generationType": "image_to_video", "prompt": "x", "imageUrl": url}
+    ).json()
     for body in (by_key, by_url):
         job = Job.objects.get(pk=body["data"]["uuid"])
         assert job.mode == "image"
         assert job.image_refs == [{"upload": str(upload.id)}]
-    two = generate(bearer, {"generationType": "image_to_video", "prompt": "x",
-                            "imageUrls": [url, url]}).json()
+    two = generate(
+        bearer, {"generationType": "image_to_video", "prompt": "x", "imageUrls": [url, url]}
+    ).json()
     assert Job.objects.get(pk=two["data"]["uuid"]).mode == "first_last"
     # The uploaded image is served back from its URL.
     served = bearer.get(url.replace("http://testserver", ""))
@@ -217,8 +248,12 @@ def test_upload_sniffs_type_from_bytes_not_name(bearer) -> None:  # type: ignore
 
 @pytest.mark.parametrize(
     ("content", "name"),
-    [(b"%PDF-1.4 fake", "doc.pdf"), (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "a.svg"),
-     (b"GIF89a" + b"\x00" * 20, "a.gif"), (b"", "empty.png")],
+    [
+        (b"%PDF-1.4 fake", "doc.pdf"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "a.svg"),
+        (b"GIF89a" + b"\x00" * 20, "a.gif"),
+        (b"", "empty.png"),
+    ],
 )
 def test_upload_rejects_non_images(bearer, content: bytes, name: str) -> None:  # type: ignore[no-untyped-def]
     upload = SimpleUploadedFile(name, content)
@@ -273,8 +308,14 @@ def test_image_url_whose_host_does_not_resolve_is_1000(bearer, monkeypatch) -> N
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
-    response = generate(bearer, {"generationType": "image_to_video", "prompt": "x",
-                                 "imageUrl": "https://no-such-host.example/a.png"})
+    response = generate(
+        bearer,
+        {
+            "generationType": "image_to_video",
+            "prompt": "x",
+            "imageUrl": "https://no-such-host.example/a.png",
+        },
+    )
     assert response.status_code == 400
     assert response.json()["code"] == 1000 and "imageUrl" in response.json()["msg"]
     assert not Job.objects.exists()

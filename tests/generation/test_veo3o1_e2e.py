@@ -33,13 +33,15 @@ def account():  # type: ignore[no-untyped-def]
     return user, {"Authorization": f"Bearer {token}"}
 
 
-def wait_for_status(base: str, headers: dict[str, str], uuid: str, wanted: set[str],
-                    timeout: float = 180) -> dict:  # type: ignore[type-arg]
+def wait_for_status(
+    base: str, headers: dict[str, str], uuid: str, wanted: set[str], timeout: float = 180
+) -> dict:  # type: ignore[type-arg]
     deadline = time.monotonic() + timeout
     seen_progress = []
     while time.monotonic() < deadline:
-        data = requests.get(f"{base}/api/video-status/{uuid}", headers=headers,
-                            timeout=10).json()["data"]
+        data = requests.get(f"{base}/api/video-status/{uuid}", headers=headers, timeout=10).json()[
+            "data"
+        ]
         seen_progress.append((data["status"], data["progress"], data["estimatedTime"]))
         if data["status"] in wanted:
             data["_seen"] = seen_progress
@@ -55,11 +57,13 @@ def probe(video: bytes) -> tuple[str, int, int, float]:
         return stream.codec_context.name, stream.width, stream.height, duration
 
 
-def upload(base: str, headers: dict[str, str], size: tuple[int, int],
-           color: tuple[int, int, int]) -> dict:  # type: ignore[type-arg]
+def upload(
+    base: str, headers: dict[str, str], size: tuple[int, int], color: tuple[int, int, int]
+) -> dict:  # type: ignore[type-arg]
     files = {"file": ("frame.png", image_bytes("PNG", size, color), "image/png")}
-    body = requests.post(f"{base}/api/upload-video-image", headers=headers, files=files,
-                         timeout=30).json()
+    body = requests.post(
+        f"{base}/api/upload-video-image", headers=headers, files=files, timeout=30
+    ).json()
     assert body["code"] == 0, body
     return body["data"]
 
@@ -68,9 +72,15 @@ def test_text_to_video_end_to_end(tmp_path, account) -> None:  # type: ignore[no
     user, headers = account
     with running_stack(tmp_path, VEO3O1_DURATION_SECONDS="4") as stack:
         created = requests.post(
-            f"{stack.base_url}/api/generate-video", headers=headers, timeout=30,
-            json={"generationType": "text_to_video", "prompt": "A lighthouse at dusk",
-                  "aspectRatio": "9:16"}).json()
+            f"{stack.base_url}/api/generate-video",
+            headers=headers,
+            timeout=30,
+            json={
+                "generationType": "text_to_video",
+                "prompt": "A lighthouse at dusk",
+                "aspectRatio": "9:16",
+            },
+        ).json()
         assert created["code"] == 0, created
         uuid = created["data"]["uuid"]
         data = wait_for_status(stack.base_url, headers, uuid, {"completed", "failed"})
@@ -86,8 +96,9 @@ def test_text_to_video_end_to_end(tmp_path, account) -> None:  # type: ignore[no
         assert ranged.headers["Content-Range"].startswith("bytes 0-99/")
         poster = requests.get(data["posterUrl"], timeout=30)
         assert poster.status_code == 200 and poster.content[:2] == b"\xff\xd8"
-    price = price_quote(operation="generate", model_tier="fast", resolution="720p",
-                        seconds=4).credits
+    price = price_quote(
+        operation="generate", model_tier="fast", resolution="720p", seconds=4
+    ).credits
     assert balance_get(user=user).available == 1000 - price
     assert Transfer.objects.filter(job_id=uuid, kind="capture").count() == 1
 
@@ -97,12 +108,27 @@ def test_image_to_video_from_one_and_two_uploaded_images(tmp_path, account) -> N
     with running_stack(tmp_path, VEO3O1_DURATION_SECONDS="4") as stack:
         first = upload(stack.base_url, headers, (640, 360), (220, 40, 40))
         last = upload(stack.base_url, headers, (640, 360), (40, 40, 220))
-        one = requests.post(f"{stack.base_url}/api/generate-video", headers=headers, json={
-            "generationType": "image_to_video", "prompt": "slow push in",
-            "imageUrl": first["imageUrl"], "imageKey": first["imageKey"]}, timeout=30).json()
-        two = requests.post(f"{stack.base_url}/api/generate-video", headers=headers, json={
-            "generationType": "image_to_video", "prompt": "red to blue",
-            "imageUrls": [first["imageUrl"], last["imageUrl"]]}, timeout=30).json()
+        one = requests.post(
+            f"{stack.base_url}/api/generate-video",
+            headers=headers,
+            json={
+                "generationType": "image_to_video",
+                "prompt": "slow push in",
+                "imageUrl": first["imageUrl"],
+                "imageKey": first["imageKey"],
+            },
+            timeout=30,
+        ).json()
+        two = requests.post(
+            f"{stack.base_url}/api/generate-video",
+            headers=headers,
+            json={
+                "generationType": "image_to_video",
+                "prompt": "red to blue",
+                "imageUrls": [first["imageUrl"], last["imageUrl"]],
+            },
+            timeout=30,
+        ).json()
         for created, mode in ((one, "image"), (two, "first_last")):
             uuid = created["data"]["uuid"]
             assert Job.objects.get(pk=uuid).mode == mode
@@ -121,12 +147,18 @@ def test_image_to_video_from_one_and_two_uploaded_images(tmp_path, account) -> N
 
 def test_scripted_failure_releases_credits(tmp_path, account) -> None:  # type: ignore[no-untyped-def]
     user, headers = account
-    with running_stack(tmp_path, GENERATION_PROVIDER="scripted",
-                       GENERATION_TEST_OUTCOME="fail") as stack:
-        created = requests.post(f"{stack.base_url}/api/generate-video", headers=headers, json={
-            "generationType": "text_to_video", "prompt": "doomed"}, timeout=30).json()
-        data = wait_for_status(stack.base_url, headers, created["data"]["uuid"],
-                               {"completed", "failed"})
+    with running_stack(
+        tmp_path, GENERATION_PROVIDER="scripted", GENERATION_TEST_OUTCOME="fail"
+    ) as stack:
+        created = requests.post(
+            f"{stack.base_url}/api/generate-video",
+            headers=headers,
+            json={"generationType": "text_to_video", "prompt": "doomed"},
+            timeout=30,
+        ).json()
+        data = wait_for_status(
+            stack.base_url, headers, created["data"]["uuid"], {"completed", "failed"}
+        )
     assert data["status"] == "failed"
     assert data["errorMessage"] and data["videoUrl"] is None
     assert balance_get(user=user).available == 1000
@@ -135,24 +167,32 @@ def test_scripted_failure_releases_credits(tmp_path, account) -> None:  # type: 
 
 def test_worker_killed_mid_render_is_recovered_once(tmp_path, account) -> None:  # type: ignore[no-untyped-def]
     user, headers = account
-    env = {"GENERATION_PROVIDER": "scripted", "GENERATION_TEST_DELAY_SECONDS": "8",
-           "GENERATION_LEASE_SECONDS": "4", "GENERATION_REAPER_INTERVAL_SECONDS": "2",
-           "VEO3O1_DURATION_SECONDS": "4"}
+    env = {
+        "GENERATION_PROVIDER": "scripted",
+        "GENERATION_TEST_DELAY_SECONDS": "8",
+        "GENERATION_LEASE_SECONDS": "4",
+        "GENERATION_REAPER_INTERVAL_SECONDS": "2",
+        "VEO3O1_DURATION_SECONDS": "4",
+    }
     with running_stack(tmp_path, **env) as stack:
-        created = requests.post(f"{stack.base_url}/api/generate-video", headers=headers, json={
-            "generationType": "text_to_video", "prompt": "survive"}, timeout=30).json()
+        created = requests.post(
+            f"{stack.base_url}/api/generate-video",
+            headers=headers,
+            json={"generationType": "text_to_video", "prompt": "survive"},
+            timeout=30,
+        ).json()
         uuid = created["data"]["uuid"]
         wait_for_status(stack.base_url, headers, uuid, {"processing"}, timeout=60)
         stack.kill("worker", signal.SIGKILL)
         stack.start_worker(name="worker2")
         stack.start_beat()
-        data = wait_for_status(stack.base_url, headers, uuid, {"completed", "failed"},
-                               timeout=180)
+        data = wait_for_status(stack.base_url, headers, uuid, {"completed", "failed"}, timeout=180)
     job = Job.objects.get(pk=uuid)
     assert data["status"] == "completed", (data, job.error_message)
     assert job.attempts == 2 and job.requeues >= 1
     assert Transfer.objects.filter(job_id=uuid, kind="capture").count() == 1
     assert Transfer.objects.filter(job_id=uuid, kind="release").count() == 0
-    price = price_quote(operation="generate", model_tier="fast", resolution="720p",
-                        seconds=4).credits
+    price = price_quote(
+        operation="generate", model_tier="fast", resolution="720p", seconds=4
+    ).credits
     assert balance_get(user=user).available == 1000 - price

@@ -97,8 +97,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             receiver.received.append(Received(self.path, dict(self.headers.items()), body))
             if receiver.delay:
                 time.sleep(receiver.delay)
-            status, headers = (receiver.script.pop(0) if len(receiver.script) > 1
-                               else receiver.script[0])
+            status, headers = (
+                receiver.script.pop(0) if len(receiver.script) > 1 else receiver.script[0]
+            )
             reply = receiver.reply
             self.send_response(status)
             for name, value in headers.items():
@@ -134,8 +135,7 @@ def run_job(job_id: Any) -> Job:
     return Job.objects.get(pk=job_id)
 
 
-def succeed_with_copy(job: Job, source: Job, tmp_path: Path, *, width: int,
-                      height: int) -> Job:
+def succeed_with_copy(job: Job, source: Job, tmp_path: Path, *, width: int, height: int) -> Job:
     """Finish a queued job with a copy of `source`'s video as its result (for slow renders
     such as 4K, whose pixels the API tests do not look at)."""
     from django.core.files.storage import default_storage
@@ -144,7 +144,14 @@ def succeed_with_copy(job: Job, source: Job, tmp_path: Path, *, width: int,
     video = tmp_path / f"{job.pk}.mp4"
     with default_storage.open(source.video_file, "rb") as src, video.open("wb") as dst:
         shutil.copyfileobj(src, dst)
-    job_succeed(job_id=job.pk, result=Completed(video_path=video, width=width, height=height,
-                                                duration_seconds=source.output_duration or 4),
-                render_seconds=1.0)
+    job_succeed(
+        job_id=job.pk,
+        result=Completed(
+            video_path=video,
+            width=width,
+            height=height,
+            duration_seconds=source.output_duration or 4,
+        ),
+        render_seconds=1.0,
+    )
     return Job.objects.get(pk=job.pk)

@@ -16,8 +16,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 def catalogs() -> list[Path]:
-    return sorted(p for root in settings.LOCALE_PATHS
-                  for p in Path(root).glob("*/LC_MESSAGES/django.po"))
+    return sorted(
+        p for root in settings.LOCALE_PATHS for p in Path(root).glob("*/LC_MESSAGES/django.po")
+    )
 
 
 def compiled(po_path: Path) -> bytes:
@@ -31,8 +32,11 @@ class Command(BaseCommand):
     help = "Compile locale/*/LC_MESSAGES/django.po into .mo files without GNU gettext."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--check", action="store_true",
-                            help="Only report .mo files that differ from their .po (exit 1).")
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Only report .mo files that differ from their .po (exit 1).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stale = []

@@ -16,8 +16,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--email", required=True)
-        parser.add_argument("--rotate", action="store_true",
-                            help="Replace the secret with a new one first.")
+        parser.add_argument(
+            "--rotate", action="store_true", help="Replace the secret with a new one first."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         email = options["email"].strip()

@@ -33,5 +33,6 @@ class Command(BaseCommand):
             reason=options["reason"],
         )
         balance = balance_get(user=user)
-        self.stdout.write(f"Granted {options['credits']} credits to {user.email}; "
-                          f"available {balance.available}")
+        self.stdout.write(
+            f"Granted {options['credits']} credits to {user.email}; available {balance.available}"
+        )
