@@ -227,7 +227,7 @@ def _deliver_all(user: Any, url: str, count: int, timeout: float) -> float:
 
 
 def _bare_posts(url: str, count: int) -> float:
-    from generation import netguard
+    from outbound import netguard
 
     remaining = list(range(count))
     lock = threading.Lock()

@@ -33,7 +33,6 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import api_key_create
-from accounts.signing import kie_signature, sign_standard_webhook, signed_webhook_headers
 from billing.alert_delivery import alert_deliveries_sweep_due, alert_delivery_send
 from billing.alerts import (
     account_callback_url_set,
@@ -44,6 +43,7 @@ from billing.alerts import (
 from billing.models import AlertDelivery, LedgerAccount, Transfer, UsageAlert
 from billing.selectors import balance_get, ledger_inconsistencies
 from billing.services import credits_capture, credits_grant, credits_hold
+from outbound.signing import kie_signature, sign_standard_webhook, signed_webhook_headers
 from tests.conftest import run_in_threads
 from tests.factories import UserFactory
 from veosaas.celery import app as celery_app
@@ -684,7 +684,7 @@ def test_callback_url_is_validated_and_resolved_when_saved(
 
 
 # ---------------------------------------------------------------------------------------------
-# Signing (accounts/signing.py), checked with the standardwebhooks library
+# Signing (outbound/signing.py), checked with the standardwebhooks library
 # ---------------------------------------------------------------------------------------------
 
 
