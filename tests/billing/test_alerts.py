@@ -44,7 +44,6 @@ from billing.services import credits_capture, credits_grant, credits_hold
 from outbound.engine import deliveries_sweep_due, delivery_attempt
 from outbound.models import Delivery
 from outbound.services import account_callback_url_set
-from outbound.signing import kie_signature, sign_standard_webhook, signed_webhook_headers
 from tests.conftest import run_in_threads
 from tests.factories import UserFactory
 from veosaas.celery import app as celery_app
@@ -695,45 +694,6 @@ def test_callback_url_is_validated_and_resolved_when_saved(
     assert client.get(CALLBACK_URL).json()["data"] == {"url": "https://hooks.example.com/veo"}
     assert client.put(CALLBACK_URL, {"url": ""}, format="json").json()["data"] == {"url": ""}
     assert User.objects.get(pk=user.pk).account_callback_url == ""
-
-
-# ---------------------------------------------------------------------------------------------
-# Signing (outbound/signing.py), checked with the standardwebhooks library
-# ---------------------------------------------------------------------------------------------
-
-
-def test_standard_webhook_signature_verifies_with_the_library() -> None:
-    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
-    body = '{"type":"usage_alert.fired","data":{"value":40}}'
-    now = int(time.time())
-    headers = sign_standard_webhook(secret, "msg_abc", now, body)
-    assert headers["webhook-id"] == "msg_abc" and headers["webhook-timestamp"] == str(now)
-    assert standardwebhooks.Webhook(secret).verify(body, headers) == json.loads(body)
-    assert headers == sign_standard_webhook(secret, "msg_abc", now, body.encode())
-    expected = standardwebhooks.Webhook(secret).sign(
-        "msg_abc", datetime.fromtimestamp(now, tz=UTC), body
-    )
-    assert headers["webhook-signature"] == expected
-    tampered = {
-        **headers,
-        "webhook-signature": sign_standard_webhook(secret, "msg_abc", now, body + " ")[
-            "webhook-signature"
-        ],
-    }
-    with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
-        standardwebhooks.Webhook(secret).verify(body, tampered)
-
-
-def test_kie_signature_is_base64_hmac_of_id_dot_timestamp() -> None:
-    secret = "whsec_c2VjcmV0"
-    digest = hmac.new(secret.encode(), b"veo_task_1.1700000000", hashlib.sha256).digest()
-    assert kie_signature(secret, "veo_task_1", 1700000000) == base64.b64encode(digest).decode()
-    assert kie_signature(secret, "veo_task_1", "1700000000") == kie_signature(
-        secret, "veo_task_1", datetime.fromtimestamp(1700000000, tz=UTC)
-    )
-    both = signed_webhook_headers(secret, "msg_1", "veo_task_1", 1700000000, "{}")
-    assert both["X-Webhook-Signature"] == base64.b64encode(digest).decode()
-    assert both["X-Webhook-Timestamp"] == both["webhook-timestamp"] == "1700000000"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,14 +13,12 @@ import hmac
 import json
 import socket
 from datetime import timedelta
-from io import StringIO
 from typing import Any
 
 import pytest
 import standardwebhooks
 import time_machine
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -263,19 +261,6 @@ def test_rotating_the_secret_changes_the_signatures(funded_user, receiver) -> No
     verify(second, new, job.task_id)
     with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
         standardwebhooks.Webhook(old).verify(second.body, second.headers)
-
-
-def test_webhooksecret_command_prints_and_rotates(funded_user) -> None:  # type: ignore[no-untyped-def]
-    out = StringIO()
-    call_command("webhooksecret", "--email", funded_user.email.upper(), stdout=out)
-    first = out.getvalue().strip().splitlines()[-1]
-    assert first == webhook_secret_get_or_create(user=funded_user)
-    out = StringIO()
-    call_command("webhooksecret", "--email", funded_user.email, "--rotate", stdout=out)
-    rotated = out.getvalue().strip().splitlines()[-1]
-    assert rotated != first and rotated.startswith("whsec_")
-    funded_user.refresh_from_db()
-    assert funded_user.webhook_secret == rotated
 
 
 # ---------------------------------------------------------------------------------------------
