@@ -51,12 +51,12 @@ def callback_render(job: Job) -> tuple[str, dict[str, Any]] | None:
     return job.task_id, callback_body(job)
 
 
-def callback_reference(job_id: uuid.UUID) -> str:
+def callback_reference(job_id: uuid.UUID | str) -> str:
     """How outbound names a job's deliveries (Delivery.reference)."""
     return uuid.UUID(str(job_id)).hex
 
 
-def callback_schedule(*, job_id: uuid.UUID) -> Delivery | None:
+def callback_schedule(*, job_id: uuid.UUID | str) -> Delivery | None:
     """Create the delivery of a finished job's callback and enqueue its first attempt.
 
     Idempotent: one delivery per (job, url); a second call returns the first and enqueues
@@ -83,7 +83,7 @@ def callback_schedule(*, job_id: uuid.UUID) -> Delivery | None:
     return delivery
 
 
-def callback_schedule_for_job(*, job_id: uuid.UUID) -> None:
+def callback_schedule_for_job(*, job_id: uuid.UUID | str) -> None:
     """Schedule a finished job's callback (the `job_callback_schedule` task's body).
 
     Never raises: the job has already ended and must not be affected; a delivery that could
