@@ -1,9 +1,7 @@
-"""Write paths for users, API keys and webhook signing secrets."""
+"""Write paths for users and API keys (webhook signing secrets are outbound's)."""
 
 from __future__ import annotations
 
-import base64
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -99,44 +97,3 @@ def api_key_touch(*, api_key: ApiKey) -> None:
     ).update(last_used_at=now)
     api_key.last_used_at = now
     api_key_cache_store(api_key=api_key)
-
-
-# Standard Webhooks secrets: "whsec_" + base64 of random bytes (the spec asks for 24-64).
-WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
-WEBHOOK_SECRET_BYTES = 32
-
-
-def _webhook_secret_new() -> str:
-    return (
-        WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(WEBHOOK_SECRET_BYTES)).decode()
-    )
-
-
-def webhook_secret_get_or_create(*, user: User) -> str:
-    """The account's callback signing secret, created on first use.
-
-    Idempotent and race-free: the secret is written with a conditional UPDATE (only while the
-    field is empty), so concurrent first uses agree on one secret. `user.webhook_secret` is
-    refreshed. The same secret keys the Standard Webhooks signature (base64-decoded, as the
-    spec says) and kie's `X-Webhook-Signature` HMAC (the whole `whsec_…` string as UTF-8).
-    """
-    # Read from the database, not from `user`: request.user may be a cached snapshot.
-    User.objects.filter(pk=user.pk, webhook_secret="").update(
-        webhook_secret=_webhook_secret_new(), webhook_secret_rotated_at=timezone.now()
-    )
-    user.refresh_from_db(fields=["webhook_secret", "webhook_secret_rotated_at"])
-    return user.webhook_secret
-
-
-def webhook_secret_rotate(*, user: User) -> str:
-    """Replace the account's callback signing secret with a new random one and return it.
-
-    Takes effect for every attempt sent from now on, retries of older callbacks included
-    (they are signed at send time). Not idempotent: each call makes a new secret.
-    """
-    secret = _webhook_secret_new()
-    User.objects.filter(pk=user.pk).update(
-        webhook_secret=secret, webhook_secret_rotated_at=timezone.now()
-    )
-    user.refresh_from_db(fields=["webhook_secret", "webhook_secret_rotated_at"])
-    return secret

@@ -29,9 +29,8 @@ from accounts.services import (
     api_key_revoke,
     api_key_touch,
     user_signup,
-    webhook_secret_get_or_create,
-    webhook_secret_rotate,
 )
+from outbound.services import webhook_secret_get_or_create, webhook_secret_rotate
 
 # Sessions opened by a password or an API key are ordinary Django sessions.
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"

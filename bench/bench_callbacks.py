@@ -205,8 +205,8 @@ def _deliver_all(user: Any, url: str, count: int, timeout: float) -> float:
     """
     from django.db import transaction
 
-    from generation.callbacks import callback_schedule
-    from generation.models import CallbackDelivery
+    from generation.facades.callbacks import callback_schedule
+    from outbound.models import Delivery
 
     jobs = _finished_jobs(user, url, count)
     started = [0.0]
@@ -215,10 +215,7 @@ def _deliver_all(user: Any, url: str, count: int, timeout: float) -> float:
         transaction.on_commit(lambda: started.__setitem__(0, time.perf_counter()))
     _wait(
         lambda: (
-            CallbackDelivery.objects.filter(
-                pk__in=ids, status=CallbackDelivery.Status.DELIVERED
-            ).count()
-            == count
+            Delivery.objects.filter(pk__in=ids, status=Delivery.Status.DELIVERED).count() == count
         ),
         timeout,
         "callback deliveries",
@@ -227,7 +224,7 @@ def _deliver_all(user: Any, url: str, count: int, timeout: float) -> float:
 
 
 def _bare_posts(url: str, count: int) -> float:
-    from generation import netguard
+    from outbound import netguard
 
     remaining = list(range(count))
     lock = threading.Lock()
@@ -322,7 +319,7 @@ def run() -> list[dict[str, Any]]:
         # keep the callbacks worker's threads busy for HANG_SECONDS * HANGING / POST_THREADS
         # (> 30 s), longer than the loaded runs take.
         idle = min(_generation_seconds(user, f"idle {i}") for i in range(REPEATS))
-        from generation.callbacks import callback_schedule
+        from generation.facades.callbacks import callback_schedule
 
         for job in _finished_jobs(user, hanging.url, HANGING):
             callback_schedule(job_id=job.pk)

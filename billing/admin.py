@@ -33,7 +33,6 @@ from billing.adjustments import (
 from billing.errors import AdjustmentRefused, InsufficientCredits
 from billing.models import (
     AdjustmentRequest,
-    AlertDelivery,
     CreditPack,
     LedgerAccount,
     Price,
@@ -538,22 +537,3 @@ class UsageAlertAdmin(ReadOnlyAdmin):
     list_filter = ("metric", "state", "active")
     search_fields = ("user__email",)
     list_select_related = ("user",)
-
-
-@admin.register(AlertDelivery)
-class AlertDeliveryAdmin(ReadOnlyAdmin):
-    """Every attempt is in `attempt_log` (time, outcome, HTTP status, latency, error)."""
-
-    list_display = (
-        "created_at",
-        "user",
-        "channel",
-        "status",
-        "attempts",
-        "last_status_code",
-        "event_id",
-    )
-    list_filter = ("channel", "status")
-    search_fields = ("user__email", "event_id", "destination")
-    list_select_related = ("user",)
-    date_hierarchy = "created_at"

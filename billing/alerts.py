@@ -14,10 +14,11 @@ Flow:
 3. `alerts_evaluate` recomputes the metrics and, per alert, fires it with a guarded UPDATE
    (armed → fired; of any number of concurrent evaluations exactly one changes the row) or
    re-arms it with the opposite guarded UPDATE once the value is back over the threshold. A
-   firing writes one `AlertDelivery` per channel (email; webhook when the account has an
-   `account_callback_url`) and enqueues their sending after commit.
-4. Sending, retries and the sweeper live in `billing.alert_delivery`. Deliveries never touch
-   the ledger: a failed one changes no credits.
+   firing writes one outbound `Delivery` per channel (email; webhook when the account has an
+   `account_callback_url`), with the event id as `webhook-id`, sent after commit.
+4. Sending, retries and the sweeper are `outbound.engine`'s (BILLING_ALERT_RETRY_SCHEDULE,
+   BILLING_ALERT_WEBHOOK_TIMEOUT_SECONDS). Deliveries never touch the ledger: a failed one
+   changes no credits.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -35,12 +35,13 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import User
-from billing.alert_delivery import alert_email_text, delivery_send_on_commit
+from billing.alert_delivery import alert_email_subject, alert_email_text
 from billing.errors import BillingError
-from billing.models import AlertDelivery, LedgerAccount, Transfer, UsageAlert
+from billing.models import LedgerAccount, Transfer, UsageAlert
 from billing.services import account_lock, alerts_evaluate_on_commit
 from billing.usage import local_day_start, local_today
-from generation import netguard
+from outbound.models import Delivery
+from outbound.services import delivery_create
 
 MAX_ALERTS_PER_ACCOUNT = 20
 THRESHOLD_MAX = 10**15
@@ -173,30 +174,6 @@ def alert_delete(*, user: User, alert_id: int) -> None:
         _flag_refresh(account=account, user=user)
 
 
-def account_callback_url_set(*, user: User, url: str) -> str:
-    """Set (or clear, with "") where account events such as usage alerts are POSTed.
-
-    The URL must pass the SSRF guard's rules (`netguard.validate_url`) and its host must
-    resolve to allowed addresses now (`netguard.resolve_public`; every delivery checks again).
-    Raises AlertInvalid("url", …) otherwise, leaving the old URL. Returns the stored URL.
-    """
-    url = url.strip()
-    if url:
-        try:
-            netguard.validate_url(url)
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-            netguard.resolve_public(parts.hostname or "", port)
-        except netguard.BlockedDestination as exc:
-            raise AlertInvalid("url", exc.reason) from exc
-        except netguard.FetchError as exc:
-            raise AlertInvalid("url", str(exc)) from exc
-    fresh = User.objects.get(pk=user.pk)
-    fresh.account_callback_url = url
-    fresh.save(update_fields=["account_callback_url"])  # the signal drops cached auth copies
-    return url
-
-
 # ---------------------------------------------------------------------------------------------
 # Evaluating
 # ---------------------------------------------------------------------------------------------
@@ -314,26 +291,29 @@ def _deliveries_create(
     user = User.objects.only("email", "account_callback_url").get(pk=alert.user_id)
     event_id = f"msg_{uuid.uuid4().hex}"
     payload = _event_payload(event_id=event_id, alert=alert, value=value, values=values, now=now)
-    planned: list[tuple[str, str, str]] = []
+    planned: list[tuple[str, str, str, str]] = []
     if alert.email and user.email:
-        planned.append(
-            (AlertDelivery.Channel.EMAIL, user.email, alert_email_text(user=user, payload=payload))
-        )
+        text = alert_email_text(user=user, payload=payload)
+        subject = alert_email_subject(payload)
+        planned.append((Delivery.Channel.EMAIL, user.email, text, subject))
     if alert.webhook and user.account_callback_url:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-        planned.append((AlertDelivery.Channel.WEBHOOK, user.account_callback_url, body))
+        planned.append((Delivery.Channel.WEBHOOK, user.account_callback_url, body, ""))
     ids = []
-    for channel, destination, body in planned:
-        delivery = AlertDelivery.objects.create(
-            user_id=alert.user_id,
-            alert=alert,
+    for channel, destination, body, subject in planned:
+        # The event id is both the Standard Webhooks message id and the kie HMAC's subject.
+        delivery, _ = delivery_create(
+            topic=Delivery.Topic.USAGE_ALERT,
             channel=channel,
-            event_id=event_id,
+            user_id=alert.user_id,
+            reference=str(alert.pk),
             destination=destination,
+            webhook_id=event_id,
+            signing_id=event_id,
+            email_subject=subject,
             payload=payload,
             body=body,
-            next_attempt_at=now,
+            now=now,
         )
-        delivery_send_on_commit(delivery.pk)
         ids.append(delivery.pk)
     return ids

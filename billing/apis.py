@@ -32,7 +32,6 @@ from billing.alerts import (
     THRESHOLD_MAX,
     AlertInvalid,
     AlertNotFound,
-    account_callback_url_set,
     alert_create,
     alert_delete,
     alert_update,
@@ -47,7 +46,6 @@ from billing.usage import (
     USAGE_PAGE_MAX,
     UsageQueryInvalid,
     UsageRecord,
-    account_callback_url_get,
     alert_get,
     alerts_for_user,
     local_today,
@@ -57,6 +55,9 @@ from billing.usage import (
     usage_records_page,
     usage_time_zone,
 )
+from outbound.errors import CallbackUrlInvalid
+from outbound.selectors import account_callback_url_get
+from outbound.services import account_callback_url_set
 
 BIGINT_MAX = 2**63 - 1
 
@@ -660,6 +661,6 @@ class CallbackUrlApi(AccountApi):
         data = _validated(self.CallbackUrlSerializer(data=request.data))
         try:
             url = account_callback_url_set(user=request.user, url=data["url"])
-        except AlertInvalid as exc:
+        except CallbackUrlInvalid as exc:
             raise Unprocessable(str(exc)) from exc
         return envelope({"url": url})

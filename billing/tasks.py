@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing import alert_delivery, alerts
+from billing import alerts
 from billing.services import holds_expire_stale
 
 
@@ -19,15 +19,3 @@ def holds_expire_stale_task() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90)
 def alerts_evaluate_task(user_id: int) -> list[int]:
     return alerts.alerts_evaluate(user_id=user_id).fired
-
-
-# Routed to the "callbacks" queue (settings CELERY_TASK_ROUTES) with job callbacks, so slow
-# receivers never hold other workers. Each attempt is claimed by a guarded UPDATE.
-@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90)
-def alert_delivery_send_task(delivery_id: int) -> None:
-    alert_delivery.alert_delivery_send(delivery_id=delivery_id)
-
-
-@shared_task
-def alert_deliveries_sweep_task() -> int:
-    return alert_delivery.alert_deliveries_sweep_due()

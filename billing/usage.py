@@ -39,8 +39,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import User
-from billing.models import AlertDelivery, LedgerAccount, Transfer, UsageAlert
+from billing.models import LedgerAccount, Transfer, UsageAlert
 from generation.models import Job
+from outbound.models import Delivery
+from outbound.selectors import deliveries_recent
 
 USAGE_KINDS: dict[str, tuple[str, ...]] = {
     "top-up": (Transfer.Kind.TOPUP,),
@@ -397,17 +399,6 @@ def alert_get(*, user: User, alert_id: int) -> UsageAlert | None:
     return UsageAlert.objects.filter(user_id=user.pk, pk=alert_id).first()
 
 
-def alert_deliveries_recent(*, user: User, limit: int = 20) -> QuerySet[AlertDelivery]:
-    return (
-        AlertDelivery.objects.filter(user_id=user.pk)
-        .select_related("alert")
-        .order_by("-created_at", "-id")[:limit]
-    )
-
-
-def account_callback_url_get(*, user: User) -> str:
-    """The account's event callback URL, read from the database (request.user may be a cached
-    snapshot)."""
-    return (
-        User.objects.filter(pk=user.pk).values_list("account_callback_url", flat=True).first() or ""
-    )
+def alert_deliveries_recent(*, user: User, limit: int = 20) -> QuerySet[Delivery]:
+    """The account's latest usage-alert notifications (email and webhook), newest first."""
+    return deliveries_recent(user=user, topic=Delivery.Topic.USAGE_ALERT, limit=limit)

@@ -22,7 +22,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from billing.alerts import (
     AlertInvalid,
     AlertNotFound,
-    account_callback_url_set,
     alert_create,
     alert_delete,
 )
@@ -38,7 +37,10 @@ from billing.selectors import (
 )
 from billing.stripe_client import StripeNotFound, StripeUnavailable, is_configured
 from billing.topups import topup_checkout_create, topup_fulfil_from_stripe
-from billing.usage import account_callback_url_get, alert_deliveries_recent, alerts_for_user
+from billing.usage import alert_deliveries_recent, alerts_for_user
+from outbound.errors import CallbackUrlInvalid
+from outbound.selectors import account_callback_url_get
+from outbound.services import account_callback_url_set
 
 # Checkout Session ids are `cs_` + letters, digits and underscores; anything else is refused
 # before it reaches a Stripe URL.
@@ -300,7 +302,7 @@ def callback_url_view(request: HttpRequest) -> HttpResponse:
     if url_form.is_valid():
         try:
             account_callback_url_set(user=request.user, url=url_form.cleaned_data["url"])
-        except AlertInvalid as exc:
+        except CallbackUrlInvalid as exc:
             url_form.add_error("url", exc.message)
         else:
             messages.success(request, _("Callback URL saved."))

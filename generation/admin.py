@@ -1,21 +1,19 @@
-"""Staff view of jobs (filters, error details, ledger entries) and of callback deliveries
-(every attempt logged; staff can re-send)."""
+"""Staff view of jobs (filters, error details, ledger entries). Callback deliveries are in
+the outbound admin (every attempt logged; staff can re-send)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from billing.selectors import transfers_for_job
-from generation.callbacks import callback_resend
 from generation.delivery import job_video_url
-from generation.models import CallbackAttempt, CallbackDelivery, Job, Upload
+from generation.models import Job, Upload
 
 
 @admin.register(Job)
@@ -158,90 +156,3 @@ class UploadAdmin(admin.ModelAdmin):
     search_fields = ("id", "user__email", "source_url")
     list_select_related = ("user",)
     raw_id_fields = ("user",)
-
-
-class CallbackAttemptInline(admin.TabularInline):
-    model = CallbackAttempt
-    extra = 0
-    can_delete = False
-    fields = (
-        "number",
-        "manual",
-        "outcome",
-        "sent_at",
-        "status_code",
-        "latency_ms",
-        "error",
-        "blocked_reason",
-        "response_excerpt",
-        "request_headers",
-    )
-    readonly_fields = fields
-    ordering = ("number",)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(CallbackDelivery)
-class CallbackDeliveryAdmin(admin.ModelAdmin):
-    """Read-only log; the one action re-sends (a new attempt, same webhook-id)."""
-
-    list_display = (
-        "webhook_id",
-        "job",
-        "url",
-        "status",
-        "attempts",
-        "last_status_code",
-        "next_attempt_at",
-        "delivered_at",
-        "created_at",
-    )
-    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("webhook_id", "url", "task_id", "job__id", "job__user__email")
-    list_select_related = ("job",)
-    date_hierarchy = "created_at"
-    actions = ("resend",)
-    inlines = (CallbackAttemptInline,)
-    fields = (
-        "webhook_id",
-        "job",
-        "task_id",
-        "url",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "last_status_code",
-        "last_error",
-        "delivered_at",
-        "created_at",
-        "payload",
-    )
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_resend_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("generation.resend_callbackdelivery")
-
-    @admin.action(description="Re-send the selected callbacks", permissions=["resend"])
-    def resend(self, request: HttpRequest, queryset: QuerySet[CallbackDelivery]) -> None:
-        ids = list(queryset.values_list("pk", flat=True))
-        for delivery_id in ids:
-            callback_resend(delivery_id=delivery_id)
-        self.message_user(
-            request,
-            f"Queued {len(ids)} callback(s) for re-sending; each attempt appears in its log.",
-            messages.SUCCESS,
-        )

@@ -22,8 +22,10 @@ from django.utils import timezone
 from accounts.models import User
 from billing.errors import PriceNotFound
 from billing.services import price_quote
-from generation.models import CallbackDelivery, Job, Upload
+from generation.models import Job, Upload
 from generation.veo_rules import VeoConstraintError, veo_validate
+from outbound.models import Delivery
+from outbound.selectors import deliveries_for_reference
 
 # Used before any job of a kind has finished: seconds of rendering per second of output.
 _FALLBACK_SECONDS_PER_OUTPUT_SECOND = {"720p": 1.0, "1080p": 2.5, "4k": 8.0}
@@ -488,10 +490,6 @@ def uploads_for_job(*, job: Job) -> list[Upload]:
     return [found[i] for i in ids if i in found]
 
 
-def callback_deliveries_for_job(*, job: Job) -> QuerySet[CallbackDelivery]:
+def callback_deliveries_for_job(*, job: Job) -> QuerySet[Delivery]:
     """The job's callback deliveries with their attempts (two queries)."""
-    return (
-        CallbackDelivery.objects.filter(job=job)
-        .order_by("created_at", "id")
-        .prefetch_related("attempt_log")
-    )
+    return deliveries_for_reference(topic=Delivery.Topic.JOB_CALLBACK, reference=job.pk.hex)

@@ -37,7 +37,7 @@ from accounts.models import ApiKey, User
 from billing import services as billing
 from billing.errors import PriceNotFound
 from billing.selectors import hold_for_job
-from generation import images, netguard
+from generation import images
 from generation.delivery import upload_id_from_url
 from generation.models import Job, Upload
 from generation.providers import provider_get, provider_name_for
@@ -55,6 +55,7 @@ from generation.ratelimit import RateDecision, generate_rate_limit, rate_limit_h
 from generation.selectors import daily_usage
 from generation.snapshots import job_snapshot_publish_on_commit as _publish_status
 from generation.veo_rules import VeoConstraintError, veo_validate
+from outbound import netguard
 
 logger = logging.getLogger(__name__)
 
@@ -767,20 +768,12 @@ def job_fail(
 
 
 def _after_terminal(job_id: uuid.UUID) -> None:
-    """Side effects of a job ending (callbacks), run after commit.
+    """Side effects of a job ending (its callback), enqueued only once the job's end is
+    committed. `robust`: a broker error is logged and never undoes or fails the job; the
+    callback sweeper (`callbacks_sweep_orphans`) schedules what was lost."""
+    from generation.tasks import job_callback_schedule  # generation.tasks imports this module
 
-    Each hook in GENERATION_TERMINAL_HOOKS is resolved and called only once the job's end is
-    committed, and a failing hook is logged, never allowed to undo or fail the job.
-    """
-    for path in getattr(settings, "GENERATION_TERMINAL_HOOKS", ()):
-        transaction.on_commit(lambda path=path: _run_hook(path, job_id), robust=True)
-
-
-def _run_hook(path: str, job_id: uuid.UUID) -> None:
-    from importlib import import_module
-
-    module_name, func_name = path.rsplit(".", 1)
-    getattr(import_module(module_name), func_name)(job_id=job_id)
+    transaction.on_commit(lambda: job_callback_schedule.delay(str(job_id)), robust=True)
 
 
 # ---------------------------------------------------------------------------------------------

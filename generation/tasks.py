@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from generation import callbacks, services
+from generation import services
+from generation.facades import callbacks
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -32,14 +33,16 @@ def jobs_reap_task() -> dict[str, int]:
     return {"requeued": report.requeued, "failed": report.failed}
 
 
-# Callbacks run on their own queue ("callbacks", settings CELERY_TASK_ROUTES), so slow
-# receivers never hold a generation worker. The service claims each attempt under a row lock,
-# so a redelivered message sends nothing twice.
-@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=90, time_limit=120)
-def callback_deliver_task(delivery_id: int, manual: bool = False) -> None:
-    callbacks.callback_deliver(delivery_id=delivery_id, manual=manual)
+# Enqueued after the commit that ended a job (services._after_terminal); routed to the
+# "callbacks" queue so a render backlog never delays a callback. Idempotent: one delivery per
+# (job, url), so a redelivered message schedules nothing twice.
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90)
+def job_callback_schedule(job_id: str) -> None:
+    callbacks.callback_schedule_for_job(job_id=job_id)
 
 
+# Beat: callbacks of finished jobs whose scheduling task was lost (outbound's own sweeper
+# re-sends deliveries whose message was lost).
 @shared_task
 def callbacks_sweep_due_task() -> int:
-    return callbacks.callbacks_sweep_due()
+    return callbacks.callbacks_sweep_orphans()

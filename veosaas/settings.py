@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "generation",
+    "outbound",
 ]
 
 MIDDLEWARE = [
@@ -329,9 +330,11 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     # Polls of upstream operations are short HTTP calls: kept off the render queue so that a
     # backlog of polls never delays a render from starting.
     "generation.tasks.job_poll_task": {"queue": "default"},
+    # Renders a finished job's callback body for outbound: never behind a render backlog.
+    "generation.tasks.job_callback_schedule": {"queue": "callbacks"},
     "generation.tasks.job_*": {"queue": "generation"},
-    "generation.tasks.callback_*": {"queue": "callbacks"},
-    "billing.tasks.alert_delivery_send_task": {"queue": "callbacks"},
+    # Everything sent to customer URLs (outbound/tasks.py: deliveries and their sweeper).
+    "outbound.tasks.*": {"queue": "callbacks"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "generation-reap-jobs": {
@@ -427,17 +430,19 @@ BILLING_ALERT_RETRY_SCHEDULE = tuple(
     int(item) for item in env_list("BILLING_ALERT_RETRY_SCHEDULE", "30,120,600")
 )
 BILLING_ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("BILLING_ALERT_WEBHOOK_TIMEOUT_SECONDS", 15)
-CELERY_BEAT_SCHEDULE["billing-alert-deliveries-sweep"] = {
-    "task": "billing.tasks.alert_deliveries_sweep_task",
-    "schedule": 60.0,
-}
 
 # ---------------------------------------------------------------------------------------------
-# OUTGOING REQUESTS TO CUSTOMER URLS (generation/netguard.py)
+# OUTGOING REQUESTS TO CUSTOMER URLS (outbound/netguard.py)
 # ---------------------------------------------------------------------------------------------
 # Development/tests only: also allow loopback and private-network destinations for callbacks
 # and image URLs. Cloud metadata addresses stay blocked. See RELIABILITY.md W2.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+# One sweeper for every delivery (job callbacks and usage alerts, outbound/engine.py):
+# re-enqueues deliveries whose message was lost.
+CELERY_BEAT_SCHEDULE["outbound-deliveries-sweep"] = {
+    "task": "outbound.tasks.deliveries_sweep_task",
+    "schedule": 60.0,
+}
 
 # ---------------------------------------------------------------------------------------------
 # GENERATION — jobs, providers, limits (generation/)
@@ -498,8 +503,6 @@ VEO3O1_HTTP_ERROR_STATUS = env_bool("VEO3O1_HTTP_ERROR_STATUS", True)
 # callbacks.py) — contracts/veo3api.md; retries per README A11; Standard Webhooks signing:
 # https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
 # ---------------------------------------------------------------------------------------------
-# Called after commit with job_id= whenever a job ends (generation.services._after_terminal).
-GENERATION_TERMINAL_HOOKS = ["generation.callbacks.callback_schedule_for_job"]
 # Seconds to wait before each retry of a failed callback: 1 attempt + one retry per entry.
 GENERATION_CALLBACK_RETRY_SCHEDULE = tuple(
     int(item) for item in env_list("GENERATION_CALLBACK_RETRY_SCHEDULE", "60,300,900")

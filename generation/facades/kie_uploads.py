@@ -23,12 +23,13 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from generation import images, netguard
+from generation import images
 from generation.delivery import upload_url
 from generation.facades.common import FieldError, json_object, optional_str, required_str
 from generation.facades.veo3api import Veo3ApiView, http_status
 from generation.models import Upload
 from generation.services import upload_create
+from outbound import netguard
 
 MSG_UPLOADED = "File uploaded successfully"
 _DATA_URI_RE = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w-]+=[\w.-]+)*;base64,", re.I)

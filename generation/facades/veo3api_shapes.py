@@ -2,8 +2,8 @@
 bodies of contracts/veo3api.md §8.1 (generate, extend, 1080p) and §8.2 (4K), README A5-A13.
 
 Pure rendering from a Job (no writes); used by the facade's endpoints and by
-generation.callbacks. URLs are permanent URLs of this service (PUBLIC_BASE_URL when set, else
-the request's host, else the local default).
+generation.facades.callbacks. URLs are permanent URLs of this service (PUBLIC_BASE_URL when
+set, else the request's host, else the local default).
 """
 
 from __future__ import annotations

@@ -33,17 +33,17 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import api_key_create
-from accounts.signing import kie_signature, sign_standard_webhook, signed_webhook_headers
-from billing.alert_delivery import alert_deliveries_sweep_due, alert_delivery_send
 from billing.alerts import (
-    account_callback_url_set,
     alert_create,
     alert_update,
     alerts_evaluate,
 )
-from billing.models import AlertDelivery, LedgerAccount, Transfer, UsageAlert
+from billing.models import LedgerAccount, Transfer, UsageAlert
 from billing.selectors import balance_get, ledger_inconsistencies
 from billing.services import credits_capture, credits_grant, credits_hold
+from outbound.engine import deliveries_sweep_due, delivery_attempt
+from outbound.models import Delivery
+from outbound.services import account_callback_url_set
 from tests.conftest import run_in_threads
 from tests.factories import UserFactory
 from veosaas.celery import app as celery_app
@@ -154,6 +154,12 @@ def verify(hit: Hit, secret: str) -> Any:
     return standardwebhooks.Webhook(secret).verify(hit.body, headers)
 
 
+def alert_delivery_send(*, delivery_id: int) -> Delivery | None:
+    """One attempt through outbound's engine; the delivery afterwards, None if nothing was sent."""
+    attempt = delivery_attempt(delivery_id=delivery_id)
+    return attempt.delivery if attempt else None
+
+
 def key() -> str:
     return f"test:{uuid.uuid4()}"
 
@@ -225,7 +231,7 @@ def test_spending_across_a_threshold_notifies_once_and_again_only_after_re_armin
     assert len(hits) == 2
     second = verify(hits[1], secret_of(customer))
     assert second["id"] != body["id"]
-    assert AlertDelivery.objects.filter(status="delivered").count() == 4
+    assert Delivery.objects.filter(status="delivered").count() == 4
     assert balance_get(user=customer).available == 40
 
 
@@ -312,12 +318,12 @@ def test_the_evaluation_never_runs_in_the_request_that_spends(
         spend(customer, 60)
     # Crossed, but nothing was evaluated or sent yet: one task waits for the commit.
     assert len(callbacks) == 1
-    assert AlertDelivery.objects.count() == 0 and mail.outbox == []
+    assert Delivery.objects.count() == 0 and mail.outbox == []
     assert UsageAlert.objects.get().state == UsageAlert.State.ARMED
     # Evaluating (what the task does) fires it; once.
     assert alerts_evaluate(user_id=customer.pk).fired == [UsageAlert.objects.get().pk]
     assert alerts_evaluate(user_id=customer.pk).fired == []
-    assert AlertDelivery.objects.count() == 2
+    assert Delivery.objects.count() == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,7 +349,7 @@ def test_twenty_concurrent_spends_across_the_threshold_notify_once(
     assert len(receiver.hits) == 1
     verify(receiver.hits[0], secret_of(user))
     assert len(mail.outbox) == 1
-    assert AlertDelivery.objects.filter(alert=alert).count() == 2
+    assert Delivery.objects.filter(reference=str(alert.pk)).count() == 2
     alert.refresh_from_db()
     assert alert.state == UsageAlert.State.FIRED and alert.fired_value is not None
 
@@ -363,7 +369,7 @@ def test_twenty_concurrent_evaluations_fire_once(
     receiver.wait_for(1)
     time.sleep(0.3)
     assert len(receiver.hits) == 1 and len(mail.outbox) == 1
-    assert AlertDelivery.objects.filter(alert=alert).count() == 2
+    assert Delivery.objects.filter(reference=str(alert.pk)).count() == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,9 +386,9 @@ def test_a_failing_webhook_is_retried_with_the_same_id_and_never_touches_credits
     effects(lambda: alert_create(user=customer, metric="available_below", threshold=50))
     before = list(Transfer.objects.values_list("pk", flat=True))
     effects(lambda: spend(customer, 60))
-    webhook = AlertDelivery.objects.get(channel="webhook")
+    webhook = Delivery.objects.get(channel="webhook")
     assert (webhook.status, webhook.attempts, webhook.last_status_code) == ("pending", 1, 500)
-    assert webhook.attempt_log[0]["outcome"] == "failed"
+    assert webhook.attempt_log.get().outcome == "failed"
     assert balance_get(user=customer).available == 40
     assert Transfer.objects.exclude(pk__in=before).count() == 1  # only the spend itself
     assert alert_delivery_send(delivery_id=webhook.pk) is None  # not due yet
@@ -391,7 +397,7 @@ def test_a_failing_webhook_is_retried_with_the_same_id_and_never_touches_credits
     assert webhook is not None
     assert (webhook.status, webhook.attempts) == ("delivered", 2)
     first, second = receiver.wait_for(2)
-    assert first.headers["webhook-id"] == second.headers["webhook-id"] == webhook.event_id
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == webhook.webhook_id
     assert first.headers["webhook-timestamp"] != second.headers["webhook-timestamp"]
     assert first.body == second.body
     verify(second, secret_of(customer))
@@ -406,13 +412,13 @@ def test_a_webhook_fails_for_good_once_the_schedule_is_spent(
     receiver.statuses = [503]
     effects(lambda: alert_create(user=customer, metric="available_below", threshold=50))
     effects(lambda: spend(customer, 60))
-    webhook = AlertDelivery.objects.get(channel="webhook")
+    webhook = Delivery.objects.get(channel="webhook")
     with time_machine.travel(datetime.now(tz=UTC) + timedelta(seconds=61)):
         webhook = alert_delivery_send(delivery_id=webhook.pk)
     assert webhook is not None
-    assert (webhook.status, webhook.attempts, len(webhook.attempt_log)) == ("failed", 2, 2)
+    assert (webhook.status, webhook.attempts, webhook.attempt_log.count()) == ("failed", 2, 2)
     assert webhook.next_attempt_at is None
-    assert AlertDelivery.objects.get(channel="email").status == "delivered"
+    assert Delivery.objects.get(channel="email").status == "delivered"
 
 
 @pytest.mark.django_db
@@ -420,7 +426,7 @@ def test_410_stops_retries(customer: Any, receiver: Receiver, effects: Callable[
     receiver.statuses = [410]
     effects(lambda: alert_create(user=customer, metric="available_below", threshold=50))
     effects(lambda: spend(customer, 60))
-    webhook = AlertDelivery.objects.get(channel="webhook")
+    webhook = Delivery.objects.get(channel="webhook")
     assert (webhook.status, webhook.attempts, webhook.last_status_code) == ("failed", 1, 410)
 
 
@@ -431,7 +437,7 @@ def test_a_private_destination_is_blocked_at_send_time_and_not_retried(
     effects(lambda: alert_create(user=customer, metric="available_below", threshold=50))
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False  # the saved 127.0.0.1 URL is now refused
     effects(lambda: spend(customer, 60))
-    webhook = AlertDelivery.objects.get(channel="webhook")
+    webhook = Delivery.objects.get(channel="webhook")
     assert webhook.status == "blocked" and webhook.next_attempt_at is None
     assert "loopback" in webhook.last_error
     assert receiver.hits == []
@@ -440,17 +446,24 @@ def test_a_private_destination_is_blocked_at_send_time_and_not_retried(
 
 @pytest.mark.django_db
 def test_the_sweeper_sends_deliveries_whose_message_was_lost(
-    customer: Any, receiver: Receiver, eager_celery: None
+    customer: Any,
+    receiver: Receiver,
+    eager_celery: None,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     alert_create(user=customer, metric="available_below", threshold=50)
     spend(customer, 60)
     # The evaluation ran but its on-commit enqueues never happened (not captured: dropped).
     assert alerts_evaluate(user_id=customer.pk).fired
-    assert AlertDelivery.objects.filter(status="pending").count() == 2
-    assert alert_deliveries_sweep_due() == 0  # within the grace period
-    with time_machine.travel(datetime.now(tz=UTC) + timedelta(seconds=31)):
-        assert alert_deliveries_sweep_due() == 2
-    assert AlertDelivery.objects.filter(status="delivered").count() == 2
+    assert Delivery.objects.filter(status="pending").count() == 2
+    assert deliveries_sweep_due() == 0  # within the grace period
+    # The sweeper enqueues on commit (as it does outside a test's transaction, at once).
+    with (
+        time_machine.travel(datetime.now(tz=UTC) + timedelta(seconds=31)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert deliveries_sweep_due() == 2
+    assert Delivery.objects.filter(status="delivered").count() == 2
     assert len(mail.outbox) == 1 and len(receiver.wait_for(1)) == 1
 
 
@@ -466,7 +479,7 @@ def test_a_duplicate_send_message_sends_nothing_twice(customer: Any, receiver: R
 
 
 def test_delivery_tasks_run_on_the_callbacks_queue() -> None:
-    route = celery_app.amqp.router.route({}, "billing.tasks.alert_delivery_send_task", (), {})
+    route = celery_app.amqp.router.route({}, "outbound.tasks.delivery_send_task", (), {})
     assert route["queue"].name == "callbacks"
     route = celery_app.amqp.router.route({}, "billing.tasks.alerts_evaluate_task", (), {})
     assert route["queue"].name == "default"
@@ -684,45 +697,6 @@ def test_callback_url_is_validated_and_resolved_when_saved(
 
 
 # ---------------------------------------------------------------------------------------------
-# Signing (accounts/signing.py), checked with the standardwebhooks library
-# ---------------------------------------------------------------------------------------------
-
-
-def test_standard_webhook_signature_verifies_with_the_library() -> None:
-    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
-    body = '{"type":"usage_alert.fired","data":{"value":40}}'
-    now = int(time.time())
-    headers = sign_standard_webhook(secret, "msg_abc", now, body)
-    assert headers["webhook-id"] == "msg_abc" and headers["webhook-timestamp"] == str(now)
-    assert standardwebhooks.Webhook(secret).verify(body, headers) == json.loads(body)
-    assert headers == sign_standard_webhook(secret, "msg_abc", now, body.encode())
-    expected = standardwebhooks.Webhook(secret).sign(
-        "msg_abc", datetime.fromtimestamp(now, tz=UTC), body
-    )
-    assert headers["webhook-signature"] == expected
-    tampered = {
-        **headers,
-        "webhook-signature": sign_standard_webhook(secret, "msg_abc", now, body + " ")[
-            "webhook-signature"
-        ],
-    }
-    with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
-        standardwebhooks.Webhook(secret).verify(body, tampered)
-
-
-def test_kie_signature_is_base64_hmac_of_id_dot_timestamp() -> None:
-    secret = "whsec_c2VjcmV0"
-    digest = hmac.new(secret.encode(), b"veo_task_1.1700000000", hashlib.sha256).digest()
-    assert kie_signature(secret, "veo_task_1", 1700000000) == base64.b64encode(digest).decode()
-    assert kie_signature(secret, "veo_task_1", "1700000000") == kie_signature(
-        secret, "veo_task_1", datetime.fromtimestamp(1700000000, tz=UTC)
-    )
-    both = signed_webhook_headers(secret, "msg_1", "veo_task_1", 1700000000, "{}")
-    assert both["X-Webhook-Signature"] == base64.b64encode(digest).decode()
-    assert both["X-Webhook-Timestamp"] == both["webhook-timestamp"] == "1700000000"
-
-
-# ---------------------------------------------------------------------------------------------
 # Dashboard page
 # ---------------------------------------------------------------------------------------------
 
@@ -773,13 +747,13 @@ def test_staff_see_alerts_and_every_delivery_attempt_in_the_admin(
     client: Any, customer: Any, receiver: Receiver, effects: Callable[..., Any]
 ) -> None:
     effects(lambda: alert_create(user=customer, metric="available_below", threshold=500))
-    delivery = AlertDelivery.objects.get(channel="webhook")
+    delivery = Delivery.objects.get(channel="webhook")
     client.force_login(User.objects.create_superuser(email="ops@example.com", password="x"))
     for url in (
         "/admin/billing/usagealert/",
-        "/admin/billing/alertdelivery/",
-        f"/admin/billing/alertdelivery/{delivery.pk}/change/",
+        "/admin/outbound/delivery/",
+        f"/admin/outbound/delivery/{delivery.pk}/change/",
     ):
         response = client.get(url)
         assert response.status_code == 200, url
-    assert delivery.event_id.encode() in client.get("/admin/billing/alertdelivery/").content
+    assert delivery.webhook_id.encode() in client.get("/admin/outbound/delivery/").content

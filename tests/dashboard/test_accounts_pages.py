@@ -12,9 +12,10 @@ from django.urls import reverse
 
 from accounts.models import ApiKey, User
 from accounts.selectors import ApiKeyInvalid, api_key_authenticate
-from accounts.services import api_key_create, api_key_revoke, webhook_secret_get_or_create
+from accounts.services import api_key_create, api_key_revoke
 from billing.models import Transfer
 from billing.selectors import balance_get
+from outbound.services import webhook_secret_get_or_create
 from tests.dashboard.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from billing.models import Price, Transfer
 from billing.selectors import balance_get
-from generation.models import CallbackAttempt, CallbackDelivery, Job, Upload
+from generation.models import Job, Upload
 from generation.services import JobSpec, job_run, job_submit
+from outbound.models import Attempt, Delivery
 from tests.dashboard.conftest import make_user
 from tests.generation.conftest import image_bytes
 
@@ -328,17 +329,19 @@ def test_failed_job_page_shows_the_error_and_the_release(browser: Client, settin
 
 def test_job_page_lists_callback_attempts(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
     job = submit(browser)
-    delivery = CallbackDelivery.objects.create(
-        job=job,
-        url="https://hooks.example.com/veo",
+    delivery = Delivery.objects.create(
+        topic=Delivery.Topic.JOB_CALLBACK,
+        user=job.user,
+        reference=job.pk.hex,
+        destination="https://hooks.example.com/veo",
         webhook_id="msg_1",
-        task_id=job.task_id,
+        signing_id=job.task_id,
         payload={},
         body="{}",
-        status=CallbackDelivery.Status.PENDING,
+        status=Delivery.Status.PENDING,
         attempts=1,
     )
-    CallbackAttempt.objects.create(
+    Attempt.objects.create(
         delivery=delivery,
         number=1,
         outcome="failed",

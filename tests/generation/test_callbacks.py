@@ -13,26 +13,21 @@ import hmac
 import json
 import socket
 from datetime import timedelta
-from io import StringIO
 from typing import Any
 
 import pytest
 import standardwebhooks
 import time_machine
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.services import webhook_secret_get_or_create, webhook_secret_rotate
-from generation.callbacks import (
-    callback_deliver,
-    callback_schedule,
-    callbacks_sweep_due,
-)
-from generation.models import CallbackAttempt, CallbackDelivery, Job
+from generation.facades.callbacks import callback_schedule, callbacks_sweep_orphans
+from generation.models import Job
 from generation.services import JobSpec, job_fail, job_submit
-from tests.generation.test_netguard import BAD_ADDRESSES
+from outbound.engine import deliveries_sweep_due, delivery_attempt
+from outbound.models import Attempt, Delivery
+from outbound.services import webhook_secret_get_or_create, webhook_secret_rotate
 from tests.generation.veo3api_helpers import (
     PUBLIC_IP,
     Receiver,
@@ -40,6 +35,7 @@ from tests.generation.veo3api_helpers import (
     receiver_running,
     run_job,
 )
+from tests.outbound.test_netguard import BAD_ADDRESSES
 from veosaas.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
@@ -94,8 +90,14 @@ def verify(received: Any, secret: str, task_id: str) -> Any:
     return standardwebhooks.Webhook(secret).verify(received.body, headers)
 
 
-def deliver(delivery: CallbackDelivery, **kwargs: Any) -> CallbackAttempt | None:
-    return callback_deliver(delivery_id=delivery.pk, **kwargs)
+def deliver(delivery: Delivery, **kwargs: Any) -> Attempt | None:
+    return delivery_attempt(delivery_id=delivery.pk, **kwargs)
+
+
+def callbacks_sweep_due() -> int:
+    """What one beat tick recovers for job callbacks: outbound's sweeper (lost messages) and
+    generation's (lost deliveries)."""
+    return deliveries_sweep_due() + callbacks_sweep_orphans()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +131,7 @@ def test_a_finished_job_with_a_callback_is_delivered_through_the_hook(  # type: 
         },
     }
     assert json.loads(body["data"]["promptJson"])["prompt"] == "A lighthouse"
-    delivery = CallbackDelivery.objects.get()
+    delivery = Delivery.objects.get()
     assert delivery.status == "delivered" and delivery.attempts == 1
     assert received.headers["webhook-id"] == delivery.webhook_id
     assert delivery.webhook_id.startswith("msg_")
@@ -186,7 +188,7 @@ def test_facades_without_callbacks_and_jobs_without_url_get_none(
     assert callback_schedule(job_id=failed_job(funded_user, "").pk) is None
     running = submit(funded_user, receiver.url())
     assert callback_schedule(job_id=running.pk) is None  # not finished
-    assert not CallbackDelivery.objects.exists()
+    assert not Delivery.objects.exists()
 
 
 def test_scheduling_twice_makes_one_delivery(
@@ -259,19 +261,6 @@ def test_rotating_the_secret_changes_the_signatures(funded_user, receiver) -> No
     verify(second, new, job.task_id)
     with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
         standardwebhooks.Webhook(old).verify(second.body, second.headers)
-
-
-def test_webhooksecret_command_prints_and_rotates(funded_user) -> None:  # type: ignore[no-untyped-def]
-    out = StringIO()
-    call_command("webhooksecret", "--email", funded_user.email.upper(), stdout=out)
-    first = out.getvalue().strip().splitlines()[-1]
-    assert first == webhook_secret_get_or_create(user=funded_user)
-    out = StringIO()
-    call_command("webhooksecret", "--email", funded_user.email, "--rotate", stdout=out)
-    rotated = out.getvalue().strip().splitlines()[-1]
-    assert rotated != first and rotated.startswith("whsec_")
-    funded_user.refresh_from_db()
-    assert funded_user.webhook_secret == rotated
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,7 +456,7 @@ def test_staff_resend_logs_a_new_attempt_with_the_same_webhook_id(  # type: igno
         email="staff@example.com", password="pw-123456"
     )
     client.force_login(staff)
-    changelist = reverse("admin:generation_callbackdelivery_changelist")
+    changelist = reverse("admin:outbound_delivery_changelist")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             changelist, {"action": "resend", "_selected_action": [delivery.pk]}, follow=True
@@ -479,8 +468,8 @@ def test_staff_resend_logs_a_new_attempt_with_the_same_webhook_id(  # type: igno
     first, second = receiver.received
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery.webhook_id
     secret = webhook_secret_get_or_create(user=funded_user)
-    verify(second, secret, delivery.task_id)
-    detail = client.get(reverse("admin:generation_callbackdelivery_change", args=[delivery.pk]))
+    verify(second, secret, delivery.signing_id)
+    detail = client.get(reverse("admin:outbound_delivery_change", args=[delivery.pk]))
     assert detail.status_code == 200 and delivery.webhook_id in detail.content.decode()
 
 
@@ -491,9 +480,9 @@ def test_staff_without_the_permission_cannot_resend(funded_user, receiver, clien
     staff = get_user_model().objects.create_user(
         email="viewer@example.com", password="pw-1", is_staff=True
     )
-    staff.user_permissions.add(Permission.objects.get(codename="view_callbackdelivery"))
+    staff.user_permissions.add(Permission.objects.get(codename="view_delivery"))
     client.force_login(staff)
-    changelist = reverse("admin:generation_callbackdelivery_changelist")
+    changelist = reverse("admin:outbound_delivery_changelist")
     assert client.get(changelist).status_code == 200
     client.post(changelist, {"action": "resend", "_selected_action": [delivery.pk]})
     assert not delivery.attempt_log.exists()
@@ -522,6 +511,6 @@ def test_sweeper_requeues_lost_messages_and_schedules_lost_deliveries(  # type: 
     with time_machine.travel(later), django_capture_on_commit_callbacks() as enqueued:
         assert callbacks_sweep_due() == 2
     assert len(enqueued) == 2
-    assert CallbackDelivery.objects.filter(job=lost_delivery).exists()
+    assert Delivery.objects.filter(reference=lost_delivery.pk.hex).exists()
     with time_machine.travel(later):
         assert deliver(lost_message).outcome == "delivered"

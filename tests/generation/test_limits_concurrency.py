@@ -182,8 +182,9 @@ def test_concurrent_first_upgrade_requests_make_one_upgrade(account, settings) -
 
 def test_duplicate_delivery_messages_send_one_attempt(account, settings) -> None:  # type: ignore[no-untyped-def]
     """A redelivered or duplicated task message: 12 workers try the same due attempt at once."""
-    from generation.callbacks import callback_deliver, callback_schedule
+    from generation.facades.callbacks import callback_schedule
     from generation.services import JobSpec, job_fail, job_submit
+    from outbound.engine import delivery_attempt
     from tests.generation.veo3api_helpers import receiver_running
 
     user, _ = account
@@ -195,7 +196,7 @@ def test_duplicate_delivery_messages_send_one_attempt(account, settings) -> None
         ).job
         job_fail(job_id=job.pk, stage="generation", code=501, message="failed")
         delivery = callback_schedule(job_id=job.pk)
-        results = run_in_threads(12, lambda i: callback_deliver(delivery_id=delivery.pk))
+        results = run_in_threads(12, lambda i: delivery_attempt(delivery_id=delivery.pk))
     sent = [r for r in results if r is not None]
     assert len(sent) == 1, results
     assert len(receiver.received) == 1

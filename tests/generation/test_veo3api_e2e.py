@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import io
 import time
+import uuid
 from typing import Any
 
 import av
@@ -19,11 +20,13 @@ import pytest
 import requests
 import standardwebhooks
 
-from accounts.services import api_key_create, webhook_secret_get_or_create
+from accounts.services import api_key_create
 from billing.models import Transfer
 from billing.selectors import balance_get
 from billing.services import credits_grant, price_quote
-from generation.models import CallbackDelivery, Job
+from generation.models import Job
+from outbound.models import Delivery
+from outbound.services import webhook_secret_get_or_create
 from tests.factories import UserFactory
 from tests.generation.veo3api_helpers import receiver_running
 from tests.processes import free_port, running_stack
@@ -130,7 +133,7 @@ def test_generate_with_a_signed_callback_that_agrees_with_record_info(  # type: 
         assert (width, height) == (1280, 720) and abs(duration - 4) < 0.1
         time.sleep(0.5)
         assert len(receiver.received) == 1  # delivered once
-    delivery = CallbackDelivery.objects.get()
+    delivery = Delivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("delivered", 1)
     assert received.headers["webhook-id"] == delivery.webhook_id
     job = Job.objects.get()
@@ -214,10 +217,10 @@ def test_1080p_upgrade_and_extend_end_to_end(tmp_path, account) -> None:  # type
     assert balance_get(user=user).available == 2000 - spent
 
 
-def wait_delivery(job_id: str, done: set[str], timeout: float = 120) -> CallbackDelivery:
+def wait_delivery(job_id: str, done: set[str], timeout: float = 120) -> Delivery:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        delivery = CallbackDelivery.objects.filter(job_id=job_id).first()
+        delivery = Delivery.objects.filter(reference=uuid.UUID(job_id).hex).first()
         if delivery is not None and delivery.status in done:
             return delivery
         time.sleep(0.2)
@@ -256,8 +259,8 @@ def test_callback_retries_reach_a_receiver_that_comes_back_and_never_follow_redi
         )["data"]["taskId"]
         down_job = down_task.removeprefix("veo_task_")
         deadline = time.monotonic() + 240
-        while not CallbackDelivery.objects.filter(
-            job_id=down_job, attempts__gte=1, attempt_log__outcome="failed"
+        while not Delivery.objects.filter(
+            reference=uuid.UUID(down_job).hex, attempts__gte=1, attempt_log__outcome="failed"
         ).exists():
             assert time.monotonic() < deadline, "no failed first attempt"
             time.sleep(0.1)

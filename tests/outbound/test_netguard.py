@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from generation.netguard import (
+from outbound.netguard import (
     BlockedDestination,
     FetchError,
     address_block_reason,

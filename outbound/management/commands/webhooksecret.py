@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import User
-from accounts.services import webhook_secret_get_or_create, webhook_secret_rotate
+from outbound.services import webhook_secret_get_or_create, webhook_secret_rotate
 
 
 class Command(BaseCommand):

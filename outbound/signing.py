@@ -1,7 +1,7 @@
 """Signatures of outgoing webhooks (job callbacks and account events): small pure functions.
 
 Two schemes, both keyed by the account's secret (`User.webhook_secret`, "whsec_" + base64,
-see `accounts.services.webhook_secret_get_or_create`), sent together on every attempt:
+see `outbound.services.webhook_secret_get_or_create`), sent together on every attempt:
 
 - kie (https://docs.kie.ai/common-api/webhook-verification): `X-Webhook-Timestamp` (unix
   seconds) and `X-Webhook-Signature` = base64(HMAC-SHA256(key = the whole secret string as

@@ -1,0 +1,21 @@
+"""Celery tasks of outbound, all on the "callbacks" queue (settings CELERY_TASK_ROUTES), so
+slow receivers never hold a generation worker. Thin: each calls one engine function.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from outbound import engine
+
+
+# The engine claims each attempt with a guarded UPDATE, so a redelivered message sends
+# nothing twice.
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=90, time_limit=120)
+def delivery_send_task(delivery_id: int, manual: bool = False) -> None:
+    engine.delivery_attempt(delivery_id=delivery_id, manual=manual)
+
+
+@shared_task
+def deliveries_sweep_task() -> int:
+    return engine.deliveries_sweep_due()
