@@ -110,8 +110,8 @@ def topup_checkout_create(
             amount=pack.price,
             currency=pack.currency,
             customer_email=user.email,
-            success_url=f"{base}{reverse('billing:success')}?session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{base}{reverse('billing:cancel')}",
+            success_url=f"{base}{reverse('dashboard:topup-success')}?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{base}{reverse('dashboard:topup-cancel')}",
             idempotency_key=topup_checkout_idempotency_key(topup),
         )
     except stripe_client.StripeUnavailable as exc:
