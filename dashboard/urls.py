@@ -76,15 +76,13 @@ urlpatterns = [
         name="docs-redoc",
     ),
     path("docs/<slug:facade>/", docs.docs_facade, name="docs-facade"),
-    # Top-ups over the API, and the pages Stripe Checkout sends the browser back to.
+    # Top-ups over the API.
     path("api/v1/billing/packs", topup_apis.CreditPackListApi.as_view(), name="api-packs"),
     path(
         "api/v1/billing/checkout-sessions",
         topup_apis.CheckoutSessionCreateApi.as_view(),
         name="api-checkout-sessions",
     ),
-    path("billing/success/", credits.topup_success, name="topup-success"),
-    path("billing/cancel/", credits.topup_cancel, name="topup-cancel"),
     # Account management: usage records, usage alerts, the account callback URL.
     path("api/v1/account/usage", usage_apis.UsageListApi.as_view(), name="api-usage"),
     path("api/v1/account/usage/daily", usage_apis.UsageDailyApi.as_view(), name="api-usage-daily"),
@@ -102,4 +100,7 @@ urlpatterns = [
     path("dashboard/alerts/", alerts.alerts_page, name="alerts"),
     path("dashboard/alerts/<int:alert_id>/delete/", alerts.alert_delete_view, name="alert-delete"),
     path("dashboard/alerts/callback-url/", alerts.callback_url_view, name="alerts-callback-url"),
+    # The pages Stripe Checkout sends the browser back to.
+    path("billing/success/", credits.topup_success, name="topup-success"),
+    path("billing/cancel/", credits.topup_cancel, name="topup-cancel"),
 ]
