@@ -25,11 +25,6 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from billing.adjustments import (
-    adjustment_request_approve,
-    adjustment_request_create,
-    adjustment_request_reject,
-)
 from billing.errors import AdjustmentRefused, InsufficientCredits
 from billing.models import (
     AdjustmentRequest,
@@ -43,6 +38,11 @@ from billing.models import (
     UsageAlert,
 )
 from billing.selectors import FinanceDay, finance_daily_summary
+from billing.services import (
+    adjustment_request_approve,
+    adjustment_request_create,
+    adjustment_request_reject,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

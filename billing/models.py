@@ -257,7 +257,7 @@ class CreditPack(models.Model):
 class TopUp(models.Model):
     """One purchase attempt of a credit pack: one Stripe Checkout Session, at most one grant.
 
-    Credits are granted once, by `billing.topups.topup_fulfil`, keyed by the Checkout Session id
+    Credits are granted once, by `billing.services.topup_fulfil`, keyed by the Checkout Session id
     (S1). Refunds and disputes are mirrored as state (cumulative refunded amount, dispute
     status) and the ledger is brought to the clawback that state implies (S4).
     """
@@ -286,7 +286,7 @@ class TopUp(models.Model):
     grant = models.OneToOneField(
         Transfer, null=True, blank=True, on_delete=models.PROTECT, related_name="topup"
     )
-    # Mirrors of Stripe state; they only move forward (see billing.topups).
+    # Mirrors of Stripe state; they only move forward (see billing/services/topups.py).
     amount_refunded = models.PositiveBigIntegerField(default=0)
     dispute_id = models.CharField(max_length=255, blank=True)
     dispute_status = models.CharField(max_length=32, blank=True)

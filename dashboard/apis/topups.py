@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from billing.errors import PackUnavailable, PaymentsNotConfigured
 from billing.models import CreditPack
 from billing.selectors import credit_pack_get, credit_packs_active
+from billing.services import topup_checkout_create
 from billing.stripe_client import StripeUnavailable
-from billing.topups import topup_checkout_create
 from dashboard.apis.base import CustomerApi
 from veosaas.api import envelope
 from veosaas.http import public_base_url

@@ -26,8 +26,8 @@ from billing.selectors import (
     transfer_available_effect,
     transfers_for_user,
 )
+from billing.services import topup_checkout_create, topup_fulfil_from_stripe
 from billing.stripe_client import StripeNotFound, StripeUnavailable, is_configured
-from billing.topups import topup_checkout_create, topup_fulfil_from_stripe
 from veosaas.http import csv_stream, public_base_url
 
 # Checkout Session ids are `cs_` + letters, digits and underscores; anything else is refused

@@ -15,8 +15,7 @@ from rest_framework.test import APIClient
 
 from billing.models import CreditPack, TopUp, Transfer
 from billing.selectors import balance_get, ledger_inconsistencies
-from billing.services import signup_grant
-from billing.topups import topup_checkout_create
+from billing.services import signup_grant, topup_checkout_create
 from tests.billing.stripe_fakes import FakeStripe
 from tests.factories import UserFactory
 
