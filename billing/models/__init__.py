@@ -17,6 +17,12 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+# Models of the other billing sub-domains live in sub-modules; importing them here registers
+# them with the app and keeps `from billing.models import <Model>` working.
+from billing.models.adjustments import AdjustmentRequest
+from billing.models.prices import Price
+from billing.models.topups import CreditPack, StripeEvent, TopUp
+
 
 class LedgerAccount(models.Model):
     class Kind(models.TextChoices):
@@ -174,288 +180,6 @@ class Transfer(models.Model):
         return f"{self.kind} {self.amount} ({self.phase})"
 
 
-class Price(models.Model):
-    """A staff-editable price row; overrides BILLING_DEFAULT_PRICES for its combination.
-
-    Price in credits = flat_credits + credits_per_second * seconds of output.
-    """
-
-    class Operation(models.TextChoices):
-        GENERATE = "generate", "Generate"
-        EXTEND = "extend", "Extend"
-        UPGRADE_1080P = "upgrade_1080p", "1080p upgrade"
-        UPGRADE_4K = "upgrade_4k", "4K upgrade"
-
-    class Tier(models.TextChoices):
-        QUALITY = "quality", "Quality"
-        FAST = "fast", "Fast"
-        LITE = "lite", "Lite"
-
-    class Resolution(models.TextChoices):
-        P720 = "720p", "720p"
-        P1080 = "1080p", "1080p"
-        K4 = "4k", "4K"
-
-    operation = models.CharField(max_length=16, choices=Operation.choices)
-    model_tier = models.CharField(max_length=16, choices=Tier.choices)
-    resolution = models.CharField(max_length=8, choices=Resolution.choices)
-    flat_credits = models.PositiveIntegerField(default=0)
-    credits_per_second = models.PositiveIntegerField(default=0)
-    active = models.BooleanField(
-        default=True, help_text="Inactive rows make the combination unavailable."
-    )
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["operation", "model_tier", "resolution"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["operation", "model_tier", "resolution"], name="price_unique_combination"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.operation}/{self.model_tier}/{self.resolution}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Stripe top-ups
-# ---------------------------------------------------------------------------------------------
-
-
-class CreditPack(models.Model):
-    """A staff-editable pack of credits sold through Stripe Checkout.
-
-    `price` is in integer minor units of `currency` (cents for usd). A top-up copies credits,
-    price and currency when it starts, so later edits never change a purchase in flight.
-    """
-
-    name = models.CharField(max_length=100)
-    credits = models.PositiveBigIntegerField()
-    price = models.PositiveIntegerField(help_text="In minor units of the currency (e.g. cents).")
-    currency = models.CharField(
-        max_length=3, default="usd", help_text="ISO 4217 code, lowercase (usd, eur, …)."
-    )
-    active = models.BooleanField(default=True, help_text="Inactive packs cannot be bought.")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["price", "id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(credits__gt=0), name="creditpack_credits_positive"),
-            models.CheckConstraint(condition=Q(price__gt=0), name="creditpack_price_positive"),
-            models.CheckConstraint(
-                condition=Q(currency__regex=r"^[a-z]{3}$"), name="creditpack_currency_iso"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.credits} credits, {self.price} {self.currency})"
-
-
-class TopUp(models.Model):
-    """One purchase attempt of a credit pack: one Stripe Checkout Session, at most one grant.
-
-    Credits are granted once, by `billing.services.topup_fulfil`, keyed by the Checkout Session id
-    (S1). Refunds and disputes are mirrored as state (cumulative refunded amount, dispute
-    status) and the ledger is brought to the clawback that state implies (S4).
-    """
-
-    class Status(models.TextChoices):
-        CREATED = "created", "Created"  # row written, Checkout Session not created yet
-        OPEN = "open", "Awaiting checkout"
-        PROCESSING = "processing", "Payment processing"  # delayed payment method
-        PAID = "paid", "Paid"  # credits granted
-        FAILED = "failed", "Failed"
-        EXPIRED = "expired", "Expired"
-
-    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups"
-    )
-    pack = models.ForeignKey(CreditPack, on_delete=models.PROTECT, related_name="topups")
-    credits = models.PositiveBigIntegerField()
-    amount = models.PositiveIntegerField(help_text="Price in minor units of the currency.")
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
-    stripe_session_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
-    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
-    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
-    checkout_url = models.TextField(blank=True)
-    grant = models.OneToOneField(
-        Transfer, null=True, blank=True, on_delete=models.PROTECT, related_name="topup"
-    )
-    # Mirrors of Stripe state; they only move forward (see billing/services/topups.py).
-    amount_refunded = models.PositiveBigIntegerField(default=0)
-    dispute_id = models.CharField(max_length=255, blank=True)
-    dispute_status = models.CharField(max_length=32, blank=True)
-    dispute_amount = models.PositiveBigIntegerField(default=0)
-    # Net credits taken back so far (clawbacks minus reinstatements), kept with the ledger entries.
-    credits_clawed_back = models.PositiveBigIntegerField(default=0)
-    # How many clawback/reinstatement transfers were posted; numbers their idempotency keys.
-    clawback_entries = models.PositiveIntegerField(default=0)
-    failure_reason = models.CharField(max_length=255, blank=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        permissions = [("export_topup", "Can export top-ups as CSV")]
-        constraints = [
-            models.CheckConstraint(condition=Q(credits__gt=0), name="topup_credits_positive"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="topup_amount_positive"),
-            models.CheckConstraint(
-                condition=Q(status="paid", grant__isnull=False, paid_at__isnull=False)
-                | (~Q(status="paid") & Q(grant__isnull=True)),
-                name="topup_paid_iff_granted",
-            ),
-            models.CheckConstraint(
-                condition=Q(amount_refunded__lte=F("amount")), name="topup_refund_within_amount"
-            ),
-            models.CheckConstraint(
-                condition=Q(credits_clawed_back__lte=F("credits")),
-                name="topup_clawback_within_credits",
-            ),
-        ]
-        indexes = [models.Index(fields=["user", "-created_at"], name="topup_user_idx")]
-
-    def __str__(self) -> str:
-        return f"top-up {self.uid} ({self.credits} credits, {self.status})"
-
-
-class StripeEvent(models.Model):
-    """A verified Stripe webhook event, stored once per Stripe event id (duplicates are dropped).
-
-    Written in the same transaction as its effects, so a failed handler leaves no row and
-    Stripe's retry processes the event again.
-    """
-
-    class Outcome(models.TextChoices):
-        PROCESSED = "processed", "Processed"
-        IGNORED = "ignored", "Ignored"
-
-    event_id = models.CharField(max_length=255, unique=True)
-    type = models.CharField(max_length=100, db_index=True)
-    livemode = models.BooleanField(default=False)
-    api_version = models.CharField(max_length=64, blank=True)
-    stripe_created_at = models.DateTimeField(null=True, blank=True)
-    body = models.TextField(help_text="The raw request body, exactly as signed.")
-    payload = models.JSONField()
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
-    note = models.CharField(max_length=255, blank=True)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-received_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.type} {self.event_id}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Manual adjustments (maker-checker, L8)
-# ---------------------------------------------------------------------------------------------
-
-
-class AdjustmentRequest(models.Model):
-    """A staff request to add (positive) or remove (negative) credits, posted on approval.
-
-    A second person holding `billing.approve_adjustmentrequest` approves it; the approval posts
-    one `adjustment` transfer with the approver as actor. Requester and approver always differ
-    (checked in the service and by a constraint).
-    """
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        related_name="adjustment_requests",
-        help_text="The customer whose credits change.",
-    )
-    amount = models.BigIntegerField(help_text="Credits: positive adds, negative removes.")
-    reason = models.TextField()
-    reference = models.CharField(max_length=200, help_text="Ticket or other reference.")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
-    rejected_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
-    transfer = models.OneToOneField(
-        Transfer,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="adjustment_request",
-    )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        permissions = [
-            ("approve_adjustmentrequest", "Can approve or reject credit adjustment requests"),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=~Q(amount=0),
-                name="adjustmentrequest_nonzero",
-                violation_error_message="The amount must not be zero.",
-            ),
-            models.CheckConstraint(
-                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("requested_by")),
-                name="adjustmentrequest_maker_is_not_checker",
-            ),
-            models.CheckConstraint(
-                condition=Q(
-                    status="pending",
-                    approved_by__isnull=True,
-                    rejected_by__isnull=True,
-                    transfer__isnull=True,
-                    decided_at__isnull=True,
-                )
-                | Q(
-                    status="approved",
-                    approved_by__isnull=False,
-                    rejected_by__isnull=True,
-                    transfer__isnull=False,
-                    decided_at__isnull=False,
-                )
-                | Q(
-                    status="rejected",
-                    approved_by__isnull=True,
-                    rejected_by__isnull=False,
-                    transfer__isnull=True,
-                    decided_at__isnull=False,
-                ),
-                name="adjustmentrequest_status_matches_decision",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"adjustment {self.amount:+d} for {self.user_id} ({self.status})"
-
-
 # ---------------------------------------------------------------------------------------------
 # Usage alerts (billing.alerts)
 # ---------------------------------------------------------------------------------------------
@@ -580,3 +304,16 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.event_id} ({self.status})"
+
+
+__all__ = [
+    "AdjustmentRequest",
+    "AlertDelivery",
+    "CreditPack",
+    "LedgerAccount",
+    "Price",
+    "StripeEvent",
+    "TopUp",
+    "Transfer",
+    "UsageAlert",
+]
