@@ -22,9 +22,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from billing.admin import adjustments  # noqa: F401 - registers AdjustmentRequestAdmin
+from billing.admin.adjustments import AdjustmentRequestAdmin
 from billing.admin.summary import finance_chart, finance_totals
 from billing.models import (
+    AdjustmentRequest,
     AlertDelivery,
     CreditPack,
     LedgerAccount,
@@ -309,6 +310,10 @@ class StripeEventAdmin(ReadOnlyAdmin):
     search_fields = ("=event_id", "type", "note")
     date_hierarchy = "received_at"
     exclude = ("payload",)
+
+
+# Manual adjustments, maker-checker (billing/admin/adjustments.py).
+admin.site.register(AdjustmentRequest, AdjustmentRequestAdmin)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Admin of manual credit adjustments (maker-checker): requests are created here and decided
-by actions; a second person with `billing.approve_adjustmentrequest` approves."""
+by actions; a second person with `billing.approve_adjustmentrequest` approves. Registered in
+billing/admin/__init__.py, which keeps the registration order (and so the admin URL order)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ class AdjustmentRequestForm(forms.ModelForm):
         fields = ("user", "amount", "reason", "reference")
 
 
-@admin.register(AdjustmentRequest)
 class AdjustmentRequestAdmin(admin.ModelAdmin):
     """Requests are created here and decided by actions; never edited or deleted."""
 

@@ -138,10 +138,13 @@ def alerts_evaluate_on_commit(*, user_id: int) -> None:
 
 
 def transfer_by_key(key: str) -> Transfer | None:
+    """The transfer recorded under this idempotency key, if any (holds.py shares it)."""
     return Transfer.objects.filter(idempotency_key=key).first()
 
 
 def transfer_check_same(existing: Transfer, **expected: object) -> Transfer:
+    """Return `existing` when a repeat with its key asks for the same thing (every `expected`
+    field equal), else raise IdempotencyConflict naming the first field that differs."""
     for field, value in expected.items():
         if getattr(existing, field) != value:
             raise IdempotencyConflict(
