@@ -14,7 +14,6 @@ from django.utils import timezone
 from accounts import tokens
 from accounts.models import ApiKey, User
 from accounts.selectors import api_key_cache_store, auth_cache_key
-from billing.services import signup_grant
 
 
 @dataclass(frozen=True)
@@ -33,19 +32,6 @@ def user_get_or_create(*, email: str) -> tuple[User, bool]:
         if user is not None:
             return user, False
         return User.objects.create_user(email=normalized), True
-
-
-def user_signup(*, email: str, password: str) -> User:
-    """Create a dashboard user with a password and give the signup credits, in one transaction.
-
-    The email is stored lower-cased (the caller checks it is free; a concurrent signup with the
-    same email fails on the unique constraint and nothing is written). The grant is
-    `billing.services.signup_grant`, idempotent per user, so it is given exactly once.
-    """
-    with transaction.atomic():
-        user = User.objects.create_user(email=email, password=password)
-        signup_grant(user=user)
-    return user
 
 
 def api_key_create(

@@ -11,7 +11,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import User
-from billing.models import CreditPack, LedgerAccount, TopUp, Transfer
+from billing.models import CreditPack, LedgerAccount, TopUp, Transfer, UsageAlert
+from outbound.models import Delivery
+from outbound.selectors import deliveries_recent
 
 
 @dataclass(frozen=True)
@@ -224,3 +226,22 @@ def transfer_available_effect(transfer: Transfer, *, user_id: int) -> int:
     if transfer.phase == Transfer.Phase.VOID_PENDING:
         return transfer.amount
     return transfer.amount if transfer.credit_account.user_id == user_id else -transfer.amount
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage alerts, their deliveries and the account callback URL
+# ---------------------------------------------------------------------------------------------
+
+
+def alerts_for_user(*, user: User) -> QuerySet[UsageAlert]:
+    return UsageAlert.objects.filter(user_id=user.pk).order_by("created_at", "id")
+
+
+def alert_get(*, user: User, alert_id: int) -> UsageAlert | None:
+    """One of the account's alerts, or None (also for another account's alert)."""
+    return UsageAlert.objects.filter(user_id=user.pk, pk=alert_id).first()
+
+
+def alert_deliveries_recent(*, user: User, limit: int = 20) -> QuerySet[Delivery]:
+    """The account's latest usage-alert notifications (email and webhook), newest first."""
+    return deliveries_recent(user=user, topic=Delivery.Topic.USAGE_ALERT, limit=limit)

@@ -12,8 +12,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from billing.errors import PaymentsNotConfigured
+from billing.services import stripe_event_process
 from billing.stripe_client import WebhookInvalid, webhook_event_construct
-from billing.topups import stripe_event_process
 
 
 @csrf_exempt  # Stripe cannot send a CSRF token; the signature authenticates the request.

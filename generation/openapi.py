@@ -518,7 +518,7 @@ _CODEFAST = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Top-ups — billing/apis.py
+# Top-ups — dashboard/apis/topups.py
 # ---------------------------------------------------------------------------------------------
 
 BILLING_ERROR = ok(
@@ -579,7 +579,7 @@ _BILLING = {
 }
 
 OPERATIONS: dict[tuple[str, str, str], Operation] = {
-    **{("billing.apis", cls, method): op for (cls, method), op in _BILLING.items()},
+    **{("dashboard.apis.topups", cls, method): op for (cls, method), op in _BILLING.items()},
     **{("generation.facades.veo3o1", cls, method): op for (cls, method), op in _VEO3O1.items()},
     **{
         ("generation.facades.veo3api", cls, method): op

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "billing",
     "generation",
     "outbound",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -179,9 +180,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 # ---------------------------------------------------------------------------------------------
 # DASHBOARD LOGIN AND EMAIL — https://docs.djangoproject.com/en/5.2/topics/email/
 # ---------------------------------------------------------------------------------------------
-LOGIN_URL = "accounts:login"
+LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
-LOGOUT_REDIRECT_URL = "accounts:login"
+LOGOUT_REDIRECT_URL = "dashboard:login"
 # Console by default (password-reset mails are printed); set SMTP in production.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

@@ -12,10 +12,9 @@ urlpatterns = [
     # patterns in order. None of them overlaps a path below.
     path("", include("generation.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("accounts/", include("accounts.urls")),
-    path("dashboard/credits/", include("billing.dashboard_urls")),
-    path("dashboard/", include("generation.dashboard_urls")),
-    path("docs/", include("generation.docs_urls")),
+    # Every customer page and account API (/accounts/, /dashboard/, /docs/, /api/v1/account/,
+    # /api/v1/billing/, /billing/success|cancel/), in one namespace.
+    path("", include("dashboard.urls")),
     path("", include("billing.urls")),
 ]
 

@@ -39,7 +39,7 @@ def pack(db: None) -> CreditPack:
 @pytest.fixture
 def start_checkout(fake_stripe: FakeStripe, pack: CreditPack) -> Any:
     """Start a real checkout (service → SDK → fake Stripe); returns the TopUp."""
-    from billing.topups import topup_checkout_create
+    from billing.services import topup_checkout_create
     from tests.factories import UserFactory
 
     def start(user: Any = None, credit_pack: CreditPack | None = None) -> Any:

@@ -14,15 +14,15 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
 
-from billing.adjustments import (
-    adjustment_request_approve,
-    adjustment_request_create,
-    adjustment_request_reject,
-)
 from billing.errors import AdjustmentRefused
 from billing.models import AdjustmentRequest, TopUp, Transfer
 from billing.selectors import balance_get, ledger_inconsistencies
-from billing.services import credits_grant
+from billing.services import (
+    adjustment_request_approve,
+    adjustment_request_create,
+    adjustment_request_reject,
+    credits_grant,
+)
 from tests.billing.stripe_fakes import event, post_webhook
 from tests.factories import UserFactory
 

@@ -7,7 +7,12 @@ from django.test import Client
 
 from accounts.models import User
 from billing.services import credits_grant
-from tests.billing.conftest import fake_stripe, pack, stripe_off  # noqa: F401 - fixtures
+from tests.billing.conftest import (  # noqa: F401 - fixtures
+    fake_stripe,
+    pack,
+    start_checkout,
+    stripe_off,
+)
 from tests.factories import UserFactory
 
 PASSWORD = "a-Long-passw0rd!"

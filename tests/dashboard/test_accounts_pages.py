@@ -32,7 +32,7 @@ def test_signup_creates_the_user_logs_in_and_grants_the_signup_credits_once(
     client: Client, settings
 ) -> None:  # type: ignore[no-untyped-def]
     settings.BILLING_SIGNUP_GRANT_CREDITS = 75
-    response = client.post(reverse("accounts:signup"), SIGNUP)
+    response = client.post(reverse("dashboard:signup"), SIGNUP)
     assert response.status_code == 302 and response["Location"] == reverse("dashboard:home")
     user = User.objects.get()
     assert user.email == "new.person@example.com" and user.check_password(PASSWORD)
@@ -47,13 +47,13 @@ def test_signup_creates_the_user_logs_in_and_grants_the_signup_credits_once(
 def test_signup_refuses_a_taken_email_in_any_case_and_weak_passwords(
     client: Client, member
 ) -> None:  # type: ignore[no-untyped-def]
-    taken = client.post(reverse("accounts:signup"), {**SIGNUP, "email": member.email.upper()})
+    taken = client.post(reverse("dashboard:signup"), {**SIGNUP, "email": member.email.upper()})
     assert taken.status_code == 200 and "already exists" in taken.content.decode()
     weak = client.post(
-        reverse("accounts:signup"), {**SIGNUP, "password1": "123", "password2": "123"}
+        reverse("dashboard:signup"), {**SIGNUP, "password1": "123", "password2": "123"}
     )
     assert weak.status_code == 200 and "errorlist" in weak.content.decode()
-    mismatch = client.post(reverse("accounts:signup"), {**SIGNUP, "password2": "other-Pass1!"})
+    mismatch = client.post(reverse("dashboard:signup"), {**SIGNUP, "password2": "other-Pass1!"})
     assert "do not match" in mismatch.content.decode()
     assert User.objects.count() == 1
     assert not Transfer.objects.filter(kind="grant", reason="signup grant").exists()
@@ -61,19 +61,19 @@ def test_signup_refuses_a_taken_email_in_any_case_and_weak_passwords(
 
 def test_login_with_email_in_any_case_then_logout_by_post_only(client: Client, member) -> None:  # type: ignore[no-untyped-def]
     response = client.post(
-        reverse("accounts:login"), {"username": member.email.upper(), "password": PASSWORD}
+        reverse("dashboard:login"), {"username": member.email.upper(), "password": PASSWORD}
     )
     assert response.status_code == 302 and response["Location"] == reverse("dashboard:home")
     assert session_user_id(client) == member.pk
-    assert client.get(reverse("accounts:logout")).status_code == 405
+    assert client.get(reverse("dashboard:logout")).status_code == 405
     assert session_user_id(client) == member.pk
-    assert client.post(reverse("accounts:logout")).status_code == 302
+    assert client.post(reverse("dashboard:logout")).status_code == 302
     assert session_user_id(client) is None
 
 
 def test_wrong_password_does_not_log_in(client: Client, member) -> None:  # type: ignore[no-untyped-def]
     response = client.post(
-        reverse("accounts:login"), {"username": member.email, "password": "wrong"}
+        reverse("dashboard:login"), {"username": member.email, "password": "wrong"}
     )
     assert response.status_code == 200 and session_user_id(client) is None
 
@@ -83,18 +83,18 @@ def test_dashboard_pages_need_a_login(client: Client, db) -> None:  # type: igno
         "dashboard:home",
         "dashboard:new",
         "dashboard:history",
-        "accounts:keys",
-        "credits:index",
-        "credits:ledger-csv",
+        "dashboard:keys",
+        "dashboard:credits",
+        "dashboard:ledger-csv",
     ):
         response = client.get(reverse(name))
         assert response.status_code == 302, name
-        assert response["Location"].startswith(reverse("accounts:login") + "?next=")
+        assert response["Location"].startswith(reverse("dashboard:login") + "?next=")
 
 
 def test_login_with_an_api_key_opens_that_keys_account(client: Client, member) -> None:  # type: ignore[no-untyped-def]
     token = api_key_create(user=member, name="cli").token
-    response = client.post(reverse("accounts:login-key"), {"api_key": f"  {token} "})
+    response = client.post(reverse("dashboard:login-key"), {"api_key": f"  {token} "})
     assert response.status_code == 302 and response["Location"] == reverse("dashboard:home")
     assert session_user_id(client) == member.pk
     assert ApiKey.objects.get(user=member).last_used_at is not None
@@ -104,7 +104,7 @@ def test_login_with_a_revoked_or_malformed_key_is_refused(client: Client, member
     created = api_key_create(user=member, name="old")
     api_key_revoke(api_key=created.api_key)
     for token in (created.token, "vsk_not-a-key", ""):
-        response = client.post(reverse("accounts:login-key"), {"api_key": token})
+        response = client.post(reverse("dashboard:login-key"), {"api_key": token})
         assert response.status_code == 400
         assert session_user_id(client) is None
 
@@ -115,10 +115,10 @@ def test_password_reset_mails_a_link_to_this_server_that_sets_a_new_password(
     settings.PUBLIC_BASE_URL = ""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "panel.example.test"]
     response = client.post(
-        reverse("accounts:password_reset"), {"email": member.email}, HTTP_HOST="panel.example.test"
+        reverse("dashboard:password_reset"), {"email": member.email}, HTTP_HOST="panel.example.test"
     )
     assert response.status_code == 302
-    assert response["Location"] == reverse("accounts:password_reset_done")
+    assert response["Location"] == reverse("dashboard:password_reset_done")
     (message,) = mail.outbox
     assert message.to == [member.email]
     assert message.subject == "Reset your veosaas password"
@@ -135,7 +135,7 @@ def test_password_reset_mails_a_link_to_this_server_that_sets_a_new_password(
         HTTP_HOST="panel.example.test",
     )
     assert done.status_code == 302
-    assert done["Location"] == reverse("accounts:password_reset_complete")
+    assert done["Location"] == reverse("dashboard:password_reset_complete")
     member.refresh_from_db()
     assert member.check_password(new_password)
 
@@ -143,9 +143,9 @@ def test_password_reset_mails_a_link_to_this_server_that_sets_a_new_password(
 def test_password_reset_for_an_unknown_email_sends_nothing_and_says_the_same(
     client: Client, db
 ) -> None:  # type: ignore[no-untyped-def]
-    response = client.post(reverse("accounts:password_reset"), {"email": "nobody@example.com"})
+    response = client.post(reverse("dashboard:password_reset"), {"email": "nobody@example.com"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("accounts:password_reset_done")
+    assert response["Location"] == reverse("dashboard:password_reset_done")
     assert mail.outbox == []
 
 
@@ -153,7 +153,7 @@ def test_password_reset_link_uses_public_base_url_when_set(
     client: Client, member, settings
 ) -> None:  # type: ignore[no-untyped-def]
     settings.PUBLIC_BASE_URL = "https://video.example.com"
-    client.post(reverse("accounts:password_reset"), {"email": member.email})
+    client.post(reverse("dashboard:password_reset"), {"email": member.email})
     assert "https://video.example.com/accounts/password-reset/" in mail.outbox[0].body
 
 
@@ -163,7 +163,7 @@ def test_password_reset_link_uses_public_base_url_when_set(
 
 
 def test_creating_a_key_shows_the_token_once(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
-    response = browser.post(reverse("accounts:keys"), {"name": "worker"})
+    response = browser.post(reverse("dashboard:keys"), {"name": "worker"})
     assert response.status_code == 201
     page = response.content.decode()
     token = re.search(r'<code id="new-key-token">([^<]+)</code>', page).group(1)
@@ -172,7 +172,7 @@ def test_creating_a_key_shows_the_token_once(browser: Client, member) -> None:  
     assert 'data-copy-target="#new-key-token"' in page
     assert "no-store" in response["Cache-Control"]
     # Never again: the list shows only the prefix, and the token is stored nowhere.
-    listing = browser.get(reverse("accounts:keys")).content.decode()
+    listing = browser.get(reverse("dashboard:keys")).content.decode()
     assert token not in listing and key.masked in listing
     assert not ApiKey.objects.filter(digest=token).exists()
 
@@ -180,7 +180,7 @@ def test_creating_a_key_shows_the_token_once(browser: Client, member) -> None:  
 def test_keys_page_lists_only_own_keys_with_last_use(browser: Client, member, stranger) -> None:  # type: ignore[no-untyped-def]
     mine = api_key_create(user=member, name="mine-key").api_key
     theirs = api_key_create(user=stranger, name="their-key").api_key
-    page = browser.get(reverse("accounts:keys")).content.decode()
+    page = browser.get(reverse("dashboard:keys")).content.decode()
     assert f'id="key-{mine.pk}"' in page and "mine-key" in page
     assert f'id="key-{theirs.pk}"' not in page and "their-key" not in page
     assert theirs.masked not in page
@@ -190,33 +190,35 @@ def test_keys_page_lists_only_own_keys_with_last_use(browser: Client, member, st
 def test_revoking_a_key_stops_it_at_once(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
     created = api_key_create(user=member, name="gone")
     api_key_authenticate(token=created.token)  # cached now
-    response = browser.post(reverse("accounts:key-revoke", args=[created.api_key.pk]))
+    response = browser.post(reverse("dashboard:key-revoke", args=[created.api_key.pk]))
     assert response.status_code == 302
     with pytest.raises(ApiKeyInvalid):
         api_key_authenticate(token=created.token)
-    assert "Revoked" in browser.get(reverse("accounts:keys")).content.decode()
+    assert "Revoked" in browser.get(reverse("dashboard:keys")).content.decode()
 
 
 def test_another_accounts_key_cannot_be_revoked(browser: Client, stranger) -> None:  # type: ignore[no-untyped-def]
     theirs = api_key_create(user=stranger, name="theirs")
-    assert browser.post(reverse("accounts:key-revoke", args=[theirs.api_key.pk])).status_code == 404
+    assert (
+        browser.post(reverse("dashboard:key-revoke", args=[theirs.api_key.pk])).status_code == 404
+    )
     assert api_key_authenticate(token=theirs.token).revoked_at is None
 
 
 def test_revoke_and_rotate_need_post(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
     key = api_key_create(user=member).api_key
-    assert browser.get(reverse("accounts:key-revoke", args=[key.pk])).status_code == 405
-    assert browser.get(reverse("accounts:secret-rotate")).status_code == 405
+    assert browser.get(reverse("dashboard:key-revoke", args=[key.pk])).status_code == 405
+    assert browser.get(reverse("dashboard:secret-rotate")).status_code == 405
 
 
 def test_signing_secret_is_shown_and_rotates(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
     first = webhook_secret_get_or_create(user=member)
-    assert first in browser.get(reverse("accounts:keys")).content.decode()
-    response = browser.post(reverse("accounts:secret-rotate"))
+    assert first in browser.get(reverse("dashboard:keys")).content.decode()
+    response = browser.post(reverse("dashboard:secret-rotate"))
     assert response.status_code == 302 and response["Location"].endswith("#signing-secret")
     member.refresh_from_db()
     assert member.webhook_secret.startswith("whsec_") and member.webhook_secret != first
-    page = browser.get(reverse("accounts:keys")).content.decode()
+    page = browser.get(reverse("dashboard:keys")).content.decode()
     assert member.webhook_secret in page and first not in page
 
 
@@ -233,9 +235,9 @@ def csrf_token(client: Client, url: str) -> str:
 @pytest.mark.parametrize(
     ("url_name", "args", "data"),
     [
-        ("accounts:keys", [], {"name": "x"}),
-        ("accounts:secret-rotate", [], {}),
-        ("accounts:logout", [], {}),
+        ("dashboard:keys", [], {"name": "x"}),
+        ("dashboard:secret-rotate", [], {}),
+        ("dashboard:logout", [], {}),
     ],
 )
 def test_account_forms_refuse_posts_without_csrf_token(
@@ -246,7 +248,7 @@ def test_account_forms_refuse_posts_without_csrf_token(
     member.refresh_from_db()
     assert ApiKey.objects.count() == 0 and member.webhook_secret == before
     assert session_user_id(csrf_browser) == member.pk
-    token = csrf_token(csrf_browser, reverse("accounts:keys"))
+    token = csrf_token(csrf_browser, reverse("dashboard:keys"))
     accepted = csrf_browser.post(
         reverse(url_name, args=args), {**data, "csrfmiddlewaretoken": token}
     )
@@ -255,14 +257,14 @@ def test_account_forms_refuse_posts_without_csrf_token(
 
 def test_revoke_refuses_a_post_without_csrf_token(csrf_browser: Client, member) -> None:  # type: ignore[no-untyped-def]
     key = api_key_create(user=member).api_key
-    assert csrf_browser.post(reverse("accounts:key-revoke", args=[key.pk])).status_code == 403
+    assert csrf_browser.post(reverse("dashboard:key-revoke", args=[key.pk])).status_code == 403
     key.refresh_from_db()
     assert key.revoked_at is None
 
 
 @pytest.mark.parametrize(
     "url_name",
-    ["accounts:signup", "accounts:login", "accounts:login-key", "accounts:password_reset"],
+    ["dashboard:signup", "dashboard:login", "dashboard:login-key", "dashboard:password_reset"],
 )
 def test_anonymous_forms_refuse_posts_without_csrf_token(db, url_name) -> None:  # type: ignore[no-untyped-def]
     client = Client(enforce_csrf_checks=True)

@@ -18,8 +18,8 @@ from tests.billing.stripe_fakes import FakeStripe
 
 pytestmark = pytest.mark.django_db
 
-CREDITS = reverse("credits:index")
-CSV_URL = reverse("credits:ledger-csv")
+CREDITS = reverse("dashboard:credits")
+CSV_URL = reverse("dashboard:ledger-csv")
 
 
 def run_job(user, seconds: int = 4):  # type: ignore[no-untyped-def]
@@ -91,7 +91,7 @@ def test_payments_off_says_so_and_buying_does_nothing(
     page = browser.get(CREDITS).content.decode()
     assert "Payments are not configured on this server" in page
     assert re.search(r'<button type="submit" disabled>Buy 100 credits', page)
-    response = browser.post(reverse("credits:buy"), {"pack": pack.pk}, follow=True)
+    response = browser.post(reverse("dashboard:credits-buy"), {"pack": pack.pk}, follow=True)
     assert "Payments are not configured on this server." in response.content.decode()
     assert not TopUp.objects.exists()
 
@@ -101,7 +101,7 @@ def test_buying_a_pack_redirects_to_stripe_checkout(
 ) -> None:  # type: ignore[no-untyped-def]
     page = browser.get(CREDITS).content.decode()
     assert "10.00 USD" in page and "not configured" not in page
-    response = browser.post(reverse("credits:buy"), {"pack": pack.pk})
+    response = browser.post(reverse("dashboard:credits-buy"), {"pack": pack.pk})
     topup = TopUp.objects.get()
     assert response.status_code == 302
     assert response["Location"] == f"https://checkout.stripe.com/c/pay/{topup.stripe_session_id}"
@@ -113,11 +113,11 @@ def test_buying_a_pack_redirects_to_stripe_checkout(
 def test_buying_an_unknown_or_retired_pack_explains(
     browser: Client, fake_stripe: FakeStripe, pack: CreditPack
 ) -> None:  # type: ignore[no-untyped-def]
-    unknown = browser.post(reverse("credits:buy"), {"pack": "999999"}, follow=True)
+    unknown = browser.post(reverse("dashboard:credits-buy"), {"pack": "999999"}, follow=True)
     assert "This credit pack does not exist." in unknown.content.decode()
     pack.active = False
     pack.save()
-    retired = browser.post(reverse("credits:buy"), {"pack": pack.pk}, follow=True)
+    retired = browser.post(reverse("dashboard:credits-buy"), {"pack": pack.pk}, follow=True)
     assert "no longer sold" in retired.content.decode()
     assert not TopUp.objects.exists()
 
@@ -125,5 +125,5 @@ def test_buying_an_unknown_or_retired_pack_explains(
 def test_buy_form_refuses_a_post_without_csrf_token(
     csrf_browser: Client, fake_stripe: FakeStripe, pack: CreditPack
 ) -> None:  # type: ignore[no-untyped-def]
-    assert csrf_browser.post(reverse("credits:buy"), {"pack": pack.pk}).status_code == 403
+    assert csrf_browser.post(reverse("dashboard:credits-buy"), {"pack": pack.pk}).status_code == 403
     assert not TopUp.objects.exists()

@@ -41,7 +41,7 @@ def test_docs_examples_use_this_servers_base_url(client: Client, facade: str, se
     settings.PUBLIC_BASE_URL = ""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "video.example.test"]
     page = client.get(
-        reverse("docs:facade", args=[facade]), HTTP_HOST="video.example.test"
+        reverse("dashboard:docs-facade", args=[facade]), HTTP_HOST="video.example.test"
     ).content.decode()
     base = "http://video.example.test"
     assert "<h3>cURL</h3>" in page and "<h3>JavaScript (fetch)</h3>" in page
@@ -56,18 +56,18 @@ def test_docs_examples_use_this_servers_base_url(client: Client, facade: str, se
 
 def test_docs_prefer_public_base_url(client: Client, settings) -> None:  # type: ignore[no-untyped-def]
     settings.PUBLIC_BASE_URL = "https://api.example.com"
-    page = client.get(reverse("docs:facade", args=["codefast"])).content.decode()
+    page = client.get(reverse("dashboard:docs-facade", args=["codefast"])).content.decode()
     assert 'curl -X POST "https://api.example.com/generate"' in page.replace("&quot;", '"')
-    index = client.get(reverse("docs:index")).content.decode()
+    index = client.get(reverse("dashboard:docs")).content.decode()
     assert '<code id="base-url">https://api.example.com</code>' in index
 
 
 def test_unknown_docs_page_is_404(client: Client) -> None:
-    assert client.get(reverse("docs:facade", args=["nope"])).status_code == 404
+    assert client.get(reverse("dashboard:docs-facade", args=["nope"])).status_code == 404
 
 
 def test_openapi_schema_is_valid_json_with_every_facade_path(client: Client) -> None:
-    response = client.get(reverse("docs:schema"))
+    response = client.get(reverse("dashboard:docs-schema"))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
     schema = json.loads(response.content)
@@ -104,7 +104,7 @@ def test_schema_generation_has_no_warnings(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "schema.json").read_text())["info"]["title"] == "veosaas API"
 
 
-@pytest.mark.parametrize("name", ["docs:swagger", "docs:redoc"])
+@pytest.mark.parametrize("name", ["dashboard:docs-swagger", "dashboard:docs-redoc"])
 def test_schema_viewers_load_only_local_assets(client: Client, name: str) -> None:
     page = client.get(reverse(name)).content.decode()
     sources = re.findall(r'(?:src|href)="([^"]+)"', page)
@@ -116,7 +116,7 @@ def test_schema_viewers_load_only_local_assets(client: Client, name: str) -> Non
 
 
 def test_dashboard_assets_are_local(browser: Client) -> None:
-    for url in (reverse("dashboard:home"), reverse("dashboard:new"), reverse("docs:index")):
+    for url in (reverse("dashboard:home"), reverse("dashboard:new"), reverse("dashboard:docs")):
         page = browser.get(url).content.decode()
         for source in re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', page):
             assert source.startswith("/static/"), source
@@ -154,7 +154,7 @@ def test_language_switch_turns_the_dashboard_turkish_then_dutch(browser: Client)
 
 
 def test_browser_language_is_used_until_one_is_chosen(client: Client, db) -> None:  # type: ignore[no-untyped-def]
-    page = client.get(reverse("accounts:login"), HTTP_ACCEPT_LANGUAGE="tr-TR,tr;q=0.9")
+    page = client.get(reverse("dashboard:login"), HTTP_ACCEPT_LANGUAGE="tr-TR,tr;q=0.9")
     assert "API Key ile Giriş" in page.content.decode()
     assert page["Content-Language"] == "tr"
 

@@ -1,4 +1,4 @@
-"""Top-up API, checkout creation (S5), success and cancel pages, signup grant."""
+"""Top-up API, checkout creation (S5), success and cancel pages."""
 
 from __future__ import annotations
 
@@ -15,10 +15,8 @@ from rest_framework.test import APIClient
 
 from billing.models import CreditPack, TopUp, Transfer
 from billing.selectors import balance_get, ledger_inconsistencies
-from billing.services import signup_grant
-from billing.topups import topup_checkout_create
+from billing.services import topup_checkout_create
 from tests.billing.stripe_fakes import FakeStripe
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -328,28 +326,3 @@ def test_cancel_page(client, fake_stripe: FakeStripe) -> None:  # type: ignore[n
     response = client.get("/billing/cancel/")
     assert response.status_code == 200
     assert "Checkout cancelled" in response.content.decode()
-
-
-# ---------------------------------------------------------------------------------------------
-# Signup grant
-# ---------------------------------------------------------------------------------------------
-
-
-def test_signup_grant_gives_the_configured_credits_once(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.BILLING_SIGNUP_GRANT_CREDITS = 50
-    user = UserFactory()
-    first = signup_grant(user=user)
-    settings.BILLING_SIGNUP_GRANT_CREDITS = 70  # a later change does not grant again
-    again = signup_grant(user=user)
-    assert first is not None
-    assert again is not None
-    assert first.pk == again.pk
-    assert (first.kind, first.amount, first.idempotency_key) == ("grant", 50, f"signup:{user.pk}")
-    assert balance_get(user=user).available == 50
-
-
-def test_signup_grant_can_be_switched_off(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.BILLING_SIGNUP_GRANT_CREDITS = 0
-    user = UserFactory()
-    assert signup_grant(user=user) is None
-    assert balance_get(user=user).available == 0

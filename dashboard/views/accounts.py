@@ -1,4 +1,4 @@
-"""Dashboard pages of accounts: sign up, log in (password or API key), password reset, API keys
+"""Account pages of the dashboard: sign up, log in (password or API key), password reset, API keys
 and the callback signing secret. Each view parses its form and calls one service or selector."""
 
 from __future__ import annotations
@@ -17,28 +17,24 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import (
-    ApiKeyCreateForm,
-    ApiKeyLoginForm,
-    EmailAuthenticationForm,
-    SignupForm,
-)
 from accounts.selectors import api_key_get, api_key_list
 from accounts.services import (
     api_key_create,
     api_key_revoke,
     api_key_touch,
-    user_signup,
 )
+from dashboard.forms import (
+    ApiKeyCreateForm,
+    ApiKeyLoginForm,
+    EmailAuthenticationForm,
+    SignupForm,
+)
+from dashboard.services import user_signup
 from outbound.services import webhook_secret_get_or_create, webhook_secret_rotate
+from veosaas.http import public_base_url
 
 # Sessions opened by a password or an API key are ordinary Django sessions.
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
-
-
-def base_url(request: HttpRequest) -> str:
-    """This server's public base URL (PUBLIC_BASE_URL, else the request's own host)."""
-    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
 
 
 @require_http_methods(["GET", "POST"])
@@ -77,7 +73,7 @@ def api_key_login(request: HttpRequest) -> HttpResponse:
     sessions already opened with it (log out, or change the password, for that).
     """
     if request.method == "GET":
-        return redirect("accounts:login")
+        return redirect("dashboard:login")
     form = ApiKeyLoginForm(request.POST)
     if form.is_valid() and form.key is not None:
         api_key_touch(api_key=form.key)
@@ -99,11 +95,11 @@ class PasswordResetView(auth_views.PasswordResetView):
     template_name = "accounts/password_reset_form.html"
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
-    success_url = reverse_lazy("accounts:password_reset_done")
+    success_url = reverse_lazy("dashboard:password_reset_done")
 
     def form_valid(self, form: Any) -> HttpResponse:
         # The link in the mail must point at this server's public address.
-        self.extra_email_context = {"base_url": base_url(self.request)}
+        self.extra_email_context = {"base_url": public_base_url(self.request)}
         return super().form_valid(form)
 
 
@@ -113,7 +109,7 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
-    success_url = reverse_lazy("accounts:password_reset_complete")
+    success_url = reverse_lazy("dashboard:password_reset_complete")
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
@@ -160,7 +156,7 @@ def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
         raise Http404("no such key")
     api_key_revoke(api_key=api_key)
     messages.success(request, _("The key %(name)s was revoked.") % {"name": api_key.masked})
-    return redirect("accounts:keys")
+    return redirect("dashboard:keys")
 
 
 @login_required
@@ -171,4 +167,4 @@ def webhook_secret_rotate_view(request: HttpRequest) -> HttpResponse:
         request,
         _("A new callback signing secret was created. Callbacks are signed with it from now on."),
     )
-    return redirect(reverse("accounts:keys") + "#signing-secret")
+    return redirect(reverse("dashboard:keys") + "#signing-secret")

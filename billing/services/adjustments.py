@@ -12,9 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from billing import lock_objects
 from billing.errors import AdjustmentRefused
 from billing.models import AdjustmentRequest
-from billing.services import credits_adjust
+from billing.services.ledger import credits_adjust
 
 APPROVE_PERMISSION = "billing.approve_adjustmentrequest"
 
@@ -43,7 +44,7 @@ def adjustment_request_create(
 
 
 def _lock_pending(adjustment_request: AdjustmentRequest) -> AdjustmentRequest:
-    locked = AdjustmentRequest.objects.select_for_update().get(pk=adjustment_request.pk)
+    locked = lock_objects.adjustment_request_lock(adjustment_request_id=adjustment_request.pk)
     if locked.status != AdjustmentRequest.Status.PENDING:
         raise AdjustmentRefused(f"the request is already {locked.status}")
     return locked

@@ -1,11 +1,10 @@
 """Services of the Stripe top-up sub-domain: start a checkout, fulfil it once, mirror refunds
 and disputes in the ledger, and process verified webhook events.
 
-Kept beside `billing/services.py` (the ledger primitives these call) because that module is
-already at its size limit (STYLE rule 12). Every function owns its transaction (a savepoint
-when nested, as inside `stripe_event_process`) and locks the TopUp row before touching the
-ledger, so all writes about one top-up are serialised: TopUp row, then the customer account
-row, always in that order.
+Refunds and disputes are in `topup_refunds.py`. Every function owns its transaction (a
+savepoint when nested, as inside `stripe_event_process`) and locks the TopUp row before touching
+the ledger, so all writes about one top-up are serialised: TopUp row, then the customer account
+row, always in that order (billing/lock_objects.py).
 
 Idempotency, from the outside in:
 - webhook events: a unique Stripe event id (duplicates answer 200 and change nothing);
@@ -19,7 +18,6 @@ Idempotency, from the outside in:
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -28,25 +26,22 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from billing import stripe_client
+from billing import lock_objects, stripe_client
 from billing.errors import PackUnavailable, PaymentsNotConfigured
 from billing.models import CreditPack, StripeEvent, TopUp, Transfer
-from billing.services import (
-    SYSTEM_CLAWBACKS,
-    SYSTEM_TOPUPS,
-    credits_clawback,
-    credits_grant,
+from billing.services.ledger import SYSTEM_TOPUPS, credits_grant
+from billing.services.topup_refunds import (
+    topup_clawback_sync,
+    topup_dispute_sync,
+    topup_payment_ids_record,
+    topup_refund_sync,
+    topup_uuid,
 )
-from billing.stripe_client import Charge, CheckoutSession, Dispute, WebhookEvent
+from billing.stripe_client import CheckoutSession, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
 PAID_PAYMENT_STATUSES = frozenset({"paid", "no_payment_required"})
-# Dispute statuses that release the disputed credits; any other status holds them back
-# (needs_response, under_review, warning_* inquiries, and lost, which is final).
-# https://docs.stripe.com/api/disputes/object#dispute_object-status
-DISPUTE_RELEASED_STATUSES = frozenset({"won", "warning_closed", "prevented"})
-DISPUTE_FINAL_STATUSES = frozenset({"won", "lost", "warning_closed", "prevented"})
 
 
 @dataclass(frozen=True)
@@ -110,8 +105,8 @@ def topup_checkout_create(
             amount=pack.price,
             currency=pack.currency,
             customer_email=user.email,
-            success_url=f"{base}{reverse('billing:success')}?session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{base}{reverse('billing:cancel')}",
+            success_url=f"{base}{reverse('dashboard:topup-success')}?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{base}{reverse('dashboard:topup-cancel')}",
             idempotency_key=topup_checkout_idempotency_key(topup),
         )
     except stripe_client.StripeUnavailable as exc:
@@ -135,22 +130,15 @@ def topup_checkout_create(
 # ---------------------------------------------------------------------------------------------
 
 
-def _parse_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _topup_for_session_locked(session: CheckoutSession) -> TopUp | None:
     """The TopUp of a Checkout Session, row-locked; None when the session is not ours."""
-    rows = TopUp.objects.select_for_update()
+    rows = lock_objects.topups_locked()
     topup = rows.filter(stripe_session_id=session.id).first()
     if topup is not None:
         return topup
     # The webhook can arrive before we stored the session id (or after a crash in between):
     # our uid travels as client_reference_id and metadata.
-    uid = _parse_uuid(session.topup_id) or _parse_uuid(session.client_reference_id)
+    uid = topup_uuid(session.topup_id) or topup_uuid(session.client_reference_id)
     topup = rows.filter(uid=uid).first() if uid else None
     if topup is None:
         return None
@@ -164,13 +152,6 @@ def _topup_for_session_locked(session: CheckoutSession) -> TopUp | None:
         return None
     topup.stripe_session_id = session.id
     return topup
-
-
-def _record_payment_ids(topup: TopUp, *, payment_intent_id: str = "", charge_id: str = "") -> None:
-    if payment_intent_id and not topup.stripe_payment_intent_id:
-        topup.stripe_payment_intent_id = payment_intent_id
-    if charge_id and not topup.stripe_charge_id:
-        topup.stripe_charge_id = charge_id
 
 
 def topup_fulfil(*, session: CheckoutSession) -> TopUp | None:
@@ -187,7 +168,7 @@ def topup_fulfil(*, session: CheckoutSession) -> TopUp | None:
         topup = _topup_for_session_locked(session)
         if topup is None:
             return None
-        _record_payment_ids(
+        topup_payment_ids_record(
             topup, payment_intent_id=session.payment_intent_id, charge_id=session.charge_id
         )
         if session.payment_status in PAID_PAYMENT_STATUSES and topup.grant_id is None:
@@ -230,7 +211,7 @@ def topup_fulfil(*, session: CheckoutSession) -> TopUp | None:
         ):
             topup.status = TopUp.Status.EXPIRED
         topup.save()
-        _clawback_sync(topup)
+        topup_clawback_sync(topup)
     return topup
 
 
@@ -250,136 +231,11 @@ def topup_payment_fail(*, session: CheckoutSession) -> TopUp | None:
         topup = _topup_for_session_locked(session)
         if topup is None:
             return None
-        _record_payment_ids(topup, payment_intent_id=session.payment_intent_id)
+        topup_payment_ids_record(topup, payment_intent_id=session.payment_intent_id)
         if topup.status != TopUp.Status.PAID:
             topup.status = TopUp.Status.FAILED
             topup.failure_reason = "the delayed payment failed"
         topup.save()
-    return topup
-
-
-# ---------------------------------------------------------------------------------------------
-# Refunds and disputes (S4)
-# ---------------------------------------------------------------------------------------------
-
-
-def _topup_for_charge_locked(
-    *, charge_id: str, payment_intent_id: str, topup_id: str = ""
-) -> TopUp | None:
-    rows = TopUp.objects.select_for_update()
-    if charge_id and (topup := rows.filter(stripe_charge_id=charge_id).first()):
-        return topup
-    if payment_intent_id and (
-        topup := rows.filter(stripe_payment_intent_id=payment_intent_id).first()
-    ):
-        return topup
-    uid = _parse_uuid(topup_id)
-    return rows.filter(uid=uid).first() if uid else None
-
-
-def topup_clawback_target(topup: TopUp) -> int:
-    """Credits that should be taken back for the Stripe state mirrored on `topup`.
-
-    floor(credits * amount_refunded / amount) for refunds, plus the same proportion of the
-    disputed amount while a dispute holds it (open or lost), capped at the pack's credits.
-    """
-    refunded = topup.credits * topup.amount_refunded // topup.amount
-    disputed = 0
-    if topup.dispute_id and topup.dispute_status not in DISPUTE_RELEASED_STATUSES:
-        disputed = topup.credits * topup.dispute_amount // topup.amount
-    return min(topup.credits, refunded + disputed)
-
-
-def _clawback_sync(topup: TopUp) -> None:
-    """Post the difference between the target clawback and what was already taken back.
-
-    The caller holds the TopUp row lock. Before the grant exists nothing is taken (fulfilment
-    calls this again right after granting). More to take → a forced debit (`credits_clawback`,
-    may leave the balance negative); less → a `reinstate` credit (a dispute won).
-    """
-    if topup.grant_id is None:
-        return
-    target = topup_clawback_target(topup)
-    delta = target - topup.credits_clawed_back
-    if delta == 0:
-        return
-    entry = topup.clawback_entries + 1
-    reason = (
-        f"top-up {topup.uid}: refunded {topup.amount_refunded}/{topup.amount} "
-        f"{topup.currency}, dispute {topup.dispute_status or 'none'}"
-    )
-    reference = f"topup:{topup.uid}"
-    if delta > 0:
-        credits_clawback(
-            user=topup.user,
-            amount=delta,
-            idempotency_key=f"topup:{topup.uid}:clawback:{entry}",
-            reason=reason,
-            reference=reference,
-            destination=SYSTEM_CLAWBACKS,
-        )
-    else:
-        credits_grant(
-            user=topup.user,
-            amount=-delta,
-            idempotency_key=f"topup:{topup.uid}:reinstate:{entry}",
-            reason=reason,
-            kind=Transfer.Kind.REINSTATE,
-            source=SYSTEM_CLAWBACKS,
-            reference=reference,
-        )
-    topup.credits_clawed_back = target
-    topup.clawback_entries = entry
-    topup.save(update_fields=["credits_clawed_back", "clawback_entries", "updated_at"])
-
-
-def topup_refund_sync(*, charge: Charge) -> TopUp | None:
-    """`charge.refunded`: mirror the cumulative refunded amount and claw back in proportion.
-
-    State-based: the stored amount only grows (max of stored and reported), so duplicates and
-    out-of-order events change nothing. Returns None for charges that are not top-ups.
-    """
-    with transaction.atomic():
-        topup = _topup_for_charge_locked(
-            charge_id=charge.id,
-            payment_intent_id=charge.payment_intent_id,
-            topup_id=charge.topup_id,
-        )
-        if topup is None:
-            return None
-        _record_payment_ids(topup, payment_intent_id=charge.payment_intent_id, charge_id=charge.id)
-        topup.amount_refunded = min(
-            topup.amount, max(topup.amount_refunded, charge.amount_refunded)
-        )
-        topup.save()
-        _clawback_sync(topup)
-    return topup
-
-
-def topup_dispute_sync(*, dispute: Dispute) -> TopUp | None:
-    """`charge.dispute.*`: hold back the disputed credits; reinstate them if the dispute is won.
-
-    The dispute status only moves forward: once a final status (won, lost, …) is recorded,
-    later-arriving events of the same dispute are ignored (a `created` delivered after
-    `closed` cannot reopen it). Returns None for charges that are not top-ups.
-    """
-    with transaction.atomic():
-        topup = _topup_for_charge_locked(
-            charge_id=dispute.charge_id, payment_intent_id=dispute.payment_intent_id
-        )
-        if topup is None:
-            return None
-        _record_payment_ids(
-            topup, payment_intent_id=dispute.payment_intent_id, charge_id=dispute.charge_id
-        )
-        same = topup.dispute_id == dispute.id
-        settled = topup.dispute_status in DISPUTE_FINAL_STATUSES
-        if not topup.dispute_id or (same and not settled) or (not same and settled):
-            topup.dispute_id = dispute.id
-            topup.dispute_status = dispute.status
-            topup.dispute_amount = min(dispute.amount, topup.amount)
-        topup.save()
-        _clawback_sync(topup)
     return topup
 
 

@@ -1,11 +1,9 @@
-"""Pages Stripe Checkout sends the customer back to (success, which fulfils, and cancel), and
-the dashboard's credits pages (balance, packs, usage chart, ledger, CSV export)."""
+"""The dashboard's credits pages (balance, packs, usage chart, ledger, CSV export) and the pages
+Stripe Checkout sends the customer back to (success, which fulfils, and cancel)."""
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -13,20 +11,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from billing.alerts import (
-    AlertInvalid,
-    AlertNotFound,
-    alert_create,
-    alert_delete,
-)
 from billing.errors import PackUnavailable, PaymentsNotConfigured
-from billing.forms import METRIC_LABELS, AlertCreateForm, CallbackUrlForm
 from billing.selectors import (
     balance_get,
     credit_pack_get,
@@ -35,12 +26,9 @@ from billing.selectors import (
     transfer_available_effect,
     transfers_for_user,
 )
+from billing.services import topup_checkout_create, topup_fulfil_from_stripe
 from billing.stripe_client import StripeNotFound, StripeUnavailable, is_configured
-from billing.topups import topup_checkout_create, topup_fulfil_from_stripe
-from billing.usage import alert_deliveries_recent, alerts_for_user
-from outbound.errors import CallbackUrlInvalid
-from outbound.selectors import account_callback_url_get
-from outbound.services import account_callback_url_set
+from veosaas.http import csv_stream, public_base_url
 
 # Checkout Session ids are `cs_` + letters, digits and underscores; anything else is refused
 # before it reaches a Stripe URL.
@@ -161,12 +149,12 @@ def credits_buy(request: HttpRequest) -> HttpResponse:
     pack = credit_pack_get(pack_id=int(pack_id)) if valid else None
     if pack is None:
         messages.error(request, _("This credit pack does not exist."))
-        return redirect("credits:index")
+        return redirect("dashboard:credits")
     try:
         start = topup_checkout_create(
             user=request.user,
             pack=pack,
-            base_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),
+            base_url=public_base_url(request),
         )
     except PaymentsNotConfigured:
         messages.error(request, _("Payments are not configured on this server."))
@@ -176,20 +164,7 @@ def credits_buy(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("The payment provider is unavailable. Please try again."))
     else:
         return redirect(start.url)
-    return redirect("credits:index")
-
-
-class _Echo:
-    """A file-like object whose write returns the row (csv.writer into a streaming response)."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_text(value: str) -> str:
-    """Text cells a spreadsheet would run as a formula get a leading apostrophe (OWASP
-    "CSV injection")."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return redirect("dashboard:credits")
 
 
 CSV_HEADER = [
@@ -211,100 +186,21 @@ CSV_HEADER = [
 def ledger_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The user's whole ledger as CSV, streamed row by row (never built in memory)."""
     user_id = request.user.pk
-    writer = csv.writer(_Echo())
-
-    def rows() -> Iterator[str]:
-        yield writer.writerow(CSV_HEADER)
-        for t in transfers_for_user(user=request.user).iterator(chunk_size=500):
-            yield writer.writerow(
-                [
-                    t.uid,
-                    t.created_at.isoformat(),
-                    t.kind,
-                    t.phase,
-                    t.amount,
-                    transfer_available_effect(t, user_id=user_id),
-                    "" if t.balance_after is None else t.balance_after,
-                    t.job_id or "",
-                    _csv_text(t.reason),
-                    _csv_text(t.reference),
-                ]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    filename = f"veosaas-ledger-{timezone.localdate():%Y%m%d}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-# ---------------------------------------------------------------------------------------------
-# Customer dashboard: usage alerts (/dashboard/alerts/, billing/urls.py)
-# ---------------------------------------------------------------------------------------------
-
-
-def _alerts_render(
-    request: HttpRequest, *, form: AlertCreateForm, url_form: CallbackUrlForm, status: int = 200
-) -> HttpResponse:
-    alerts = [
-        {"alert": a, "label": METRIC_LABELS.get(a.metric, a.metric)}
-        for a in alerts_for_user(user=request.user)
-    ]
-    return render(
-        request,
-        "dashboard/alerts.html",
-        {
-            "alerts": alerts,
-            "form": form,
-            "url_form": url_form,
-            "callback_url": account_callback_url_get(user=request.user),
-            "deliveries": alert_deliveries_recent(user=request.user),
-            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
-        },
-        status=status,
+    rows = (
+        [
+            t.uid,
+            t.created_at,
+            t.kind,
+            t.phase,
+            t.amount,
+            transfer_available_effect(t, user_id=user_id),
+            t.balance_after,
+            t.job_id,
+            t.reason,
+            t.reference,
+        ]
+        for t in transfers_for_user(user=request.user).iterator(chunk_size=500)
     )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def alerts_page(request: HttpRequest) -> HttpResponse:
-    """List the account's usage alerts; POST creates one."""
-    form = AlertCreateForm(request.POST or None)
-    url_form = CallbackUrlForm(initial={"url": account_callback_url_get(user=request.user)})
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                alert_create(user=request.user, **form.cleaned_data)
-            except AlertInvalid as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-            else:
-                messages.success(request, _("Alert created."))
-                return redirect("billing:alerts")
-        return _alerts_render(request, form=form, url_form=url_form, status=400)
-    return _alerts_render(request, form=form, url_form=url_form)
-
-
-@login_required
-@require_POST
-def alert_delete_view(request: HttpRequest, alert_id: int) -> HttpResponse:
-    try:
-        alert_delete(user=request.user, alert_id=alert_id)
-    except AlertNotFound as exc:
-        raise Http404 from exc
-    messages.success(request, _("Alert deleted."))
-    return redirect("billing:alerts")
-
-
-@login_required
-@require_POST
-def callback_url_view(request: HttpRequest) -> HttpResponse:
-    """Set or clear the account callback URL (where alert webhooks go)."""
-    url_form = CallbackUrlForm(request.POST)
-    if url_form.is_valid():
-        try:
-            account_callback_url_set(user=request.user, url=url_form.cleaned_data["url"])
-        except CallbackUrlInvalid as exc:
-            url_form.add_error("url", exc.message)
-        else:
-            messages.success(request, _("Callback URL saved."))
-            return redirect("billing:alerts")
-    return _alerts_render(request, form=AlertCreateForm(), url_form=url_form, status=400)
+    return csv_stream(
+        filename=f"veosaas-ledger-{timezone.localdate():%Y%m%d}.csv", header=CSV_HEADER, rows=rows
+    )

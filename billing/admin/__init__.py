@@ -11,26 +11,19 @@ Who gets what is set by migration 0004 (groups "Finance" and "Finance approvers"
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Iterable, Iterator
-from datetime import date, datetime
+from collections.abc import Iterator
 from typing import Any
 
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from billing.adjustments import (
-    adjustment_request_approve,
-    adjustment_request_create,
-    adjustment_request_reject,
-)
-from billing.errors import AdjustmentRefused, InsufficientCredits
+from billing.admin.adjustments import AdjustmentRequestAdmin
+from billing.admin.summary import finance_chart, finance_totals
 from billing.models import (
     AdjustmentRequest,
     CreditPack,
@@ -41,7 +34,8 @@ from billing.models import (
     Transfer,
     UsageAlert,
 )
-from billing.selectors import FinanceDay, finance_daily_summary
+from billing.selectors import finance_daily_summary
+from veosaas.http import csv_stream
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -53,42 +47,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-# ---------------------------------------------------------------------------------------------
-# CSV export
-# ---------------------------------------------------------------------------------------------
-
-
-class _Echo:
-    """A file-like object whose write() returns the line, for csv.writer over a stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: object) -> object:
-    # Spreadsheets run cells starting with = + - @ as formulas (CSV injection): quote text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return "" if value is None else value
-
-
-def csv_stream(
-    *, filename: str, header: list[str], rows: Iterable[Iterable[object]]
-) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow([_cell(value) for value in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 def _stamp() -> str:
@@ -338,55 +296,10 @@ class TopUpAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
             "days": days,
             "rows": summary,
-            "totals": _totals(summary),
-            "chart": _chart(summary),
+            "totals": finance_totals(summary),
+            "chart": finance_chart(summary),
         }
         return TemplateResponse(request, "billing/admin/summary.html", context)
-
-
-def _totals(rows: list[FinanceDay]) -> dict[str, object]:
-    revenue: dict[str, int] = {}
-    for row in rows:
-        for currency, amount in row.revenue:
-            revenue[currency] = revenue.get(currency, 0) + amount
-    return {
-        "revenue": sorted(revenue.items()),
-        "credits_sold": sum(r.credits_sold for r in rows),
-        "credits_granted": sum(r.credits_granted for r in rows),
-        "credits_used": sum(r.credits_used for r in rows),
-        "credits_clawed_back": sum(r.credits_clawed_back for r in rows),
-    }
-
-
-def _chart(rows: list[FinanceDay], *, width: int = 720, height: int = 180) -> dict[str, object]:
-    """Bar geometry for credits sold (left bar) and used (right bar) per day."""
-    top = max([1, *(r.credits_sold for r in rows), *(r.credits_used for r in rows)])
-    slot = width / max(len(rows), 1)
-    bar = max(slot / 2 - 1, 1)
-    bars: list[dict[str, object]] = []
-    for index, row in enumerate(rows):
-        for offset, value, css in (
-            (0.0, row.credits_sold, "sold"),
-            (bar, row.credits_used, "used"),
-        ):
-            h = round(value / top * height, 1)
-            bars.append(
-                {
-                    "x": round(index * slot + offset, 1),
-                    "y": round(height - h, 1),
-                    "w": round(bar, 1),
-                    "h": h,
-                    "css": css,
-                    "value": value,
-                    "day": row.day,
-                }
-            )
-    labels: list[dict[str, object]] = []
-    step = max(len(rows) // 6, 1)
-    for index in range(0, len(rows), step):
-        day: date = rows[index].day
-        labels.append({"x": round(index * slot, 1), "text": day.strftime("%m-%d")})
-    return {"width": width, "height": height, "top": top, "bars": bars, "labels": labels}
 
 
 @admin.register(StripeEvent)
@@ -398,122 +311,8 @@ class StripeEventAdmin(ReadOnlyAdmin):
     exclude = ("payload",)
 
 
-# ---------------------------------------------------------------------------------------------
-# Adjustments (maker-checker)
-# ---------------------------------------------------------------------------------------------
-
-
-class AdjustmentRequestForm(forms.ModelForm):
-    class Meta:
-        model = AdjustmentRequest
-        fields = ("user", "amount", "reason", "reference")
-
-
-@admin.register(AdjustmentRequest)
-class AdjustmentRequestAdmin(admin.ModelAdmin):
-    """Requests are created here and decided by actions; never edited or deleted."""
-
-    form = AdjustmentRequestForm
-    list_display = (
-        "created_at",
-        "user",
-        "amount",
-        "status",
-        "reference",
-        "requested_by",
-        "approved_by",
-        "rejected_by",
-        "decided_at",
-        "transfer",
-    )
-    list_filter = ("status",)
-    search_fields = ("user__email", "reference", "reason", "requested_by__email")
-    date_hierarchy = "created_at"
-    list_select_related = ("user", "requested_by", "approved_by", "rejected_by", "transfer")
-    autocomplete_fields = ("user",)
-    actions = ("approve_requests", "reject_requests")
-
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        if obj is None:
-            return ["user", "amount", "reason", "reference"]
-        return [
-            "user",
-            "amount",
-            "reason",
-            "reference",
-            "status",
-            "requested_by",
-            "approved_by",
-            "rejected_by",
-            "decided_at",
-            "transfer",
-            "created_at",
-        ]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_approve_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("billing.approve_adjustmentrequest")
-
-    def save_model(
-        self, request: HttpRequest, obj: AdjustmentRequest, form: Any, change: bool
-    ) -> None:
-        if change:
-            raise PermissionDenied
-        created = adjustment_request_create(
-            user=obj.user,
-            amount=obj.amount,
-            reason=obj.reason,
-            reference=obj.reference,
-            requested_by=request.user,
-        )
-        obj.pk = created.pk
-        obj.requested_by = created.requested_by
-        obj.status = created.status
-        obj.created_at = created.created_at
-        obj._state.adding = False
-
-    def _decide(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[AdjustmentRequest],
-        decide: Callable[[AdjustmentRequest], AdjustmentRequest],
-        verb: str,
-    ) -> None:
-        done = 0
-        for item in queryset.select_related("user"):
-            try:
-                decide(item)
-            except (AdjustmentRefused, InsufficientCredits) as exc:
-                self.message_user(request, f"{item}: not {verb}: {exc}", messages.ERROR)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{done} request(s) {verb}.", messages.SUCCESS)
-
-    @admin.action(
-        description="Approve selected requests (posts the adjustments)", permissions=["approve"]
-    )
-    def approve_requests(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
-        self._decide(
-            request,
-            queryset,
-            lambda item: adjustment_request_approve(adjustment_request=item, approver=request.user),
-            "approved",
-        )
-
-    @admin.action(description="Reject selected requests", permissions=["approve"])
-    def reject_requests(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
-        self._decide(
-            request,
-            queryset,
-            lambda item: adjustment_request_reject(adjustment_request=item, reviewer=request.user),
-            "rejected",
-        )
+# Manual adjustments, maker-checker (billing/admin/adjustments.py).
+admin.site.register(AdjustmentRequest, AdjustmentRequestAdmin)
 
 
 # ---------------------------------------------------------------------------------------------

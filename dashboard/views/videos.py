@@ -1,4 +1,5 @@
-"""The customer dashboard (server-rendered pages, session login) and the API docs pages.
+"""The customer dashboard's video pages (server-rendered, session login): home, new video, the
+live price, job history and a job's page.
 
 Views parse a form, call generation/billing services and selectors, and render. The JSON
 endpoints (`price`, `status`) serve the pages' small scripts with the session: they are read
@@ -23,15 +24,15 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.errors import InsufficientCredits
 from billing.selectors import balance_get, transfers_for_job
-from generation import images
-from generation.delivery import absolute_url, job_poster_url, job_video_url, upload_url
-from generation.forms import (
+from dashboard.forms import (
     MODE_LABELS,
     STATE_LABELS,
     HistoryFilterForm,
     PriceForm,
     VideoForm,
 )
+from generation import images
+from generation.delivery import job_poster_url, job_video_url, upload_url
 from generation.models import Job
 from generation.selectors import (
     QueuePlace,
@@ -76,7 +77,6 @@ FORM_FIELDS = {
     "images": "image",
     "mode": "mode",
 }
-FACADES = ("veo3o1", "veo3api", "codefast")
 RECENT_JOBS = 6
 
 
@@ -398,40 +398,5 @@ def history(request: HttpRequest) -> HttpResponse:
             "page": page,
             "cards": _cards(list(page.object_list), request),
             "query": query.urlencode(),
-        },
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# API docs
-# ---------------------------------------------------------------------------------------------
-
-
-def base_url(request: HttpRequest) -> str:
-    """This server's base URL as clients should call it (PUBLIC_BASE_URL, else this host)."""
-    return absolute_url("/", request).rstrip("/")
-
-
-@require_GET
-def docs_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "docs/index.html", {"base_url": base_url(request)})
-
-
-@require_GET
-def docs_facade(request: HttpRequest, facade: str) -> HttpResponse:
-    if facade not in FACADES:
-        raise Http404("no such API")
-    return render(
-        request,
-        f"docs/{facade}.html",
-        {
-            "base_url": base_url(request),
-            "facade": facade,
-            "veo3o1_duration": settings.VEO3O1_DURATION_SECONDS,
-            "veo3o1_resolution": settings.VEO3O1_RESOLUTION,
-            "veo3o1_model": settings.VEO3O1_MODEL_TIER,
-            "codefast_model": settings.CODEFAST_MODEL_TIER,
-            "codefast_resolution": settings.CODEFAST_RESOLUTION,
-            "codefast_time_zone": settings.CODEFAST_TIME_ZONE,
         },
     )

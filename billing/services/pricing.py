@@ -1,0 +1,48 @@
+"""The price of an operation in credits: the price table, else BILLING_DEFAULT_PRICES."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from billing.errors import PriceNotFound
+from billing.models import Price
+
+
+@dataclass(frozen=True)
+class Quote:
+    credits: int
+    operation: str
+    model_tier: str
+    resolution: str
+    seconds: int
+
+
+def price_quote(*, operation: str, model_tier: str, resolution: str, seconds: int) -> Quote:
+    """The price in credits of one operation. Every submit charges exactly this quote.
+
+    A row in the price table wins; otherwise BILLING_DEFAULT_PRICES. An inactive row or a
+    combination in neither raises PriceNotFound (the combination is not sold).
+    """
+    if seconds < 0:
+        raise ValueError("seconds must not be negative")
+    row = Price.objects.filter(
+        operation=operation, model_tier=model_tier, resolution=resolution
+    ).first()
+    if row is not None:
+        if not row.active:
+            raise PriceNotFound(f"{operation} {model_tier} {resolution} is not available")
+        flat, per_second = row.flat_credits, row.credits_per_second
+    else:
+        try:
+            flat, per_second = settings.BILLING_DEFAULT_PRICES[operation][model_tier][resolution]
+        except KeyError as exc:
+            raise PriceNotFound(f"{operation} {model_tier} {resolution} is not available") from exc
+    return Quote(
+        credits=flat + per_second * seconds,
+        operation=operation,
+        model_tier=model_tier,
+        resolution=resolution,
+        seconds=seconds,
+    )

@@ -1,0 +1,280 @@
+"""Account usage (veo3api.ai "track usage records"): `GET /api/v1/account/usage[?format=csv]`
+and `GET /api/v1/account/usage/daily`.
+
+Authenticated with `Authorization: Bearer <api key>`; our envelope; bad input answers 422 with
+`msg` naming the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing.usage import local_today, usage_time_zone
+from dashboard.apis.base import (
+    ENVELOPE_ERROR,
+    AccountApi,
+    RangeSerializer,
+    Unprocessable,
+    instant,
+    ok,
+    validated,
+)
+from dashboard.selectors import (
+    USAGE_KINDS,
+    USAGE_PAGE_MAX,
+    UsageQueryInvalid,
+    UsageRecord,
+    usage_daily,
+    usage_query_build,
+    usage_records_iter,
+    usage_records_page,
+)
+from veosaas.api import envelope
+from veosaas.http import csv_stream
+
+USAGE_CSV_HEADER = [
+    "id",
+    "created_at",
+    "kind",
+    "entry",
+    "amount",
+    "charged",
+    "balance_after",
+    "job_id",
+    "facade",
+    "api_key_name",
+    "reason",
+]
+KIND_ALIASES = {"topup": "top-up", "top_up": "top-up", "expire": "release"}
+TASK_ID_PREFIXES = ("veo_extend_task_", "veo_task_")
+
+
+def _usage_row(record: UsageRecord) -> dict[str, Any]:
+    return {
+        "id": str(record.id),
+        "created_at": instant(record.created_at),
+        "kind": record.kind,
+        "entry": record.entry,
+        "amount": record.amount,
+        "charged": record.charged,
+        "balance_after": record.balance_after,
+        "job_id": str(record.job_id) if record.job_id else None,
+        "facade": record.facade,
+        "api_key_name": record.api_key_name,
+        "reason": record.reason,
+    }
+
+
+def _usage_csv(records: Iterator[UsageRecord]) -> StreamingHttpResponse:
+    """Every matching record as a streamed CSV download."""
+    rows = (
+        [
+            r.id,
+            instant(r.created_at),
+            r.kind,
+            r.entry,
+            r.amount,
+            r.charged,
+            r.balance_after,
+            r.job_id,
+            r.facade,
+            r.api_key_name,
+            r.reason,
+        ]
+        for r in records
+    )
+    return csv_stream(
+        filename=f"usage-{timezone.localdate():%Y%m%d}.csv", header=USAGE_CSV_HEADER, rows=rows
+    )
+
+
+USAGE_ROW_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "kind": {"type": "string", "enum": list(USAGE_KINDS)},
+        "entry": {"type": "string", "description": "Ledger kind (expire is listed as release)."},
+        "amount": {"type": "integer", "description": "Signed change of available credits."},
+        "charged": {"type": "integer", "description": "Credits charged (captures), else 0."},
+        "balance_after": {"type": "integer", "nullable": True},
+        "job_id": {"type": "string", "format": "uuid", "nullable": True},
+        "facade": {"type": "string", "nullable": True},
+        "api_key_name": {"type": "string", "nullable": True},
+        "reason": {"type": "string"},
+    },
+}
+
+
+class UsageListApi(AccountApi):
+    """GET /api/v1/account/usage: the account's ledger entries, newest first."""
+
+    class QuerySerializer(RangeSerializer):
+        kind = serializers.CharField(required=False, max_length=200)
+        job_id = serializers.CharField(required=False, max_length=100)
+        limit = serializers.IntegerField(
+            required=False, min_value=1, max_value=USAGE_PAGE_MAX, default=50
+        )
+        cursor = serializers.CharField(required=False, max_length=1000)
+        format = serializers.ChoiceField(required=False, choices=["json", "csv"], default="json")
+
+        def validate_kind(self, value: str) -> list[str]:
+            names = [n.strip().lower() for n in value.split(",") if n.strip()]
+            return [KIND_ALIASES.get(n, n) for n in names]
+
+        def validate_job_id(self, value: str) -> uuid.UUID:
+            text = value.strip()
+            for prefix in TASK_ID_PREFIXES:
+                text = text.removeprefix(prefix)
+            try:
+                return uuid.UUID(text)
+            except ValueError as exc:
+                raise serializers.ValidationError(
+                    "must be a job id (UUID) or a veo3api taskId"
+                ) from exc
+
+    @extend_schema(
+        tags=["account"],
+        summary="Usage records",
+        description="Ledger entries newest first, keyset-paginated (`next_cursor`); "
+        "`format=csv` streams every matching row. Kinds: " + ", ".join(USAGE_KINDS),
+        parameters=[
+            OpenApiParameter("from", str, description="ISO date or date-time (inclusive)"),
+            OpenApiParameter("to", str, description="ISO date (whole day) or date-time"),
+            OpenApiParameter("kind", str, description="comma-separated kinds"),
+            OpenApiParameter("job_id", str, description="job UUID or veo3api taskId"),
+            OpenApiParameter("limit", int, description="1-200, default 50"),
+            OpenApiParameter("cursor", str, description="`next_cursor` of the previous page"),
+            OpenApiParameter("format", str, enum=["json", "csv"]),
+        ],
+        responses={
+            200: ok(
+                {
+                    "type": "object",
+                    "properties": {
+                        "records": {"type": "array", "items": USAGE_ROW_SCHEMA},
+                        "next_cursor": {"type": "string", "nullable": True},
+                        "time_zone": {"type": "string"},
+                    },
+                }
+            ),
+            401: ENVELOPE_ERROR,
+            422: ENVELOPE_ERROR,
+        },
+        operation_id="account_usage",
+    )
+    def get(self, request: Request) -> Response | StreamingHttpResponse:
+        params = validated(self.QuerySerializer(data=request.query_params))
+        try:
+            query = usage_query_build(
+                start=params.get("from"),
+                end=params.get("to"),
+                kinds=params.get("kind"),
+                job_id=params.get("job_id"),
+            )
+            if params["format"] == "csv":
+                return _usage_csv(usage_records_iter(user=request.user, query=query))
+            page = usage_records_page(
+                user=request.user, query=query, limit=params["limit"], cursor=params.get("cursor")
+            )
+        except UsageQueryInvalid as exc:
+            raise Unprocessable(str(exc)) from exc
+        return envelope(
+            {
+                "records": [_usage_row(r) for r in page.records],
+                "next_cursor": page.next_cursor,
+                "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+            }
+        )
+
+
+class UsageDailyApi(AccountApi):
+    """GET /api/v1/account/usage/daily: per-day totals for charts."""
+
+    DEFAULT_DAYS = 30
+
+    @extend_schema(
+        tags=["account"],
+        summary="Usage per day",
+        description="Credits used (captured) and added, jobs succeeded and failed, per day "
+        "(days in `time_zone`). Default: the last 30 days; at most 366.",
+        parameters=[
+            OpenApiParameter("from", str, description="ISO date"),
+            OpenApiParameter("to", str, description="ISO date (inclusive)"),
+        ],
+        responses={
+            200: ok(
+                {
+                    "type": "object",
+                    "properties": {
+                        "from": {"type": "string", "format": "date"},
+                        "to": {"type": "string", "format": "date"},
+                        "time_zone": {"type": "string"},
+                        "days": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "date": {"type": "string", "format": "date"},
+                                    "credits_used": {"type": "integer"},
+                                    "credits_added": {"type": "integer"},
+                                    "jobs_succeeded": {"type": "integer"},
+                                    "jobs_failed": {"type": "integer"},
+                                },
+                            },
+                        },
+                    },
+                }
+            ),
+            401: ENVELOPE_ERROR,
+            422: ENVELOPE_ERROR,
+        },
+        operation_id="account_usage_daily",
+    )
+    def get(self, request: Request) -> Response:
+        params = validated(RangeSerializer(data=request.query_params))
+        zone = usage_time_zone()
+
+        def day(value: date | datetime | None) -> date | None:
+            if isinstance(value, datetime):
+                return (
+                    (value if timezone.is_aware(value) else value.replace(tzinfo=zone))
+                    .astimezone(zone)
+                    .date()
+                )
+            return value
+
+        last = day(params.get("to")) or local_today()
+        first = day(params.get("from")) or last - timedelta(days=self.DEFAULT_DAYS - 1)
+        try:
+            days = usage_daily(user=request.user, first=first, last=last)
+        except UsageQueryInvalid as exc:
+            raise Unprocessable(str(exc)) from exc
+        return envelope(
+            {
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+                "days": [
+                    {
+                        "date": d.day.isoformat(),
+                        "credits_used": d.credits_used,
+                        "credits_added": d.credits_added,
+                        "jobs_succeeded": d.jobs_succeeded,
+                        "jobs_failed": d.jobs_failed,
+                    }
+                    for d in days
+                ],
+            }
+        )

@@ -1,0 +1,92 @@
+"""The dashboard's usage alerts page (/dashboard/alerts/): list, create and delete alerts, and
+set the account callback URL their webhooks go to."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from billing.alerts import (
+    AlertInvalid,
+    AlertNotFound,
+    alert_create,
+    alert_delete,
+)
+from billing.selectors import alert_deliveries_recent, alerts_for_user
+from dashboard.forms import METRIC_LABELS, AlertCreateForm, CallbackUrlForm
+from outbound.errors import CallbackUrlInvalid
+from outbound.selectors import account_callback_url_get
+from outbound.services import account_callback_url_set
+
+
+def _alerts_render(
+    request: HttpRequest, *, form: AlertCreateForm, url_form: CallbackUrlForm, status: int = 200
+) -> HttpResponse:
+    alerts = [
+        {"alert": a, "label": METRIC_LABELS.get(a.metric, a.metric)}
+        for a in alerts_for_user(user=request.user)
+    ]
+    return render(
+        request,
+        "dashboard/alerts.html",
+        {
+            "alerts": alerts,
+            "form": form,
+            "url_form": url_form,
+            "callback_url": account_callback_url_get(user=request.user),
+            "deliveries": alert_deliveries_recent(user=request.user),
+            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def alerts_page(request: HttpRequest) -> HttpResponse:
+    """List the account's usage alerts; POST creates one."""
+    form = AlertCreateForm(request.POST or None)
+    url_form = CallbackUrlForm(initial={"url": account_callback_url_get(user=request.user)})
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                alert_create(user=request.user, **form.cleaned_data)
+            except AlertInvalid as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, _("Alert created."))
+                return redirect("dashboard:alerts")
+        return _alerts_render(request, form=form, url_form=url_form, status=400)
+    return _alerts_render(request, form=form, url_form=url_form)
+
+
+@login_required
+@require_POST
+def alert_delete_view(request: HttpRequest, alert_id: int) -> HttpResponse:
+    try:
+        alert_delete(user=request.user, alert_id=alert_id)
+    except AlertNotFound as exc:
+        raise Http404 from exc
+    messages.success(request, _("Alert deleted."))
+    return redirect("dashboard:alerts")
+
+
+@login_required
+@require_POST
+def callback_url_view(request: HttpRequest) -> HttpResponse:
+    """Set or clear the account callback URL (where alert webhooks go)."""
+    url_form = CallbackUrlForm(request.POST)
+    if url_form.is_valid():
+        try:
+            account_callback_url_set(user=request.user, url=url_form.cleaned_data["url"])
+        except CallbackUrlInvalid as exc:
+            url_form.add_error("url", exc.message)
+        else:
+            messages.success(request, _("Callback URL saved."))
+            return redirect("dashboard:alerts")
+    return _alerts_render(request, form=AlertCreateForm(), url_form=url_form, status=400)
