@@ -6,6 +6,8 @@ are idempotent (guarded state changes), so a redelivered message does no harm.
 
 from __future__ import annotations
 
+import uuid
+
 from celery import shared_task
 
 from generation import callbacks, services
@@ -30,6 +32,13 @@ def jobs_poll_due_task() -> int:
 def jobs_reap_task() -> dict[str, int]:
     report = services.jobs_reap()
     return {"requeued": report.requeued, "failed": report.failed}
+
+
+# Enqueued on commit by every terminal transition (services/transitions.py): creates the
+# job's callback delivery, if it has a callback URL. Never raises (the job has ended already).
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def job_callback_schedule(job_id: str) -> None:
+    callbacks.callback_schedule_for_job(job_id=uuid.UUID(job_id))
 
 
 # Callbacks run on their own queue ("callbacks", settings CELERY_TASK_ROUTES), so slow

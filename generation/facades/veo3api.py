@@ -61,7 +61,7 @@ from generation.services import (
     RateLimited,
     job_submit,
 )
-from generation.upgrades import (
+from generation.services.upgrades import (
     RECORD_RETENTION,
     UpgradeRefused,
     extend_submit,
