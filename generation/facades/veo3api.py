@@ -21,6 +21,16 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing.catalog import (
+    ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    DEFAULT_RESOLUTION,
+    DEFAULT_TIER,
+    DURATIONS,
+    RESOLUTIONS,
+    Tier,
+)
 from billing.selectors import balance_get
 from generation.delivery import job_video_url
 from generation.facades.common import (
@@ -85,8 +95,8 @@ def _aspect_ratio(body: dict[str, Any]) -> tuple[str, str]:
     key = "aspect_ratio" if body.get("aspect_ratio") not in (None, "") else "aspectRatio"
     raw = optional_str(body, key, max_length=10).lower()
     if not raw:
-        return "16:9", key
-    if raw not in ("16:9", "9:16", "auto"):
+        return DEFAULT_ASPECT_RATIO, key
+    if raw not in (*ASPECT_RATIOS, "auto"):
         raise FieldError(key, "must be 16:9, 9:16 or Auto")
     return raw, key
 
@@ -115,7 +125,7 @@ def _mode(body: dict[str, Any], images: list[str], model_tier: str) -> str:
         mode = Job.Mode.REFERENCE
     else:
         raise FieldError("generationType", f"must be one of {TEXT}, {FIRST_LAST}, {REFERENCE}")
-    if mode == Job.Mode.REFERENCE and model_tier == "quality":
+    if mode == Job.Mode.REFERENCE and model_tier == Tier.QUALITY:
         raise FieldError("model", "must be veo3_fast or veo3_lite for reference images")
     return mode
 
@@ -133,12 +143,12 @@ class GenerateApi(Veo3ApiView):
         aspect, aspect_key = _aspect_ratio(body)
         images = optional_str_list(body, "imageUrls", max_items=3)
         mode = _mode(body, images, model_tier)
-        resolution = optional_str(body, "resolution", max_length=10).lower() or "720p"
-        if resolution not in ("720p", "1080p", "4k"):
+        resolution = optional_str(body, "resolution", max_length=10).lower() or DEFAULT_RESOLUTION
+        if resolution not in RESOLUTIONS:
             raise FieldError("resolution", "must be 720p, 1080p or 4k")
         duration = optional_int(body, "duration")
-        duration = 8 if duration is None else duration
-        if duration not in (4, 6, 8):
+        duration = DEFAULT_DURATION if duration is None else duration
+        if duration not in DURATIONS:
             raise FieldError("duration", "must be 4, 6 or 8")
         seed = _seed(body)
         watermark = optional_str(body, "watermark", max_length=200)
@@ -257,7 +267,7 @@ class ExtendApi(Veo3ApiView):
     def post(self, request: Request) -> Response:
         body = json_object(request)
         prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
-        model = optional_str(body, "model", max_length=20) or "fast"
+        model = optional_str(body, "model", max_length=20) or DEFAULT_TIER
         if model not in EXTEND_MODELS:
             raise FieldError("model", f"must be one of {', '.join(EXTEND_MODELS)}")
         seed = _seed(body)

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from accounts.authentication import BearerApiKeyAuthentication
 from accounts.models import User
+from billing.catalog import Tier
 from billing.errors import InsufficientCredits
 from generation.errors import (
     MSG_INTERNAL,
@@ -49,7 +50,8 @@ MSG_4K_PROCESSING = (
 )
 MSG_4K_DONE = "The video has been generated successfully"
 
-EXTEND_MODELS = ("fast", "quality", "lite")
+# In the order the contract lists them (the error message names them so).
+EXTEND_MODELS = (Tier.FAST.value, Tier.QUALITY.value, Tier.LITE.value)
 TEXT, FIRST_LAST, REFERENCE = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO")
 SEED_RANGE = (10000, 99999)
 TASK_ID_MAX = 64

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from accounts.authentication import BearerApiKeyAuthentication
 from accounts.selectors import ApiKeyInvalid, api_key_authenticate, api_key_cache_key
 from accounts.services import api_key_touch
+from billing.catalog import ASPECT_RATIOS
 from billing.errors import InsufficientCredits
 from generation import images
 from generation.delivery import job_poster_url, job_video_url, upload_url
@@ -181,7 +182,7 @@ class GenerateVideoApi(Veo3o1View):
             raise FieldError("generationType", "must be text_to_video or image_to_video")
         prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
         aspect = optional_str(body, "aspectRatio", max_length=10).lower() or "auto"
-        if aspect not in ("auto", "16:9", "9:16"):
+        if aspect not in ("auto", *ASPECT_RATIOS):
             raise FieldError("aspectRatio", "must be auto, 16:9 or 9:16")
         inputs = _images(request.user, body)
         if generation_type == "image_to_video" and not inputs:

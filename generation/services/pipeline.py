@@ -23,7 +23,7 @@ from django.core.files.storage import default_storage
 from django.db.models import F
 from django.utils import timezone
 
-from billing.catalog import DEFAULT_ASPECT_RATIO
+from billing.catalog import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO
 from generation import images, netguard
 from generation.errors import (
     CODE_CONTENT,
@@ -95,13 +95,14 @@ def _load_images(job: Job) -> tuple[InputImage, ...]:
 
 
 def _resolve_aspect(job: Job, inputs: tuple[InputImage, ...]) -> str:
-    if job.aspect_ratio in ("16:9", "9:16"):
+    if job.aspect_ratio in ASPECT_RATIOS:
         return job.aspect_ratio
     if job.parent_id and job.parent and job.parent.resolved_aspect_ratio:
         return job.parent.resolved_aspect_ratio
     if inputs:
-        return "16:9" if inputs[0].width >= inputs[0].height else "9:16"
-    return "16:9"
+        landscape, portrait = ASPECT_RATIOS
+        return landscape if inputs[0].width >= inputs[0].height else portrait
+    return DEFAULT_ASPECT_RATIO
 
 
 def _source_video(job: Job, workdir: Path) -> tuple[str | None, str | None]:
