@@ -213,7 +213,7 @@ def _fall_back(job: Job, exc: ProviderError) -> bool:
     if not fallback or fallback == job.provider or job.error_details.get("fallback_from"):
         return False
     details = {"fallback_from": job.provider, "fallback_reason": exc.message[:500]}
-    return job_provider_switch(job=job, provider=fallback, details=details)
+    return job_provider_switch(job=job, provider=fallback, details=details, reason=exc.message)
 
 
 def _handle_provider_error(job: Job, exc: ProviderError) -> None:

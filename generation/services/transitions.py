@@ -165,8 +165,11 @@ def job_retry(*, job_id: uuid.UUID, delay: float) -> bool:
     )
 
 
-def job_provider_switch(*, job: Job, provider: str, details: dict[str, str]) -> bool:
-    """Move a running job to `provider` and queue it again, keeping its hold (fallback)."""
+def job_provider_switch(*, job: Job, provider: str, details: dict[str, str], reason: str) -> bool:
+    """Move a running job to `provider` and queue it again, keeping its hold (fallback).
+
+    `details` replace the job's error details; `reason` is logged.
+    """
     moved = _apply(
         job.pk,
         _Move(
@@ -191,7 +194,7 @@ def job_provider_switch(*, job: Job, provider: str, details: dict[str, str]) -> 
             job.pk,
             job.provider,
             provider,
-            details.get("fallback_reason", ""),
+            reason,
         )
     return moved
 
