@@ -33,7 +33,7 @@ def jobs_reap_task() -> dict[str, int]:
     return {"requeued": report.requeued, "failed": report.failed}
 
 
-# Enqueued after the commit that ended a job (services._after_terminal); routed to the
+# Enqueued after the commit that ended a job (generation/services/transitions.py); routed to the
 # "callbacks" queue so a render backlog never delays a callback. Idempotent: one delivery per
 # (job, url), so a redelivered message schedules nothing twice.
 @shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90)

@@ -21,14 +21,17 @@ last 2 days, `personGeneration` per region) are left to the upstream answer.
 
 from __future__ import annotations
 
+from billing.catalog import ASPECT_RATIOS, DURATIONS, RESOLUTIONS, TIERS, Resolution, Tier
+
 VEO_MODES = ("text", "image", "first_last", "reference", "extend")
-VEO_MODEL_TIERS = ("quality", "fast", "lite")
-VEO_ASPECT_RATIOS = ("16:9", "9:16")
-VEO_RESOLUTIONS = ("720p", "1080p", "4k")
-VEO_DURATIONS = (4, 6, 8)
+# Our product vocabulary is Veo's: every tier, aspect ratio, resolution and duration we sell.
+VEO_MODEL_TIERS = TIERS
+VEO_ASPECT_RATIOS = ASPECT_RATIOS
+VEO_RESOLUTIONS = RESOLUTIONS
+VEO_DURATIONS = DURATIONS
 VEO_MAX_REFERENCE_IMAGES = 3
 # Resolutions and modes that only exist as 8-second clips.
-_EIGHT_SECONDS_ONLY_RESOLUTIONS = ("1080p", "4k")
+_EIGHT_SECONDS_ONLY_RESOLUTIONS = (Resolution.P1080.value, Resolution.K4.value)
 _EIGHT_SECONDS_ONLY_MODES = ("reference", "extend")
 
 
@@ -66,12 +69,12 @@ def veo_validate(
         raise VeoConstraintError("resolution", "resolution must be 720p, 1080p or 4k")
     if duration_seconds not in VEO_DURATIONS:
         raise VeoConstraintError("duration_seconds", "duration must be 4, 6 or 8 seconds")
-    if model_tier == "lite" and resolution == "4k":
+    if model_tier == Tier.LITE and resolution == Resolution.K4:
         raise VeoConstraintError("resolution", "the lite model does not render 4k")
 
     _validate_inputs(mode=mode, image_count=image_count, has_source_video=has_source_video)
 
-    if mode == "extend" and resolution != "720p":
+    if mode == "extend" and resolution != Resolution.P720:
         raise VeoConstraintError("resolution", "video extension is available in 720p only")
     if duration_seconds != 8:
         if resolution in _EIGHT_SECONDS_ONLY_RESOLUTIONS:

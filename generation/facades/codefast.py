@@ -18,53 +18,43 @@ holds the job's credits in the same ledger as every facade.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import logging
-from math import ceil
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions
-from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.authentication import HeaderApiKeyAuthentication
 from accounts.models import User
-from billing.errors import InsufficientCredits
 from generation import images
 from generation.delivery import job_video_url
+from generation.facades.codefast_base import (
+    CodefastError,
+    CodefastView,
+    body_limit,
+    limits,
+    parse_aspect_ratio,
+    parse_duration,
+    parse_image,
+)
 from generation.facades.common import FieldError, idempotency_key, json_object, required_str
 from generation.models import Job, Upload
 from generation.selectors import (
     QueuePlace,
-    daily_limit_resets_at,
-    daily_usage,
     job_get,
     job_get_by_idempotency_key,
     job_queue_place,
     jobs_succeeded_for_user,
 )
 from generation.services import (
-    ConcurrencyLimited,
-    DailyLimitReached,
-    IdempotencyKeyReused,
     ImageInput,
     JobSpec,
-    JobValidationError,
-    RateLimited,
     job_submit,
     upload_create,
 )
@@ -72,10 +62,6 @@ from generation.services import (
 logger = logging.getLogger(__name__)
 
 HEALTH_MESSAGE = "Veo 3 Fast Video Generator API running"  # clients compare it byte for byte
-ASPECT_RATIOS = ("16:9", "9:16")  # A22
-DURATIONS = (4, 6, 8)
-DEFAULT_ASPECT_RATIO = "16:9"
-DEFAULT_DURATION_SECONDS = 8
 # Where a browser that opens `/` without a key is sent (the web dashboard).
 DASHBOARD_PATH = "/dashboard/"
 
@@ -86,77 +72,6 @@ STATUS = {
     Job.State.FAILED: "failed",
     Job.State.CANCELLED: "failed",
 }
-# job_submit's validation fields, as codefast clients know them.
-FIELD_NAMES = {
-    "aspectRatio": "aspect_ratio",
-    "aspect_ratio": "aspect_ratio",
-    "duration": "duration_seconds",
-    "duration_seconds": "duration_seconds",
-    "imageUrls": "image",
-    "imageKey": "image",
-    "images": "image",
-}
-
-
-class CodefastError(Exception):
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        extra: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
-        self.extra, self.headers = extra or {}, headers or {}
-
-
-def detail_response(
-    status: int,
-    detail: str,
-    extra: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    return Response({"detail": detail, **(extra or {})}, status=status, headers=headers)
-
-
-class JsonAlways(DefaultContentNegotiation):
-    """Answer JSON whatever the Accept header says, as FastAPI does (never 406)."""
-
-    def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
-    ) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
-
-
-class CodefastView(APIView):
-    authentication_classes = [HeaderApiKeyAuthentication]
-    permission_classes = [IsAuthenticated]
-    parser_classes = [JSONParser]
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = JsonAlways
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, CodefastError):
-            return detail_response(exc.status, exc.detail, exc.extra, exc.headers)
-        if isinstance(exc, FieldError):
-            return detail_response(422, f"{exc.field} {exc.message}")
-        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-            return detail_response(
-                401, "Invalid API key", headers={"WWW-Authenticate": "X-API-Key"}
-            )
-        if isinstance(exc, RequestDataTooBig):
-            return detail_response(413, "body is too large")
-        if isinstance(exc, exceptions.ParseError):
-            return detail_response(422, "body is not valid JSON")
-        if isinstance(exc, exceptions.UnsupportedMediaType):
-            return detail_response(422, "body must be JSON (Content-Type: application/json)")
-        if isinstance(exc, exceptions.MethodNotAllowed):
-            return detail_response(405, "Method Not Allowed")
-        if isinstance(exc, exceptions.APIException):
-            return detail_response(exc.status_code, str(exc.detail))
-        logger.exception("codefast request failed")
-        return detail_response(500, "Internal server error")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,11 +86,6 @@ def stamp(moment: Any) -> str:
     return timezone.localtime(moment, ZoneInfo(settings.CODEFAST_TIME_ZONE)).strftime(
         "%d.%m.%Y %H:%M:%S"
     )
-
-
-def limits(user: User) -> dict[str, int]:
-    usage = daily_usage(user=user)
-    return {"daily_limit": usage.limit, "daily_limit_remaining": usage.remaining}
 
 
 def queue_place(job: Job) -> QueuePlace:
@@ -227,82 +137,6 @@ def status_body(job: Job, *, user: User, request: HttpRequest | None) -> dict[st
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_aspect_ratio(body: dict[str, Any]) -> str:
-    value = body.get("aspect_ratio")
-    if value is None:
-        return DEFAULT_ASPECT_RATIO
-    if not isinstance(value, str) or value.strip() not in ASPECT_RATIOS:
-        raise FieldError("aspect_ratio", 'must be "16:9" or "9:16"')
-    return value.strip()
-
-
-def parse_duration(body: dict[str, Any]) -> int:
-    """An integer 4, 6 or 8; like FastAPI's lax ints, "6" and 6.0 count as 6."""
-    value = body.get("duration_seconds")
-    if value is None:
-        return DEFAULT_DURATION_SECONDS
-    number: int | None = None
-    if isinstance(value, bool):
-        number = None
-    elif isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-    if number is None or number not in DURATIONS:
-        raise FieldError("duration_seconds", "must be 4, 6 or 8")
-    return number
-
-
-def parse_image(body: dict[str, Any]) -> bytes | None:
-    """The decoded `image`: raw base64 or a `data:image/...;base64,` URI, standard or URL-safe
-    alphabet, line breaks allowed, padding optional. Absent, null or "" means no image.
-    The type is not decided here: upload_create sniffs it from the bytes."""
-    value = body.get("image")
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise FieldError("image", "must be a base64-encoded string")
-    payload = value
-    if value[:5].lower() == "data:":
-        header, comma, payload = value.partition(",")
-        params = [part.strip().lower() for part in header[5:].split(";")]
-        if not comma or "base64" not in params[1:]:
-            raise FieldError("image", "must be a base64 data URI (data:image/...;base64,...)")
-        if params[0] and not params[0].startswith("image/"):
-            raise FieldError("image", f"is a data URI of type {params[0]}, not an image")
-    compact = "".join(payload.split())
-    if not compact:
-        raise FieldError("image", "is empty")
-    limit = settings.CODEFAST_IMAGE_MAX_BYTES
-    too_large = f"is too large: the limit is {limit:,} bytes ({limit / 2**20:g} MB) decoded"
-    if len(compact) > 4 * ceil(limit / 3):  # decided before decoding anything
-        raise FieldError("image", too_large)
-    compact = compact.replace("-", "+").replace("_", "/")
-    compact += "=" * (-len(compact) % 4)
-    try:
-        data = base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise FieldError("image", "is not valid base64") from exc
-    if not data:
-        raise FieldError("image", "is empty")
-    if len(data) > limit:
-        raise FieldError("image", too_large)
-    return data
-
-
-def _daily_limit_reached(user: User) -> CodefastError:
-    usage = daily_usage(user=user)
-    wait = max(1, ceil((daily_limit_resets_at() - timezone.now()).total_seconds()))
-    return CodefastError(
-        429,
-        "Daily limit reached",
-        {"daily_limit": usage.limit, "daily_limit_remaining": 0},
-        {"Retry-After": str(wait)},
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Endpoints
 # ---------------------------------------------------------------------------------------------
@@ -332,12 +166,6 @@ def root(request: HttpRequest) -> HttpResponse:
         response = _root_api(request)
     patch_vary_headers(response, ("Accept", "X-API-Key"))
     return response
-
-
-def body_limit() -> int:
-    """The largest /generate body read: the base64 of the largest image, plus room for the
-    other fields. Anything longer is refused by its Content-Length before it is parsed."""
-    return 4 * ceil(settings.CODEFAST_IMAGE_MAX_BYTES / 3) + 2**20
 
 
 class GenerateApi(CodefastView):
@@ -391,35 +219,7 @@ class GenerateApi(CodefastView):
             raw_request=raw,
             enforce_daily_limit=True,
         )
-        try:
-            job = job_submit(user=user, spec=spec, api_key=request.auth, idempotency_key=key).job
-        except JobValidationError as exc:
-            raise FieldError(FIELD_NAMES.get(exc.field, exc.field), exc.message) from exc
-        except DailyLimitReached as exc:
-            raise _daily_limit_reached(user) from exc
-        except InsufficientCredits as exc:
-            raise CodefastError(
-                429,
-                "Insufficient credits",
-                {
-                    "required_credits": exc.required,
-                    "available_credits": exc.available,
-                    **limits(user),
-                },
-            ) from exc
-        except RateLimited as exc:
-            raise CodefastError(
-                429, "Rate limit exceeded", limits(user), {"Retry-After": str(exc.retry_after)}
-            ) from exc
-        except ConcurrencyLimited as exc:
-            raise CodefastError(
-                429,
-                f"Too many jobs in progress: at most {exc.limit} may be queued or running",
-                limits(user),
-                {"Retry-After": str(exc.retry_after)},
-            ) from exc
-        except IdempotencyKeyReused as exc:
-            raise CodefastError(409, str(exc)) from exc
+        job = job_submit(user=user, spec=spec, api_key=request.auth, idempotency_key=key).job
         place = queue_place(job)
         return Response(
             {

@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from generation import images
 from generation.delivery import upload_url
 from generation.facades.common import FieldError, json_object, optional_str, required_str
-from generation.facades.veo3api import Veo3ApiView, http_status
+from generation.facades.veo3api_base import Veo3ApiView, http_status
 from generation.models import Upload
 from generation.services import upload_create
 from outbound import netguard

@@ -15,21 +15,22 @@ the whole video of an extension are served by `veo3api_media`.
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
-from rest_framework import exceptions
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.authentication import BearerApiKeyAuthentication
-from accounts.models import User
-from billing.errors import InsufficientCredits
+from billing.catalog import (
+    ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    DEFAULT_RESOLUTION,
+    DEFAULT_TIER,
+    DURATIONS,
+    RESOLUTIONS,
+    Tier,
+)
 from billing.selectors import balance_get
 from generation.delivery import job_video_url
 from generation.facades.common import (
@@ -42,6 +43,21 @@ from generation.facades.common import (
     optional_str_list,
     required_str,
 )
+from generation.facades.veo3api_base import (
+    EXTEND_MODELS,
+    FIRST_LAST,
+    MSG_4K_DONE,
+    MSG_4K_PROCESSING,
+    MSG_1080P_PROCESSING,
+    MSG_SUCCESS,
+    REFERENCE,
+    SEED_RANGE,
+    TEXT,
+    Veo3ApiView,
+    check_retention,
+    envelope,
+    job_for_task,
+)
 from generation.facades.veo3api_media import download_url
 from generation.facades.veo3api_shapes import (
     MODELS,
@@ -50,186 +66,21 @@ from generation.facades.veo3api_shapes import (
     result_urls,
 )
 from generation.models import Job
-from generation.selectors import job_get
 from generation.services import (
-    MSG_INTERNAL,
-    ConcurrencyLimited,
-    IdempotencyKeyReused,
     ImageInput,
     JobSpec,
-    JobValidationError,
-    RateLimited,
     job_submit,
 )
-from generation.upgrades import (
-    RECORD_RETENTION,
-    UpgradeRefused,
+from generation.services.upgrades import (
     extend_submit,
     upgrade_request,
 )
 
 logger = logging.getLogger(__name__)
 
-MSG_SUCCESS = "success"
-MSG_UNAUTHORIZED = (
-    "You do not have access permissions. Check your API key (Authorization: Bearer <key>)."
-)
-MSG_CREDITS = "The current credits are insufficient. Please top up."
-MSG_RECORD_NULL = "record is null."
-MSG_TOO_OLD = "Temporarily supports records within 14 days."
-MSG_NOT_SUCCESS = "record status is not success."
-MSG_1080P_PROCESSING = (
-    "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly."
-)
-MSG_4K_PROCESSING = (
-    "4k is processing. It should be ready in 5-10 minutes. Please check back shortly."
-)
-MSG_4K_DONE = "The video has been generated successfully"
-
-EXTEND_MODELS = ("fast", "quality", "lite")
-TEXT, FIRST_LAST, REFERENCE = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO")
-SEED_RANGE = (10000, 99999)
-TASK_ID_MAX = 64
-_TASK_ID_RE = re.compile(r"^(?:veo_extend_task_|veo_task_)?([0-9a-f]{32})$")
-# README A1: with VEO3API_HTTP_ERROR_STATUS, the HTTP status for each body code.
-_HTTP_STATUS = {455: 503, 501: 500, 505: 503}
-# Job field names in service errors → the request field a veo3api client sent.
-FIELD_NAMES = {
-    "imageKey": "imageUrls",
-    "images": "imageUrls",
-    "duration_seconds": "duration",
-    "aspect_ratio": "aspectRatio",
-    "model_tier": "model",
-    "mode": "generationType",
-    "source_video": "taskId",
-}
-
-
-class Veo3ApiError(Exception):
-    def __init__(
-        self, code: int, msg: str, data: Any = None, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(msg)
-        self.code, self.msg, self.data, self.headers = code, msg, data, headers or {}
-
-
-def http_status(code: int) -> int:
-    if not settings.VEO3API_HTTP_ERROR_STATUS:
-        return 200
-    return _HTTP_STATUS.get(code, code)
-
-
-def envelope(code: int, msg: str, data: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        {"code": code, "msg": msg, "data": data}, status=http_status(code), headers=headers
-    )
-
-
-class Veo3ApiView(APIView):
-    authentication_classes = [BearerApiKeyAuthentication]
-    permission_classes = [IsAuthenticated]
-
-    def render_error(
-        self, code: int, msg: str, data: Any = None, headers: dict[str, str] | None = None
-    ) -> Response:
-        return envelope(code, msg, data, headers)
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, Veo3ApiError):
-            return self.render_error(exc.code, exc.msg, exc.data, exc.headers)
-        if isinstance(exc, FieldError):
-            return self.render_error(422, f"{exc.field} {exc.message}")
-        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-            return self.render_error(401, MSG_UNAUTHORIZED, None, {"WWW-Authenticate": "Bearer"})
-        if isinstance(exc, exceptions.ParseError):
-            return self.render_error(422, "body is not valid JSON")
-        if isinstance(exc, exceptions.UnsupportedMediaType):
-            return self.render_error(422, f"body has an unsupported media type: {exc.detail}")
-        if isinstance(exc, exceptions.MethodNotAllowed):
-            return self.render_error(405, f"Method {self.request.method} not allowed")
-        if isinstance(exc, exceptions.APIException):
-            return self.render_error(exc.status_code, str(exc.detail))
-        logger.exception("veo3api request failed")
-        return self.render_error(500, MSG_INTERNAL)
-
-
 # ---------------------------------------------------------------------------------------------
-# Shared parsing and errors
+# Endpoints
 # ---------------------------------------------------------------------------------------------
-
-
-def task_uuid(task_id: str) -> uuid.UUID | None:
-    """The job id inside a kie task id (`veo_task_<hex>`, `veo_extend_task_<hex>`, or a UUID
-    as the other facades show it), None for anything else."""
-    match = _TASK_ID_RE.match(task_id.strip().lower())
-    if match:
-        return uuid.UUID(match.group(1))
-    try:
-        return uuid.UUID(task_id.strip())
-    except ValueError:
-        return None
-
-
-def job_for_task(user: User, task_id: Any) -> Job:
-    """The user's job for a taskId; 422 "record is null." when there is none (README A28)."""
-    if task_id is None or task_id == "":
-        raise FieldError("taskId", "is required")
-    if not isinstance(task_id, str):
-        raise FieldError("taskId", "must be a string")
-    if len(task_id) > TASK_ID_MAX:
-        raise FieldError("taskId", f"must be at most {TASK_ID_MAX} characters")
-    pk = task_uuid(task_id)
-    job = job_get(user=user, job_id=pk) if pk else None
-    if job is None:
-        raise Veo3ApiError(422, MSG_RECORD_NULL)
-    return job
-
-
-def check_retention(job: Job) -> None:
-    if job.created_at < timezone.now() - RECORD_RETENTION:
-        raise Veo3ApiError(422, MSG_TOO_OLD)
-
-
-def submit_errors(exc: Exception, *, aliases: dict[str, str] | None = None) -> Exception:
-    """The Veo3ApiError / FieldError for an error job_submit raised (None: not ours)."""
-    if isinstance(exc, JobValidationError):
-        field = (aliases or {}).get(exc.field) or FIELD_NAMES.get(exc.field, exc.field)
-        return FieldError(field, exc.message)
-    if isinstance(exc, InsufficientCredits):
-        return Veo3ApiError(402, MSG_CREDITS)
-    if isinstance(exc, RateLimited):
-        return Veo3ApiError(
-            429,
-            f"Rate limit exceeded: at most {exc.decision.limit} generation requests per "
-            f"{exc.decision.window} seconds.",
-            None,
-            {"Retry-After": str(exc.retry_after)},
-        )
-    if isinstance(exc, ConcurrencyLimited):
-        return Veo3ApiError(
-            429,
-            f"Too many concurrent tasks: at most {exc.limit} may be queued or running.",
-            None,
-            {"Retry-After": str(exc.retry_after)},
-        )
-    if isinstance(exc, IdempotencyKeyReused):
-        return FieldError("Idempotency-Key", "was already used with a different request")
-    if isinstance(exc, UpgradeRefused):
-        message = {"not_succeeded": MSG_NOT_SUCCESS, "expired": MSG_TOO_OLD}.get(exc.reason)
-        if message:
-            return Veo3ApiError(422, message)
-        return FieldError(exc.field, exc.message)
-    raise exc
-
-
-SUBMIT_ERRORS = (
-    JobValidationError,
-    InsufficientCredits,
-    RateLimited,
-    ConcurrencyLimited,
-    IdempotencyKeyReused,
-    UpgradeRefused,
-)
 
 
 def _seed(body: dict[str, Any]) -> int | None:
@@ -239,18 +90,13 @@ def _seed(body: dict[str, Any]) -> int | None:
     return seed
 
 
-# ---------------------------------------------------------------------------------------------
-# Endpoints
-# ---------------------------------------------------------------------------------------------
-
-
 def _aspect_ratio(body: dict[str, Any]) -> tuple[str, str]:
     """README A2: `aspect_ratio` wins over `aspectRatio`; `Auto` in any case → auto."""
     key = "aspect_ratio" if body.get("aspect_ratio") not in (None, "") else "aspectRatio"
     raw = optional_str(body, key, max_length=10).lower()
     if not raw:
-        return "16:9", key
-    if raw not in ("16:9", "9:16", "auto"):
+        return DEFAULT_ASPECT_RATIO, key
+    if raw not in (*ASPECT_RATIOS, "auto"):
         raise FieldError(key, "must be 16:9, 9:16 or Auto")
     return raw, key
 
@@ -279,7 +125,7 @@ def _mode(body: dict[str, Any], images: list[str], model_tier: str) -> str:
         mode = Job.Mode.REFERENCE
     else:
         raise FieldError("generationType", f"must be one of {TEXT}, {FIRST_LAST}, {REFERENCE}")
-    if mode == Job.Mode.REFERENCE and model_tier == "quality":
+    if mode == Job.Mode.REFERENCE and model_tier == Tier.QUALITY:
         raise FieldError("model", "must be veo3_fast or veo3_lite for reference images")
     return mode
 
@@ -297,12 +143,12 @@ class GenerateApi(Veo3ApiView):
         aspect, aspect_key = _aspect_ratio(body)
         images = optional_str_list(body, "imageUrls", max_items=3)
         mode = _mode(body, images, model_tier)
-        resolution = optional_str(body, "resolution", max_length=10).lower() or "720p"
-        if resolution not in ("720p", "1080p", "4k"):
+        resolution = optional_str(body, "resolution", max_length=10).lower() or DEFAULT_RESOLUTION
+        if resolution not in RESOLUTIONS:
             raise FieldError("resolution", "must be 720p, 1080p or 4k")
         duration = optional_int(body, "duration")
-        duration = 8 if duration is None else duration
-        if duration not in (4, 6, 8):
+        duration = DEFAULT_DURATION if duration is None else duration
+        if duration not in DURATIONS:
             raise FieldError("duration", "must be 4, 6 or 8")
         seed = _seed(body)
         watermark = optional_str(body, "watermark", max_length=200)
@@ -324,15 +170,13 @@ class GenerateApi(Veo3ApiView):
             callback_url=callback,
             raw_request=body,
         )
-        try:
-            submitted = job_submit(
-                user=request.user,
-                spec=spec,
-                api_key=request.auth,
-                idempotency_key=idempotency_key(request),
-            )
-        except SUBMIT_ERRORS as exc:
-            raise submit_errors(exc, aliases={"aspectRatio": aspect_key}) from exc
+        self.field_aliases = {"aspectRatio": aspect_key}
+        submitted = job_submit(
+            user=request.user,
+            spec=spec,
+            api_key=request.auth,
+            idempotency_key=idempotency_key(request),
+        )
         return envelope(200, MSG_SUCCESS, {"taskId": submitted.job.task_id})
 
 
@@ -374,18 +218,15 @@ class Get1080pVideoApi(Veo3ApiView):
         raw = {"taskId": params.get("taskId"), "index": index}
         if callback:
             raw["callBackUrl"] = callback
-        try:
-            result = upgrade_request(
-                user=request.user,
-                parent=parent,
-                kind=Job.Kind.UPGRADE_1080P,
-                result_index=index,
-                callback_url=callback,
-                raw_request=raw,
-                api_key=request.auth,
-            )
-        except SUBMIT_ERRORS as exc:
-            raise submit_errors(exc, aliases={"callBackUrl": "callBackUrl"}) from exc
+        result = upgrade_request(
+            user=request.user,
+            parent=parent,
+            kind=Job.Kind.UPGRADE_1080P,
+            result_index=index,
+            callback_url=callback,
+            raw_request=raw,
+            api_key=request.auth,
+        )
         if result.job.state == Job.State.SUCCEEDED:
             return envelope(200, MSG_SUCCESS, {"resultUrl": job_video_url(result.job, request)})
         return envelope(400, MSG_1080P_PROCESSING, None)
@@ -401,18 +242,15 @@ class Get4kVideoApi(Veo3ApiView):
         check_retention(parent)
         index = _index(body.get("index"))
         callback = optional_str(body, "callBackUrl", max_length=2048)
-        try:
-            result = upgrade_request(
-                user=request.user,
-                parent=parent,
-                kind=Job.Kind.UPGRADE_4K,
-                result_index=index,
-                callback_url=callback,
-                raw_request=body,
-                api_key=request.auth,
-            )
-        except SUBMIT_ERRORS as exc:
-            raise submit_errors(exc) from exc
+        result = upgrade_request(
+            user=request.user,
+            parent=parent,
+            kind=Job.Kind.UPGRADE_4K,
+            result_index=index,
+            callback_url=callback,
+            raw_request=body,
+            api_key=request.auth,
+        )
         job = result.job
         data = {"taskId": job.task_id, "resultUrls": None, "imageUrls": None}
         if result.created:
@@ -429,7 +267,7 @@ class ExtendApi(Veo3ApiView):
     def post(self, request: Request) -> Response:
         body = json_object(request)
         prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
-        model = optional_str(body, "model", max_length=20) or "fast"
+        model = optional_str(body, "model", max_length=20) or DEFAULT_TIER
         if model not in EXTEND_MODELS:
             raise FieldError("model", f"must be one of {', '.join(EXTEND_MODELS)}")
         seed = _seed(body)
@@ -438,21 +276,18 @@ class ExtendApi(Veo3ApiView):
         optional_bool(body, "enableTranslation", True)
         parent = job_for_task(request.user, body.get("taskId"))
         check_retention(parent)
-        try:
-            submitted = extend_submit(
-                user=request.user,
-                parent=parent,
-                prompt=prompt,
-                model_tier=model,
-                seed=seed,
-                watermark=watermark,
-                callback_url=callback,
-                raw_request=body,
-                api_key=request.auth,
-                idempotency_key=idempotency_key(request),
-            )
-        except SUBMIT_ERRORS as exc:
-            raise submit_errors(exc) from exc
+        submitted = extend_submit(
+            user=request.user,
+            parent=parent,
+            prompt=prompt,
+            model_tier=model,
+            seed=seed,
+            watermark=watermark,
+            callback_url=callback,
+            raw_request=body,
+            api_key=request.auth,
+            idempotency_key=idempotency_key(request),
+        )
         return envelope(200, MSG_SUCCESS, {"taskId": submitted.job.task_id})
 
 

@@ -21,7 +21,7 @@ from accounts.models import User
 from generation.delivery import absolute_url, serve_stored_file
 from generation.models import Job, Upload
 from generation.selectors import job_get
-from generation.upgrades import media_full_video_name
+from generation.services.upgrades import media_full_video_name
 
 DOWNLOAD_SALT = "generation.veo3api.download"
 DOWNLOAD_SECONDS = 20 * 60

@@ -15,9 +15,10 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
+from billing.catalog import DEFAULT_ASPECT_RATIO, Tier
 from generation.delivery import absolute_url, job_poster_url, job_video_url
+from generation.errors import MSG_INTERNAL
 from generation.models import Job
-from generation.services import MSG_INTERNAL
 
 MSG_4K_UNAVAILABLE = "The 4K version of this video is unavailable. Please try a different video."
 CALLBACK_MESSAGES = {
@@ -27,7 +28,7 @@ CALLBACK_MESSAGES = {
     Job.Kind.UPGRADE_4K: "4K Video generated successfully.",
 }
 
-MODELS = {"veo3": "quality", "veo3_fast": "fast", "veo3_lite": "lite"}
+MODELS = {"veo3": Tier.QUALITY.value, "veo3_fast": Tier.FAST.value, "veo3_lite": Tier.LITE.value}
 MODEL_NAMES = {tier: name for name, tier in MODELS.items()}
 
 
@@ -119,7 +120,7 @@ def prompt_json(job: Job) -> str:
             "prompt": job.prompt,
         }
         if "aspect_ratio" not in raw:
-            defaults["aspectRatio"] = "16:9"
+            defaults["aspectRatio"] = DEFAULT_ASPECT_RATIO
         raw = {**defaults, **raw}
     return json.dumps(raw, sort_keys=True, ensure_ascii=False)
 

@@ -16,17 +16,17 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.authentication import BearerApiKeyAuthentication
 from accounts.selectors import ApiKeyInvalid, api_key_authenticate, api_key_cache_key
 from accounts.services import api_key_touch
+from billing.catalog import ASPECT_RATIOS
 from billing.errors import InsufficientCredits
 from generation import images
 from generation.delivery import job_poster_url, job_video_url, upload_url
+from generation.facades.base import ErrorRule, FacadeApi, validation_rule
 from generation.facades.common import (
     FieldError,
     idempotency_key,
@@ -105,11 +105,37 @@ def envelope(
     )
 
 
-class Veo3o1View(APIView):
-    authentication_classes = [BearerApiKeyAuthentication]
-    permission_classes = [IsAuthenticated]
+def _insufficient(view: FacadeApi, exc: InsufficientCredits) -> Exception:
+    return Veo3o1Error(
+        1001, "Insufficient credits", 402, {"required": exc.required, "current": exc.available}
+    )
 
-    def handle_exception(self, exc: Exception) -> Response:
+
+def _limited(view: FacadeApi, exc: RateLimited | ConcurrencyLimited) -> Exception:
+    return Veo3o1Error(
+        1003, "Rate limit exceeded", 429, None, {"Retry-After": str(exc.retry_after)}
+    )
+
+
+def _key_reused(view: FacadeApi, exc: IdempotencyKeyReused) -> Exception:
+    return Veo3o1Error(1000, f"Invalid parameters: {exc}", 409)
+
+
+# How each refusal of a submit is answered (the facade's base view applies it).
+ERROR_TABLE: dict[type[Exception], ErrorRule] = {
+    JobValidationError: validation_rule(FIELD_NAMES),
+    InsufficientCredits: _insufficient,
+    RateLimited: _limited,
+    ConcurrencyLimited: _limited,
+    IdempotencyKeyReused: _key_reused,
+}
+
+
+class Veo3o1View(FacadeApi):
+    authentication_classes = [BearerApiKeyAuthentication]
+    error_table = ERROR_TABLE
+
+    def render_exception(self, exc: Exception) -> Response:
         if isinstance(exc, Veo3o1Error):
             return envelope(exc.code, exc.msg, exc.data, exc.http_status, exc.headers)
         if isinstance(exc, FieldError):
@@ -156,7 +182,7 @@ class GenerateVideoApi(Veo3o1View):
             raise FieldError("generationType", "must be text_to_video or image_to_video")
         prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
         aspect = optional_str(body, "aspectRatio", max_length=10).lower() or "auto"
-        if aspect not in ("auto", "16:9", "9:16"):
+        if aspect not in ("auto", *ASPECT_RATIOS):
             raise FieldError("aspectRatio", "must be auto, 16:9 or 9:16")
         inputs = _images(request.user, body)
         if generation_type == "image_to_video" and not inputs:
@@ -177,28 +203,12 @@ class GenerateVideoApi(Veo3o1View):
             callback_url=callback,
             raw_request=body,
         )
-        try:
-            submitted = job_submit(
-                user=request.user,
-                spec=spec,
-                api_key=request.auth,
-                idempotency_key=idempotency_key(request),
-            )
-        except JobValidationError as exc:
-            raise FieldError(FIELD_NAMES.get(exc.field, exc.field), exc.message) from exc
-        except InsufficientCredits as exc:
-            raise Veo3o1Error(
-                1001,
-                "Insufficient credits",
-                402,
-                {"required": exc.required, "current": exc.available},
-            ) from exc
-        except (RateLimited, ConcurrencyLimited) as exc:
-            raise Veo3o1Error(
-                1003, "Rate limit exceeded", 429, None, {"Retry-After": str(exc.retry_after)}
-            ) from exc
-        except IdempotencyKeyReused as exc:
-            raise Veo3o1Error(1000, f"Invalid parameters: {exc}", 409) from exc
+        submitted = job_submit(
+            user=request.user,
+            spec=spec,
+            api_key=request.auth,
+            idempotency_key=idempotency_key(request),
+        )
         job = submitted.job
         return envelope(
             0,

@@ -204,7 +204,7 @@ def test_scheduling_twice_makes_one_delivery(
 
 
 def test_4k_callback_has_credits_and_the_snake_mirror(funded_user, receiver, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from generation.upgrades import upgrade_request
+    from generation.services.upgrades import upgrade_request
     from tests.generation.veo3api_helpers import succeed_with_copy
 
     source = run_job(submit(funded_user, "", model_tier="fast").pk)
@@ -232,7 +232,7 @@ def test_4k_callback_has_credits_and_the_snake_mirror(funded_user, receiver, tmp
 
 
 def test_failed_4k_callback(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
-    from generation.upgrades import upgrade_request
+    from generation.services.upgrades import upgrade_request
 
     source = run_job(submit(funded_user, "", model_tier="fast").pk)
     upgrade = upgrade_request(

@@ -19,11 +19,9 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -31,35 +29,24 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
+from billing.catalog import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO, UPGRADE_RESOLUTIONS, Resolution
+from generation import media
+from generation.errors import UpgradeRefused
 from generation.models import Job
-from generation.services import JobSpec, Submitted, job_submit
+from generation.services.submit import JobSpec, Submitted, job_submit
 
 logger = logging.getLogger(__name__)
 
 # kie keeps records (and answers upgrade requests) for 14 days.
 RECORD_RETENTION = timedelta(days=14)
-UPGRADE_RESOLUTIONS = {Job.Kind.UPGRADE_1080P: "1080p", Job.Kind.UPGRADE_4K: "4k"}
 # Kinds whose video can be upgraded or extended (an upgrade's output is not a Veo video).
 SOURCE_KINDS = (Job.Kind.GENERATE, Job.Kind.EXTEND)
 EXTEND_SECONDS = 8
-EXTEND_RESOLUTION = "720p"
+EXTEND_RESOLUTION = Resolution.P720.value
 # A result this much longer than the clip asked for already contains its source (Veo's
 # extension returns source + continuation in one file; the local renderer returns only the
 # continuation).
 _CONTAINS_SOURCE_MARGIN = 0.5
-
-
-class UpgradeRefused(Exception):
-    """The source task cannot be upgraded or extended.
-
-    `reason`: "not_succeeded" | "expired" | "not_eligible"; `field` names the request input.
-    """
-
-    def __init__(self, reason: str, field: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -83,9 +70,9 @@ def _check_source(parent: Job, *, now: Any = None) -> None:
 
 
 def _aspect_of(parent: Job) -> str:
-    if parent.resolved_aspect_ratio in ("16:9", "9:16"):
+    if parent.resolved_aspect_ratio in ASPECT_RATIOS:
         return parent.resolved_aspect_ratio
-    return parent.aspect_ratio if parent.aspect_ratio in ("16:9", "9:16") else "16:9"
+    return parent.aspect_ratio if parent.aspect_ratio in ASPECT_RATIOS else DEFAULT_ASPECT_RATIO
 
 
 def upgrade_live_get(*, parent: Job, kind: str, result_index: int) -> Job | None:
@@ -257,62 +244,15 @@ def extend_full_video(*, job: Job) -> str:
                     dst.write(chunk)
             local_paths.append(path)
         out = Path(scratch) / "full.mp4"
-        _concatenate(local_paths, out)
+        try:
+            media.concatenate(local_paths, out)
+        except media.MediaIncompatible as exc:
+            raise FullVideoUnavailable(str(exc)) from exc
         with out.open("rb") as handle:
             stored = default_storage.save(name, File(handle))
     if stored != name:  # a concurrent call stored it first; keep that one
         default_storage.delete(stored)
     return name
-
-
-def _concatenate(paths: list[Path], out: Path) -> None:
-    """Join MP4 files with identical stream parameters by re-timing their packets."""
-    inputs = [av.open(str(path)) for path in paths]
-    try:
-        first_video = inputs[0].streams.video[0]
-        first_audio = inputs[0].streams.audio[0] if inputs[0].streams.audio else None
-        for container in inputs[1:]:
-            video = container.streams.video[0]
-            if (
-                video.codec_context.name != first_video.codec_context.name
-                or (video.width, video.height) != (first_video.width, first_video.height)
-                or bytes(video.codec_context.extradata or b"")
-                != bytes(first_video.codec_context.extradata or b"")
-            ):
-                raise FullVideoUnavailable("the segments have different video parameters")
-            if bool(container.streams.audio) != bool(first_audio):
-                raise FullVideoUnavailable("the segments differ in having sound")
-        with av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as output:
-            video_out = output.add_stream_from_template(first_video)
-            audio_out = output.add_stream_from_template(first_audio) if first_audio else None
-            offset = Fraction(0)
-            last_dts: dict[int, int] = {}
-            for container in inputs:
-                video = container.streams.video[0]
-                audio = container.streams.audio[0] if container.streams.audio else None
-                streams = [s for s in (video, audio) if s is not None]
-                end = offset
-                for packet in container.demux(*streams):
-                    if packet.dts is None or packet.time_base is None:
-                        continue  # the flush packet at the end of each stream
-                    shift = round(offset / packet.time_base)
-                    packet.dts += shift
-                    packet.pts = packet.pts + shift if packet.pts is not None else None
-                    target = video_out if packet.stream is video else audio_out
-                    # AAC priming packets of a later segment would overlap the previous one.
-                    key = id(target)
-                    seconds = packet.dts * packet.time_base
-                    if key in last_dts and seconds <= last_dts[key]:
-                        continue
-                    last_dts[key] = seconds
-                    if packet.stream is video and packet.pts is not None:
-                        end = max(end, (packet.pts + (packet.duration or 0)) * packet.time_base)
-                    packet.stream = target
-                    output.mux(packet)
-                offset = end
-    finally:
-        for container in inputs:
-            container.close()
 
 
 def media_full_video_name(*, job_id: uuid.UUID) -> str | None:

@@ -1,90 +1,29 @@
-"""Read paths of generation. Every lookup is scoped to the acting account: another
-account's job answers exactly like an unknown id."""
+"""Queue place and ETA of a job: render-time estimates and the shared queue snapshot."""
 
 from __future__ import annotations
 
 import bisect
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from functools import cache
+from datetime import datetime, timedelta
 from time import perf_counter
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Value, Window
 from django.db.models.functions import Mod, RowNumber
 from django.utils import timezone
 
-from accounts.models import User
-from billing.errors import PriceNotFound
-from billing.services import price_quote
-from generation.models import Job, Upload
-from generation.veo_rules import VeoConstraintError, veo_validate
-from outbound.models import Delivery
-from outbound.selectors import deliveries_for_reference
+from billing.catalog import Resolution
+from generation.models import Job
 
 # Used before any job of a kind has finished: seconds of rendering per second of output.
-_FALLBACK_SECONDS_PER_OUTPUT_SECOND = {"720p": 1.0, "1080p": 2.5, "4k": 8.0}
-
-
-@cache
-def _job_row_plan(vendor: str) -> tuple[str, list[str], list[tuple[Any, list[Any]]]]:
-    """One SELECT of every Job column by id and owner, and each column's DB converters.
-
-    Built once per process from the model, the same way Django's compiler would each time.
-    """
-    quote = connection.ops.quote_name
-    fields = Job._meta.concrete_fields
-    table = Job._meta.db_table
-    sql = (
-        f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(table)} "  # noqa: S608
-        f"WHERE {quote('id')} = %s AND {quote('user_id')} = %s"
-    )
-    plan = []
-    for field in fields:
-        column = field.get_col(table)
-        plan.append(
-            (column, connection.ops.get_db_converters(column) + field.get_db_converters(connection))
-        )
-    return sql, [f.attname for f in fields], plan
-
-
-def job_get(*, user: User, job_id: object) -> Job | None:
-    """The user's job with this id, or None (also for another account's job).
-
-    Status polling is the hottest read path: this runs one fixed SQL statement instead of
-    compiling an ORM query on every call.
-    """
-    try:
-        pk = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
-    except (ValueError, AttributeError):
-        return None
-    sql, names, plan = _job_row_plan(connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [Job._meta.pk.get_db_prep_value(pk, connection), user.pk])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = []
-    for value, (column, converters) in zip(row, plan, strict=True):
-        for converter in converters:
-            value = converter(value, column, connection)
-        values.append(value)
-    return Job.from_db(connection.alias, names, values)
-
-
-def upload_get_by_key(*, user: User, key: str) -> Upload | None:
-    """An upload of this user by its public key (`img_<hex>`) or its id."""
-    raw = key.removeprefix("img_")
-    try:
-        pk = uuid.UUID(raw)
-    except ValueError:
-        return None
-    return Upload.objects.filter(pk=pk, user=user).first()
+_FALLBACK_SECONDS_PER_OUTPUT_SECOND = {
+    Resolution.P720.value: 1.0,
+    Resolution.P1080.value: 2.5,
+    Resolution.K4.value: 8.0,
+}
 
 
 # Estimates per (provider, model tier, resolution, duration) with the monotonic time each
@@ -143,75 +82,6 @@ def job_eta_seconds(*, job: Job) -> int:
         resolution=job.resolution,
         duration_seconds=job.duration_seconds,
     )
-
-
-def jobs_for_user(*, user: User) -> QuerySet[Job]:
-    return Job.objects.filter(user=user).order_by("-created_at")
-
-
-@dataclass(frozen=True)
-class DailyUsage:
-    limit: int
-    used: int
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.limit - self.used)
-
-
-def day_start(*, now: datetime | None = None) -> datetime:
-    """Midnight today in GENERATION_DAILY_LIMIT_TIME_ZONE (the day the daily limit counts)."""
-    zone = ZoneInfo(settings.GENERATION_DAILY_LIMIT_TIME_ZONE)
-    local = (now or timezone.now()).astimezone(zone)
-    return datetime.combine(local.date(), time.min, tzinfo=zone)
-
-
-def daily_usage(*, user: User, now: datetime | None = None) -> DailyUsage:
-    """Jobs the account started today (local midnight), failed ones not counted: a failed
-    job gives its slot back. The limit is the account's own or GENERATION_DAILY_LIMIT."""
-    limit = user.daily_limit if user.daily_limit is not None else settings.GENERATION_DAILY_LIMIT
-    used = (
-        Job.objects.filter(user=user, created_at__gte=day_start(now=now))
-        .exclude(state__in=[Job.State.FAILED, Job.State.CANCELLED])
-        .count()
-    )
-    return DailyUsage(limit=limit, used=used)
-
-
-# ---------------------------------------------------------------------------------------------
-# codefast: daily limit reset, history, idempotent retries, queue positions
-# ---------------------------------------------------------------------------------------------
-
-
-def daily_limit_resets_at(*, now: datetime | None = None) -> datetime:
-    """The next midnight in GENERATION_DAILY_LIMIT_TIME_ZONE (when `daily_usage` starts over)."""
-    zone = ZoneInfo(settings.GENERATION_DAILY_LIMIT_TIME_ZONE)
-    local = (now or timezone.now()).astimezone(zone)
-    return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=zone)
-
-
-def jobs_succeeded_for_user(*, user: User) -> QuerySet[Job]:
-    """The account's finished videos, newest first: one query, only the listed columns."""
-    return (
-        Job.objects.filter(user=user, state=Job.State.SUCCEEDED)
-        .only(
-            "id",
-            "user_id",
-            "created_at",
-            "aspect_ratio",
-            "resolved_aspect_ratio",
-            "duration_seconds",
-            "resolution",
-            "image_refs",
-            "video_file",
-        )
-        .order_by("-created_at", "-id")
-    )
-
-
-def job_get_by_idempotency_key(*, user: User, key: str) -> Job | None:
-    """The account's job submitted with this Idempotency-Key, if any."""
-    return Job.objects.filter(user=user, idempotency_key=key).first()
 
 
 @dataclass(frozen=True)
@@ -403,93 +273,3 @@ def _queue_place_near_fence(job: Job, snapshot: QueueSnapshot) -> QueuePlace:
 # ---------------------------------------------------------------------------------------------
 # Dashboard: counts, filtered history, price preview, a job's inputs and callbacks
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JobCounts:
-    total: int
-    succeeded: int
-    active: int  # queued or running
-
-
-def job_counts(*, user: User) -> JobCounts:
-    """The account's jobs: all, finished videos, and those queued or running (one query)."""
-    counts = Job.objects.filter(user=user).aggregate(
-        total=Count("pk"),
-        succeeded=Count("pk", filter=Q(state=Job.State.SUCCEEDED)),
-        active=Count("pk", filter=Q(state__in=[Job.State.QUEUED, Job.State.RUNNING])),
-    )
-    return JobCounts(total=counts["total"], succeeded=counts["succeeded"], active=counts["active"])
-
-
-def jobs_filtered_for_user(
-    *,
-    user: User,
-    state: str = "",
-    created_from: date | None = None,
-    created_to: date | None = None,
-) -> QuerySet[Job]:
-    """The account's jobs, newest first, optionally of one state and created within a range of
-    calendar days (both ends included, days in the current time zone)."""
-    jobs = Job.objects.filter(user=user)
-    if state:
-        jobs = jobs.filter(state=state)
-    zone = timezone.get_current_timezone()
-    if created_from is not None:
-        jobs = jobs.filter(created_at__gte=datetime.combine(created_from, time.min, tzinfo=zone))
-    if created_to is not None:
-        end = datetime.combine(created_to + timedelta(days=1), time.min, tzinfo=zone)
-        jobs = jobs.filter(created_at__lt=end)
-    return jobs.order_by("-created_at", "-id")
-
-
-@dataclass(frozen=True)
-class PriceCheck:
-    """What a generation would cost, or why it cannot be made (`field`, `message`)."""
-
-    credits: int | None
-    field: str = ""
-    message: str = ""
-
-
-_IMAGES_PER_MODE = {Job.Mode.TEXT: 0, Job.Mode.IMAGE: 1, Job.Mode.FIRST_LAST: 2}
-
-
-def job_price_check(
-    *, mode: str, model_tier: str, resolution: str, duration_seconds: int, aspect_ratio: str
-) -> PriceCheck:
-    """The credits `job_submit` would hold for a generation with these inputs (the same
-    `billing.services.price_quote` call), after the same Veo constraint check; reads only."""
-    try:
-        veo_validate(
-            mode=mode,
-            model_tier=model_tier,
-            resolution=resolution,
-            duration_seconds=duration_seconds,
-            aspect_ratio=aspect_ratio if aspect_ratio != "auto" else "16:9",
-            image_count=_IMAGES_PER_MODE.get(mode, 0),
-            has_source_video=False,
-        )
-        quote = price_quote(
-            operation=Job.Kind.GENERATE,
-            model_tier=model_tier,
-            resolution=resolution,
-            seconds=duration_seconds,
-        )
-    except VeoConstraintError as exc:
-        return PriceCheck(credits=None, field=exc.field, message=exc.message)
-    except PriceNotFound as exc:
-        return PriceCheck(credits=None, field="resolution", message=str(exc))
-    return PriceCheck(credits=quote.credits)
-
-
-def uploads_for_job(*, job: Job) -> list[Upload]:
-    """The job's uploaded input images, in the job's order (URL inputs are not included)."""
-    ids = [ref["upload"] for ref in job.image_refs if "upload" in ref]
-    found = {str(u.pk): u for u in Upload.objects.filter(user_id=job.user_id, pk__in=ids)}
-    return [found[i] for i in ids if i in found]
-
-
-def callback_deliveries_for_job(*, job: Job) -> QuerySet[Delivery]:
-    """The job's callback deliveries with their attempts (two queries)."""
-    return deliveries_for_reference(topic=Delivery.Topic.JOB_CALLBACK, reference=job.pk.hex)

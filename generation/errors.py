@@ -1,0 +1,97 @@
+"""The refusal vocabulary of generation: why a submit (or upgrade) was not accepted.
+
+Every refusal derives from `SubmitRefused` and carries what a facade needs to answer in its
+own wire format: `message` (the text shown to the customer), and where it applies `field`,
+`limit` and `retry_after`. Raising one means nothing was written. Billing's
+`InsufficientCredits` stays in billing/errors.py; facades map it through the same error
+table (generation/facades/base.py).
+"""
+
+from __future__ import annotations
+
+from generation.ratelimit import RateDecision
+
+
+class SubmitRefused(Exception):
+    """Base of every refusal of a submit; `str(exc)` is the customer-facing text."""
+
+    message: str = ""
+    field: str | None = None
+    limit: int | None = None
+    retry_after: int | None = None
+
+
+class JobValidationError(SubmitRefused):
+    """A request input is invalid; `field` uses the internal (veo3api) field names."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class RateLimited(SubmitRefused):
+    """Too many submits in the sliding window; retry after `retry_after` seconds."""
+
+    def __init__(self, decision: RateDecision) -> None:
+        super().__init__("rate limit exceeded")
+        self.message = "rate limit exceeded"
+        self.decision = decision
+        self.limit = decision.limit
+        self.retry_after = decision.retry_after
+
+
+class ConcurrencyLimited(SubmitRefused):
+    """The account already has `limit` jobs queued or running."""
+
+    def __init__(self, limit: int) -> None:
+        self.message = f"at most {limit} jobs may be queued or running at once"
+        super().__init__(self.message)
+        self.limit = limit
+        self.retry_after = 10
+
+
+class IdempotencyKeyReused(SubmitRefused):
+    """The Idempotency-Key was already used with a different request body."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DailyLimitReached(SubmitRefused):
+    """The account's jobs-per-day limit (`limit`) is used up."""
+
+    def __init__(self, limit: int) -> None:
+        self.message = f"daily limit of {limit} jobs reached"
+        super().__init__(self.message)
+        self.limit = limit
+
+
+class UpgradeRefused(SubmitRefused):
+    """The source task cannot be upgraded or extended.
+
+    `reason`: "not_succeeded" | "expired" | "not_eligible"; `field` names the request input.
+    """
+
+    def __init__(self, reason: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+        self.message = message
+
+
+class InputImageError(Exception):
+    """A job's input image cannot be loaded when it runs (not a refusal: the job fails)."""
+
+
+# Failure codes and texts of ended jobs: kie / veo3api error codes, also used for every
+# facade's error text (contracts §3, §6).
+CODE_CONTENT = 400
+CODE_INTERNAL = 500
+CODE_GENERATION_FAILED = 501
+MSG_INTERNAL = "Internal Error, Please try again later."
+MSG_IMAGE_FETCH = (
+    "Failed to fetch the image. Kindly verify any access limits set by you or your service "
+    "provider."
+)

@@ -1,0 +1,307 @@
+"""Submitting a job: validate, price, hold credits, create the row, enqueue after commit.
+
+Invariants (RELIABILITY.md J1): the job row and its credit hold are created in one
+transaction and the run task is enqueued only after commit, with the job id only. A refusal
+(generation/errors.py) writes nothing. An Idempotency-Key replays the first job of the same
+request body and refuses a different body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+from billing import services as billing
+from billing.catalog import (
+    ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    DEFAULT_RESOLUTION,
+    DEFAULT_TIER,
+    DURATIONS,
+    RESOLUTIONS,
+    TIERS,
+)
+from billing.errors import PriceNotFound
+from generation.delivery import upload_id_from_url
+from generation.errors import (
+    ConcurrencyLimited,
+    DailyLimitReached,
+    IdempotencyKeyReused,
+    JobValidationError,
+    RateLimited,
+)
+from generation.models import Job, Upload
+from generation.providers import provider_name_for
+from generation.ratelimit import generate_rate_limit
+from generation.selectors import daily_usage
+from generation.services.transitions import job_run_enqueue
+from generation.snapshots import job_snapshot_publish_on_commit
+from generation.veo_rules import VeoConstraintError, veo_validate
+from outbound import netguard
+
+# "auto": the worker resolves it from the input image (or the source video) when it runs.
+SUBMIT_ASPECT_RATIOS = ("auto", *ASPECT_RATIOS)
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """One input image: an upload of ours (by id) or a customer URL fetched by the worker."""
+
+    upload_id: uuid.UUID | None = None
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    facade: str
+    prompt: str
+    kind: str = Job.Kind.GENERATE
+    mode: str | None = None  # None: inferred from the number of images
+    model_tier: str = DEFAULT_TIER
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    resolution: str = DEFAULT_RESOLUTION
+    duration_seconds: int = DEFAULT_DURATION
+    seed: int | None = None
+    images: tuple[ImageInput, ...] = ()
+    negative_prompt: str = ""
+    watermark: str = ""
+    callback_url: str = ""
+    raw_request: dict[str, Any] = field(default_factory=dict)
+    parent_id: uuid.UUID | None = None
+    result_index: int = 0
+    # Enforce the account's jobs-per-day limit (codefast); checked under the account lock.
+    enforce_daily_limit: bool = False
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    replayed: bool
+
+
+def _fingerprint(spec: JobSpec) -> str:
+    canonical = json.dumps(
+        {"facade": spec.facade, "kind": spec.kind, "body": spec.raw_request},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _infer_mode(spec: JobSpec) -> str:
+    if spec.mode:
+        return spec.mode
+    count = len(spec.images)
+    return {0: Job.Mode.TEXT, 1: Job.Mode.IMAGE, 2: Job.Mode.FIRST_LAST}.get(
+        count, Job.Mode.REFERENCE
+    )
+
+
+def _validate_url(field: str, url: str) -> None:
+    try:
+        netguard.validate_url(url)
+        parsed = urlsplit(url)
+        default_port = 443 if parsed.scheme == "https" else 80
+        netguard.resolve_public(parsed.hostname or "", parsed.port or default_port)
+    except netguard.BlockedDestination as exc:
+        raise JobValidationError(field, f"is not an allowed URL ({exc.reason})") from exc
+    except netguard.FetchError as exc:
+        raise JobValidationError(field, f"cannot be resolved ({exc})") from exc
+
+
+def job_validate(*, user: User, spec: JobSpec) -> str:
+    """Check a spec before anything is held; returns the resolved mode.
+
+    Raises JobValidationError naming the field. Resolves customer URLs now (and the worker
+    checks them again before each request, since DNS answers change).
+    """
+    prompt = spec.prompt.strip() if isinstance(spec.prompt, str) else ""
+    if not prompt:
+        raise JobValidationError("prompt", "is required")
+    if len(prompt) > settings.GENERATION_PROMPT_MAX_CHARS:
+        raise JobValidationError(
+            "prompt", f"must be at most {settings.GENERATION_PROMPT_MAX_CHARS} characters"
+        )
+    if spec.model_tier not in TIERS:
+        raise JobValidationError("model", f"must be one of {', '.join(TIERS)}")
+    if spec.aspect_ratio not in SUBMIT_ASPECT_RATIOS:
+        raise JobValidationError("aspectRatio", "must be one of auto, 16:9, 9:16")
+    if spec.resolution not in RESOLUTIONS:
+        raise JobValidationError("resolution", "must be one of 720p, 1080p, 4k")
+    if spec.duration_seconds not in DURATIONS:
+        raise JobValidationError("duration", "must be 4, 6 or 8 seconds")
+    if spec.seed is not None and not 0 <= spec.seed <= MAX_SEED:
+        raise JobValidationError("seeds", f"must be between 0 and {MAX_SEED}")
+    mode = _infer_mode(spec)
+    counts = {
+        Job.Mode.TEXT: (0, 0),
+        Job.Mode.IMAGE: (1, 1),
+        Job.Mode.FIRST_LAST: (2, 2),
+        Job.Mode.REFERENCE: (1, 3),
+        Job.Mode.EXTEND: (0, 0),
+        Job.Mode.UPSCALE: (0, 0),
+    }
+    low, high = counts[mode]
+    if not low <= len(spec.images) <= high:
+        raise JobValidationError(
+            "imageUrls", f"{mode} needs {low if low == high else f'{low} to {high}'} image(s)"
+        )
+    for index, image in enumerate(spec.images):
+        if image.upload_id is not None:
+            if not Upload.objects.filter(pk=image.upload_id, user=user).exists():
+                raise JobValidationError("imageKey", "does not name an image you uploaded")
+        elif upload_id_from_url(image.url) is None:
+            _validate_url(f"imageUrls[{index}]", image.url)
+    if spec.callback_url:
+        _validate_url("callBackUrl", spec.callback_url)
+    if spec.watermark and len(spec.watermark) > 200:
+        raise JobValidationError("watermark", "must be at most 200 characters")
+    if mode != Job.Mode.UPSCALE:
+        # Veo's coupled constraints (1080p/4k and reference images need 8 s, extension needs
+        # 720p, …) hold for every provider, so a local rehearsal fails where production would.
+        try:
+            veo_validate(
+                mode=mode,
+                model_tier=spec.model_tier,
+                resolution=spec.resolution,
+                duration_seconds=spec.duration_seconds,
+                aspect_ratio=(
+                    spec.aspect_ratio if spec.aspect_ratio != "auto" else DEFAULT_ASPECT_RATIO
+                ),
+                image_count=len(spec.images),
+                has_source_video=spec.parent_id is not None,
+            )
+        except VeoConstraintError as exc:
+            raise JobValidationError(exc.field, exc.message) from exc
+    return mode
+
+
+def _replay(*, user: User, idempotency_key: str, fingerprint: str) -> Job | None:
+    existing = Job.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request."
+        )
+    return existing
+
+
+def _image_refs(images_in: tuple[ImageInput, ...]) -> list[dict[str, str]]:
+    refs = []
+    for image in images_in:
+        upload_id = image.upload_id or upload_id_from_url(image.url)
+        refs.append({"upload": str(upload_id)} if upload_id else {"url": image.url})
+    return refs
+
+
+def job_submit(
+    *,
+    user: User,
+    spec: JobSpec,
+    api_key: ApiKey | None = None,
+    idempotency_key: str | None = None,
+) -> Submitted:
+    """Validate, price, hold credits and create the job; enqueue it after commit.
+
+    Raises JobValidationError, RateLimited, ConcurrencyLimited, IdempotencyKeyReused and
+    billing's InsufficientCredits; nothing is written when any is raised. With an
+    idempotency key, a repeat of the same request returns the first job (`replayed=True`,
+    no second hold).
+    """
+    fingerprint = _fingerprint(spec)
+    if idempotency_key:
+        existing = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        if existing is not None:
+            return Submitted(job=existing, replayed=True)
+    decision = generate_rate_limit(user_id=user.pk)
+    if not decision.allowed:
+        raise RateLimited(decision)
+    mode = job_validate(user=user, spec=spec)
+    operation = spec.kind
+    try:
+        quote = billing.price_quote(
+            operation=operation,
+            model_tier=spec.model_tier,
+            resolution=spec.resolution,
+            seconds=spec.duration_seconds,
+        )
+    except PriceNotFound as exc:
+        raise JobValidationError("resolution", str(exc)) from exc
+    # Upgrades re-encode an existing video, which Veo cannot do (see settings).
+    provider = (
+        settings.GENERATION_UPSCALE_PROVIDER
+        if mode == Job.Mode.UPSCALE
+        else provider_name_for(model_tier=spec.model_tier)
+    )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            billing.account_lock(user=user)
+            if idempotency_key:
+                existing = _replay(
+                    user=user, idempotency_key=idempotency_key, fingerprint=fingerprint
+                )
+                if existing is not None:
+                    return Submitted(job=existing, replayed=True)
+            active = Job.objects.filter(
+                user=user, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+            ).count()
+            if active >= settings.GENERATION_MAX_ACTIVE_JOBS:
+                raise ConcurrencyLimited(settings.GENERATION_MAX_ACTIVE_JOBS)
+            if spec.enforce_daily_limit:
+                usage = daily_usage(user=user)
+                if usage.remaining <= 0:
+                    raise DailyLimitReached(usage.limit)
+            job = Job.objects.create(
+                user=user,
+                api_key=api_key,
+                facade=spec.facade,
+                kind=spec.kind,
+                parent_id=spec.parent_id,
+                result_index=spec.result_index,
+                prompt=spec.prompt.strip(),
+                negative_prompt=spec.negative_prompt,
+                mode=mode,
+                model_tier=spec.model_tier,
+                aspect_ratio=spec.aspect_ratio,
+                resolution=spec.resolution,
+                duration_seconds=spec.duration_seconds,
+                seed=spec.seed if spec.seed is not None else secrets.randbelow(90000) + 10000,
+                watermark=spec.watermark,
+                image_refs=_image_refs(spec.images),
+                callback_url=spec.callback_url,
+                raw_request=spec.raw_request,
+                idempotency_key=idempotency_key or None,
+                request_fingerprint=fingerprint,
+                provider=provider,
+                credits_quoted=quote.credits,
+                enqueued_at=now,
+                created_at=now,
+            )
+            # Published before the enqueue: the worker's first change comes after.
+            job_snapshot_publish_on_commit(job.id)
+            hold = billing.credits_hold(
+                user=user, amount=quote.credits, idempotency_key=f"job:{job.id}:hold", job_id=job.id
+            )
+            Job.objects.filter(pk=job.pk).update(hold_transfer_id=hold.pk)
+            job.hold_transfer_id = hold.pk
+            job_run_enqueue(job_id=job.id)
+    except IntegrityError:
+        # A concurrent request with the same idempotency key committed first.
+        if idempotency_key:
+            existing = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
+            if existing is not None:
+                return Submitted(job=existing, replayed=True)
+        raise
+    return Submitted(job=job, replayed=False)

@@ -1,0 +1,57 @@
+"""Storing customer images (uploads and images fetched from customer URLs)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from accounts.models import User
+from generation import images
+from generation.models import Upload
+
+
+def upload_create(
+    *,
+    user: User,
+    source: BinaryIO | bytes | Path,
+    file_name: str = "",
+    max_bytes: int,
+    origin: str = Upload.Source.UPLOAD,
+    source_url: str = "",
+) -> Upload:
+    """Validate an image (format sniffed from bytes, size and pixel caps) and store it.
+
+    Raises images.ImageRejected with a message for the user; nothing is stored then.
+    """
+    info = images.image_inspect(source, max_bytes=max_bytes)
+    upload_id = uuid.uuid4()
+    ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}[info.format]
+    name = f"uploads/{user.pk}/{upload_id}.{ext}"
+    if isinstance(source, bytes):
+        stored = default_storage.save(name, ContentFile(source))
+    elif isinstance(source, Path):
+        with source.open("rb") as handle:
+            stored = default_storage.save(name, File(handle))
+    else:
+        source.seek(0)
+        stored = default_storage.save(name, File(source))
+    return Upload.objects.create(
+        id=upload_id,
+        user=user,
+        source=origin,
+        source_url=source_url,
+        file=stored,
+        file_name=(file_name or "")[:255],
+        mime_type=info.mime_type,
+        width=info.width,
+        height=info.height,
+        size=info.size,
+        expires_at=timezone.now() + timedelta(days=3),
+    )
