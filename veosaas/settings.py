@@ -65,7 +65,12 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 # Absolute URLs in API responses and callbacks; falls back to the request\'s host, then this.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
-DEFAULT_BASE_URL = f"http://127.0.0.1:{env_int('PORT', 8000)}"
+# Outside a request (workers, beat, e-mails) without PUBLIC_BASE_URL: DEFAULT_BASE_URL, which
+# `make run` sets to the web's address for every process it starts (honcho gives each process
+# its own PORT, so PORT alone would point workers at a port nobody listens on).
+DEFAULT_BASE_URL = (
+    env_str("DEFAULT_BASE_URL", "") or f"http://127.0.0.1:{env_int('PORT', 8000)}"
+).rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
