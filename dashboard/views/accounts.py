@@ -35,6 +35,8 @@ from veosaas.http import public_base_url
 
 # Sessions opened by a password or an API key are ordinary Django sessions.
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# A new key's raw token, from the POST that created it to the one GET that shows it.
+NEW_KEY_SESSION = "dashboard.new_api_key"
 
 
 @require_http_methods(["GET", "POST"])
@@ -137,15 +139,22 @@ def _keys_page(
 @never_cache  # the page carries a new raw token and the signing secret
 @require_http_methods(["GET", "POST"])
 def api_keys(request: HttpRequest) -> HttpResponse:
-    """List the account's keys; POST creates one and shows its token on this response only
-    (it is never stored, so it cannot be shown again)."""
+    """List the account's keys; POST creates one and redirects (post/redirect/get, so a
+    refresh never creates a second key). The raw token rides in the session to the next GET
+    only, which pops it: it is shown once and never stored anywhere else."""
     if request.method == "POST":
         form = ApiKeyCreateForm(request.POST)
         if form.is_valid():
             created = api_key_create(user=request.user, name=form.cleaned_data["name"])
-            return _keys_page(request, form=ApiKeyCreateForm(), created=created, status=201)
+            request.session[NEW_KEY_SESSION] = {
+                "token": created.token,
+                "api_key": {"name": created.api_key.name},
+            }
+            return redirect("dashboard:keys")
         return _keys_page(request, form=form, status=400)
-    return _keys_page(request, form=ApiKeyCreateForm())
+    return _keys_page(
+        request, form=ApiKeyCreateForm(), created=request.session.pop(NEW_KEY_SESSION, None)
+    )
 
 
 @login_required
