@@ -3,7 +3,7 @@
 Metrics (`UsageAlert.Metric`):
 - `available_below`: available credits (posted - captured - open holds) < threshold;
 - `used_today_above`: credits captured since local midnight in
-  GENERATION_DAILY_LIMIT_TIME_ZONE > threshold.
+  TIME_ZONE > threshold.
 
 Flow:
 1. The CRUD services keep `LedgerAccount.alerts_enabled` equal to "has an active alert",
@@ -279,7 +279,7 @@ def _event_payload(
             "value": value,
             "available": values[UsageAlert.Metric.AVAILABLE_BELOW],
             "day": local_today(now=now).isoformat(),
-            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+            "time_zone": settings.TIME_ZONE,
         },
     }
 

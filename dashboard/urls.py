@@ -41,6 +41,7 @@ urlpatterns = [
         accounts.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("accounts/time-zone/", accounts.display_time_zone_set, name="time-zone"),
     path("accounts/keys/", accounts.api_keys, name="keys"),
     path("accounts/keys/<int:key_id>/revoke/", accounts.api_key_revoke_view, name="key-revoke"),
     path(
@@ -75,6 +76,7 @@ urlpatterns = [
         ),
         name="docs-redoc",
     ),
+    path("docs/prices/", docs.docs_prices, name="docs-prices"),
     path("docs/<slug:facade>/", docs.docs_facade, name="docs-facade"),
     # Top-ups over the API.
     path("api/v1/billing/packs", topup_apis.CreditPackListApi.as_view(), name="api-packs"),

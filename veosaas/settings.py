@@ -98,6 +98,8 @@ MIDDLEWARE = [
     # After sessions, before CommonMiddleware: picks the dashboard language (set_language cookie,
     # then Accept-Language). https://docs.djangoproject.com/en/5.2/topics/i18n/translation/
     "veosaas.middleware.DashboardLocaleMiddleware",
+    # Pages render times in the visitor's chosen zone (cookie); day boundaries stay TIME_ZONE.
+    "veosaas.middleware.DisplayTimeZoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -121,6 +123,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
+                "dashboard.context_processors.time_zones",
             ],
         },
     },
@@ -174,7 +178,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # I18N
 # ---------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
-TIME_ZONE = env_str("TIME_ZONE", "UTC")
+# THE business time zone: every day boundary (daily job limit, "used today" alerts, usage API
+# days, the dashboard chart, the admin summary) is a midnight in this zone, and pages name it.
+# Users may pick another zone to *display* times in (dashboard footer; a cookie).
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Istanbul")
 USE_I18N = True
 USE_TZ = True
 # Dashboard languages. The compiled catalogs (locale/*/LC_MESSAGES/django.mo) are committed, so
@@ -387,10 +394,11 @@ BILLING_DEFAULT_PRICES: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
         "fast": {"720p": (0, 8)},
         "lite": {"720p": (0, 5)},
     },
+    # Free by default: kie bundles the 1080p version with the task (GENERATION_AUTO_1080P).
     "upgrade_1080p": {
-        "quality": {"1080p": (5, 0)},
-        "fast": {"1080p": (5, 0)},
-        "lite": {"1080p": (5, 0)},
+        "quality": {"1080p": (0, 0)},
+        "fast": {"1080p": (0, 0)},
+        "lite": {"1080p": (0, 0)},
     },
     "upgrade_4k": {
         "quality": {"4k": (120, 0)},
@@ -494,9 +502,8 @@ MEDIA_DELIVERY = env_str("MEDIA_DELIVERY", "redirect" if STORAGE_BACKEND == "s3"
 GENERATION_TEST_OUTCOME = env_str("GENERATION_TEST_OUTCOME", "succeed")
 GENERATION_TEST_DELAY_SECONDS = float(env_str("GENERATION_TEST_DELAY_SECONDS", "0") or 0)
 # Jobs per account per day where a facade enforces it (codefast); per-user override in the
-# admin. The day ends at midnight in this zone (the codefast panel's, Europe/Istanbul).
+# admin. The day ends at midnight in TIME_ZONE (the codefast panel's is Europe/Istanbul).
 GENERATION_DAILY_LIMIT = env_int("GENERATION_DAILY_LIMIT", 20)
-GENERATION_DAILY_LIMIT_TIME_ZONE = env_str("GENERATION_DAILY_LIMIT_TIME_ZONE", "Europe/Istanbul")
 # veo3o1 has no model, duration or resolution parameters: these are what it gets.
 VEO3O1_MODEL_TIER = env_str("VEO3O1_MODEL_TIER", "fast")
 VEO3O1_DURATION_SECONDS = env_int("VEO3O1_DURATION_SECONDS", 8)
@@ -522,6 +529,12 @@ CELERY_BEAT_SCHEDULE["generation-callbacks-sweep"] = {
 # 1080p / 4K upgrades re-encode the source video; Veo cannot raise the resolution of an
 # existing video, so they run on this provider whatever the model tier's provider is.
 GENERATION_UPSCALE_PROVIDER = env_str("GENERATION_UPSCALE_PROVIDER", "local")
+# kie answers get-1080p-video with the URL on the first call: prepare the 1080p version of a
+# veo3api/kie 16:9 720p task as soon as it succeeds (priced `upgrade_1080p`, 0 by default as
+# kie bundles it). A get-1080p-video call for a prepared upgrade still rendering waits up to
+# GENERATION_AUTO_1080P_WAIT_SECONDS for it before answering "1080P is processing".
+GENERATION_AUTO_1080P = env_bool("GENERATION_AUTO_1080P", True)
+GENERATION_AUTO_1080P_WAIT_SECONDS = float(env_str("GENERATION_AUTO_1080P_WAIT_SECONDS", "20") or 0)
 # veo3api.ai defaults `model` to veo3 (quality); a kie-branded deployment may set veo3_fast (A3).
 VEO3API_DEFAULT_MODEL = env_str("VEO3API_DEFAULT_MODEL", "veo3")
 # Errors ride in HTTP 200 bodies (A1); "1" mirrors the body code as the HTTP status.
@@ -536,8 +549,8 @@ VEO3API_UPLOAD_MAX_BYTES = env_int("VEO3API_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
 CODEFAST_MODEL_TIER = env_str("CODEFAST_MODEL_TIER", "fast")
 CODEFAST_RESOLUTION = env_str("CODEFAST_RESOLUTION", "720p")
 # Zone of the DD.MM.YYYY HH:MM:SS times in responses (the daily limit resets at midnight in
-# GENERATION_DAILY_LIMIT_TIME_ZONE; by default both are Europe/Istanbul, contracts A23).
-CODEFAST_TIME_ZONE = env_str("CODEFAST_TIME_ZONE", GENERATION_DAILY_LIMIT_TIME_ZONE)
+# TIME_ZONE; by default both are Europe/Istanbul, contracts A23).
+CODEFAST_TIME_ZONE = env_str("CODEFAST_TIME_ZONE", "") or TIME_ZONE
 # Cap on the decoded size of the base64 `image` field (contracts: 10 MB).
 CODEFAST_IMAGE_MAX_BYTES = env_int("CODEFAST_IMAGE_MAX_BYTES", 10 * 1024 * 1024)
 # Browser origins allowed to call the codefast paths (comma-separated, "*" = any). The key is

@@ -36,7 +36,7 @@ from billing.services.ledger import (
     signup_grant,
     system_account,
 )
-from billing.services.pricing import Quote, price_quote
+from billing.services.pricing import PriceLine, Quote, price_quote, price_table
 from billing.services.topup_refunds import (
     topup_clawback_target,
     topup_dispute_sync,
@@ -61,6 +61,7 @@ __all__ = [
     "SYSTEM_TOPUPS",
     "CheckoutStart",
     "EventResult",
+    "PriceLine",
     "Quote",
     "Resolution",
     "account_lock",
@@ -78,6 +79,7 @@ __all__ = [
     "holds_expire_stale",
     "ledger_account_for_user",
     "price_quote",
+    "price_table",
     "signup_grant",
     "stripe_event_process",
     "system_account",

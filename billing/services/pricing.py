@@ -1,11 +1,17 @@
-"""The price of an operation in credits: the price table, else BILLING_DEFAULT_PRICES."""
+"""The price of an operation in credits: the price table, else BILLING_DEFAULT_PRICES.
+
+`price_quote` is what every submit charges; `price_table` lists the same effective prices (a
+row where staff set one, else the default) for the price page, the new-video form and the
+admin, so what is shown is what is charged.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from billing import catalog
 from billing.errors import PriceNotFound
 from billing.models import Price
 
@@ -46,3 +52,76 @@ def price_quote(*, operation: str, model_tier: str, resolution: str, seconds: in
         resolution=resolution,
         seconds=seconds,
     )
+
+
+@dataclass(frozen=True)
+class PriceLine:
+    """One sold (or staff-disabled) combination and where its price comes from."""
+
+    operation: str
+    model_tier: str
+    resolution: str
+    flat_credits: int
+    credits_per_second: int
+    active: bool
+    overridden: bool  # True: a price-table row; False: BILLING_DEFAULT_PRICES
+    row_id: int | None = None
+    examples: tuple[tuple[int, int], ...] = field(default=())  # (seconds, credits)
+
+    def credits_for(self, seconds: int) -> int:
+        return self.flat_credits + self.credits_per_second * seconds
+
+
+def price_table(*, durations: tuple[int, ...] = ()) -> list[PriceLine]:
+    """Every combination with an effective price: the defaults merged with the rows that
+    override them (rows for combinations without a default included), in catalog order.
+    `durations` adds example totals per duration. One query."""
+    lines: dict[tuple[str, str, str], PriceLine] = {}
+    for operation, tiers in settings.BILLING_DEFAULT_PRICES.items():
+        for tier, resolutions in tiers.items():
+            for resolution, (flat, per_second) in resolutions.items():
+                lines[(operation, tier, resolution)] = PriceLine(
+                    operation, tier, resolution, flat, per_second, True, False
+                )
+    for row in Price.objects.all():
+        lines[(row.operation, row.model_tier, row.resolution)] = PriceLine(
+            row.operation,
+            row.model_tier,
+            row.resolution,
+            row.flat_credits,
+            row.credits_per_second,
+            row.active,
+            True,
+            row.pk,
+        )
+
+    def order(key: tuple[str, str, str]) -> tuple[int, int, int]:
+        operations, tiers, resolutions = (
+            list(catalog.Operation.values),
+            list(catalog.TIERS),
+            list(catalog.RESOLUTIONS),
+        )
+        return (
+            operations.index(key[0]) if key[0] in operations else 99,
+            tiers.index(key[1]) if key[1] in tiers else 99,
+            resolutions.index(key[2]) if key[2] in resolutions else 99,
+        )
+
+    result = []
+    for key in sorted(lines, key=order):
+        line = lines[key]
+        examples = tuple((seconds, line.credits_for(seconds)) for seconds in durations)
+        result.append(
+            PriceLine(
+                line.operation,
+                line.model_tier,
+                line.resolution,
+                line.flat_credits,
+                line.credits_per_second,
+                line.active,
+                line.overridden,
+                line.row_id,
+                examples,
+            )
+        )
+    return result

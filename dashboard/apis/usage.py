@@ -194,7 +194,7 @@ class UsageListApi(AccountApi):
             {
                 "records": [_usage_row(r) for r in page.records],
                 "next_cursor": page.next_cursor,
-                "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+                "time_zone": settings.TIME_ZONE,
             }
         )
 
@@ -265,7 +265,7 @@ class UsageDailyApi(AccountApi):
             {
                 "from": first.isoformat(),
                 "to": last.isoformat(),
-                "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+                "time_zone": settings.TIME_ZONE,
                 "days": [
                     {
                         "date": d.day.isoformat(),

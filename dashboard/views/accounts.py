@@ -4,6 +4,7 @@ and the callback signing secret. Each view parses its form and calls one service
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -32,6 +34,7 @@ from dashboard.forms import (
 from dashboard.services import user_signup
 from outbound.services import webhook_secret_get_or_create, webhook_secret_rotate
 from veosaas.http import public_base_url
+from veosaas.middleware import DISPLAY_TIME_ZONE_COOKIE
 
 # Sessions opened by a password or an API key are ordinary Django sessions.
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -177,3 +180,29 @@ def webhook_secret_rotate_view(request: HttpRequest) -> HttpResponse:
         _("A new callback signing secret was created. Callbacks are signed with it from now on."),
     )
     return redirect(reverse("dashboard:keys") + "#signing-secret")
+
+
+@require_POST
+def display_time_zone_set(request: HttpRequest) -> HttpResponse:
+    """Remember the zone this browser reads times in (a cookie, like the language), then go
+    back. Only display: every day boundary stays in the business zone (settings.TIME_ZONE)."""
+    name = request.POST.get("time_zone", "")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("dashboard:home")
+    response = redirect(target)
+    if _is_zone(name):
+        response.set_cookie(DISPLAY_TIME_ZONE_COOKIE, name, max_age=365 * 24 * 3600, samesite="Lax")
+    return response
+
+
+def _is_zone(name: str) -> bool:
+    if not name or len(name) > 64:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

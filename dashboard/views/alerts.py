@@ -40,7 +40,7 @@ def _alerts_render(
             "url_form": url_form,
             "callback_url": account_callback_url_get(user=request.user),
             "deliveries": alert_deliveries_recent(user=request.user),
-            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+            "time_zone": settings.TIME_ZONE,
         },
         status=status,
     )

@@ -239,7 +239,7 @@ def test_spending_across_a_threshold_notifies_once_and_again_only_after_re_armin
 def test_credits_used_today_fires_once_a_day_and_re_arms_after_local_midnight(
     customer: Any, receiver: Receiver, effects: Callable[..., Any], settings: Any
 ) -> None:
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "Europe/Istanbul"  # UTC+3
+    settings.TIME_ZONE = "Europe/Istanbul"  # UTC+3
     credits_grant(user=customer, amount=900, idempotency_key=key())
     # 20:00 UTC is 23:00 in Istanbul.
     with time_machine.travel(datetime(2025, 5, 1, 20, tzinfo=UTC)):
@@ -270,7 +270,7 @@ def test_credits_used_today_fires_once_a_day_and_re_arms_after_local_midnight(
 def test_a_new_day_re_arms_even_without_a_ledger_change_in_between(
     customer: Any, effects: Callable[..., Any], settings: Any
 ) -> None:
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "UTC"
+    settings.TIME_ZONE = "UTC"
     credits_grant(user=customer, amount=900, idempotency_key=key())
     with time_machine.travel(datetime(2025, 5, 1, 23, 50, tzinfo=UTC)):
         effects(

@@ -302,7 +302,7 @@ def test_job_filter_accepts_the_uuid_or_the_veo3api_task_id(
 def test_date_range_includes_the_whole_to_day_in_the_usage_time_zone(
     account: APIClient, settings: Any
 ) -> None:
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "Europe/Istanbul"  # UTC+3
+    settings.TIME_ZONE = "Europe/Istanbul"  # UTC+3
     user = account.user  # type: ignore[attr-defined]
     moments = {
         "before": datetime(2025, 3, 9, 20, 59, tzinfo=UTC),  # 9 Mar 23:59 local
@@ -403,7 +403,7 @@ def test_an_account_without_a_ledger_has_no_usage(account: APIClient) -> None:
 
 
 def test_daily_summary_counts_per_local_day(account: APIClient, settings: Any) -> None:
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "Europe/Istanbul"  # UTC+3
+    settings.TIME_ZONE = "Europe/Istanbul"  # UTC+3
     user, api_key = account.user, account.key  # type: ignore[attr-defined]
     with time_machine.travel(datetime(2025, 3, 9, 10, tzinfo=UTC), tick=False):
         credits_grant(user=user, amount=1000, idempotency_key=key())

@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
-from billing.models import Transfer
+from billing.models import Price, Transfer
 from billing.selectors import balance_get
 from billing.services import credits_grant, price_quote
 from generation.models import Job, Upload
@@ -64,8 +64,12 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def done_job(bearer) -> Job:  # type: ignore[no-untyped-def]
-    """A succeeded 4-second 720p 16:9 veo3_fast text job of the bearer's account."""
+def done_job(bearer, settings) -> Job:  # type: ignore[no-untyped-def]
+    """A succeeded 4-second 720p 16:9 veo3_fast text job of the bearer's account.
+
+    Its 1080p version is not prepared on success: these tests drive the on-demand upgrade
+    path (tests/generation/test_auto_1080p.py covers the prepared one)."""
+    settings.GENERATION_AUTO_1080P = False
     body = generate(
         bearer, {"prompt": "A lighthouse at dusk", "model": "veo3_fast", "duration": 4}
     ).json()
@@ -426,6 +430,9 @@ def get_1080p(client, task_id: str, **params):  # type: ignore[no-untyped-def]
 
 
 def test_1080p_is_created_once_processing_then_ready(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+    Price.objects.create(
+        operation="upgrade_1080p", model_tier="fast", resolution="1080p", flat_credits=5
+    )
     processing = {
         "code": 400,
         "data": None,
