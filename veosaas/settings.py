@@ -437,7 +437,8 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/
 # Stripe at its HTTP boundary (see billing/stripe_client.py).
 STRIPE_HTTP_CLIENT: object | None = None
 # Free credits granted once per user at signup (billing.services.signup_grant); 0 turns it off.
-BILLING_SIGNUP_GRANT_CREDITS = env_int("BILLING_SIGNUP_GRANT_CREDITS", 50)
+# The default buys one default video (fast, 8 s, 720p = 64 credits) with some to spare.
+BILLING_SIGNUP_GRANT_CREDITS = env_int("BILLING_SIGNUP_GRANT_CREDITS", 100)
 # Usage alerts (billing/alerts.py): seconds before each retry of a failed email or webhook
 # notification (1 attempt + one retry per entry), and the per-attempt webhook timeout.
 BILLING_ALERT_RETRY_SCHEDULE = tuple(
