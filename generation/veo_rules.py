@@ -36,7 +36,8 @@ _EIGHT_SECONDS_ONLY_MODES = ("reference", "extend")
 
 
 class VeoConstraintError(ValueError):
-    """A request Veo would refuse. `field` names the offending input, `message` says why."""
+    """A request Veo would refuse. `field` names the offending input, `message` says why,
+    worded to follow the field's name ("duration must be 8 seconds for 1080p videos")."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -60,45 +61,47 @@ def veo_validate(
     operation and is refused here; the pipeline serves it elsewhere.
     """
     if mode not in VEO_MODES:
-        raise VeoConstraintError("mode", f"mode {mode!r} is not a Veo operation")
+        raise VeoConstraintError("mode", f"{mode!r} is not a Veo operation")
     if model_tier not in VEO_MODEL_TIERS:
-        raise VeoConstraintError("model_tier", f"unknown model tier {model_tier!r}")
+        raise VeoConstraintError("model_tier", f"{model_tier!r} is not a model tier")
     if aspect_ratio not in VEO_ASPECT_RATIOS:
-        raise VeoConstraintError("aspect_ratio", "aspect ratio must be 16:9 or 9:16")
+        raise VeoConstraintError("aspect_ratio", "must be 16:9 or 9:16")
     if resolution not in VEO_RESOLUTIONS:
-        raise VeoConstraintError("resolution", "resolution must be 720p, 1080p or 4k")
+        raise VeoConstraintError("resolution", "must be 720p, 1080p or 4k")
     if duration_seconds not in VEO_DURATIONS:
-        raise VeoConstraintError("duration_seconds", "duration must be 4, 6 or 8 seconds")
+        raise VeoConstraintError("duration_seconds", "must be 4, 6 or 8 seconds")
     if model_tier == Tier.LITE and resolution == Resolution.K4:
-        raise VeoConstraintError("resolution", "the lite model does not render 4k")
+        raise VeoConstraintError("resolution", "4k is not available for the lite model")
 
     _validate_inputs(mode=mode, image_count=image_count, has_source_video=has_source_video)
 
     if mode == "extend" and resolution != Resolution.P720:
-        raise VeoConstraintError("resolution", "video extension is available in 720p only")
+        raise VeoConstraintError("resolution", "must be 720p for video extension")
     if duration_seconds != 8:
         if resolution in _EIGHT_SECONDS_ONLY_RESOLUTIONS:
             raise VeoConstraintError(
-                "duration_seconds", f"{resolution} videos must be 8 seconds long"
+                "duration_seconds", f"must be 8 seconds for {resolution} videos"
             )
         if mode in _EIGHT_SECONDS_ONLY_MODES:
             what = "reference images" if mode == "reference" else "video extension"
-            raise VeoConstraintError("duration_seconds", f"{what} need a duration of 8 seconds")
+            raise VeoConstraintError("duration_seconds", f"must be 8 seconds for {what}")
 
 
 def _validate_inputs(*, mode: str, image_count: int, has_source_video: bool) -> None:
     """Each mode takes a fixed kind and number of inputs."""
     if mode != "extend" and has_source_video:
-        raise VeoConstraintError("source_video", f"mode {mode!r} takes no source video")
+        raise VeoConstraintError("source_video", f"is not taken by mode {mode!r}")
     if mode in ("text", "extend") and image_count:
-        raise VeoConstraintError("images", f"mode {mode!r} takes no images")
+        raise VeoConstraintError("images", f"are not taken by mode {mode!r}")
     if mode == "image" and image_count != 1:
-        raise VeoConstraintError("images", "image-to-video takes exactly one image")
+        raise VeoConstraintError("images", "must be exactly one image for image-to-video")
     if mode == "first_last" and image_count != 2:
-        raise VeoConstraintError("images", "first and last frame mode takes exactly two images")
+        raise VeoConstraintError(
+            "images", "must be exactly two images for first and last frame mode"
+        )
     if mode == "reference" and not 1 <= image_count <= VEO_MAX_REFERENCE_IMAGES:
         raise VeoConstraintError(
-            "images", f"reference mode takes 1 to {VEO_MAX_REFERENCE_IMAGES} images"
+            "images", f"must be 1 to {VEO_MAX_REFERENCE_IMAGES} images for reference mode"
         )
     if mode == "extend" and not has_source_video:
-        raise VeoConstraintError("source_video", "video extension needs a source video")
+        raise VeoConstraintError("source_video", "is required for video extension")

@@ -43,11 +43,12 @@ from dashboard.selectors import (
 from veosaas.api import envelope
 from veosaas.http import csv_stream
 
+# One kind column: the ledger entry's own name only where it adds something ("release
+# (expire)"); the JSON records keep both fields for programs.
 USAGE_CSV_HEADER = [
     "id",
     "created_at",
     "kind",
-    "entry",
     "amount",
     "charged",
     "balance_after",
@@ -76,14 +77,19 @@ def _usage_row(record: UsageRecord) -> dict[str, Any]:
     }
 
 
+def _csv_kind(record: UsageRecord) -> str:
+    if record.entry in (record.kind, record.kind.replace("-", "")):
+        return record.kind
+    return f"{record.kind} ({record.entry})"
+
+
 def _usage_csv(records: Iterator[UsageRecord]) -> StreamingHttpResponse:
     """Every matching record as a streamed CSV download."""
     rows = (
         [
             r.id,
             instant(r.created_at),
-            r.kind,
-            r.entry,
+            _csv_kind(r),
             r.amount,
             r.charged,
             r.balance_after,
