@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 import time
@@ -734,6 +735,19 @@ def test_dashboard_callback_url_form_refuses_private_addresses(client: Any, sett
     saved = client.post("/dashboard/alerts/callback-url/", {"url": f"http://{PUBLIC_IP}/h"})
     assert saved.status_code == 302
     assert User.objects.get(pk=user.pk).account_callback_url == f"http://{PUBLIC_IP}/h"
+
+
+@pytest.mark.django_db
+def test_the_webhook_channel_starts_ticked_only_with_a_callback_url(
+    client: Any, settings: Any
+) -> None:
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    user = UserFactory()
+    client.force_login(user)
+    webhook_box = re.compile(r'<input type="checkbox" name="webhook"[^>]*>')
+    assert "checked" not in webhook_box.search(client.get("/dashboard/alerts/").text).group(0)
+    client.post("/dashboard/alerts/callback-url/", {"url": f"http://{PUBLIC_IP}/h"})
+    assert "checked" in webhook_box.search(client.get("/dashboard/alerts/").text).group(0)
 
 
 @pytest.mark.django_db
