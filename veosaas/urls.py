@@ -5,6 +5,11 @@ from django.views.generic.base import RedirectView
 
 from veosaas import health
 
+# The admin names the product, not the framework.
+admin.site.site_header = "veosaas administration"
+admin.site.site_title = "veosaas admin"
+admin.site.index_title = "Finance, jobs and deliveries"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico whatever the page links; send them to the icon.

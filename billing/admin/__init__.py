@@ -19,8 +19,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from billing.admin.adjustments import AdjustmentRequestAdmin
 from billing.admin.summary import finance_chart, finance_totals
@@ -35,6 +36,7 @@ from billing.models import (
     UsageAlert,
 )
 from billing.selectors import finance_daily_summary
+from billing.services import price_table
 from veosaas.http import csv_stream
 
 
@@ -108,14 +110,18 @@ TRANSFER_CSV_HEADER = [
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
+    # Money next to the kind, text last: at 1440 px the amounts never fall off the edge.
+    class Media:
+        css = {"all": ("admin-extra.css",)}
+
     list_display = (
         "created_at",
         "kind",
         "phase",
         "amount",
+        "balance_after",
         "debit_account",
         "credit_account",
-        "balance_after",
         "job_id",
         "actor",
         "reason",
@@ -179,6 +185,37 @@ class PriceAdmin(admin.ModelAdmin):
     )
     list_filter = ("operation", "model_tier", "resolution", "active")
     list_editable = ("flat_credits", "credits_per_second", "active")
+    # Above the rows: every effective price, the settings defaults included, each with a link
+    # that opens this add form pre-filled to override it.
+    change_list_template = "billing/admin/price_change_list.html"
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        add_url = reverse("admin:billing_price_add")
+        effective = [
+            {
+                "line": line,
+                "override_url": add_url
+                + "?"
+                + urlencode(
+                    {
+                        "operation": line.operation,
+                        "model_tier": line.model_tier,
+                        "resolution": line.resolution,
+                        "flat_credits": line.flat_credits,
+                        "credits_per_second": line.credits_per_second,
+                    }
+                ),
+                "change_url": (
+                    reverse("admin:billing_price_change", args=[line.row_id]) if line.row_id else ""
+                ),
+            }
+            for line in price_table()
+        ]
+        return super().changelist_view(
+            request, {**(extra_context or {}), "effective_prices": effective}
+        )
 
 
 # ---------------------------------------------------------------------------------------------
