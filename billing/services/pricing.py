@@ -7,7 +7,7 @@ admin, so what is shown is what is charged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
@@ -95,33 +95,21 @@ def price_table(*, durations: tuple[int, ...] = ()) -> list[PriceLine]:
             row.pk,
         )
 
-    def order(key: tuple[str, str, str]) -> tuple[int, int, int]:
-        operations, tiers, resolutions = (
-            list(catalog.Operation.values),
-            list(catalog.TIERS),
-            list(catalog.RESOLUTIONS),
-        )
-        return (
-            operations.index(key[0]) if key[0] in operations else 99,
-            tiers.index(key[1]) if key[1] in tiers else 99,
-            resolutions.index(key[2]) if key[2] in resolutions else 99,
-        )
+    return [
+        replace(lines[key], examples=tuple((s, lines[key].credits_for(s)) for s in durations))
+        for key in sorted(lines, key=_catalog_order)
+    ]
 
-    result = []
-    for key in sorted(lines, key=order):
-        line = lines[key]
-        examples = tuple((seconds, line.credits_for(seconds)) for seconds in durations)
-        result.append(
-            PriceLine(
-                line.operation,
-                line.model_tier,
-                line.resolution,
-                line.flat_credits,
-                line.credits_per_second,
-                line.active,
-                line.overridden,
-                line.row_id,
-                examples,
-            )
-        )
-    return result
+
+def _catalog_order(key: tuple[str, str, str]) -> tuple[int, int, int]:
+    """Operations, tiers and resolutions in the catalog's order; unknown ones last."""
+
+    def position(values: list[str], value: str) -> int:
+        return values.index(value) if value in values else len(values)
+
+    operation, tier, resolution = key
+    return (
+        position(list(catalog.Operation.values), operation),
+        position(list(catalog.TIERS), tier),
+        position(list(catalog.RESOLUTIONS), resolution),
+    )
