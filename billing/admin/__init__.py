@@ -203,8 +203,8 @@ class PriceAdmin(admin.ModelAdmin):
                         "operation": line.operation,
                         "model_tier": line.model_tier,
                         "resolution": line.resolution,
-                        "flat_credits": line.flat_credits,
-                        "credits_per_second": line.credits_per_second,
+                        "flat_credits": str(line.flat_credits),
+                        "credits_per_second": str(line.credits_per_second),
                     }
                 ),
                 "change_url": (
