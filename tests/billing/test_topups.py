@@ -161,7 +161,9 @@ def test_checkout_against_a_local_fake_server_via_stripe_api_base(  # type: igno
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         settings.STRIPE_SECRET_KEY = "sk_test_local"

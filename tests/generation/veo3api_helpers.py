@@ -120,7 +120,9 @@ def receiver_running(port: int = 0) -> Iterator[Receiver]:
     receiver = Receiver(server=server)
     server.RequestHandlerClass = _handler(receiver)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield receiver
