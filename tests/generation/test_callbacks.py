@@ -104,11 +104,15 @@ def deliver(delivery: CallbackDelivery, **kwargs: Any) -> CallbackAttempt | None
 
 
 def test_a_finished_job_with_a_callback_is_delivered_through_the_hook(  # type: ignore[no-untyped-def]
-    funded_user, receiver: Receiver, eager_celery, django_capture_on_commit_callbacks
+    funded_user,
+    receiver: Receiver,
+    eager_celery,
+    django_capture_on_commit_callbacks,
+    finish_with_tiny_video,
 ) -> None:
     job = submit(funded_user, receiver.url(), model_tier="fast")
     with django_capture_on_commit_callbacks(execute=True):
-        job = run_job(job.pk)
+        job = finish_with_tiny_video(job)
     assert job.state == "succeeded"
     (received,) = receiver.wait_for(1)
     secret = get_user_model().objects.get(pk=funded_user.pk).webhook_secret
@@ -154,10 +158,10 @@ def test_public_base_url_is_used_in_callback_urls(
     funded_user,
     receiver,
     settings,  # type: ignore[no-untyped-def]
-    tmp_path,
+    finish_with_tiny_video,
 ) -> None:
     settings.PUBLIC_BASE_URL = "https://api.example.com"
-    job = run_job(submit(funded_user, receiver.url(), model_tier="fast").pk)
+    job = finish_with_tiny_video(submit(funded_user, receiver.url(), model_tier="fast"))
     delivery = callback_schedule(job_id=job.pk)
     assert delivery.payload["data"]["info"]["resultUrls"] == [
         f"https://api.example.com/media/v/{job.id}.mp4"
@@ -201,11 +205,13 @@ def test_scheduling_twice_makes_one_delivery(
     assert first.pk == second.pk and len(enqueued) == 1
 
 
-def test_4k_callback_has_credits_and_the_snake_mirror(funded_user, receiver, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_4k_callback_has_credits_and_the_snake_mirror(  # type: ignore[no-untyped-def]
+    funded_user, receiver, tmp_path, finish_with_tiny_video
+) -> None:
     from generation.upgrades import upgrade_request
     from tests.generation.veo3api_helpers import succeed_with_copy
 
-    source = run_job(submit(funded_user, "", model_tier="fast").pk)
+    source = finish_with_tiny_video(submit(funded_user, "", model_tier="fast"))
     upgrade = upgrade_request(
         user=funded_user, parent=source, kind="upgrade_4k", callback_url=receiver.url()
     ).job
@@ -229,10 +235,10 @@ def test_4k_callback_has_credits_and_the_snake_mirror(funded_user, receiver, tmp
     }
 
 
-def test_failed_4k_callback(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_failed_4k_callback(funded_user, receiver, finish_with_tiny_video) -> None:  # type: ignore[no-untyped-def]
     from generation.upgrades import upgrade_request
 
-    source = run_job(submit(funded_user, "", model_tier="fast").pk)
+    source = finish_with_tiny_video(submit(funded_user, "", model_tier="fast"))
     upgrade = upgrade_request(
         user=funded_user, parent=source, kind="upgrade_4k", callback_url=receiver.url()
     ).job
@@ -370,9 +376,11 @@ def test_a_slow_receiver_times_out(funded_user, receiver, settings) -> None:  # 
     assert attempt.latency_ms < 2500
 
 
-def test_a_failed_delivery_never_changes_the_job(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_delivery_never_changes_the_job(  # type: ignore[no-untyped-def]
+    funded_user, receiver, finish_with_tiny_video
+) -> None:
     receiver.script = [(500, {})]
-    job = run_job(submit(funded_user, receiver.url(), model_tier="fast").pk)
+    job = finish_with_tiny_video(submit(funded_user, receiver.url(), model_tier="fast"))
     deliver(callback_schedule(job_id=job.pk))
     job.refresh_from_db()
     assert job.state == "succeeded" and job.credits_charged == job.credits_quoted
