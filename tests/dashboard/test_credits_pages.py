@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from billing.models import CreditPack, TopUp, Transfer
 from billing.services import credits_grant
-from generation.services import JobSpec, job_run, job_submit
+from generation.services import JobSpec, job_submit
 from tests.billing.stripe_fakes import FakeStripe
 
 pytestmark = pytest.mark.django_db
@@ -22,15 +22,23 @@ CREDITS = reverse("credits:index")
 CSV_URL = reverse("credits:ledger-csv")
 
 
-def run_job(user, seconds: int = 4):  # type: ignore[no-untyped-def]
-    job = job_submit(
-        user=user, spec=JobSpec(facade="dashboard", prompt="p", duration_seconds=seconds)
-    ).job
-    job_run(job_id=str(job.id))
-    return job
+@pytest.fixture
+def run_job(finish_with_tiny_video):  # type: ignore[no-untyped-def]
+    """Submit a dashboard job for `user` and finish it (a pre-rendered video; these pages show
+    money, not pixels)."""
+
+    def run(user, seconds: int = 4):  # type: ignore[no-untyped-def]
+        job = job_submit(
+            user=user, spec=JobSpec(facade="dashboard", prompt="p", duration_seconds=seconds)
+        ).job
+        return finish_with_tiny_video(job)
+
+    return run
 
 
-def test_credits_page_shows_balance_ledger_and_todays_usage(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_credits_page_shows_balance_ledger_and_todays_usage(  # type: ignore[no-untyped-def]
+    browser: Client, member, run_job
+) -> None:
     job = run_job(member)
     page = browser.get(CREDITS).content.decode()
     assert f'id="credits-available">{1000 - job.credits_quoted}<' in page
@@ -44,7 +52,7 @@ def test_credits_page_shows_balance_ledger_and_todays_usage(browser: Client, mem
     assert len(bars) == 30 and bars[-1].endswith(f": {job.credits_quoted}")
 
 
-def test_ledger_and_csv_show_only_own_rows(browser: Client, member, stranger) -> None:  # type: ignore[no-untyped-def]
+def test_ledger_and_csv_show_only_own_rows(browser: Client, member, stranger, run_job) -> None:  # type: ignore[no-untyped-def]
     run_job(member)
     theirs = run_job(stranger, seconds=6)
     credits_grant(

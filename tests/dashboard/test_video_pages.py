@@ -72,7 +72,7 @@ def card(page: str, name: str) -> str:
     return re.search(rf'id="card-{name}"><div class="value">([^<]*)<', page).group(1)
 
 
-def test_home_shows_the_codefast_cards(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_home_shows_the_codefast_cards(browser: Client, member, finish_with_tiny_video) -> None:  # type: ignore[no-untyped-def]
     member.daily_limit = 5
     member.save()
     job = submit(browser)
@@ -82,7 +82,7 @@ def test_home_shows_the_codefast_cards(browser: Client, member) -> None:  # type
     assert card(page, "daily-limit") == "5"
     assert card(page, "remaining") == "4"
     assert card(page, "videos") == "0"  # finished videos
-    job_run(job_id=str(job.id))
+    finish_with_tiny_video(job)
     page = browser.get(reverse("dashboard:home")).content.decode()
     assert card(page, "held") == "0" and card(page, "videos") == "1"
     assert reverse("dashboard:job", args=[job.id]) in page
@@ -130,7 +130,7 @@ def test_home_shows_the_codefast_cards(browser: Client, member) -> None:  # type
     ],
 )
 def test_price_shown_before_submit_is_the_price_charged(
-    browser: Client, member, fields, images
+    browser: Client, member, fields, images, finish_with_tiny_video
 ) -> None:  # type: ignore[no-untyped-def]
     quoted = price_of(browser, **fields)
     assert quoted["status"] == 200 and quoted["error"] == ""
@@ -143,7 +143,7 @@ def test_price_shown_before_submit_is_the_price_charged(
     assert balance_get(user=member).available == 1000 - quoted["credits"]
     assert len(job.image_refs) == images
     if images:
-        job_run(job_id=str(job.id))
+        finish_with_tiny_video(job)
         capture = Transfer.objects.get(job_id=job.id, kind=Transfer.Kind.CAPTURE)
         assert capture.amount == quoted["credits"]
 
@@ -283,7 +283,9 @@ def test_new_video_form_refuses_a_post_without_csrf_token(csrf_browser: Client) 
 # ---------------------------------------------------------------------------------------------
 
 
-def test_status_json_while_queued_then_done(browser: Client, member, stranger) -> None:  # type: ignore[no-untyped-def]
+def test_status_json_while_queued_then_done(  # type: ignore[no-untyped-def]
+    browser: Client, member, stranger, finish_with_tiny_video
+) -> None:
     job_submit(user=stranger, spec=JobSpec(facade="codefast", prompt="ahead", duration_seconds=4))
     job = submit(browser)
     url = reverse("dashboard:job-status", args=[job.id])
@@ -292,7 +294,7 @@ def test_status_json_while_queued_then_done(browser: Client, member, stranger) -
     assert (queued["queue_position"], queued["total_in_queue"]) == (2, 2)
     assert queued["progress"] == 0 and queued["eta_seconds"] > 0 and not queued["terminal"]
     assert queued["video_url"] is None
-    job_run(job_id=str(job.id))
+    finish_with_tiny_video(job)
     done = browser.get(url).json()
     assert done["state"] == "succeeded" and done["terminal"] and done["progress"] == 100
     assert done["video_url"] == f"http://testserver/media/v/{job.id}.mp4"
@@ -301,9 +303,11 @@ def test_status_json_while_queued_then_done(browser: Client, member, stranger) -
     assert browser.get(url).headers["Cache-Control"].startswith("max-age=0")
 
 
-def test_job_page_shows_player_parameters_and_ledger_entries(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_job_page_shows_player_parameters_and_ledger_entries(  # type: ignore[no-untyped-def]
+    browser: Client, member, finish_with_tiny_video
+) -> None:
     job = submit(browser, seed="1234")
-    job_run(job_id=str(job.id))
+    finish_with_tiny_video(job)
     page = browser.get(reverse("dashboard:job", args=[job.id])).content.decode()
     assert f'src="http://testserver/media/v/{job.id}.mp4"' in page
     assert f'poster="http://testserver/media/v/{job.id}.jpg"' in page
