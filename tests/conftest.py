@@ -15,6 +15,23 @@ from accounts.services import CreatedApiKey, api_key_create
 from tests.factories import UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _fresh_file_cache() -> None:
+    """Every test starts with an empty embedded (file) cache.
+
+    Django's FileBasedCache evicts a random third of its entries on a write once it holds
+    MAX_ENTRIES (300), so entries left by earlier tests made a test's own entries vanish at
+    random, depending on test order. Redis evicts nothing here (keys are per test or deleted by
+    the tests that share them) and may be shared with the broker, so it is left alone.
+    """
+    from django.core.cache import caches
+    from django.core.cache.backends.filebased import FileBasedCache
+
+    backend = caches["default"]
+    if isinstance(backend, FileBasedCache):
+        backend.clear()
+
+
 @pytest.fixture
 def user(db: None) -> Any:
     return UserFactory()
