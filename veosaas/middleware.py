@@ -12,7 +12,8 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.utils import timezone, translation
 
@@ -39,7 +40,9 @@ class DashboardLocaleMiddleware(LocaleMiddleware):
             return
         super().process_request(request)
 
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
         if is_api_path(request.path_info):
             return response
         return super().process_response(request, response)
@@ -65,10 +68,10 @@ class DisplayTimeZoneMiddleware:
     """Renders times in the visitor's display zone. Day boundaries never follow it: services
     and selectors name the business zone (settings.TIME_ZONE) explicitly."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if is_api_path(request.path_info):
             return self.get_response(request)
         timezone.activate(ZoneInfo(display_time_zone_name(request)))
