@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -335,6 +336,8 @@ class TopUpAdmin(ReadOnlyAdmin):
             "rows": summary,
             "totals": finance_totals(summary),
             "chart": finance_chart(summary),
+            # Days are business days (TIME_ZONE), whatever zone the viewer displays times in.
+            "time_zone": settings.TIME_ZONE,
         }
         return TemplateResponse(request, "billing/admin/summary.html", context)
 

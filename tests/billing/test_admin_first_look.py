@@ -78,3 +78,8 @@ def test_prices_page_shows_the_defaults_in_force_and_overrides_them(
     assert quote.credits == 48
     page = superuser_client.get(reverse("admin:billing_price_changelist")).content.decode()
     assert re.search(r"<td>generate</td><td>fast</td><td>720p</td>.*?price table", page, re.S)
+
+
+def test_the_daily_summary_names_its_time_zone(superuser_client: Client) -> None:
+    page = superuser_client.get(reverse("admin:billing_summary")).content.decode()
+    assert "Days are calendar days in <strong>Europe/Istanbul</strong>" in page

@@ -95,3 +95,10 @@ def test_an_invalid_display_zone_is_ignored(client: Client, zone: str) -> None:
     client.cookies[DISPLAY_TIME_ZONE_COOKIE] = zone
     page = client.get("/docs/").content.decode()
     assert 'value="Europe/Istanbul" selected' in page
+
+
+def test_every_page_names_the_zone_its_times_are_shown_in(browser: Client) -> None:
+    for name in ("dashboard:home", "dashboard:history", "dashboard:credits", "dashboard:alerts"):
+        page = browser.get(reverse(name)).content.decode()
+        assert 'id="time-zone-select"' in page, name
+        assert "Days start at midnight Europe/Istanbul" in page, name
