@@ -27,18 +27,7 @@ def price_quote(*, operation: str, model_tier: str, resolution: str, seconds: in
     """
     if seconds < 0:
         raise ValueError("seconds must not be negative")
-    row = Price.objects.filter(
-        operation=operation, model_tier=model_tier, resolution=resolution
-    ).first()
-    if row is not None:
-        if not row.active:
-            raise PriceNotFound(f"{operation} {model_tier} {resolution} is not available")
-        flat, per_second = row.flat_credits, row.credits_per_second
-    else:
-        try:
-            flat, per_second = settings.BILLING_DEFAULT_PRICES[operation][model_tier][resolution]
-        except KeyError as exc:
-            raise PriceNotFound(f"{operation} {model_tier} {resolution} is not available") from exc
+    flat, per_second = price_rate(operation=operation, model_tier=model_tier, resolution=resolution)
     return Quote(
         credits=flat + per_second * seconds,
         operation=operation,
@@ -46,3 +35,23 @@ def price_quote(*, operation: str, model_tier: str, resolution: str, seconds: in
         resolution=resolution,
         seconds=seconds,
     )
+
+
+def price_rate(*, operation: str, model_tier: str, resolution: str) -> tuple[int, int]:
+    """`(flat_credits, credits_per_second)` of one combination; the terms of `price_quote`.
+
+    A row in the price table wins; otherwise BILLING_DEFAULT_PRICES. An inactive row or a
+    combination in neither raises PriceNotFound.
+    """
+    row = Price.objects.filter(
+        operation=operation, model_tier=model_tier, resolution=resolution
+    ).first()
+    if row is not None:
+        if not row.active:
+            raise PriceNotFound(f"{operation} {model_tier} {resolution} is not available")
+        return row.flat_credits, row.credits_per_second
+    try:
+        flat, per_second = settings.BILLING_DEFAULT_PRICES[operation][model_tier][resolution]
+    except KeyError as exc:
+        raise PriceNotFound(f"{operation} {model_tier} {resolution} is not available") from exc
+    return int(flat), int(per_second)

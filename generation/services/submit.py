@@ -43,11 +43,11 @@ from generation.errors import (
 )
 from generation.models import Job, Upload
 from generation.providers import provider_name_for
+from generation.providers.catalog import CapabilityError, model_spec, spec_validate
 from generation.ratelimit import generate_rate_limit
 from generation.selectors import daily_usage
 from generation.services.transitions import job_run_enqueue
 from generation.snapshots import job_snapshot_publish_on_commit
-from generation.veo_rules import VeoConstraintError, veo_validate
 from outbound import netguard
 
 # "auto": the worker resolves it from the input image (or the source video) when it runs.
@@ -169,12 +169,13 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
     if spec.watermark and len(spec.watermark) > 200:
         raise JobValidationError("watermark", "must be at most 200 characters")
     if mode != Job.Mode.UPSCALE:
-        # Veo's coupled constraints (1080p/4k and reference images need 8 s, extension needs
-        # 720p, …) hold for every provider, so a local rehearsal fails where production would.
+        # The catalog of the provider that will run the job (generation/providers/catalog.py).
         try:
-            veo_validate(
+            spec_validate(
+                model_spec(
+                    provider=provider_name_for(model_tier=spec.model_tier), tier=spec.model_tier
+                ),
                 mode=mode,
-                model_tier=spec.model_tier,
                 resolution=spec.resolution,
                 duration_seconds=spec.duration_seconds,
                 aspect_ratio=(
@@ -183,7 +184,7 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
                 image_count=len(spec.images),
                 has_source_video=spec.parent_id is not None,
             )
-        except VeoConstraintError as exc:
+        except CapabilityError as exc:
             raise JobValidationError(exc.field, exc.message) from exc
     return mode
 
