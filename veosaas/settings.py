@@ -395,21 +395,34 @@ BILLING_DEFAULT_PRICES: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# GEMINI — Google Veo through the Gemini API (generation/providers/gemini.py)
-# https://ai.google.dev/gemini-api/docs/video
+# VERTEX — Veo 3.1 GA on Vertex AI (generation/providers/vertex.py; model state checked
+# 2026-12-07, see generation/providers/catalog.py). Express mode: VERTEX_API_KEY. Service
+# account: GOOGLE_APPLICATION_CREDENTIALS + VERTEX_PROJECT (+ VERTEX_LOCATION).
 # ---------------------------------------------------------------------------------------------
-GEMINI_API_KEY = env_str("GEMINI_API_KEY", "")
-# Empty means Google's endpoint; tests point it at a local fake (tests/fake_gemini.py).
-GEMINI_BASE_URL = env_str("GEMINI_BASE_URL", "")
-# Gemini model ids per model tier (preview ids get renamed; override without a release).
-GEMINI_MODEL_QUALITY = env_str("GEMINI_MODEL_QUALITY", "veo-3.1-generate-preview")
-GEMINI_MODEL_FAST = env_str("GEMINI_MODEL_FAST", "veo-3.1-fast-generate-preview")
-GEMINI_MODEL_LITE = env_str("GEMINI_MODEL_LITE", "veo-3.1-lite-generate-preview")
-# Google's samples poll every 10 s; renders take 11 s to 6 min. A job still pending after the
-# deadline is failed (and its hold released) by the pipeline.
-GEMINI_POLL_INTERVAL_SECONDS = env_int("GEMINI_POLL_INTERVAL_SECONDS", 10)
-GEMINI_DEADLINE_SECONDS = env_int("GEMINI_DEADLINE_SECONDS", 900)
-GEMINI_HTTP_TIMEOUT_SECONDS = env_int("GEMINI_HTTP_TIMEOUT_SECONDS", 60)
+VERTEX_API_KEY = env_str("VERTEX_API_KEY", "")
+VERTEX_PROJECT = env_str("VERTEX_PROJECT", "")
+VERTEX_LOCATION = env_str("VERTEX_LOCATION", "us-central1")
+# Empty means Google's endpoint; a proxy in production, tests/fake_vertex.py in tests.
+VERTEX_BASE_URL = env_str("VERTEX_BASE_URL", "")
+# Where Veo's gs:// outputs are read from (Cloud Storage JSON API); the fake in tests.
+VERTEX_STORAGE_BASE_URL = env_str("VERTEX_STORAGE_BASE_URL", "https://storage.googleapis.com")
+# Empty: videos come back inline (base64). Set (gs://bucket/prefix/) to have Veo write them
+# to Cloud Storage; each is copied into our storage as soon as its operation is done.
+VERTEX_OUTPUT_GCS_URI = env_str("VERTEX_OUTPUT_GCS_URI", "")
+VERTEX_MODEL_QUALITY = env_str("VERTEX_MODEL_QUALITY", "veo-3.1-generate-001")
+VERTEX_MODEL_FAST = env_str("VERTEX_MODEL_FAST", "veo-3.1-fast-generate-001")
+VERTEX_MODEL_LITE = env_str("VERTEX_MODEL_LITE", "veo-3.1-lite-generate-001")
+VERTEX_POLL_INTERVAL_SECONDS = env_int("VERTEX_POLL_INTERVAL_SECONDS", 10)
+VERTEX_HTTP_TIMEOUT_SECONDS = env_int("VERTEX_HTTP_TIMEOUT_SECONDS", 60)
+
+# Upstream operations: past GENERATION_DEADLINE_SECONDS a job is not failed (Google may still
+# finish and bill it) but reconciled with backoff, up to GENERATION_RECONCILE_SECONDS more;
+# its hold is released only on a confirmed failure, cancellation or "not found".
+GENERATION_DEADLINE_SECONDS = env_int("GENERATION_DEADLINE_SECONDS", 900)
+GENERATION_RECONCILE_SECONDS = env_int("GENERATION_RECONCILE_SECONDS", 86400)
+GENERATION_RECONCILE_MAX_INTERVAL_SECONDS = env_int(
+    "GENERATION_RECONCILE_MAX_INTERVAL_SECONDS", 900
+)
 
 # ---------------------------------------------------------------------------------------------
 # STRIPE TOP-UPS — https://docs.stripe.com/checkout/fulfillment ; https://docs.stripe.com/webhooks

@@ -10,7 +10,7 @@ from generation.providers.base import VideoProvider
 
 _REGISTRY = {
     "local": "generation.providers.local.LocalProvider",
-    "gemini": "generation.providers.gemini.GeminiProvider",
+    "vertex": "generation.providers.vertex.VertexProvider",
     "scripted": "generation.providers.scripted.ScriptedProvider",
 }
 

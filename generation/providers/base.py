@@ -47,6 +47,7 @@ class RenderRequest:
     negative_prompt: str = ""
     watermark: str = ""
     person_generation: str = ""
+    generate_audio: bool = True
     # extend / upscale: a local copy of the source MP4, and the provider's handle on it if any.
     source_video_path: str | None = None
     source_video_uri: str | None = None

@@ -269,12 +269,15 @@ def job_poll(*, job_id: str) -> None:
     if job is None:
         return
     now = timezone.now()
-    if job.deadline_at and job.deadline_at < now:
+    past_deadline = (now - job.deadline_at).total_seconds() if job.deadline_at else -1.0
+    if past_deadline > settings.GENERATION_RECONCILE_SECONDS:
+        # Reconciled for the whole window without an answer: upstream gave up on it.
         job_fail(
             job_id=job.id,
             stage=Job.FailureStage.GENERATION,
             code=CODE_INTERNAL,
             message="The generation did not finish in time.",
+            details={"reconciled_seconds": str(int(past_deadline))},
         )
         return
     budget = rate_limit_hit(
@@ -305,9 +308,17 @@ def job_poll(*, job_id: str) -> None:
         outcome = provider.poll(job.provider_operation, request, workdir=workdir)
         Job.objects.filter(pk=job.pk).update(poll_count=F("poll_count") + 1)
         if isinstance(outcome, Pending):
+            delay, eta = outcome.poll_after_seconds, None
+            if past_deadline > 0:
+                # Past the deadline Google may still finish (and bill): keep reconciling, less
+                # often as time goes by, and tell the customer when we look next.
+                delay = min(
+                    float(settings.GENERATION_RECONCILE_MAX_INTERVAL_SECONDS),
+                    max(delay, past_deadline / 4),
+                )
+                eta = int(delay)
             job_poll_defer(
-                job_id=job.pk,
-                at=timezone.now() + timedelta(seconds=outcome.poll_after_seconds),
+                job_id=job.pk, at=timezone.now() + timedelta(seconds=delay), eta_seconds=eta
             )
             return
         elapsed = (timezone.now() - (job.started_at or now)).total_seconds()

@@ -126,22 +126,42 @@ def job_progress_set(*, job_id: uuid.UUID, progress: int, eta_seconds: int | Non
 
 
 def job_upstream_wait(*, job_id: uuid.UUID, operation: str, poll_after_seconds: float) -> None:
-    """A running job's upstream operation was accepted: poll it later, within the deadline."""
+    """A running job's upstream operation was accepted: poll it later.
+
+    The lease covers the deadline and the reconciliation after it: the reaper must never
+    re-run (a second upstream bill) or release a job whose operation may still finish.
+    """
     now = timezone.now()
+    deadline = settings.GENERATION_DEADLINE_SECONDS
     Job.objects.filter(_RUNNING, pk=job_id).update(
         provider_operation=operation,
         next_poll_at=now + timedelta(seconds=poll_after_seconds),
-        deadline_at=now + timedelta(seconds=settings.GEMINI_DEADLINE_SECONDS),
-        lease_expires_at=now + timedelta(seconds=settings.GEMINI_DEADLINE_SECONDS + 300),
+        deadline_at=now + timedelta(seconds=deadline),
+        lease_expires_at=now
+        + timedelta(seconds=deadline + settings.GENERATION_RECONCILE_SECONDS + 300),
     )
 
 
-def job_poll_defer(*, job_id: uuid.UUID, at: datetime, count_poll: bool = False) -> None:
-    """Poll a running job's upstream operation again at `at` (counting this poll if asked)."""
+def job_poll_defer(
+    *,
+    job_id: uuid.UUID,
+    at: datetime,
+    count_poll: bool = False,
+    eta_seconds: int | None = None,
+) -> None:
+    """Poll a running job's upstream operation again at `at` (counting this poll if asked).
+
+    With `eta_seconds` (a job past its deadline, being reconciled) the customer's ETA is
+    updated and a status snapshot published.
+    """
     changes: dict[str, Any] = {"next_poll_at": at}
     if count_poll:
         changes["poll_count"] = F("poll_count") + 1
-    Job.objects.filter(_RUNNING, pk=job_id).update(**changes)
+    if eta_seconds is not None:
+        changes["eta_seconds"] = eta_seconds
+    updated = Job.objects.filter(_RUNNING, pk=job_id).update(**changes)
+    if updated and eta_seconds is not None:
+        job_snapshot_publish_on_commit(job_id)
 
 
 def job_retry(*, job_id: uuid.UUID, delay: float) -> bool:

@@ -1,0 +1,145 @@
+"""What the Google gateways share: error translation, retry hints, probing the MP4 they fetch.
+
+No SDK import here (each Google surface has its one gateway module that imports
+`google.genai`: `vertex.py`, `omni.py`); the gateways pass the SDK's error class in.
+
+Error mapping (all SDK and transport errors become our `ProviderError`s):
+- HTTP 408, 429, 5xx, connection errors and timeouts -> `ProviderTransientError`
+  (`retry_after_seconds` from `Retry-After` or Google's `RetryInfo.retryDelay`);
+- other HTTP 4xx -> `ProviderFailed` naming Google's message (404 also sets
+  `details["not_found"]`, which the reconciliation after the deadline treats as final);
+- an answer that is not JSON -> `ProviderTransientError` (a garbled body from an intermediary
+  is momentary; the pipeline's bounded retries cap it);
+- JSON of the wrong shape -> `ProviderFailed`: a contract change no retry fixes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import av
+import httpx
+import pydantic
+
+from generation.providers.base import ProviderFailed, ProviderTransientError
+
+T = TypeVar("T")
+
+# google-genai 3.x sends through `httpx2` (a fork of httpx under its own namespace) when it is
+# installed, else httpx: catch the transport errors of both.
+_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError,)
+with contextlib.suppress(ImportError):
+    import httpx2
+
+    _TRANSPORT_ERRORS = (httpx.TransportError, httpx2.TransportError)
+
+# HTTP statuses worth retrying (the same set the SDK's own retry helper uses).
+TRANSIENT_HTTP_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# google.rpc.Code values worth retrying, by number and by name.
+TRANSIENT_RPC_CODES = frozenset({4, 8, 13, 14})
+TRANSIENT_RPC_STATUSES = frozenset(
+    {"DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL", "UNAVAILABLE"}
+)
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def call(surface: str, what: str, fn: Callable[[], T], api_error: type[Exception]) -> T:
+    """Run one SDK call and translate whatever it raises into our provider errors."""
+    try:
+        return fn()
+    except api_error as exc:
+        raise api_error_translate(surface, what, exc) from exc
+    except _TRANSPORT_ERRORS as exc:
+        raise ProviderTransientError(
+            f"{surface} {what}: network error ({type(exc).__name__}: {exc})"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ProviderTransientError(f"{surface} {what}: the answer is not JSON ({exc})") from exc
+    except pydantic.ValidationError as exc:
+        raise ProviderFailed(f"{surface} {what}: unexpected answer shape ({exc})") from exc
+    except ValueError as exc:
+        # The SDK's client-side guards (fields the surface does not take).
+        raise ProviderFailed(f"{surface} {what}: {exc}") from exc
+
+
+def api_error_translate(
+    surface: str, what: str, exc: Any
+) -> ProviderTransientError | ProviderFailed:
+    code = int(getattr(exc, "code", 0) or 0)
+    status = getattr(exc, "status", "") or ""
+    message = getattr(exc, "message", "") or str(exc)
+    text = f"{surface} {what} answered HTTP {code} {status}: {message}".replace(" :", ":")
+    details = {"http_status": str(code), "upstream_status": str(status)}
+    if code in TRANSIENT_HTTP_STATUSES:
+        return ProviderTransientError(
+            text, retry_after_seconds=retry_after_seconds(exc), details=details
+        )
+    if code == 404:
+        details["not_found"] = "true"
+    return ProviderFailed(text, details=details)
+
+
+def retry_after_seconds(exc: Any) -> float | None:
+    """`Retry-After` (seconds or HTTP date), else google.rpc.RetryInfo's `retryDelay` ("30s")."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    header = headers.get("retry-after") if headers is not None else None
+    if header:
+        header = str(header).strip()
+        if header.isdigit():
+            return float(header)
+        with contextlib.suppress(TypeError, ValueError):
+            when = email.utils.parsedate_to_datetime(header)
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    details = getattr(exc, "details", None)
+    body = details if isinstance(details, dict) else {}
+    error = body.get("error", body)
+    for item in error.get("details", []) if isinstance(error, dict) else []:
+        if isinstance(item, dict) and str(item.get("@type", "")).endswith("RetryInfo"):
+            match = _DURATION_RE.match(str(item.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def rpc_error_is_transient(code: Any, status: str) -> bool:
+    return (
+        code in TRANSIENT_RPC_CODES
+        or code in TRANSIENT_HTTP_STATUSES
+        or (status in TRANSIENT_RPC_STATUSES)
+    )
+
+
+def write_atomically(destination: Path, data: bytes) -> None:
+    partial = destination.with_name(destination.name + ".part")
+    try:
+        partial.write_bytes(data)
+        partial.replace(destination)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def probe(path: Path, surface: str) -> tuple[int, int, float]:
+    """Width, height and duration (seconds) of an MP4, read with PyAV."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ProviderFailed(f"the video {surface} returned has no video stream")
+            stream = container.streams.video[0]
+            width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+            if container.duration is not None:
+                duration = float(container.duration) / av.time_base
+            elif stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = 0.0
+    except av.FFmpegError as exc:
+        raise ProviderFailed(f"the video {surface} returned is not a readable MP4 ({exc})") from exc
+    return width, height, duration
