@@ -469,6 +469,12 @@ GENERATION_PROVIDERS_BY_TIER = {
 }
 # When a job fails upstream (not a content block), run it once more on this provider.
 GENERATION_FALLBACK_PROVIDER = env_str("GENERATION_FALLBACK_PROVIDER", "")
+# The fallback chain, in order (e.g. "omni,vertex,local"): when a job fails upstream (never
+# after a safety block or a cancel) the next provider not yet tried that accepts the job runs
+# it; the job records each attempt. Defaults to GENERATION_FALLBACK_PROVIDER alone.
+GENERATION_FALLBACK_PROVIDERS = [
+    item for item in env_list("GENERATION_FALLBACK_PROVIDERS", GENERATION_FALLBACK_PROVIDER) if item
+]
 # Upstream operation polls per minute across all workers (the provider project's quota).
 GENERATION_POLL_BUDGET_PER_MINUTE = env_int("GENERATION_POLL_BUDGET_PER_MINUTE", 300)
 # Generation requests per account in a sliding window (429 / 1003 beyond it).

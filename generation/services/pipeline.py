@@ -2,7 +2,7 @@
 
 Outcomes: success -> result stored, hold captured; content block / permanent failure ->
 failed, hold released; transient upstream error -> retried with backoff up to
-GENERATION_MAX_ATTEMPTS, then moved once to GENERATION_FALLBACK_PROVIDER or failed; a
+GENERATION_MAX_ATTEMPTS, then moved along GENERATION_FALLBACK_PROVIDERS or failed; a
 long-running upstream operation -> polled by `jobs_poll_due` without holding a worker. Every
 state change goes through generation/services/transitions.py.
 """
@@ -45,6 +45,7 @@ from generation.providers.base import (
     ProviderTransientError,
     RenderRequest,
 )
+from generation.providers.catalog import CapabilityError, model_spec, spec_validate
 from generation.ratelimit import rate_limit_hit
 from generation.services.transitions import (
     job_claim,
@@ -204,17 +205,52 @@ def _handle_outcome(job: Job, outcome: Completed | Pending, started: float) -> N
     job_succeed(job_id=job.id, result=outcome, render_seconds=time.monotonic() - started)
 
 
-def _fall_back(job: Job, exc: ProviderError) -> bool:
-    """Move a job that failed upstream to GENERATION_FALLBACK_PROVIDER, once.
+def _fallback_chain() -> list[str]:
+    chain = list(settings.GENERATION_FALLBACK_PROVIDERS)
+    if not chain and settings.GENERATION_FALLBACK_PROVIDER:
+        chain = [settings.GENERATION_FALLBACK_PROVIDER]
+    return chain
 
-    Not for content blocks (another provider would be asked to make what was refused). The job
-    keeps its hold and records which provider ran and why it moved. Returns True if moved.
-    """
-    fallback = settings.GENERATION_FALLBACK_PROVIDER
-    if not fallback or fallback == job.provider or job.error_details.get("fallback_from"):
+
+def _accepts(provider: str, job: Job) -> bool:
+    """Whether `provider`'s catalog takes this job as it was submitted."""
+    try:
+        spec_validate(
+            model_spec(provider=provider, tier=job.model_tier),
+            mode=job.mode,
+            resolution=job.resolution,
+            duration_seconds=job.duration_seconds,
+            aspect_ratio=job.resolved_aspect_ratio or DEFAULT_ASPECT_RATIO,
+            image_count=len(job.image_refs),
+            has_source_video=job.parent_id is not None,
+        )
+    except (CapabilityError, LookupError):
         return False
-    details = {"fallback_from": job.provider, "fallback_reason": exc.message[:500]}
-    return job_provider_switch(job=job, provider=fallback, details=details, reason=exc.message)
+    return True
+
+
+def _fall_back(job: Job, exc: ProviderError) -> bool:
+    """Move a job that failed upstream to the next provider of the fallback chain.
+
+    Not for content blocks (another provider would be asked to make what was refused). The
+    job keeps its hold; `error_details["attempts"]` lists each provider that ran it and why it
+    moved on. Providers already tried, or whose catalog refuses the job, are skipped. Returns
+    True if moved.
+    """
+    attempts = list(job.error_details.get("attempts") or [])
+    tried = {item.get("provider") for item in attempts} | {job.provider}
+    following = [p for p in _fallback_chain() if p not in tried and _accepts(p, job)]
+    if not following:
+        return False
+    attempts.append(
+        {"provider": job.provider, "error": exc.message[:500], "at": timezone.now().isoformat()}
+    )
+    details = {
+        "fallback_from": job.provider,
+        "fallback_reason": exc.message[:500],
+        "attempts": attempts,
+    }
+    return job_provider_switch(job=job, provider=following[0], details=details, reason=exc.message)
 
 
 def _handle_provider_error(job: Job, exc: ProviderError) -> None:
@@ -235,7 +271,7 @@ def _handle_provider_error(job: Job, exc: ProviderError) -> None:
                 stage=Job.FailureStage.GENERATION,
                 code=CODE_INTERNAL,
                 message=MSG_INTERNAL,
-                details={"upstream": exc.message},
+                details={**job.error_details, "upstream": exc.message},
             )
             return
         delay = exc.retry_after_seconds or min(300, 5 * 2 ** (job.attempts - 1))

@@ -263,3 +263,41 @@ def test_vertex_job_end_to_end_with_worker_and_beat(tmp_path) -> None:  # type: 
     job = Job.objects.get(pk=uuid)
     assert job.provider == "vertex" and job.poll_count >= 2
     assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
+
+
+def test_fallback_chain_skips_tried_providers_and_records_each_attempt(
+    fake, funded_user, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """vertex fails upstream -> scripted (fails too) -> local succeeds; never back to vertex."""
+    settings.GENERATION_FALLBACK_PROVIDERS = ["vertex", "scripted", "local"]
+    settings.GENERATION_TEST_OUTCOME = "fail"
+    fake.script.result = "error"
+    job = submit(funded_user)
+    job_run(job_id=str(job.id))
+    job_poll(job_id=str(job.id))
+    job.refresh_from_db()
+    assert (job.state, job.provider) == (Job.State.QUEUED, "scripted")
+    job_run(job_id=str(job.id))
+    job.refresh_from_db()
+    assert (job.state, job.provider) == (Job.State.QUEUED, "local")
+    assert [a["provider"] for a in job.error_details["attempts"]] == ["vertex", "scripted"]
+    assert "Unsupported input" in job.error_details["attempts"][0]["error"]
+    job_run(job_id=str(job.id))
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED and len(fake.submits()) == 1
+    assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
+
+
+def test_fallback_chain_end_fails_and_releases_once(fake, funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GENERATION_FALLBACK_PROVIDERS = ["scripted"]
+    settings.GENERATION_TEST_OUTCOME = "fail"
+    fake.script.result = "error"
+    job = submit(funded_user)
+    job_run(job_id=str(job.id))
+    job_poll(job_id=str(job.id))
+    job_run(job_id=str(job.id))
+    job.refresh_from_db()
+    assert job.state == Job.State.FAILED and job.provider == "scripted"
+    assert [a["provider"] for a in job.error_details["attempts"]] == ["vertex"]
+    assert Transfer.objects.filter(job_id=job.pk, kind="release").count() == 1
+    assert balance_get(user=funded_user).available == 1000

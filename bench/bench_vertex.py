@@ -1,5 +1,5 @@
-"""Upstream operations in flight: 1000 Gemini (Veo) operations pending on the fake Gemini
-server, tracked by 2 Celery worker processes through the real google-genai SDK.
+"""Upstream operations in flight: 1000 Veo operations pending on the fake Vertex AI server,
+tracked by 2 Celery worker processes through the real google-genai 3.x SDK (Vertex mode).
 
 Figures: worker CPU seconds per operation poll (all worker processes' user+system time over
 the polls they made), and how long a new local job waits to start meanwhile (goal: < 1 s —
@@ -21,7 +21,7 @@ from bench.common import choose_broker, setup_django
 ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = 1000
 SECONDS = 40.0
-MODEL = "veo-3.1-fast-generate-preview"
+MODEL = "veo-3.1-fast-generate-001"
 
 
 def _tree_cpu_seconds(root_pids: list[int]) -> float:
@@ -52,19 +52,19 @@ def _tree_cpu_seconds(root_pids: list[int]) -> float:
 def run() -> list[dict]:
     broker = choose_broker()  # the same as every other module's (bench/run.py chose it)
     os.environ.update(
-        GENERATION_PROVIDER="gemini",
+        GENERATION_PROVIDER="vertex",
         GENERATION_PROVIDER_LITE="local",
-        GEMINI_API_KEY="bench-key",
-        GEMINI_POLL_INTERVAL_SECONDS="5",
+        VERTEX_API_KEY="bench-key",
+        VERTEX_POLL_INTERVAL_SECONDS="5",
         GENERATION_POLL_BUDGET_PER_MINUTE="1000000",
         GENERATION_RATE_LIMIT="1000000",
         GENERATION_MAX_ACTIVE_JOBS="100000",
     )
-    from tests.fake_gemini import running_fake_gemini, tiny_mp4
+    from tests.fake_vertex import running_fake_vertex, tiny_mp4
 
-    with running_fake_gemini(mp4=tiny_mp4(), api_key="bench-key") as fake:
+    with running_fake_vertex(mp4=tiny_mp4(), api_key="bench-key") as fake:
         fake.script.polls_until_done = 10**9
-        os.environ["GEMINI_BASE_URL"] = fake.base_url
+        os.environ["VERTEX_BASE_URL"] = fake.base_url
         vendor = setup_django()
         from django.conf import settings
         from django.db import connection
@@ -78,34 +78,34 @@ def run() -> list[dict]:
 
         # Django may already be set up by an earlier benchmark module in this process: apply the
         # same overrides to the live settings (the worker subprocesses read the environment).
-        settings.GEMINI_BASE_URL = fake.base_url
-        settings.GEMINI_API_KEY = "bench-key"
+        settings.VERTEX_BASE_URL = fake.base_url
+        settings.VERTEX_API_KEY = "bench-key"
         settings.GENERATION_PROVIDERS_BY_TIER = {
-            "quality": "gemini",
-            "fast": "gemini",
+            "quality": "vertex",
+            "fast": "vertex",
             "lite": "local",
         }
         settings.GENERATION_RATE_LIMIT = 1_000_000
         settings.GENERATION_MAX_ACTIVE_JOBS = 100_000
         settings.GENERATION_POLL_BUDGET_PER_MINUTE = 1_000_000
         purge_broker()
-        user = User.objects.create_user(email=f"bench-gemini-{time.time_ns()}@example.com")
+        user = User.objects.create_user(email=f"bench-vertex-{time.time_ns()}@example.com")
         credits_grant(user=user, amount=10**9, idempotency_key=f"bench:{user.pk}")
-        Job.objects.filter(state="running", provider="gemini").update(state="failed")
+        Job.objects.filter(state="running", provider="vertex").update(state="failed")
         now = timezone.now()
         jobs = []
         for index in range(OPERATIONS):
             op_id = f"{index:012x}"
-            fake.operations[op_id] = {"model": MODEL, "polls": 0, "file": "f" + op_id}
+            fake.operations[op_id] = {"model": MODEL, "polls": 0, "storage_uri": ""}
             jobs.append(
                 Job(
                     user=user,
                     facade="veo3api",
                     prompt="bench",
                     state="running",
-                    provider="gemini",
+                    provider="vertex",
                     model_tier="fast",
-                    provider_operation=f"models/{MODEL}/operations/{op_id}",
+                    provider_operation=f"publishers/google/models/{MODEL}/operations/{op_id}",
                     next_poll_at=now + timedelta(seconds=index % 5),
                     started_at=now,
                     attempts=1,
@@ -182,14 +182,14 @@ def run() -> list[dict]:
     per_poll = cpu / polls if polls else float("nan")
     return [
         {
-            "name": f"gemini: {OPERATIONS} ops in flight, 2 workers ({vendor})",
+            "name": f"vertex: {OPERATIONS} ops in flight, 2 workers ({vendor})",
             "value": per_poll * 1000,
             "unit": "worker CPU ms/poll",
             "note": f"{polls} polls in {SECONDS:.0f}s, {cpu:.1f} CPU s; broker "
             f"{broker.split(':')[0]}",
         },
         {
-            "name": "gemini: new local job start delay under that load",
+            "name": "vertex: new local job start delay under that load",
             "value": max(waits) if waits else float("nan"),
             "unit": f"s (worst of {len(waits)})",
             "goal": "< 1",
