@@ -45,14 +45,13 @@ from generation.providers.base import (
     ProviderTransientError,
     RenderRequest,
 )
-from generation.providers.catalog import CapabilityError, model_spec, spec_validate
 from generation.ratelimit import rate_limit_hit
+from generation.services.fallback import job_fall_back
 from generation.services.transitions import (
     job_claim,
     job_fail,
     job_poll_defer,
     job_progress_set,
-    job_provider_switch,
     job_retry,
     job_succeed,
     job_upstream_wait,
@@ -205,54 +204,6 @@ def _handle_outcome(job: Job, outcome: Completed | Pending, started: float) -> N
     job_succeed(job_id=job.id, result=outcome, render_seconds=time.monotonic() - started)
 
 
-def _fallback_chain() -> list[str]:
-    chain = list(settings.GENERATION_FALLBACK_PROVIDERS)
-    if not chain and settings.GENERATION_FALLBACK_PROVIDER:
-        chain = [settings.GENERATION_FALLBACK_PROVIDER]
-    return chain
-
-
-def _accepts(provider: str, job: Job) -> bool:
-    """Whether `provider`'s catalog takes this job as it was submitted."""
-    try:
-        spec_validate(
-            model_spec(provider=provider, tier=job.model_tier),
-            mode=job.mode,
-            resolution=job.resolution,
-            duration_seconds=job.duration_seconds,
-            aspect_ratio=job.resolved_aspect_ratio or DEFAULT_ASPECT_RATIO,
-            image_count=len(job.image_refs),
-            has_source_video=job.parent_id is not None,
-        )
-    except (CapabilityError, LookupError):
-        return False
-    return True
-
-
-def _fall_back(job: Job, exc: ProviderError) -> bool:
-    """Move a job that failed upstream to the next provider of the fallback chain.
-
-    Not for content blocks (another provider would be asked to make what was refused). The
-    job keeps its hold; `error_details["attempts"]` lists each provider that ran it and why it
-    moved on. Providers already tried, or whose catalog refuses the job, are skipped. Returns
-    True if moved.
-    """
-    attempts = list(job.error_details.get("attempts") or [])
-    tried = {item.get("provider") for item in attempts} | {job.provider}
-    following = [p for p in _fallback_chain() if p not in tried and _accepts(p, job)]
-    if not following:
-        return False
-    attempts.append(
-        {"provider": job.provider, "error": exc.message[:500], "at": timezone.now().isoformat()}
-    )
-    details = {
-        "fallback_from": job.provider,
-        "fallback_reason": exc.message[:500],
-        "attempts": attempts,
-    }
-    return job_provider_switch(job=job, provider=following[0], details=details, reason=exc.message)
-
-
 def _handle_provider_error(job: Job, exc: ProviderError) -> None:
     if isinstance(exc, ContentBlocked):
         job_fail(
@@ -264,7 +215,7 @@ def _handle_provider_error(job: Job, exc: ProviderError) -> None:
         )
     elif isinstance(exc, ProviderTransientError):
         if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
-            if _fall_back(job, exc):
+            if job_fall_back(job=job, exc=exc):
                 return
             job_fail(
                 job_id=job.id,
@@ -277,7 +228,7 @@ def _handle_provider_error(job: Job, exc: ProviderError) -> None:
         delay = exc.retry_after_seconds or min(300, 5 * 2 ** (job.attempts - 1))
         job_retry(job_id=job.id, delay=delay)
     else:
-        if _fall_back(job, exc):
+        if job_fall_back(job=job, exc=exc):
             return
         code = CODE_GENERATION_FAILED if isinstance(exc, ProviderFailed) else CODE_INTERNAL
         job_fail(
