@@ -415,6 +415,22 @@ VERTEX_MODEL_LITE = env_str("VERTEX_MODEL_LITE", "veo-3.1-lite-generate-001")
 VERTEX_POLL_INTERVAL_SECONDS = env_int("VERTEX_POLL_INTERVAL_SECONDS", 10)
 VERTEX_HTTP_TIMEOUT_SECONDS = env_int("VERTEX_HTTP_TIMEOUT_SECONDS", 60)
 
+# ---------------------------------------------------------------------------------------------
+# OMNI — Gemini Omni Flash on the Interactions API (generation/providers/omni.py)
+# https://ai.google.dev/gemini-api/docs/omni
+# ---------------------------------------------------------------------------------------------
+OMNI_MODEL = env_str("OMNI_MODEL", "gemini-omni-1.2-flash")
+# "gemini": the Gemini Developer API (GEMINI_API_KEY, GEMINI_BASE_URL); "vertex": Vertex AI
+# with the VERTEX_* credentials above.
+OMNI_SURFACE = env_str("OMNI_SURFACE", "gemini")
+GEMINI_API_KEY = env_str("GEMINI_API_KEY", "")
+# Empty means Google's endpoint; tests point it at tests/fake_interactions.py.
+GEMINI_BASE_URL = env_str("GEMINI_BASE_URL", "")
+# "inline" (base64 in the interaction) or "uri" (a file URI we download at once).
+OMNI_DELIVERY = env_str("OMNI_DELIVERY", "inline")
+OMNI_POLL_INTERVAL_SECONDS = env_int("OMNI_POLL_INTERVAL_SECONDS", 10)
+OMNI_HTTP_TIMEOUT_SECONDS = env_int("OMNI_HTTP_TIMEOUT_SECONDS", 60)
+
 # Upstream operations: past GENERATION_DEADLINE_SECONDS a job is not failed (Google may still
 # finish and bill it) but reconciled with backoff, up to GENERATION_RECONCILE_SECONDS more;
 # its hold is released only on a confirmed failure, cancellation or "not found".

@@ -144,12 +144,14 @@ class GenerateApi(Veo3ApiView):
         images = optional_str_list(body, "imageUrls", max_items=3)
         mode = _mode(body, images, model_tier)
         resolution = optional_str(body, "resolution", max_length=10).lower() or DEFAULT_RESOLUTION
+        # The vocabulary here; what the model behind `model` takes, the catalog checks in
+        # job_validate (its refusal names the allowed values).
         if resolution not in RESOLUTIONS:
-            raise FieldError("resolution", "must be 720p, 1080p or 4k")
+            raise FieldError("resolution", f"must be one of {', '.join(RESOLUTIONS)}")
         duration = optional_int(body, "duration")
         duration = DEFAULT_DURATION if duration is None else duration
         if duration not in DURATIONS:
-            raise FieldError("duration", "must be 4, 6 or 8")
+            raise FieldError("duration", f"must be between {DURATIONS[0]} and {DURATIONS[-1]}")
         seed = _seed(body)
         watermark = optional_str(body, "watermark", max_length=200)
         callback = optional_str(body, "callBackUrl", max_length=2048)

@@ -11,6 +11,7 @@ from generation.providers.base import VideoProvider
 _REGISTRY = {
     "local": "generation.providers.local.LocalProvider",
     "vertex": "generation.providers.vertex.VertexProvider",
+    "omni": "generation.providers.omni.OmniProvider",
     "scripted": "generation.providers.scripted.ScriptedProvider",
 }
 

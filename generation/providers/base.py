@@ -63,6 +63,9 @@ class Completed:
     # The provider's own reference to the output (for a later extend); never shown to users.
     provider_video_uri: str = ""
     details: dict[str, str] = field(default_factory=dict)
+    # Providers that bill delivered seconds (Omni): what upstream billed. The job then captures
+    # that share of its hold (rounded up to whole seconds) and releases the rest.
+    billed_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,3 +123,8 @@ class VideoProvider(ABC):
     def poll(self, operation: str, request: RenderRequest, *, workdir: Path) -> Outcome:
         """Check a pending operation; download the result into `workdir` when it is done."""
         raise NotImplementedError(f"{self.name} does not run long operations")
+
+    def cancel(self, operation: str) -> bool:
+        """Ask upstream to stop an operation. True once upstream confirms it is cancelled (it
+        will not bill it); False when it cannot (no cancel endpoint, or already finished)."""
+        return False

@@ -19,6 +19,15 @@ pages, google-genai 3.6.1 source; summary in docs/ARCHITECTURE.md §4):
   no 4k; aspect ratios 16:9 and 9:16; up to 3 asset reference images; `generateAudio` may be
   switched off; `seed` is honoured.
 
+- Gemini Omni Flash on the Interactions API (Gemini API key, and Vertex): `gemini-omni-1.2-flash`
+  (GA 2026-11-05; 3-15 s, up to 6 reference images) and `gemini-omni-1.1-flash` (GA
+  2026-08-27; 3-10 s, up to 3); `gemini-omni-flash-preview` was shut down on 2026-09-30.
+  Resolutions 360p/720p/1080p/4k, aspect ratios 16:9 and 9:16, tasks text/image/reference to
+  video, extend, upscale (no first+last frame); no negative prompt and no seed parameter.
+  Billed on the seconds actually delivered. Statuses: queued, in_progress, requires_action,
+  completed, failed, cancelled, incomplete, budget_exceeded, requires_continuation; a cancel
+  endpoint exists. google-genai 3.6.1 lists no Veo id in its Interactions model enum.
+
 Upstream ids are settings (`VERTEX_MODEL_QUALITY` …), read when a spec is built, so a rename
 needs no release.
 """
@@ -29,9 +38,12 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from billing.catalog import ASPECT_RATIOS, DURATIONS, RESOLUTIONS, TIERS, Resolution, Tier
+from billing.catalog import ASPECT_RATIOS, TIERS, Resolution, Tier
 
 CATALOG_CHECKED_ON = "2026-12-07"
+
+VEO_DURATIONS = (4, 6, 8)
+VEO_RESOLUTIONS = (Resolution.P720.value, Resolution.P1080.value, Resolution.K4.value)
 
 MODES = ("text", "image", "first_last", "reference", "extend", "upscale")
 # Images each mode takes: (at least, at most); "reference" is capped per model instead.
@@ -106,14 +118,34 @@ def _veo31(provider: str, tier: str, model_id: str, *, upscale: bool) -> ModelSp
         tier=tier,
         model_id=model_id,
         modes=(*modes, "upscale") if upscale else modes,
-        durations=DURATIONS,
-        resolutions=tuple(r for r in RESOLUTIONS if not (tier == Tier.LITE and r == Resolution.K4)),
+        durations=VEO_DURATIONS,
+        resolutions=tuple(
+            r for r in VEO_RESOLUTIONS if not (tier == Tier.LITE and r == Resolution.K4)
+        ),
         aspect_ratios=ASPECT_RATIOS,
         audio=True,
         max_reference_images=3,
         longest_only_resolutions=(Resolution.P1080.value, Resolution.K4.value),
         longest_only_modes=("reference", "extend"),
         extend_resolutions=(Resolution.P720.value,),
+    )
+
+
+def _omni(tier: str, model_id: str) -> ModelSpec:
+    older = model_id.startswith("gemini-omni-1.1")
+    return ModelSpec(
+        provider="omni",
+        tier=tier,
+        model_id=model_id,
+        modes=("text", "image", "reference", "extend", "upscale"),
+        durations=tuple(range(3, 11 if older else 16)),
+        resolutions=tuple(Resolution.values),
+        aspect_ratios=ASPECT_RATIOS,
+        audio=True,
+        max_reference_images=3 if older else 6,
+        seed=False,
+        negative_prompt=False,
+        notes=("billed on the seconds delivered: the maximum is held, the delivered captured",),
     )
 
 
@@ -128,6 +160,8 @@ def model_spec(*, provider: str, tier: str) -> ModelSpec:
         raise CapabilityError("model_tier", f"must be one of {', '.join(TIERS)}")
     if provider == "vertex":
         return _veo31(provider, tier, _vertex_model_id(tier), upscale=False)
+    if provider == "omni":
+        return _omni(tier, str(settings.OMNI_MODEL))
     if provider in ("local", "scripted"):
         return _veo31(provider, tier, "", upscale=True)
     raise LookupError(f"generation provider {provider!r} has no catalog")

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import av
 import httpx
@@ -72,9 +73,14 @@ def call(surface: str, what: str, fn: Callable[[], T], api_error: type[Exception
 def api_error_translate(
     surface: str, what: str, exc: Any
 ) -> ProviderTransientError | ProviderFailed:
-    code = int(getattr(exc, "code", 0) or 0)
-    status = getattr(exc, "status", "") or ""
-    message = getattr(exc, "message", "") or str(exc)
+    # google.genai.errors.APIError has code/status/details; the Interactions client's errors
+    # (google.genai._interactions.APIStatusError) have status_code/body.
+    code = int(getattr(exc, "code", 0) or getattr(exc, "status_code", 0) or 0)
+    body = _error_body(exc)
+    # The Interactions API's envelope carries a string `code` (its status name) and no status.
+    named = body.get("code") if isinstance(body.get("code"), str) else ""
+    status = getattr(exc, "status", "") or str(body.get("status") or named or "")
+    message = str(body.get("message") or "") or getattr(exc, "message", "") or str(exc)
     text = f"{surface} {what} answered HTTP {code} {status}: {message}".replace(" :", ":")
     details = {"http_status": str(code), "upstream_status": str(status)}
     if code in TRANSIENT_HTTP_STATUSES:
@@ -98,15 +104,23 @@ def retry_after_seconds(exc: Any) -> float | None:
         with contextlib.suppress(TypeError, ValueError):
             when = email.utils.parsedate_to_datetime(header)
             return max(0.0, (when - datetime.now(UTC)).total_seconds())
-    details = getattr(exc, "details", None)
-    body = details if isinstance(details, dict) else {}
-    error = body.get("error", body)
-    for item in error.get("details", []) if isinstance(error, dict) else []:
+    error = _error_body(exc)
+    for item in error.get("details", []):
         if isinstance(item, dict) and str(item.get("@type", "")).endswith("RetryInfo"):
             match = _DURATION_RE.match(str(item.get("retryDelay", "")))
             if match:
                 return float(match.group(1))
     return None
+
+
+def _error_body(exc: Any) -> dict[str, Any]:
+    """Google's `{"error": {...}}` envelope of an SDK error, unwrapped ({} if none)."""
+    for name in ("details", "body"):
+        value = getattr(exc, name, None)
+        if isinstance(value, dict):
+            error = value.get("error", value)
+            return error if isinstance(error, dict) else {}
+    return {}
 
 
 def rpc_error_is_transient(code: Any, status: str) -> bool:
@@ -143,3 +157,30 @@ def probe(path: Path, surface: str) -> tuple[int, int, float]:
     except av.FFmpegError as exc:
         raise ProviderFailed(f"the video {surface} returned is not a readable MP4 ({exc})") from exc
     return width, height, duration
+
+
+def http_read(url: str, *, headers: dict[str, str], timeout_seconds: float, what: str) -> bytes:
+    """GET `url` (following redirects) and return the body; Google's error classes mapped."""
+    try:
+        response = httpx.get(url, headers=headers, timeout=timeout_seconds, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        raise ProviderTransientError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    if response.status_code in TRANSIENT_HTTP_STATUSES:
+        raise ProviderTransientError(f"{what} answered HTTP {response.status_code}")
+    if response.status_code != 200:
+        raise ProviderFailed(f"{what} answered HTTP {response.status_code}")
+    return response.content
+
+
+def gcs_read(uri: str, *, base_url: str, headers: dict[str, str], timeout_seconds: float) -> bytes:
+    """The bytes of `gs://bucket/object` (Cloud Storage JSON API, `alt=media`)."""
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    if not uri.startswith("gs://") or not bucket or not name:
+        raise ProviderFailed(f"malformed Cloud Storage URI: {uri!r}")
+    url = (
+        f"{base_url.rstrip('/')}/storage/v1/b/{quote(bucket, safe='')}/o/"
+        f"{quote(name, safe='')}?alt=media"
+    )
+    return http_read(
+        url, headers=headers, timeout_seconds=timeout_seconds, what=f"Cloud Storage read of {uri}"
+    )

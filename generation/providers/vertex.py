@@ -34,9 +34,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import quote
 
-import httpx
 from django.conf import settings
 from google import genai
 from google.genai import errors as genai_errors
@@ -291,26 +289,9 @@ def _gcs_headers() -> dict[str, str]:
 
 
 def _gcs_read(uri: str) -> bytes:
-    """The bytes of a `gs://bucket/object` Veo wrote (Cloud Storage JSON API, alt=media)."""
-    bucket, _, name = uri.removeprefix("gs://").partition("/")
-    if not bucket or not name:
-        raise ProviderFailed(f"Veo returned a malformed Cloud Storage URI: {uri!r}")
-    base = str(settings.VERTEX_STORAGE_BASE_URL).rstrip("/")
-    url = f"{base}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
-    try:
-        response = httpx.get(
-            url,
-            params={"alt": "media"},
-            headers=_gcs_headers(),
-            timeout=float(settings.VERTEX_HTTP_TIMEOUT_SECONDS),
-            follow_redirects=True,
-        )
-    except httpx.HTTPError as exc:
-        raise ProviderTransientError(f"Cloud Storage read of {uri}: {exc}") from exc
-    if response.status_code in google_common.TRANSIENT_HTTP_STATUSES:
-        raise ProviderTransientError(
-            f"Cloud Storage read of {uri} answered HTTP {response.status_code}"
-        )
-    if response.status_code != 200:
-        raise ProviderFailed(f"Cloud Storage read of {uri} answered HTTP {response.status_code}")
-    return response.content
+    return google_common.gcs_read(
+        uri,
+        base_url=str(settings.VERTEX_STORAGE_BASE_URL),
+        headers=_gcs_headers(),
+        timeout_seconds=float(settings.VERTEX_HTTP_TIMEOUT_SECONDS),
+    )

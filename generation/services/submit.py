@@ -139,9 +139,12 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
     if spec.aspect_ratio not in SUBMIT_ASPECT_RATIOS:
         raise JobValidationError("aspectRatio", "must be one of auto, 16:9, 9:16")
     if spec.resolution not in RESOLUTIONS:
-        raise JobValidationError("resolution", "must be one of 720p, 1080p, 4k")
-    if spec.duration_seconds not in DURATIONS:
-        raise JobValidationError("duration", "must be 4, 6 or 8 seconds")
+        raise JobValidationError("resolution", f"must be one of {', '.join(RESOLUTIONS)}")
+    if spec.duration_seconds not in DURATIONS and spec.mode != Job.Mode.UPSCALE:
+        # Within the vocabulary, the provider's catalog below names what this model takes.
+        raise JobValidationError(
+            "duration_seconds", f"must be between {DURATIONS[0]} and {DURATIONS[-1]} seconds"
+        )
     if spec.seed is not None and not 0 <= spec.seed <= MAX_SEED:
         raise JobValidationError("seeds", f"must be between 0 and {MAX_SEED}")
     mode = _infer_mode(spec)
