@@ -19,7 +19,8 @@ https://ai.google.dev/api/interactions):
 
 Every request must carry `x-goog-api-key` (a Bearer token is accepted for Vertex). Errors use
 the Interactions envelope `{"error": {"code": "<STATUS NAME>", "message"}}`. What Google
-returns for a safety block here is not documented; the fake answers `failed` with `errors[0].code = "PROHIBITED_CONTENT"`.
+returns for a safety block here is not documented; the fake answers `failed` with
+`errors[0].code = "PROHIBITED_CONTENT"`.
 """
 
 from __future__ import annotations
