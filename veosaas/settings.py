@@ -373,9 +373,10 @@ BILLING_HOLD_TTL_SECONDS = env_int("BILLING_HOLD_TTL_SECONDS", 24 * 3600)
 # Key: (operation, model tier, resolution) -> (flat credits, credits per second of output).
 BILLING_DEFAULT_PRICES: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
     "generate": {
-        "quality": {"720p": (0, 30), "1080p": (0, 30), "4k": (0, 45)},
-        "fast": {"720p": (0, 8), "1080p": (0, 10), "4k": (0, 24)},
-        "lite": {"720p": (0, 5), "1080p": (0, 6)},
+        # 360p exists on Gemini Omni only; the catalog refuses it for Veo and local.
+        "quality": {"360p": (0, 10), "720p": (0, 30), "1080p": (0, 30), "4k": (0, 45)},
+        "fast": {"360p": (0, 3), "720p": (0, 8), "1080p": (0, 10), "4k": (0, 24)},
+        "lite": {"360p": (0, 2), "720p": (0, 5), "1080p": (0, 6), "4k": (0, 12)},
     },
     "extend": {
         "quality": {"720p": (0, 30)},
@@ -435,7 +436,12 @@ OMNI_HTTP_TIMEOUT_SECONDS = env_int("OMNI_HTTP_TIMEOUT_SECONDS", 60)
 # finish and bill it) but reconciled with backoff, up to GENERATION_RECONCILE_SECONDS more;
 # its hold is released only on a confirmed failure, cancellation or "not found".
 GENERATION_DEADLINE_SECONDS = env_int("GENERATION_DEADLINE_SECONDS", 900)
-GENERATION_RECONCILE_SECONDS = env_int("GENERATION_RECONCILE_SECONDS", 86400)
+# Capped so that a reconciled job's hold never reaches BILLING_HOLD_TTL_SECONDS (the hold
+# reaper would release it while Google may still bill).
+GENERATION_RECONCILE_SECONDS = min(
+    env_int("GENERATION_RECONCILE_SECONDS", 20 * 3600),
+    BILLING_HOLD_TTL_SECONDS - GENERATION_DEADLINE_SECONDS - 3600,
+)
 GENERATION_RECONCILE_MAX_INTERVAL_SECONDS = env_int(
     "GENERATION_RECONCILE_MAX_INTERVAL_SECONDS", 900
 )

@@ -56,6 +56,9 @@ _IMAGES_PER_MODE = {
 }
 
 
+_SOURCE_VIDEO_MODES = ("extend", "upscale")
+
+
 class CapabilityError(ValueError):
     """A request the model would refuse: `field` names the input, `message` what is allowed."""
 
@@ -85,6 +88,9 @@ class ModelSpec:
     longest_only_modes: tuple[str, ...] = ()
     # Resolutions an extension may have (empty: every resolution of the model).
     extend_resolutions: tuple[str, ...] = ()
+    # Upgrades (mode "upscale") of this tier's videos run on this provider upstream; otherwise
+    # on GENERATION_UPSCALE_PROVIDER (our local re-encoder).
+    upscales_upstream: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, object]:
@@ -145,6 +151,7 @@ def _omni(tier: str, model_id: str) -> ModelSpec:
         max_reference_images=3 if older else 6,
         seed=False,
         negative_prompt=False,
+        upscales_upstream=True,
         notes=("billed on the seconds delivered: the maximum is held, the delivered captured",),
     )
 
@@ -206,10 +213,10 @@ def spec_validate(
         raise CapabilityError(
             "duration_seconds", f"must be one of {_allowed(spec.durations)} seconds"
         )
-    if mode != "extend" and has_source_video:
+    if mode not in _SOURCE_VIDEO_MODES and has_source_video:
         raise CapabilityError("source_video", f"mode {mode!r} takes no source video")
-    if mode == "extend" and not has_source_video:
-        raise CapabilityError("source_video", "video extension needs a source video")
+    if mode in _SOURCE_VIDEO_MODES and not has_source_video:
+        raise CapabilityError("source_video", f"mode {mode!r} needs a source video")
     low, high = _IMAGES_PER_MODE.get(mode, (1, spec.max_reference_images))
     if not low <= image_count <= high:
         wanted = str(low) if low == high else f"{low} to {high}"

@@ -242,12 +242,14 @@ def job_submit(
         )
     except PriceNotFound as exc:
         raise JobValidationError("resolution", str(exc)) from exc
-    # Upgrades re-encode an existing video, which Veo cannot do (see settings).
-    provider = (
-        settings.GENERATION_UPSCALE_PROVIDER
-        if mode == Job.Mode.UPSCALE
-        else provider_name_for(model_tier=spec.model_tier)
-    )
+    # Upgrades run on the tier's provider when its catalog upscales (Omni), else on
+    # GENERATION_UPSCALE_PROVIDER (Veo cannot raise the resolution of a video).
+    provider = provider_name_for(model_tier=spec.model_tier)
+    if (
+        mode == Job.Mode.UPSCALE
+        and not model_spec(provider=provider, tier=spec.model_tier).upscales_upstream
+    ):
+        provider = settings.GENERATION_UPSCALE_PROVIDER
     now = timezone.now()
     try:
         with transaction.atomic():

@@ -14,6 +14,7 @@ Rules (RELIABILITY.md J2-J5):
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -240,11 +241,12 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
             transaction.on_commit(lambda: media.files_delete(video_name, poster_name))
             return False
         now = timezone.now()
+        charged = _charge_for(job, result)
 
         def capture() -> None:
             hold = hold_for_job(job_id=job_id)
             if hold is not None:
-                billing.credits_capture(hold=hold, reason="job succeeded")
+                billing.credits_capture(hold=hold, amount=charged, reason="job succeeded")
 
         _apply(
             job_id,
@@ -264,13 +266,49 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                     "lease_expires_at": None,
                     "next_poll_at": None,
                     "render_seconds": render_seconds,
-                    "credits_charged": job.credits_quoted,
+                    "credits_charged": charged,
                 },
                 settle=capture,
                 terminal=True,
             ),
         )
     return True
+
+
+def _charge_for(job: Job, result: Completed) -> int:
+    """The credits to capture: the quote, or for a provider billing delivered seconds (Omni)
+    the quote's share for the whole seconds delivered (never more than was held)."""
+    if result.billed_seconds is None or job.duration_seconds <= 0:
+        return job.credits_quoted
+    seconds = min(job.duration_seconds, max(1, math.ceil(result.billed_seconds - 0.05)))
+    return min(job.credits_quoted, math.ceil(job.credits_quoted * seconds / job.duration_seconds))
+
+
+def job_cancel_confirmed(*, job_id: uuid.UUID, message: str) -> bool:
+    """Cancel a queued job, or a running one whose upstream operation is confirmed cancelled
+    (it will not be billed), releasing its hold exactly once. False once it had ended."""
+
+    def release() -> None:
+        hold = hold_for_job(job_id=job_id)
+        if hold is not None:
+            billing.credits_release(hold=hold, reason=f"job cancelled: {message[:200]}")
+
+    return _apply(
+        job_id,
+        _Move(
+            guard=_LIVE,
+            changes={
+                "state": Job.State.CANCELLED,
+                "error_message": message[:2000],
+                "completed_at": timezone.now(),
+                "lease_expires_at": None,
+                "next_poll_at": None,
+                "eta_seconds": None,
+            },
+            settle=release,
+            terminal=True,
+        ),
+    )
 
 
 def job_fail(

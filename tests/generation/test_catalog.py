@@ -78,7 +78,7 @@ def test_refusals_name_the_field_and_what_is_allowed(
 def test_vertex_has_no_upscale_and_local_has() -> None:
     with pytest.raises(CapabilityError, match="must be one of text, image"):
         _check("vertex", mode="upscale")
-    _check("local", mode="upscale")
+    _check("local", mode="upscale", has_source_video=True)
 
 
 def test_unknown_tier_and_provider() -> None:
