@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import requests
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
@@ -15,9 +14,7 @@ from billing.models import Transfer
 from billing.selectors import balance_get
 from generation.models import Job
 from generation.services import JobSpec, job_poll, job_run, job_submit, jobs_poll_due
-from tests.factories import UserFactory
 from tests.fake_vertex import running_fake_vertex, tiny_mp4
-from tests.processes import running_stack
 
 pytestmark = pytest.mark.django_db
 
@@ -216,53 +213,6 @@ def test_poll_due_claims_each_job_once(fake, funded_user) -> None:  # type: igno
     later = timezone.now() + timedelta(seconds=5)
     assert jobs_poll_due(now=later) == 1
     assert jobs_poll_due(now=later) == 0
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.e2e
-def test_vertex_job_end_to_end_with_worker_and_beat(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from accounts.services import api_key_create
-    from billing.services import credits_grant
-
-    user = UserFactory()
-    credits_grant(user=user, amount=1000, idempotency_key="vertex-e2e")
-    headers = {"Authorization": f"Bearer {api_key_create(user=user).token}"}
-    with running_fake_vertex(mp4=tiny_mp4()) as fake:
-        fake.script.polls_until_done = 2
-        env = {
-            "GENERATION_PROVIDER": "vertex",
-            "VERTEX_BASE_URL": fake.base_url,
-            "VERTEX_STORAGE_BASE_URL": fake.base_url,
-            "VERTEX_API_KEY": "test-key",
-            "VERTEX_OUTPUT_GCS_URI": "gs://veo-e2e/out/",
-            "VERTEX_POLL_INTERVAL_SECONDS": "1",
-            "GENERATION_POLL_TICK_SECONDS": "1",
-        }
-        with running_stack(tmp_path, **env) as stack:
-            stack.start_beat()
-            created = requests.post(
-                f"{stack.base_url}/api/generate-video",
-                headers=headers,
-                json={"generationType": "text_to_video", "prompt": "a fox"},
-                timeout=30,
-            ).json()
-            uuid = created["data"]["uuid"]
-
-            def done() -> bool:
-                data = requests.get(
-                    f"{stack.base_url}/api/video-status/{uuid}", headers=headers, timeout=10
-                ).json()["data"]
-                return data["status"] in ("completed", "failed")
-
-            stack.wait_for(done, "vertex job", timeout=120)
-            data = requests.get(
-                f"{stack.base_url}/api/video-status/{uuid}", headers=headers, timeout=10
-            ).json()["data"]
-            assert data["status"] == "completed", data
-            assert requests.get(data["videoUrl"], timeout=30).content == fake.mp4
-    job = Job.objects.get(pk=uuid)
-    assert job.provider == "vertex" and job.poll_count >= 2
-    assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
 
 
 def test_fallback_chain_skips_tried_providers_and_records_each_attempt(
