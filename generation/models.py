@@ -112,6 +112,11 @@ class Job(models.Model):
     output_height = models.PositiveIntegerField(null=True, blank=True)
     output_duration = models.FloatField(null=True, blank=True)
     render_seconds = models.FloatField(null=True, blank=True)
+    # What upstream billed for the result (finance's margin): its model, the seconds it bills
+    # (requested for Veo, delivered for Omni) and the estimate from UPSTREAM_COST_PER_SECOND_USD.
+    upstream_model = models.CharField(max_length=64, blank=True)
+    upstream_seconds = models.FloatField(null=True, blank=True)
+    upstream_cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
 
     # Money (the ledger is the record; these mirror it for display).
     credits_quoted = models.PositiveIntegerField(default=0)

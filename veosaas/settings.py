@@ -7,6 +7,7 @@ sets DATABASE_URL, CELERY_BROKER_URL, REDIS_URL, storage and provider variables.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -431,6 +432,35 @@ GEMINI_BASE_URL = env_str("GEMINI_BASE_URL", "")
 OMNI_DELIVERY = env_str("OMNI_DELIVERY", "inline")
 OMNI_POLL_INTERVAL_SECONDS = env_int("OMNI_POLL_INTERVAL_SECONDS", 10)
 OMNI_HTTP_TIMEOUT_SECONDS = env_int("OMNI_HTTP_TIMEOUT_SECONDS", 60)
+
+# Upstream cost estimate per second of output, USD, by "model:resolution" or "model" (a JSON
+# object). Defaults: third-party figures of Dec 2026 (Veo 3.1 with audio via OpenRouter; Omni
+# 1.2 = 1.1 reseller prices less the reported 30 %); verify against Google's pricing page.
+UPSTREAM_COST_PER_SECOND_USD: dict[str, float] = json.loads(
+    env_str("UPSTREAM_COST_PER_SECOND_USD", "")
+    or json.dumps(
+        {
+            "veo-3.1-generate-001:720p": 0.40,
+            "veo-3.1-generate-001:1080p": 0.40,
+            "veo-3.1-generate-001:4k": 0.60,
+            "veo-3.1-fast-generate-001:720p": 0.10,
+            "veo-3.1-fast-generate-001:1080p": 0.12,
+            "veo-3.1-fast-generate-001:4k": 0.30,
+            "veo-3.1-lite-generate-001": 0.05,
+            "gemini-omni-1.2-flash:360p": 0.021,
+            "gemini-omni-1.2-flash:720p": 0.07,
+            "gemini-omni-1.2-flash:1080p": 0.105,
+            "gemini-omni-1.2-flash:4k": 0.21,
+            "gemini-omni-1.1-flash:360p": 0.03,
+            "gemini-omni-1.1-flash:720p": 0.10,
+            "gemini-omni-1.1-flash:1080p": 0.15,
+            "gemini-omni-1.1-flash:4k": 0.30,
+        }
+    )
+)
+# What one credit is worth in USD, for the admin's margin summary (revenue = credits charged x
+# this). Match it to your credit packs.
+BILLING_CREDIT_VALUE_USD = env_str("BILLING_CREDIT_VALUE_USD", "0.01")
 
 # Upstream operations: past GENERATION_DEADLINE_SECONDS a job is not failed (Google may still
 # finish and bill it) but reconciled with backoff, up to GENERATION_RECONCILE_SECONDS more;

@@ -66,6 +66,8 @@ class Completed:
     # Providers that bill delivered seconds (Omni): what upstream billed. The job then captures
     # that share of its hold (rounded up to whole seconds) and releases the rest.
     billed_seconds: float | None = None
+    # The upstream model that made it ("" for our own renderers): prices its upstream cost.
+    upstream_model: str = ""
 
 
 @dataclass(frozen=True)

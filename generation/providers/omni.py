@@ -155,6 +155,7 @@ class OmniProvider(VideoProvider):
             provider_video_uri=str(getattr(video, "uri", "") or ""),
             details={**details, "omni_model": str(settings.OMNI_MODEL)},
             billed_seconds=min(float(request.duration_seconds), duration),
+            upstream_model=str(settings.OMNI_MODEL),
         )
 
 

@@ -147,6 +147,7 @@ class VertexProvider(VideoProvider):
             duration_seconds=duration,
             provider_video_uri=video.uri or "",
             details={"vertex_operation": operation, "vertex_model": model},
+            upstream_model=model,
         )
 
 

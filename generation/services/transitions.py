@@ -32,6 +32,7 @@ from generation import media
 from generation.models import Job
 from generation.providers.base import Completed
 from generation.snapshots import job_snapshot_publish_on_commit
+from generation.upstream_cost import upstream_cost
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +243,9 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
             return False
         now = timezone.now()
         charged = _charge_for(job, result)
+        upstream_seconds = (
+            result.billed_seconds if result.billed_seconds is not None else job.duration_seconds
+        )
 
         def capture() -> None:
             hold = hold_for_job(job_id=job_id)
@@ -267,6 +271,13 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                     "next_poll_at": None,
                     "render_seconds": render_seconds,
                     "credits_charged": charged,
+                    "upstream_model": result.upstream_model,
+                    "upstream_seconds": upstream_seconds if result.upstream_model else None,
+                    "upstream_cost_usd": upstream_cost(
+                        model=result.upstream_model,
+                        resolution=job.resolution,
+                        seconds=upstream_seconds,
+                    ),
                 },
                 settle=capture,
                 terminal=True,

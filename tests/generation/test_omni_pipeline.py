@@ -5,6 +5,7 @@ released; cancel reaches the cancel endpoint; nothing released while Google may 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.files.storage import default_storage
@@ -164,3 +165,27 @@ def test_models_endpoint_lists_omni_and_submit_agrees(fake, bearer, settings) ->
         "/api/v1/veo/generate", {"prompt": "x", "model": "veo3_fast", "duration": 16}, format="json"
     ).json()
     assert refused["code"] != 200 and "duration" in refused["msg"]
+
+
+def test_upstream_cost_recorded_and_margin_summary(
+    fake, funded_user, settings, admin_client
+) -> None:  # type: ignore[no-untyped-def]
+    """Omni at 360p, 3 of 12 s delivered: upstream units and cost on the job, and the admin's
+    margin summary shows revenue, upstream cost and margin for the day."""
+    settings.UPSTREAM_COST_PER_SECOND_USD = {"gemini-omni-1.2-flash:360p": 0.02}
+    settings.BILLING_CREDIT_VALUE_USD = "0.01"
+    fake.delivered_mp4 = tiny_mp4(seconds=3)
+    job = job_submit(
+        user=funded_user,
+        spec=JobSpec(facade="veo3api", prompt="x", duration_seconds=12, resolution="360p"),
+    ).job
+    job_run(job_id=str(job.id))
+    job_poll(job_id=str(job.id))
+    job.refresh_from_db()
+    assert job.upstream_model == "gemini-omni-1.2-flash"
+    assert job.upstream_seconds == pytest.approx(3.0, abs=0.1)
+    assert job.upstream_cost_usd == pytest.approx(Decimal("0.06"), abs=Decimal("0.003"))
+    page = admin_client.get("/admin/generation/job/margin/?days=2").content.decode()
+    revenue = (Decimal("0.01") * job.credits_charged).quantize(Decimal("0.0001"))
+    assert str(revenue) in page and str(job.upstream_cost_usd) in page
+    assert str(revenue - job.upstream_cost_usd) in page

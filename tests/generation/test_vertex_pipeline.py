@@ -68,6 +68,10 @@ def test_success_after_polls_saves_the_bytes_served_and_charges_once(fake, funde
         assert handle.read() == fake.mp4
     assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
     assert held(funded_user) == 0
+    # Veo bills the requested seconds: 8 s of the fast model at 720p.
+    assert (job.upstream_model, job.upstream_seconds) == ("veo-3.1-fast-generate-001", 8)
+    assert job.credits_charged == job.credits_quoted
+    assert str(job.upstream_cost_usd) == "0.8000"
     job_poll(job_id=str(job.id))  # a late duplicate poll changes nothing
     assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
 
