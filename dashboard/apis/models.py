@@ -8,10 +8,12 @@ every facade validates against the same catalog.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from dashboard.apis.base import ok
 from generation.selectors.models import models_published
 from veosaas.api import EnvelopeApi, envelope
 
@@ -20,5 +22,24 @@ class ModelListApi(EnvelopeApi):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        tags=["models"],
+        summary="Models, capabilities and prices",
+        description="Per tier: the provider and upstream model running it now, what it accepts "
+        "(submit validates against the same catalog) and its prices in credits. No "
+        "authentication.",
+        auth=[],
+        responses={
+            200: ok(
+                {
+                    "type": "object",
+                    "properties": {
+                        "checked_on": {"type": "string", "format": "date"},
+                        "models": {"type": "array", "items": {"type": "object"}},
+                    },
+                }
+            )
+        },
+    )
     def get(self, request: Request) -> Response:
         return envelope(models_published())
