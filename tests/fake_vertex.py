@@ -17,8 +17,10 @@ https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/veo-video-
 - `GET /storage/v1/b/{bucket}/o/{object}?alt=media` (Cloud Storage JSON API) serves the
   MP4 of a finished operation that wrote there.
 
-Every request must carry `x-goog-api-key` (express mode) or a Bearer token; a wrong key gets
-Google's 400 API_KEY_INVALID answer. Errors use `{"error": {"code", "message", "status"}}`.
+Every request must carry `x-goog-api-key` (express mode) or the Bearer token that
+`POST /token` (the OAuth token endpoint a service account key's `token_uri` names) issued; a
+wrong key gets Google's 400 API_KEY_INVALID answer. Errors use
+`{"error": {"code", "message", "status"}}`.
 
 Use `running_fake_vertex(mp4=..., api_key=...)` from a pytest fixture, and `tiny_mp4()` for
 real MP4 bytes that PyAV can probe. `python -m tests.fake_vertex` serves it on its own.
@@ -118,6 +120,8 @@ class FakeVertex:
         self.operations: dict[str, dict[str, Any]] = {}
         self.objects: dict[tuple[str, str], bytes] = {}  # (bucket, object) -> bytes
         self.base_url = ""
+        # The OAuth access token `POST /token` issues for a service account (a JWT bearer grant).
+        self.access_token = "ya29.fake-" + secrets.token_hex(8)
         self._lock = threading.Lock()
 
     def submits(self) -> list[RecordedRequest]:
@@ -149,8 +153,15 @@ class FakeVertex:
         with self._lock:
             self.requests.append(RecordedRequest(method, path, query, headers, body))
 
+        if method == "POST" and path == "/token":
+            # Google's OAuth 2.0 token endpoint for a service account key's signed JWT.
+            grant = parse_qs(body if isinstance(body, str) else raw_body.decode())
+            if grant.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"]:
+                return _json(400, {"error": "unsupported_grant_type"})
+            token = {"access_token": self.access_token, "token_type": "Bearer", "expires_in": 3600}
+            return _json(200, token)
         authorized = headers.get("x-goog-api-key") == self.api_key or (
-            headers.get("authorization", "").startswith("Bearer ")
+            headers.get("authorization") == f"Bearer {self.access_token}"
         )
         if not authorized:
             return _error(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -241,3 +242,56 @@ def test_catalog_refusal_before_any_request(
     with pytest.raises(ProviderFailed, match="mode"):
         provider.submit(_request(mode="upscale"), workdir=tmp_path, progress=print)
     assert fake.requests == []
+
+
+def _service_account_file(path: Path, token_uri: str) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    info = {
+        "type": "service_account",
+        "project_id": "veo-project",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "veosaas@veo-project.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
+    target = path / "service-account.json"
+    target.write_text(json.dumps(info))
+    return target
+
+
+def test_service_account_mode_uses_project_paths_and_oauth(
+    fake: FakeVertex, provider: VertexProvider, tmp_path: Path, settings: Any, monkeypatch: Any
+) -> None:
+    """GOOGLE_APPLICATION_CREDENTIALS + VERTEX_PROJECT/LOCATION: the project-scoped paths,
+    a Bearer token from the key's token endpoint, and Cloud Storage read with it too."""
+    key_file = _service_account_file(tmp_path, f"{fake.base_url}/token")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    settings.VERTEX_API_KEY = ""
+    settings.VERTEX_PROJECT = "veo-project"
+    settings.VERTEX_LOCATION = "europe-west4"
+    settings.VERTEX_OUTPUT_GCS_URI = "gs://veo-sa/out/"
+    completed = _run(provider, _request(), tmp_path)
+    assert completed.video_path.read_bytes() == fake.mp4
+    scope = "/v1beta1/projects/veo-project/locations/europe-west4/publishers/google/models"
+    vertex = [r for r in fake.requests if r.path.startswith("/v1")]
+    assert vertex[0].path == f"{scope}/veo-3.1-generate-001:predictLongRunning"
+    assert vertex[1].path == f"{scope}/veo-3.1-generate-001:fetchPredictOperation"
+    assert (
+        fake.polls()[0]
+        .body["operationName"]
+        .startswith("projects/veo-project/locations/europe-west4/publishers/google/models/")
+    )
+    bearer = f"Bearer {fake.access_token}"
+    assert all(r.headers.get("authorization") == bearer for r in vertex)
+    assert "x-goog-api-key" not in vertex[0].headers
+    reads = [r for r in fake.requests if r.path.startswith("/storage/")]
+    assert len(reads) == 1 and reads[0].headers["authorization"] == bearer
