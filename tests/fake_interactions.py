@@ -199,7 +199,7 @@ def running_fake_interactions(
     *, mp4: bytes, api_key: str = "test-key"
 ) -> Iterator[FakeInteractions]:
     fake = FakeInteractions(mp4=mp4, api_key=api_key)
-    server = _Server(fake)  # type: ignore[arg-type]
+    server = _Server(fake)
     fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -231,7 +231,7 @@ def main() -> None:
     fake = FakeInteractions(mp4=tiny_mp4(), api_key=args.api_key)
     fake.script.polls_until_done = args.polls
     fake.script.result = args.result
-    server = _Server(fake, port=args.port)  # type: ignore[arg-type]
+    server = _Server(fake, port=args.port)
     fake.base_url = f"http://127.0.0.1:{args.port}"
     print(f"fake Interactions API on {fake.base_url} (api key {args.api_key!r})", flush=True)  # noqa: T201
     server.serve_forever()

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import av
 import httpx
 import pydantic
 
+from generation import media
 from generation.providers.base import ProviderFailed, ProviderTransientError
 
 T = TypeVar("T")
@@ -141,22 +141,11 @@ def write_atomically(destination: Path, data: bytes) -> None:
 
 
 def probe(path: Path, surface: str) -> tuple[int, int, float]:
-    """Width, height and duration (seconds) of an MP4, read with PyAV."""
+    """Width, height and duration (seconds) of the MP4 a Google surface returned."""
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ProviderFailed(f"the video {surface} returned has no video stream")
-            stream = container.streams.video[0]
-            width, height = int(stream.codec_context.width), int(stream.codec_context.height)
-            if container.duration is not None:
-                duration = float(container.duration) / av.time_base
-            elif stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            else:
-                duration = 0.0
-    except av.FFmpegError as exc:
-        raise ProviderFailed(f"the video {surface} returned is not a readable MP4 ({exc})") from exc
-    return width, height, duration
+        return media.video_probe(path)
+    except ValueError as exc:
+        raise ProviderFailed(f"the video {surface} returned {exc}") from exc
 
 
 def http_read(url: str, *, headers: dict[str, str], timeout_seconds: float, what: str) -> bytes:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake(settings):  # type: ignore[no-untyped-def]
+def fake(settings):
     with running_fake_interactions(mp4=tiny_mp4()) as server:
         settings.GENERATION_PROVIDERS_BY_TIER = dict.fromkeys(("quality", "fast", "lite"), "omni")
         settings.OMNI_SURFACE = "gemini"
@@ -36,7 +36,7 @@ def fake(settings):  # type: ignore[no-untyped-def]
         yield server
 
 
-def submit(user, seconds: int = 12) -> Job:  # type: ignore[no-untyped-def]
+def submit(user, seconds: int = 12) -> Job:
     spec = JobSpec(facade="veo3api", prompt="a kite over dunes", duration_seconds=seconds)
     return job_submit(user=user, spec=spec).job
 
@@ -45,7 +45,7 @@ def transfers(job: Job, kind: str) -> int:
     return Transfer.objects.filter(job_id=job.pk, kind=kind).count()
 
 
-def test_holds_the_maximum_and_captures_the_delivered_seconds(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_holds_the_maximum_and_captures_the_delivered_seconds(fake, funded_user) -> None:
     fake.delivered_mp4 = tiny_mp4(seconds=3)
     job = submit(funded_user, seconds=12)
     job_run(job_id=str(job.id))
@@ -63,7 +63,7 @@ def test_holds_the_maximum_and_captures_the_delivered_seconds(fake, funded_user)
     assert (balance.held, balance.available) == (0, 1000 - job.credits_charged)
 
 
-def test_safety_block_fails_releases_once_without_fallback(fake, funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_safety_block_fails_releases_once_without_fallback(fake, funded_user, settings) -> None:
     settings.GENERATION_FALLBACK_PROVIDERS = ["local"]
     fake.script.result = "blocked"
     job = submit(funded_user)
@@ -74,7 +74,7 @@ def test_safety_block_fails_releases_once_without_fallback(fake, funded_user, se
     assert transfers(job, "release") == 1 and balance_get(user=funded_user).available == 1000
 
 
-def test_429_then_success(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_429_then_success(fake, funded_user) -> None:
     fake.script.poll_errors = [429]
     job = submit(funded_user)
     job_run(job_id=str(job.id))
@@ -88,7 +88,7 @@ def test_5xx_until_retries_run_out_releases(
     fake,
     funded_user,
     settings,
-    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks,
 ) -> None:
     settings.GENERATION_MAX_ATTEMPTS = 3
     fake.script.always_status = 503
@@ -101,7 +101,7 @@ def test_5xx_until_retries_run_out_releases(
     assert transfers(job, "release") == 1 and balance_get(user=funded_user).available == 1000
 
 
-def test_deadline_passed_then_late_success_charged_once(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_deadline_passed_then_late_success_charged_once(fake, funded_user) -> None:
     fake.script.polls_until_done = 1
     job = submit(funded_user, seconds=8)
     job_run(job_id=str(job.id))
@@ -115,7 +115,7 @@ def test_deadline_passed_then_late_success_charged_once(fake, funded_user) -> No
     assert transfers(job, "capture") == 1 and transfers(job, "release") == 0
 
 
-def test_cancel_of_a_running_job_reaches_upstream_and_releases_once(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_of_a_running_job_reaches_upstream_and_releases_once(fake, funded_user) -> None:
     fake.script.polls_until_done = 100
     job = submit(funded_user)
     job_run(job_id=str(job.id))
@@ -131,7 +131,7 @@ def test_cancel_of_a_running_job_reaches_upstream_and_releases_once(fake, funded
     assert transfers(job, "release") == 1 and balance_get(user=funded_user).available == 1000
 
 
-def test_cancel_after_upstream_finished_keeps_the_job(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_after_upstream_finished_keeps_the_job(fake, funded_user) -> None:
     fake.script.polls_until_done = 0
     job = submit(funded_user)
     job_run(job_id=str(job.id))
@@ -144,7 +144,7 @@ def test_cancel_after_upstream_finished_keeps_the_job(fake, funded_user) -> None
     assert Job.objects.get(pk=job.pk).state == Job.State.SUCCEEDED
 
 
-def test_models_endpoint_lists_omni_and_submit_agrees(fake, bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_models_endpoint_lists_omni_and_submit_agrees(fake, bearer, settings) -> None:
     from billing.services import credits_grant
 
     credits_grant(user=bearer.user, amount=10**6, idempotency_key="omni-models")
@@ -169,7 +169,7 @@ def test_models_endpoint_lists_omni_and_submit_agrees(fake, bearer, settings) ->
 
 def test_upstream_cost_recorded_and_margin_summary(
     fake, funded_user, settings, admin_client
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Omni at 360p, 3 of 12 s delivered: upstream units and cost on the job, and the admin's
     margin summary shows revenue, upstream cost and margin for the day."""
     settings.UPSTREAM_COST_PER_SECOND_USD = {"gemini-omni-1.2-flash:360p": 0.02}

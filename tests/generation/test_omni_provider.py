@@ -180,8 +180,8 @@ def test_cancel_reaches_the_cancel_endpoint(fake: FakeInteractions, tmp_path: Pa
     fake.script.polls_until_done = 100
     provider = OmniProvider()
     pending = provider.submit(_request(), workdir=tmp_path, progress=print)
-    assert provider.cancel(pending.operation) is True  # type: ignore[union-attr]
-    assert fake.cancels()[0].path == f"/v1beta/interactions/{pending.operation}/cancel"  # type: ignore[union-attr]
+    assert provider.cancel(pending.operation) is True
+    assert fake.cancels()[0].path == f"/v1beta/interactions/{pending.operation}/cancel"
 
 
 def test_http_errors(fake: FakeInteractions, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake(settings):  # type: ignore[no-untyped-def]
+def fake(settings):
     with running_fake_vertex(mp4=tiny_mp4()) as server:
         settings.GENERATION_PROVIDERS_BY_TIER = {
             "quality": "vertex",
@@ -37,17 +37,17 @@ def fake(settings):  # type: ignore[no-untyped-def]
         yield server
 
 
-def submit(user) -> Job:  # type: ignore[no-untyped-def]
+def submit(user) -> Job:
     return job_submit(
         user=user, spec=JobSpec(facade="veo3api", prompt="a fox in snow", duration_seconds=8)
     ).job
 
 
-def held(user) -> int:  # type: ignore[no-untyped-def]
+def held(user) -> int:
     return balance_get(user=user).held
 
 
-def test_success_after_polls_saves_the_bytes_served_and_charges_once(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_success_after_polls_saves_the_bytes_served_and_charges_once(fake, funded_user) -> None:
     fake.script.polls_until_done = 1  # one poll answers "not done", the next one "done"
     job = submit(funded_user)
     job_run(job_id=str(job.id))
@@ -76,7 +76,7 @@ def test_success_after_polls_saves_the_bytes_served_and_charges_once(fake, funde
     assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
 
 
-def test_safety_block_fails_and_releases_without_fallback(fake, funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_safety_block_fails_and_releases_without_fallback(fake, funded_user, settings) -> None:
     settings.GENERATION_FALLBACK_PROVIDER = "local"
     fake.script.result = "blocked"
     job = submit(funded_user)
@@ -88,7 +88,7 @@ def test_safety_block_fails_and_releases_without_fallback(fake, funded_user, set
     assert balance_get(user=funded_user).available == 1000
 
 
-def test_429_then_success(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_429_then_success(fake, funded_user) -> None:
     fake.script.poll_errors = [429]
     job = submit(funded_user)
     job_run(job_id=str(job.id))
@@ -104,7 +104,7 @@ def test_429_then_success(fake, funded_user) -> None:  # type: ignore[no-untyped
 def test_500_until_retries_run_out_releases(
     fake,
     funded_user,
-    settings,  # type: ignore[no-untyped-def]
+    settings,
     django_capture_on_commit_callbacks,
 ) -> None:
     settings.GENERATION_MAX_ATTEMPTS = 3
@@ -121,7 +121,7 @@ def test_500_until_retries_run_out_releases(
 
 def test_deadline_passed_then_late_success_is_charged_once_never_released(
     fake, funded_user, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Past GENERATION_DEADLINE_SECONDS the job keeps running (Google may still bill it): it is
     reconciled with backoff and an honest ETA, and its late success is captured once."""
     fake.script.polls_until_done = 2
@@ -144,7 +144,7 @@ def test_deadline_passed_then_late_success_is_charged_once_never_released(
     assert balance_get(user=funded_user).available == 1000 - job.credits_quoted
 
 
-def test_past_deadline_not_found_releases(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_past_deadline_not_found_releases(fake, funded_user) -> None:
     fake.script.polls_until_done = 100
     job = submit(funded_user)
     job_run(job_id=str(job.id))
@@ -158,7 +158,7 @@ def test_past_deadline_not_found_releases(fake, funded_user) -> None:  # type: i
     assert balance_get(user=funded_user).available == 1000
 
 
-def test_reconciliation_window_exhausted_fails_and_releases(fake, funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_reconciliation_window_exhausted_fails_and_releases(fake, funded_user, settings) -> None:
     fake.script.polls_until_done = 100
     job = submit(funded_user)
     job_run(job_id=str(job.id))
@@ -172,7 +172,7 @@ def test_reconciliation_window_exhausted_fails_and_releases(fake, funded_user, s
 
 def test_permanent_upstream_failure_falls_back_to_another_provider(
     fake,
-    funded_user,  # type: ignore[no-untyped-def]
+    funded_user,
     settings,
 ) -> None:
     settings.GENERATION_FALLBACK_PROVIDER = "local"
@@ -189,7 +189,7 @@ def test_permanent_upstream_failure_falls_back_to_another_provider(
     assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
 
 
-def test_polls_respect_the_project_budget(fake, funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_polls_respect_the_project_budget(fake, funded_user, settings) -> None:
     from generation.ratelimit import rate_limit_reset
 
     rate_limit_reset(key="provider-polls:vertex")  # earlier tests' polls are in the window
@@ -211,7 +211,7 @@ def test_polls_respect_the_project_budget(fake, funded_user, settings) -> None: 
         job_fail(job_id=job.id, stage="generation", code=500, message="cleanup")
 
 
-def test_poll_due_claims_each_job_once(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_poll_due_claims_each_job_once(fake, funded_user) -> None:
     job = submit(funded_user)
     job_run(job_id=str(job.id))
     later = timezone.now() + timedelta(seconds=5)
@@ -221,7 +221,7 @@ def test_poll_due_claims_each_job_once(fake, funded_user) -> None:  # type: igno
 
 def test_fallback_chain_skips_tried_providers_and_records_each_attempt(
     fake, funded_user, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """vertex fails upstream -> scripted (fails too) -> local succeeds; never back to vertex."""
     settings.GENERATION_FALLBACK_PROVIDERS = ["vertex", "scripted", "local"]
     settings.GENERATION_TEST_OUTCOME = "fail"
@@ -242,7 +242,7 @@ def test_fallback_chain_skips_tried_providers_and_records_each_attempt(
     assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
 
 
-def test_fallback_chain_end_fails_and_releases_once(fake, funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_fallback_chain_end_fails_and_releases_once(fake, funded_user, settings) -> None:
     settings.GENERATION_FALLBACK_PROVIDERS = ["scripted"]
     settings.GENERATION_TEST_OUTCOME = "fail"
     fake.script.result = "error"

@@ -217,7 +217,7 @@ def test_operation_error_and_garbage(
     fake.script.malformed = {"poll"}
     pending = provider.submit(_request(), workdir=tmp_path, progress=print)
     with pytest.raises(ProviderTransientError):
-        provider.poll(pending.operation, _request(), workdir=tmp_path)  # type: ignore[union-attr]
+        provider.poll(pending.operation, _request(), workdir=tmp_path)
 
 
 def test_wrong_key_and_missing_configuration(
