@@ -14,7 +14,7 @@ from django.conf import settings
 
 
 def upstream_rate(*, model: str, resolution: str) -> Decimal | None:
-    rates: dict[str, object] = settings.UPSTREAM_COST_PER_SECOND_USD
+    rates: dict[str, float] = settings.UPSTREAM_COST_PER_SECOND_USD
     rate = rates.get(f"{model}:{resolution}", rates.get(model))
     return None if rate is None else Decimal(str(rate))
 

@@ -46,6 +46,7 @@ from generation.providers.base import (
     Outcome,
     Pending,
     ProgressFn,
+    ProviderError,
     ProviderFailed,
     ProviderTransientError,
     RenderRequest,
@@ -244,7 +245,7 @@ def _image(item: InputImage) -> dict[str, Any]:
     }
 
 
-def _failure(interaction: Any, details: dict[str, str]) -> ProviderFailed | ProviderTransientError:
+def _failure(interaction: Any, details: dict[str, str]) -> ProviderError:
     errors = list(getattr(interaction, "errors", None) or [])
     first = errors[0] if errors else None
     code = str(getattr(first, "code", "") or "")

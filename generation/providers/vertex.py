@@ -123,7 +123,9 @@ class VertexProvider(VideoProvider):
         client = _client()
         op = _call(
             "fetchPredictOperation",
-            lambda: client.operations.get(types.GenerateVideosOperation(name=operation)),
+            lambda: client.operations.get(
+                types.GenerateVideosOperation.model_validate({"name": operation})
+            ),
         )
         if not op.done:
             return Pending(operation=operation, poll_after_seconds=self.poll_interval_seconds)
@@ -284,8 +286,8 @@ def _gcs_headers() -> dict[str, str]:
     import google.auth
     import google.auth.transport.requests
 
-    credentials, _project = google.auth.default(scopes=_SCOPES)  # type: ignore[no-untyped-call]
-    credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+    credentials, _project = google.auth.default(scopes=_SCOPES)
+    credentials.refresh(google.auth.transport.requests.Request())
     return {"Authorization": f"Bearer {credentials.token}"}
 
 

@@ -187,7 +187,7 @@ def job_retry(*, job_id: uuid.UUID, delay: float) -> bool:
     )
 
 
-def job_provider_switch(*, job: Job, provider: str, details: dict[str, str], reason: str) -> bool:
+def job_provider_switch(*, job: Job, provider: str, details: dict[str, Any], reason: str) -> bool:
     """Move a running job to `provider` and queue it again, keeping its hold (fallback).
 
     `details` replace the job's error details; `reason` is logged.
