@@ -4,6 +4,7 @@ released; cancel reaches the cancel endpoint; nothing released while Google may 
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from decimal import Decimal
 
@@ -189,3 +190,29 @@ def test_upstream_cost_recorded_and_margin_summary(
     revenue = (Decimal("0.01") * job.credits_charged).quantize(Decimal("0.0001"))
     assert str(revenue) in page and str(job.upstream_cost_usd) in page
     assert str(revenue - job.upstream_cost_usd) in page
+
+
+def test_1080p_upgrade_runs_on_omni_as_an_upscale(fake, funded_user) -> None:
+    """With Omni as the tier's provider, kie's 1080p upgrade is an Omni `upscale` task given the
+    source video, instead of the local re-encoder."""
+    from generation.services import upgrade_request
+
+    fake.delivered_mp4 = tiny_mp4(seconds=2)
+    source = submit(funded_user, seconds=8)
+    job_run(job_id=str(source.id))
+    job_poll(job_id=str(source.id))
+    source.refresh_from_db()
+    assert source.state == Job.State.SUCCEEDED
+    upgrade = upgrade_request(user=funded_user, parent=source, kind="upgrade_1080p").job
+    assert (upgrade.provider, upgrade.mode) == ("omni", "upscale")
+    job_run(job_id=str(upgrade.id))
+    body = fake.creates()[-1].body
+    assert body["generation_config"] == {"video_config": {"task": "upscale"}}
+    assert body["response_format"]["resolution"] == "1080p"
+    with default_storage.open(source.video_file, "rb") as handle:
+        source_bytes = handle.read()
+    video = body["input"][0]["content"][-1]
+    assert video["type"] == "video" and base64.b64decode(video["data"]) == source_bytes
+    job_poll(job_id=str(upgrade.id))
+    upgrade.refresh_from_db()
+    assert upgrade.state == Job.State.SUCCEEDED and transfers(upgrade, "capture") == 1
