@@ -74,6 +74,8 @@ class Job(models.Model):
     )
     resolution = models.CharField(max_length=8, default="720p")
     duration_seconds = models.PositiveSmallIntegerField(default=8)
+    # Audio on (default) or off; only models whose catalog entry has `audio_optional` take off.
+    generate_audio = models.BooleanField(default=True)
     seed = models.PositiveIntegerField(default=0)
     watermark = models.CharField(max_length=200, blank=True)
     image_refs = models.JSONField(

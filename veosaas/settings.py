@@ -376,6 +376,9 @@ ACCOUNTS_DEMO_CREDITS = env_int("DEMO_CREDITS", 1000)
 # ---------------------------------------------------------------------------------------------
 # BILLING
 # ---------------------------------------------------------------------------------------------
+# Price of a video generated without audio, in percent of the audio price, when the price
+# table has no silent row for it (Veo on Vertex bills about half without audio).
+BILLING_SILENT_PRICE_PERCENT = env_int("BILLING_SILENT_PRICE_PERCENT", 100)
 # A hold still open after this many seconds is expired (released) by the beat reaper.
 BILLING_HOLD_TTL_SECONDS = env_int("BILLING_HOLD_TTL_SECONDS", 24 * 3600)
 # Default prices in credits. Rows in the admin's price table override them.

@@ -19,7 +19,9 @@ class Quote:
     seconds: int
 
 
-def price_quote(*, operation: str, model_tier: str, resolution: str, seconds: int) -> Quote:
+def price_quote(
+    *, operation: str, model_tier: str, resolution: str, seconds: int, audio: bool = True
+) -> Quote:
     """The price in credits of one operation. Every submit charges exactly this quote.
 
     A row in the price table wins; otherwise BILLING_DEFAULT_PRICES. An inactive row or a
@@ -27,7 +29,9 @@ def price_quote(*, operation: str, model_tier: str, resolution: str, seconds: in
     """
     if seconds < 0:
         raise ValueError("seconds must not be negative")
-    flat, per_second = price_rate(operation=operation, model_tier=model_tier, resolution=resolution)
+    flat, per_second = price_rate(
+        operation=operation, model_tier=model_tier, resolution=resolution, audio=audio
+    )
     return Quote(
         credits=flat + per_second * seconds,
         operation=operation,
@@ -37,14 +41,32 @@ def price_quote(*, operation: str, model_tier: str, resolution: str, seconds: in
     )
 
 
-def price_rate(*, operation: str, model_tier: str, resolution: str) -> tuple[int, int]:
+def price_rate(
+    *, operation: str, model_tier: str, resolution: str, audio: bool = True
+) -> tuple[int, int]:
     """`(flat_credits, credits_per_second)` of one combination; the terms of `price_quote`.
 
-    A row in the price table wins; otherwise BILLING_DEFAULT_PRICES. An inactive row or a
-    combination in neither raises PriceNotFound.
+    A row in the price table wins; otherwise BILLING_DEFAULT_PRICES. Without audio: the silent
+    row if there is one, else BILLING_SILENT_PRICE_PERCENT of the audio price (rounded up). An
+    inactive row or a combination in neither raises PriceNotFound.
     """
+    if not audio:
+        silent = Price.objects.filter(
+            operation=operation, model_tier=model_tier, resolution=resolution, audio=False
+        ).first()
+        if silent is not None:
+            if not silent.active:
+                raise PriceNotFound(
+                    f"{operation} {model_tier} {resolution} silent is not available"
+                )
+            return silent.flat_credits, silent.credits_per_second
+        flat, per_second = price_rate(
+            operation=operation, model_tier=model_tier, resolution=resolution
+        )
+        percent = int(settings.BILLING_SILENT_PRICE_PERCENT)
+        return -(-flat * percent // 100), -(-per_second * percent // 100)
     row = Price.objects.filter(
-        operation=operation, model_tier=model_tier, resolution=resolution
+        operation=operation, model_tier=model_tier, resolution=resolution, audio=True
     ).first()
     if row is not None:
         if not row.active:

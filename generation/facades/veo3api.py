@@ -158,6 +158,8 @@ class GenerateApi(Veo3ApiView):
         # Accepted and kept in paramJson; translation and fallback models are not used (A13).
         optional_bool(body, "enableTranslation", True)
         optional_bool(body, "enableFallback", False)
+        # Our extension: audio on (default) or off, for models that can switch it off.
+        generate_audio = optional_bool(body, "generateAudio", True)
         spec = JobSpec(
             facade=Job.Facade.VEO3API,
             prompt=prompt,
@@ -169,6 +171,7 @@ class GenerateApi(Veo3ApiView):
             seed=seed,
             images=tuple(ImageInput(url=url) for url in images),
             watermark=watermark,
+            generate_audio=generate_audio,
             callback_url=callback,
             raw_request=body,
         )

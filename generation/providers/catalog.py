@@ -79,8 +79,9 @@ class ModelSpec:
     durations: tuple[int, ...]
     resolutions: tuple[str, ...]
     aspect_ratios: tuple[str, ...]
-    audio: bool
+    audio: bool  # the model generates sound
     max_reference_images: int
+    audio_optional: bool = False  # and it can be switched off (`generate_audio` false)
     seed: bool = True
     negative_prompt: bool = True
     # Resolutions and modes that exist only at the longest duration (Veo: 8 s).
@@ -103,6 +104,7 @@ class ModelSpec:
             "resolutions": list(self.resolutions),
             "aspect_ratios": list(self.aspect_ratios),
             "audio": self.audio,
+            "audio_optional": self.audio_optional,
             "seed": self.seed,
             "negative_prompt": self.negative_prompt,
             "max_reference_images": self.max_reference_images,
@@ -130,6 +132,7 @@ def _veo31(provider: str, tier: str, model_id: str, *, upscale: bool) -> ModelSp
         ),
         aspect_ratios=ASPECT_RATIOS,
         audio=True,
+        audio_optional=True,
         max_reference_images=3,
         longest_only_resolutions=(Resolution.P1080.value, Resolution.K4.value),
         longest_only_modes=("reference", "extend"),
@@ -194,6 +197,7 @@ def spec_validate(
     aspect_ratio: str,
     image_count: int,
     has_source_video: bool,
+    generate_audio: bool = True,
 ) -> None:
     """Raise CapabilityError unless `spec`'s model accepts this combination.
 
@@ -209,6 +213,8 @@ def spec_validate(
             f"the {spec.tier} model does not render {resolution}: "
             f"must be one of {_allowed(spec.resolutions)}",
         )
+    if not generate_audio and not spec.audio_optional:
+        raise CapabilityError("generate_audio", f"the {spec.tier} model always generates audio")
     if duration_seconds not in spec.durations:
         raise CapabilityError(
             "duration_seconds", f"must be one of {_allowed(spec.durations)} seconds"

@@ -95,6 +95,7 @@ class OmniProvider(VideoProvider):
                 aspect_ratio=request.aspect_ratio,
                 image_count=len(request.images),
                 has_source_video=bool(request.source_video_path),
+                generate_audio=request.generate_audio,
             )
         except CapabilityError as exc:
             raise ProviderFailed(

@@ -38,5 +38,19 @@ def models_published() -> dict[str, Any]:
                 "credits_per_second": per_second,
                 "credits": {str(d): flat + per_second * d for d in durations},
             }
+            if spec.audio_optional:
+                try:
+                    silent_flat, silent_per_second = price_rate(
+                        operation=Operation.GENERATE,
+                        model_tier=spec.tier,
+                        resolution=resolution,
+                        audio=False,
+                    )
+                except PriceNotFound:
+                    continue
+                prices[resolution]["without_audio"] = {
+                    "flat_credits": silent_flat,
+                    "credits_per_second": silent_per_second,
+                }
         models.append({**spec.as_dict(), "prices": prices})
     return {"checked_on": CATALOG_CHECKED_ON, "models": models}

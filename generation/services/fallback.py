@@ -34,6 +34,7 @@ def _accepts(provider: str, job: Job) -> bool:
             aspect_ratio=job.resolved_aspect_ratio or DEFAULT_ASPECT_RATIO,
             image_count=len(job.image_refs),
             has_source_video=job.parent_id is not None,
+            generate_audio=job.generate_audio,
         )
     except (CapabilityError, LookupError):
         return False

@@ -173,6 +173,7 @@ def job_run(*, job_id: str) -> None:
             images=inputs,
             negative_prompt=job.negative_prompt,
             watermark=job.watermark,
+            generate_audio=job.generate_audio,
             source_video_path=source_path,
             source_video_uri=source_uri,
         )

@@ -77,6 +77,7 @@ class JobSpec:
     images: tuple[ImageInput, ...] = ()
     negative_prompt: str = ""
     watermark: str = ""
+    generate_audio: bool = True
     callback_url: str = ""
     raw_request: dict[str, Any] = field(default_factory=dict)
     parent_id: uuid.UUID | None = None
@@ -186,6 +187,7 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
                 ),
                 image_count=len(spec.images),
                 has_source_video=spec.parent_id is not None,
+                generate_audio=spec.generate_audio,
             )
         except CapabilityError as exc:
             raise JobValidationError(exc.field, exc.message) from exc
@@ -239,6 +241,7 @@ def job_submit(
             model_tier=spec.model_tier,
             resolution=spec.resolution,
             seconds=spec.duration_seconds,
+            audio=spec.generate_audio,
         )
     except PriceNotFound as exc:
         raise JobValidationError("resolution", str(exc)) from exc
@@ -283,6 +286,7 @@ def job_submit(
                 aspect_ratio=spec.aspect_ratio,
                 resolution=spec.resolution,
                 duration_seconds=spec.duration_seconds,
+                generate_audio=spec.generate_audio,
                 seed=spec.seed if spec.seed is not None else secrets.randbelow(90000) + 10000,
                 watermark=spec.watermark,
                 image_refs=_image_refs(spec.images),

@@ -277,6 +277,7 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                         model=result.upstream_model,
                         resolution=job.resolution,
                         seconds=upstream_seconds,
+                        audio=job.generate_audio,
                     ),
                 },
                 settle=capture,

@@ -151,4 +151,41 @@ def test_models_endpoint_is_public_and_prices_follow_the_table(settings: Any) ->
         "flat_credits": 3,
         "credits_per_second": 7,
         "credits": {"8": 59},
+        # BILLING_SILENT_PRICE_PERCENT (100) of the audio price without a silent row.
+        "without_audio": {"flat_credits": 3, "credits_per_second": 7},
     }
+
+
+def test_audio_off_where_the_model_allows_it_priced_from_the_silent_row(
+    settings: Any, bearer: Any
+) -> None:
+    """Veo on Vertex can switch audio off (`generateAudio: false`, priced from the silent row);
+    Omni always generates audio, so kie refuses it naming `generateAudio`."""
+    from billing.models import Price
+    from generation.models import Job
+
+    credits_grant(user=bearer.user, amount=10_000, idempotency_key="audio-test")
+    Price.objects.create(
+        operation="generate", model_tier="fast", resolution="720p", credits_per_second=8
+    )
+    Price.objects.create(
+        operation="generate",
+        model_tier="fast",
+        resolution="720p",
+        audio=False,
+        credits_per_second=5,
+    )
+    settings.GENERATION_PROVIDERS_BY_TIER = dict.fromkeys(("quality", "fast", "lite"), "vertex")
+    fast = next(
+        m for m in Client().get("/api/v1/models").json()["data"]["models"] if m["tier"] == "fast"
+    )
+    assert fast["audio_optional"] is True
+    assert fast["prices"]["720p"]["without_audio"] == {"flat_credits": 0, "credits_per_second": 5}
+    body = {"prompt": "x", "model": "veo3_fast", "duration": 8, "generateAudio": False}
+    answer = _submit(bearer, body)
+    assert answer["code"] == 200, answer
+    job = Job.objects.get(pk=answer["data"]["taskId"].removeprefix("veo_task_"))
+    assert (job.generate_audio, job.credits_quoted) == (False, 40)
+    settings.GENERATION_PROVIDERS_BY_TIER = dict.fromkeys(("quality", "fast", "lite"), "omni")
+    answer = _submit(bearer, body)
+    assert answer["code"] != 200 and "generateAudio" in answer["msg"], answer

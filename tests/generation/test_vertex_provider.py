@@ -117,6 +117,13 @@ def test_sdk_request_paths_and_bodies_are_pinned(
     assert completed.details == {"vertex_operation": operation, "vertex_model": model}
 
 
+def test_audio_off_is_sent_as_generate_audio_false(
+    fake: FakeVertex, provider: VertexProvider, tmp_path: Path
+) -> None:
+    provider.submit(_request(generate_audio=False), workdir=tmp_path, progress=print)
+    assert fake.last_submit_body()["parameters"]["generateAudio"] is False
+
+
 def test_inline_video_is_saved_byte_for_byte(
     fake: FakeVertex, provider: VertexProvider, tmp_path: Path
 ) -> None:
