@@ -538,6 +538,11 @@ GENERATION_FALLBACK_PROVIDER = env_str("GENERATION_FALLBACK_PROVIDER", "")
 GENERATION_FALLBACK_PROVIDERS = [
     item for item in env_list("GENERATION_FALLBACK_PROVIDERS", GENERATION_FALLBACK_PROVIDER) if item
 ]
+# Per tier: GENERATION_FALLBACK_PROVIDERS_QUALITY / _FAST / _LITE (default: the chain above).
+GENERATION_FALLBACK_PROVIDERS_BY_TIER = {
+    tier: env_list(f"GENERATION_FALLBACK_PROVIDERS_{tier.upper()}")
+    for tier in ("quality", "fast", "lite")
+}
 # Upstream operation polls per minute across all workers (the provider project's quota).
 GENERATION_POLL_BUDGET_PER_MINUTE = env_int("GENERATION_POLL_BUDGET_PER_MINUTE", 300)
 # Generation requests per account in a sliding window (429 / 1003 beyond it).

@@ -16,8 +16,9 @@ from generation.providers.catalog import CapabilityError, model_spec, spec_valid
 from generation.services.transitions import job_provider_switch
 
 
-def _fallback_chain() -> list[str]:
-    chain = list(settings.GENERATION_FALLBACK_PROVIDERS)
+def _fallback_chain(tier: str) -> list[str]:
+    chain = list(settings.GENERATION_FALLBACK_PROVIDERS_BY_TIER.get(tier) or [])
+    chain = chain or list(settings.GENERATION_FALLBACK_PROVIDERS)
     if not chain and settings.GENERATION_FALLBACK_PROVIDER:
         chain = [settings.GENERATION_FALLBACK_PROVIDER]
     return chain
@@ -51,7 +52,7 @@ def job_fall_back(*, job: Job, exc: ProviderError) -> bool:
     """
     attempts = list(job.error_details.get("attempts") or [])
     tried = {item.get("provider") for item in attempts} | {job.provider}
-    following = [p for p in _fallback_chain() if p not in tried and _accepts(p, job)]
+    following = [p for p in _fallback_chain(job.model_tier) if p not in tried and _accepts(p, job)]
     if not following:
         return False
     attempts.append(

@@ -242,6 +242,17 @@ def test_fallback_chain_skips_tried_providers_and_records_each_attempt(
     assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
 
 
+def test_fallback_chain_per_tier_wins(fake, funded_user, settings) -> None:
+    settings.GENERATION_FALLBACK_PROVIDERS = ["scripted"]
+    settings.GENERATION_FALLBACK_PROVIDERS_BY_TIER = {"fast": ["local"]}
+    fake.script.result = "error"
+    job = submit(funded_user)  # the fast tier
+    job_run(job_id=str(job.id))
+    job_poll(job_id=str(job.id))
+    job.refresh_from_db()
+    assert (job.state, job.provider) == (Job.State.QUEUED, "local")
+
+
 def test_fallback_chain_end_fails_and_releases_once(fake, funded_user, settings) -> None:
     settings.GENERATION_FALLBACK_PROVIDERS = ["scripted"]
     settings.GENERATION_TEST_OUTCOME = "fail"
