@@ -84,6 +84,12 @@ class Job(models.Model):
     # NULL (not "") when absent, so the per-user unique constraint ignores keyless jobs.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="X-Request-Id of the submit: finds its log lines, tasks and callbacks.",
+    )
 
     # Lifecycle.
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)

@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: a request id and one log line (and the HTTP metrics) for every request.
+    "veosaas.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Answers CORS preflights for the codefast paths only (CODEFAST_CORS_ALLOWED_ORIGINS).
     "generation.facades.cors.CodefastCorsMiddleware",
@@ -546,12 +548,64 @@ CODEFAST_QUEUE_EXACT_MAX = env_int("CODEFAST_QUEUE_EXACT_MAX", 2000)
 CODEFAST_QUEUE_SNAPSHOT_SECONDS = float(env_str("CODEFAST_QUEUE_SNAPSHOT_SECONDS", "2") or 2)
 
 # ---------------------------------------------------------------------------------------------
-# LOGGING
+# LOGGING — one line per event; JSON in production, readable text under `make run`.
+# Every line carries the request id (and account, key and job ids when known), also in Celery
+# workers: veosaas/logcontext.py. https://docs.djangoproject.com/en/5.2/topics/logging/
 # ---------------------------------------------------------------------------------------------
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")  # json | text
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "veosaas.logcontext.LogContextFilter"}},
+    "formatters": {
+        "json": {"()": "veosaas.logcontext.JsonFormatter"},
+        "text": {
+            "()": "veosaas.logcontext.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Our own request line replaces Django's (which has no ids and logs 4xx as warnings).
+    "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+# ---------------------------------------------------------------------------------------------
+# METRICS — Prometheus at /metrics (veosaas/metrics.py, veosaas/metrics_view.py)
+# https://prometheus.github.io/client_python/multiprocess/
+# ---------------------------------------------------------------------------------------------
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+# Bearer token a scraper must send. Empty: only direct loopback requests (no proxy headers).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# A Celery worker on a machine without a web process serves its metrics on this port (0: off).
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+METRICS_WORKER_ADDR = env_str("METRICS_WORKER_ADDR", "127.0.0.1")
+# Every process of a machine writes its samples here (prometheus-client's multiprocess mode);
+# it must exist and be emptied when the machine starts. Default: var/metrics.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+if METRICS_ENABLED:
+    if not PROMETHEUS_MULTIPROC_DIR:
+        PROMETHEUS_MULTIPROC_DIR = str(VAR_DIR / "metrics")
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    # Read by prometheus_client when it is first imported (after settings).
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+
+# ---------------------------------------------------------------------------------------------
+# ERROR REPORTING — optional Sentry (veosaas/sentry.py); off unless SENTRY_DSN is set.
+# https://docs.sentry.io/platforms/python/integrations/django/
+# ---------------------------------------------------------------------------------------------
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
+SENTRY_TRACES_SAMPLE_RATE = float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0") or 0)
+# Field names whose values are replaced before an event leaves (prompts, keys, secrets).
+SENTRY_SCRUB_FIELDS = env_list(
+    "SENTRY_SCRUB_FIELDS",
+    "prompt,negative_prompt,negativePrompt,authorization,x-api-key,api_key,token,secret,"
+    "password,webhook_secret,callback_url,callBackUrl,stripe-signature",
+)
