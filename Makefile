@@ -25,7 +25,7 @@ run: install
 	@$(BIN)/python manage.py ensuredemo | tail -n 2 | sed '2s/^/Demo API key: /'
 	@echo "Serving on http://127.0.0.1:$(PORT)  (web + workers + beat; Ctrl-C stops all)"
 	@echo "--------------------------------------------------------------------------"
-	BIND_HOST=$${BIND_HOST:-127.0.0.1} $(BIN)/honcho start --port $(PORT) web worker callbacks beat
+	LOG_FORMAT=$${LOG_FORMAT:-text} BIND_HOST=$${BIND_HOST:-127.0.0.1} $(BIN)/honcho start --port $(PORT) web worker callbacks beat
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -312,6 +312,8 @@ def delivery_attempt(*, delivery_id: int, manual: bool = False) -> Attempt | Non
         sent = _send_webhook(delivery, policy_for(delivery.topic), secret)
     if sent.outcome != Attempt.Outcome.DELIVERED:
         logger.warning("delivery %s (%s): %s", delivery.pk, delivery.topic, sent.error)
+    else:
+        logger.info("delivery %s (%s) delivered", delivery.pk, delivery.topic)
     return _record(delivery, sent, manual=manual, attempt=attempt)
 
 

@@ -26,6 +26,16 @@ app.autodiscover_tasks()
 _HEADER_PREFIX = "veosaas_"
 
 
+@signals.setup_logging.connect
+def _logging_from_settings(**_: Any) -> None:
+    """Workers log like the web (settings.LOGGING: JSON lines with the ids), not Celery's way."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
 @signals.before_task_publish.connect
 def _context_to_headers(headers: dict[str, Any] | None = None, **_: Any) -> None:
     if headers is None:

@@ -149,6 +149,7 @@ def job_run(*, job_id: str) -> None:
         return
     # A job re-run by the reaper carries no request id: its submit's is on the row.
     logcontext.bind(job_id=job.id, request_id=logcontext.get("request_id") or job.request_id)
+    logger.info("job %s running on %s (attempt %s)", job.id, job.provider, job.attempts)
     work_root = Path(settings.VAR_DIR) / "work"
     work_root.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{job.id}-", dir=work_root))

@@ -272,6 +272,7 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                 terminal=True,
             ),
         )
+        logger.info("job %s succeeded in %.1fs", job_id, render_seconds)
         labels = {"provider": job.provider, "model": job.model_tier}
         metrics.count_on_commit(
             lambda: metrics.job_render_seconds.labels(**labels).observe(render_seconds)
