@@ -92,4 +92,5 @@ class RequestContextMiddleware:
                 "latency_ms": round(elapsed * 1000, 1),
             },
         )
+        logcontext.reset()  # nothing after this request inherits its ids
         return response

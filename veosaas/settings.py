@@ -484,6 +484,24 @@ GENERATION_URL_IMAGE_MAX_BYTES = env_int("GENERATION_URL_IMAGE_MAX_BYTES", 10 * 
 GENERATION_IMAGE_MAX_PIXELS = env_int("GENERATION_IMAGE_MAX_PIXELS", 25_000_000)
 GENERATION_WEBP_MAX_PIXELS = env_int("GENERATION_WEBP_MAX_PIXELS", 9_000_000)
 GENERATION_PROMPT_MAX_CHARS = env_int("GENERATION_PROMPT_MAX_CHARS", 5000)
+# Storage lifecycle (generation/services/storage.py, a beat task): days a result's files are
+# kept after the job ended, per kind; 0 keeps them forever (the default for results: media URLs
+# are promised permanent). Posters follow results unless set. Uploads no job uses are removed
+# after STORAGE_RETENTION_UPLOADS_SECONDS (kie's File Upload API keeps its promised 3 days).
+STORAGE_RETENTION_RESULTS_DAYS = env_int("STORAGE_RETENTION_RESULTS_DAYS", 0)
+STORAGE_RETENTION_POSTERS_DAYS = env_int(
+    "STORAGE_RETENTION_POSTERS_DAYS", STORAGE_RETENTION_RESULTS_DAYS
+)
+STORAGE_RETENTION_UPGRADES_DAYS = env_int("STORAGE_RETENTION_UPGRADES_DAYS", 0)
+STORAGE_RETENTION_UPLOADS_SECONDS = env_int("STORAGE_RETENTION_UPLOADS_SECONDS", 24 * 3600)
+# Stored files no row names are removed once older than this (never a file being written).
+STORAGE_ORPHAN_MIN_AGE_SECONDS = env_int("STORAGE_ORPHAN_MIN_AGE_SECONDS", 6 * 3600)
+# Files removed per kind per sweep run, and how often the sweep runs (seconds).
+STORAGE_SWEEP_BATCH = env_int("STORAGE_SWEEP_BATCH", 500)
+CELERY_BEAT_SCHEDULE["generation-storage-sweep"] = {
+    "task": "generation.tasks.storage_sweep_task",
+    "schedule": float(env_int("STORAGE_SWEEP_INTERVAL_SECONDS", 3600)),
+}
 # How results are served: "stream" from storage (Range support) or "redirect" to a fresh
 # signed storage URL (S3). Default: stream for local files, redirect for S3.
 MEDIA_DELIVERY = env_str("MEDIA_DELIVERY", "redirect" if STORAGE_BACKEND == "s3" else "stream")

@@ -256,6 +256,7 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                     "state": Job.State.SUCCEEDED,
                     "video_file": video_name,
                     "poster_file": poster_name,
+                    "media_bytes": media.stored_bytes(video_name, poster_name),
                     "output_width": result.width,
                     "output_height": result.height,
                     "output_duration": result.duration_seconds,
