@@ -75,3 +75,24 @@ def _worker_metrics_port(**_: Any) -> None:
             addr=settings.METRICS_WORKER_ADDR,
             registry=process_registry(),
         )
+
+
+def broker_queue_depths(
+    names: tuple[str, ...] = ("generation", "callbacks", "default"),
+) -> dict[str, int | None]:
+    """Messages waiting in each broker queue (None when the broker cannot say)."""
+    depths: dict[str, int | None] = {}
+    try:
+        with app.connection_for_read() as conn:
+            for name in names:
+                try:
+                    channel = conn.channel()
+                    try:
+                        depths[name] = channel.queue_declare(queue=name, passive=True).message_count
+                    finally:
+                        channel.close()
+                except Exception:  # an undeclared queue closes an AMQP channel: unknown
+                    depths[name] = None
+    except Exception:
+        return dict.fromkeys(names)
+    return depths

@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from generation.admin import operations_view
 from veosaas import health
 from veosaas.metrics_view import metrics_view
 
 urlpatterns = [
+    # Before admin/: the operations page of the admin (staff only).
+    path("admin/operations/", admin.site.admin_view(operations_view), name="admin-operations"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/live", health.healthz_live, name="healthz-live"),

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from generation.models import Job
+from accounts.models import User
+from generation.models import Job, Upload
 
 
 @dataclass(frozen=True)
@@ -115,3 +116,46 @@ def queue_gauges() -> list[tuple[str, str, list[str], dict[tuple[str, ...], floa
             {(r.provider,): r.failure_rate for r in rates},
         ),
     ]
+
+
+@dataclass(frozen=True)
+class AccountStorage:
+    user_id: int
+    email: str
+    result_bytes: int
+    upload_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.result_bytes + self.upload_bytes
+
+
+def storage_by_account(*, limit: int = 20) -> list[AccountStorage]:
+    """Bytes stored per account (results still stored + uploads), largest first."""
+    results = dict(
+        Job.objects.filter(video_deleted_at__isnull=True, media_bytes__gt=0)
+        .values("user_id")
+        .annotate(total=Sum("media_bytes"))
+        .values_list("user_id", "total")
+    )
+    uploads = dict(
+        Upload.objects.values("user_id").annotate(total=Sum("size")).values_list("user_id", "total")
+    )
+    users = sorted(
+        set(results) | set(uploads),
+        key=lambda pk: -((results.get(pk) or 0) + (uploads.get(pk) or 0)),
+    )[:limit]
+    emails = dict(User.objects.filter(pk__in=users).values_list("pk", "email"))
+    return [
+        AccountStorage(pk, emails.get(pk, "?"), results.get(pk) or 0, uploads.get(pk) or 0)
+        for pk in users
+    ]
+
+
+def account_storage_bytes(*, user_id: int) -> int:
+    """Bytes one account stores now (results still stored + uploads)."""
+    results = Job.objects.filter(user_id=user_id, video_deleted_at__isnull=True).aggregate(
+        total=Sum("media_bytes")
+    )["total"]
+    uploads = Upload.objects.filter(user_id=user_id).aggregate(total=Sum("size"))["total"]
+    return int(results or 0) + int(uploads or 0)
