@@ -627,3 +627,12 @@ SENTRY_SCRUB_FIELDS = env_list(
     "prompt,negative_prompt,negativePrompt,authorization,x-api-key,api_key,token,secret,"
     "password,webhook_secret,callback_url,callBackUrl,stripe-signature",
 )
+if SENTRY_DSN:
+    from veosaas.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+        scrub_fields=SENTRY_SCRUB_FIELDS,
+    )
