@@ -622,11 +622,22 @@ SENTRY_DSN = env_str("SENTRY_DSN", "")
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
 SENTRY_TRACES_SAMPLE_RATE = float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0") or 0)
 # Field names whose values are replaced before an event leaves (prompts, keys, secrets).
-SENTRY_SCRUB_FIELDS = env_list(
-    "SENTRY_SCRUB_FIELDS",
-    "prompt,negative_prompt,negativePrompt,authorization,x-api-key,api_key,token,secret,"
-    "password,webhook_secret,callback_url,callBackUrl,stripe-signature",
-)
+# An empty value keeps the default list (never "scrub nothing").
+SENTRY_SCRUB_FIELDS = env_list("SENTRY_SCRUB_FIELDS") or [
+    "prompt",
+    "negative_prompt",
+    "negativePrompt",
+    "authorization",
+    "x-api-key",
+    "api_key",
+    "token",
+    "secret",
+    "password",
+    "webhook_secret",
+    "callback_url",
+    "callBackUrl",
+    "stripe-signature",
+]
 if SENTRY_DSN:
     from veosaas.sentry import sentry_init
 
