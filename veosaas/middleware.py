@@ -10,7 +10,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 
@@ -41,7 +42,9 @@ class DashboardLocaleMiddleware(LocaleMiddleware):
             return
         super().process_request(request)
 
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
         if is_api_path(request.path_info):
             return response
         return super().process_response(request, response)
@@ -57,10 +60,10 @@ class RequestContextMiddleware:
     redirects and errors of the others are counted too.
     """
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         request_id = logcontext.request_id_accept(request.headers.get("X-Request-Id"))
         logcontext.reset(request_id=request_id)
         started = time.monotonic()
