@@ -35,7 +35,7 @@ def process_registry() -> CollectorRegistry:
     """The samples of every process writing to PROMETHEUS_MULTIPROC_DIR (else this one's)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
         return registry
     return REGISTRY
 
