@@ -25,7 +25,7 @@ from generation.models import Job
 from outbound.models import Attempt
 from tests.factories import UserFactory
 from tests.generation.veo3api_helpers import receiver_running
-from tests.processes import running_stack
+from tests.processes import free_port, running_stack
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -73,6 +73,7 @@ def test_request_id_and_metrics_follow_jobs_through_every_process(tmp_path) -> N
     credits_grant(user=user, amount=2000, idempotency_key=f"e2e:{user.pk}")
     headers = {"Authorization": f"Bearer {api_key_create(user=user, name='e2e').token}"}
     key_id = user.api_keys.get().pk
+    worker_port = free_port()
     multiproc = tmp_path / "metrics"
     multiproc.mkdir()
     env = {
@@ -81,6 +82,7 @@ def test_request_id_and_metrics_follow_jobs_through_every_process(tmp_path) -> N
         "METRICS_TOKEN": TOKEN,
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
         "LOG_FORMAT": "json",
+        "METRICS_WORKER_PORT": str(worker_port),
     }
     request_id = "ticket-4711-0123456789abcdef"
     with receiver_running() as receiver, running_stack(tmp_path, **env) as stack:
@@ -137,6 +139,8 @@ def test_request_id_and_metrics_follow_jobs_through_every_process(tmp_path) -> N
                 break
             assert time.monotonic() < deadline, "delivery counter never moved"
             time.sleep(0.5)
+        # A worker machine without a web process serves the same samples on its own port.
+        from_worker = requests.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=10).text
         web_log = stack.log("web")
         worker_log = stack.log("worker")
 
@@ -159,6 +163,9 @@ def test_request_id_and_metrics_follow_jobs_through_every_process(tmp_path) -> N
     assert total(samples, "veosaas_http_requests_total", route=route, status="200") == reads
     assert total(samples, "veosaas_http_requests_total", route="api/v1/veo/generate") == 2
     assert total(samples, "veosaas_jobs_in_state", state="queued") == 0
+    assert 'veosaas_jobs_finished_total{facade="veo3api",model="fast",outcome="succeeded"' in (
+        from_worker
+    )
 
     # One request id finds the web line, the worker's task lines and the callback attempt.
     web_lines = [line for line in log_lines(web_log) if line.get("request_id") == request_id]
