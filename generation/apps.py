@@ -7,6 +7,8 @@ class GenerationConfig(AppConfig):
 
     def ready(self) -> None:
         from generation.selectors.operations import queue_gauges
+        from veosaas.celery import broker_gauges
         from veosaas.metrics import scrape_source_register
 
         scrape_source_register(queue_gauges)
+        scrape_source_register(broker_gauges)

@@ -96,3 +96,17 @@ def broker_queue_depths(
     except Exception:
         return dict.fromkeys(names)
     return depths
+
+
+def broker_gauges() -> list[tuple[str, str, list[str], dict[tuple[str, ...], float]]]:
+    """Scrape-time gauge for /metrics: messages waiting per broker queue (unknown ones left
+    out). Registered in GenerationConfig.ready with the queue gauges."""
+    depths = broker_queue_depths()
+    return [
+        (
+            "veosaas_broker_queue_messages",
+            "Messages waiting in each broker queue.",
+            ["queue"],
+            {(name,): float(depth) for name, depth in depths.items() if depth is not None},
+        )
+    ]

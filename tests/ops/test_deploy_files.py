@@ -26,6 +26,7 @@ SCRAPE_GAUGES = {
     "veosaas_deliveries_pending",
     "veosaas_delivery_failure_ratio_1h",
     "veosaas_ledger_inconsistencies",
+    "veosaas_broker_queue_messages",
 }
 
 
