@@ -15,7 +15,6 @@ from rest_framework.request import Request
 from accounts.models import ApiKey, User
 from accounts.selectors import ApiKeyInvalid, api_key_authenticate
 from accounts.services import api_key_touch
-from veosaas import logcontext
 
 
 def _authenticate_token(token: str) -> tuple[User, ApiKey]:
@@ -24,7 +23,6 @@ def _authenticate_token(token: str) -> tuple[User, ApiKey]:
     except ApiKeyInvalid as exc:
         raise exceptions.AuthenticationFailed("Invalid API key.") from exc
     api_key_touch(api_key=api_key)
-    logcontext.bind(account_id=api_key.user_id, key_id=api_key.pk)
     return api_key.user, api_key
 
 

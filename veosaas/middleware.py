@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
+from django.utils.functional import SimpleLazyObject, empty
 
 from veosaas import logcontext, metrics
 
@@ -72,7 +73,10 @@ class RequestContextMiddleware:
         response["X-Request-Id"] = request_id
         match = getattr(request, "resolver_match", None)
         route = match.route if match is not None and match.route else "<unmatched>"
-        user = getattr(request, "user", None)
+        # A session user, if the request looked at it (never loads a session just to log).
+        user = request.__dict__.get("user")
+        if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+            user = None
         if user is not None and getattr(user, "is_authenticated", False):
             logcontext.bind(account_id=user.pk)
         if metrics.enabled() and route != "metrics":
