@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from generation.models import Job, Upload
@@ -154,15 +155,24 @@ def _expire_posters(days: int, now: datetime, report: SweepReport) -> None:
 
 
 def _uploads_in_use(uploads: list[Upload]) -> set[str]:
-    """Ids (str) of `uploads` that a job names in its image_refs (jobs come after uploads)."""
+    """Ids (str) of `uploads` that a job still needs: one that is queued or running, or has
+    succeeded and still has its video (its record shows the inputs). Jobs come after their
+    uploads, so only jobs of the same accounts since the oldest candidate are read."""
     if not uploads:
         return set()
     wanted = {str(upload.pk) for upload in uploads}
     since = min(upload.created_at for upload in uploads)
     used: set[str] = set()
-    refs = Job.objects.filter(
-        user_id__in={upload.user_id for upload in uploads}, created_at__gte=since
-    ).values_list("image_refs", flat=True)
+    refs = (
+        Job.objects.filter(
+            user_id__in={upload.user_id for upload in uploads}, created_at__gte=since
+        )
+        .filter(
+            Q(state__in=[Job.State.QUEUED, Job.State.RUNNING])
+            | Q(state=Job.State.SUCCEEDED, video_deleted_at__isnull=True)
+        )
+        .values_list("image_refs", flat=True)
+    )
     for image_refs in refs.iterator(chunk_size=1000):
         for ref in image_refs or []:
             if isinstance(ref, dict) and ref.get("upload") in wanted:
@@ -178,9 +188,10 @@ def _expire_uploads(now: datetime, report: SweepReport) -> None:
     )
     used = _uploads_in_use(uploads)
     expired = [upload for upload in uploads if str(upload.pk) not in used]
-    # A used upload is an input of a job and lives as long as the job's result.
+    # An input of a job still needed is looked at again one upload lifetime later: it goes
+    # once its jobs' results have gone.
     Upload.objects.filter(pk__in=[u.pk for u in uploads if str(u.pk) in used]).update(
-        expires_at=None
+        expires_at=now + timedelta(seconds=settings.STORAGE_RETENTION_UPLOADS_SECONDS)
     )
     Upload.objects.filter(pk__in=[upload.pk for upload in expired]).delete()
     report.uploads += _delete([upload.file for upload in expired], "upload_expired", report)

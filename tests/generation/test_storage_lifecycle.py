@@ -64,6 +64,10 @@ def upload_image(bearer: Any) -> dict[str, Any]:
     return body["data"]
 
 
+def upload_pk(data: dict[str, Any]) -> uuid.UUID:
+    return uuid.UUID(data["imageKey"].removeprefix("img_"))
+
+
 def finished_job(user: Any, **spec: Any) -> Job:
     job = job_submit(
         user=user, spec=JobSpec(facade="veo3o1", prompt="kept or not", duration_seconds=4, **spec)
@@ -78,11 +82,10 @@ def test_retention_expires_files_marks_rows_and_media_answers_410(backend, beare
     user = bearer.user
     with time_machine.travel(timezone.now() - timedelta(days=40), tick=True):
         used = upload_image(bearer)
+        used_later = upload_image(bearer)
         unused = upload_image(bearer)
-        old = finished_job(
-            user, images=(ImageInput(upload_id=uuid.UUID(used["imageKey"].removeprefix("img_"))),)
-        )
-    recent = finished_job(user)
+        old = finished_job(user, images=(ImageInput(upload_id=upload_pk(used)),))
+    recent = finished_job(user, images=(ImageInput(upload_id=upload_pk(used_later)),))
     old_files = [old.video_file, old.poster_file]
     assert all(default_storage.exists(name) for name in old_files)
     old_orphan = save_aged("videos/2026/01/lost.mp4", timedelta(days=2))
@@ -99,15 +102,18 @@ def test_retention_expires_files_marks_rows_and_media_answers_410(backend, beare
 
     report = storage_sweep()
 
-    assert (report.videos, report.posters, report.uploads, report.orphans) == (1, 1, 1, 1)
+    # Uploads: the unused one, and the input of the result that expired.
+    assert (report.videos, report.posters, report.uploads, report.orphans) == (1, 1, 2, 1)
     assert not any(default_storage.exists(name) for name in old_files)
     old.refresh_from_db()
     assert old.video_deleted_at is not None and old.poster_deleted_at is not None
     assert old.media_deleted_reason == Job.MediaDeleted.EXPIRED
     assert old.state == Job.State.SUCCEEDED  # the record stays
     assert default_storage.exists(recent.video_file) and default_storage.exists(recent.poster_file)
-    used_row = Upload.objects.get(pk=used["imageKey"].removeprefix("img_"))
-    assert used_row.expires_at is None and default_storage.exists(used_row.file)
+    assert not Upload.objects.filter(pk=upload_pk(used)).exists()
+    # The input of a result still stored stays (looked at again one upload lifetime later).
+    kept = Upload.objects.get(pk=upload_pk(used_later))
+    assert kept.expires_at > timezone.now() and default_storage.exists(kept.file)
     assert not Upload.objects.filter(pk=unused["imageKey"].removeprefix("img_")).exists()
     assert not default_storage.exists(old_orphan)
     assert default_storage.exists(young_orphan)
@@ -128,6 +134,14 @@ def test_retention_expires_files_marks_rows_and_media_answers_410(backend, beare
 
     again = storage_sweep()  # idempotent
     assert (again.videos, again.posters, again.uploads, again.orphans) == (0, 0, 0, 0)
+
+    # The input goes once the result that used it has gone.
+    with time_machine.travel(timezone.now() + timedelta(days=31), tick=True):
+        later = storage_sweep()
+    assert (later.videos, later.uploads) == (1, 1)
+    assert not Upload.objects.filter(pk=kept.pk).exists()
+    assert not default_storage.exists(kept.file)
+    assert not default_storage.exists(recent.video_file)
 
 
 def test_deleted_video_files_go_at_once_and_answer_410(backend, bearer) -> None:  # type: ignore[no-untyped-def]
