@@ -74,6 +74,13 @@ def test_operations_page_shows_queue_stuck_jobs_rates_failures_and_storage(admin
     assert set(page.context["broker_queues"]) == {"generation", "callbacks", "default"}
 
 
+def test_admin_index_links_the_operations_page(admin_client) -> None:
+    index = admin_client.get("/admin/")
+    assert index.status_code == 200
+    html = index.content.decode()
+    assert 'href="/admin/operations/"' in html and "Site administration" in html
+
+
 def test_operations_page_is_staff_only(client) -> None:  # type: ignore[no-untyped-def]
     client.force_login(UserFactory())
     answer = client.get("/admin/operations/")
