@@ -24,6 +24,7 @@ from generation.providers import provider_name_for
 from generation.providers.catalog import CapabilityError, model_spec, spec_validate
 from outbound.models import Delivery
 from outbound.selectors import deliveries_for_reference
+from veosaas import logcontext
 
 
 @cache
@@ -69,6 +70,7 @@ def job_get(*, user: User, job_id: object) -> Job | None:
         for converter in converters:
             value = converter(value, column, connection)
         values.append(value)
+    logcontext.bind(job_id=pk)
     return Job.from_db(connection.alias, names, values)
 
 

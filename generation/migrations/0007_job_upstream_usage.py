@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0004_remove_old_deliveries'),
+        ('generation', '0006_storage_lifecycle'),
     ]
 
     operations = [

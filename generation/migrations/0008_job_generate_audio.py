@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0005_job_upstream_usage'),
+        ('generation', '0007_job_upstream_usage'),
     ]
 
     operations = [
