@@ -14,7 +14,6 @@ Rules (RELIABILITY.md J2-J5):
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +30,8 @@ from billing.selectors import hold_for_job
 from generation import media
 from generation.models import Job
 from generation.providers.base import Completed
+from generation.services.charges import charge_for, upstream_usage
 from generation.snapshots import job_snapshot_publish_on_commit
-from generation.upstream_cost import upstream_cost
 from veosaas import metrics
 
 logger = logging.getLogger(__name__)
@@ -150,19 +149,15 @@ def job_progress_set(*, job_id: uuid.UUID, progress: int, eta_seconds: int | Non
 
 
 def job_upstream_wait(*, job_id: uuid.UUID, operation: str, poll_after_seconds: float) -> None:
-    """A running job's upstream operation was accepted: poll it later.
-
-    The lease covers the deadline and the reconciliation after it: the reaper must never
-    re-run (a second upstream bill) or release a job whose operation may still finish.
-    """
-    now = timezone.now()
-    deadline = settings.GENERATION_DEADLINE_SECONDS
+    """An upstream operation was accepted: poll it later. The lease covers the deadline and the
+    reconciliation after it (the reaper must never re-run or release a job still billable)."""
+    now, deadline = timezone.now(), settings.GENERATION_DEADLINE_SECONDS
+    reconcile = deadline + settings.GENERATION_RECONCILE_SECONDS + 300
     Job.objects.filter(_RUNNING, pk=job_id).update(
         provider_operation=operation,
         next_poll_at=now + timedelta(seconds=poll_after_seconds),
         deadline_at=now + timedelta(seconds=deadline),
-        lease_expires_at=now
-        + timedelta(seconds=deadline + settings.GENERATION_RECONCILE_SECONDS + 300),
+        lease_expires_at=now + timedelta(seconds=reconcile),
     )
 
 
@@ -173,11 +168,8 @@ def job_poll_defer(
     count_poll: bool = False,
     eta_seconds: int | None = None,
 ) -> None:
-    """Poll a running job's upstream operation again at `at` (counting this poll if asked).
-
-    With `eta_seconds` (a job past its deadline, being reconciled) the customer's ETA is
-    updated and a status snapshot published.
-    """
+    """Poll a running job's upstream operation again at `at` (counting this poll if asked);
+    with `eta_seconds` (reconciling past the deadline) the ETA is updated and published."""
     changes: dict[str, Any] = {"next_poll_at": at}
     if count_poll:
         changes["poll_count"] = F("poll_count") + 1
@@ -264,10 +256,7 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
             transaction.on_commit(lambda: media.files_delete(video_name, poster_name))
             return False
         now = timezone.now()
-        charged = _charge_for(job, result)
-        upstream_seconds = (
-            result.billed_seconds if result.billed_seconds is not None else job.duration_seconds
-        )
+        charged = charge_for(job=job, result=result)
 
         def capture() -> None:
             hold = hold_for_job(job_id=job_id)
@@ -294,14 +283,7 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                     "next_poll_at": None,
                     "render_seconds": render_seconds,
                     "credits_charged": charged,
-                    "upstream_model": result.upstream_model,
-                    "upstream_seconds": upstream_seconds if result.upstream_model else None,
-                    "upstream_cost_usd": upstream_cost(
-                        model=result.upstream_model,
-                        resolution=job.resolution,
-                        seconds=upstream_seconds,
-                        audio=job.generate_audio,
-                    ),
+                    **upstream_usage(job=job, result=result),
                 },
                 settle=capture,
                 terminal=True,
@@ -315,18 +297,8 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
     return True
 
 
-def _charge_for(job: Job, result: Completed) -> int:
-    """The credits to capture: the quote, or for a provider billing delivered seconds (Omni)
-    the quote's share for the whole seconds delivered (never more than was held)."""
-    if result.billed_seconds is None or job.duration_seconds <= 0:
-        return job.credits_quoted
-    seconds = min(job.duration_seconds, max(1, math.ceil(result.billed_seconds - 0.05)))
-    return min(job.credits_quoted, math.ceil(job.credits_quoted * seconds / job.duration_seconds))
-
-
 def job_cancel_confirmed(*, job_id: uuid.UUID, message: str) -> bool:
-    """Cancel a queued job, or a running one whose upstream operation is confirmed cancelled
-    (it will not be billed), releasing its hold exactly once. False once it had ended."""
+    """Cancel a queued job, or a running one upstream confirmed cancelled; release once."""
 
     def release() -> None:
         hold = hold_for_job(job_id=job_id)
