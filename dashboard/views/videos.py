@@ -22,15 +22,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.typing import AuthenticatedHttpRequest
 from billing.errors import InsufficientCredits
 from billing.selectors import balance_get, transfers_for_job
-from dashboard.forms import (
-    MODE_LABELS,
-    STATE_LABELS,
-    HistoryFilterForm,
-    PriceForm,
-    VideoForm,
-)
+from dashboard.forms import MODE_LABELS, STATE_LABELS, HistoryFilterForm, PriceForm, VideoForm
 from generation import images
 from generation.delivery import job_poster_url, job_video_url, upload_url
 from generation.models import Job
@@ -140,7 +135,7 @@ def job_status(job: Job, request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _job_or_404(request: HttpRequest, job_id: Any) -> Job:
+def _job_or_404(request: AuthenticatedHttpRequest, job_id: Any) -> Job:
     job = job_get(user=request.user, job_id=job_id)
     if job is None:
         raise Http404("no such job")
@@ -154,7 +149,7 @@ def _job_or_404(request: HttpRequest, job_id: Any) -> Job:
 
 @login_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The codefast panel's cards: credits available and held, daily limit and what is left of
     it today, total videos; and the latest jobs."""
     jobs = list(jobs_for_user(user=request.user)[:RECENT_JOBS])
@@ -172,7 +167,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _price_context(request: HttpRequest, form: PriceForm) -> dict[str, Any]:
+def _price_context(request: AuthenticatedHttpRequest, form: PriceForm) -> dict[str, Any]:
     if form.is_valid():
         data = form.cleaned_data
         check = job_price_check(
@@ -197,14 +192,14 @@ def _price_context(request: HttpRequest, form: PriceForm) -> dict[str, Any]:
 @json_login_required
 @require_GET
 @never_cache
-def price(request: HttpRequest) -> JsonResponse:
+def price(request: AuthenticatedHttpRequest) -> JsonResponse:
     """The price of a generation before submit: the same quote job_submit holds."""
     form = PriceForm(request.GET)
     status = 200 if form.is_valid() else 400
     return JsonResponse(_price_context(request, form), status=status)
 
 
-def _submit(request: HttpRequest, form: VideoForm) -> Job | None:
+def _submit(request: AuthenticatedHttpRequest, form: VideoForm) -> Job | None:
     """Store the images and submit; on a refusal, explain it on the form and return None."""
     data = form.cleaned_data
     key = f"dashboard:{data['form_token']}"
@@ -304,7 +299,7 @@ def _submit(request: HttpRequest, form: VideoForm) -> Job | None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def video_new(request: HttpRequest) -> HttpResponse:
+def video_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = VideoForm(request.POST, request.FILES)
         if form.is_valid():
@@ -337,7 +332,7 @@ def video_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
+def job_detail(request: AuthenticatedHttpRequest, job_id: Any) -> HttpResponse:
     job = _job_or_404(request, job_id)
     return render(
         request,
@@ -356,7 +351,7 @@ def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
 @json_login_required
 @require_GET
 @never_cache
-def job_status_json(request: HttpRequest, job_id: Any) -> JsonResponse:
+def job_status_json(request: AuthenticatedHttpRequest, job_id: Any) -> JsonResponse:
     job = job_get(user=request.user, job_id=job_id)
     if job is None:
         return JsonResponse({"detail": _("Not found.")}, status=404)
@@ -376,7 +371,7 @@ def _cards(jobs: list[Job], request: HttpRequest) -> list[dict[str, Any]]:
 
 @login_required
 @require_GET
-def history(request: HttpRequest) -> HttpResponse:
+def history(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = HistoryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
     jobs = jobs_filtered_for_user(

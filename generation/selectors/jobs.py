@@ -146,7 +146,7 @@ class PriceCheck:
     message: str = ""
 
 
-_IMAGES_PER_MODE = {Job.Mode.TEXT: 0, Job.Mode.IMAGE: 1, Job.Mode.FIRST_LAST: 2}
+_IMAGES_PER_MODE: dict[str, int] = {Job.Mode.TEXT: 0, Job.Mode.IMAGE: 1, Job.Mode.FIRST_LAST: 2}
 
 
 def job_price_check(
