@@ -117,7 +117,7 @@ MODE_CHOICES = [
     (Job.Mode.IMAGE, _("Image to video")),
     (Job.Mode.FIRST_LAST, _("First and last frame")),
 ]
-MODE_LABELS = dict(MODE_CHOICES)
+MODE_LABELS: dict[str, StrPromise] = dict(MODE_CHOICES)
 MODEL_CHOICES = [("fast", _("Fast")), ("quality", _("Quality")), ("lite", _("Lite"))]
 ASPECT_CHOICES = [
     ("16:9", _("16:9 landscape")),

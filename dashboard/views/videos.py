@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -107,7 +107,8 @@ def job_status(job: Job, request: HttpRequest) -> dict[str, Any]:
     """What the job page shows live (also rendered into the page for its first paint)."""
     place = _queue_place(job)
     eta = job_eta_seconds(job=job)
-    progress = {Job.State.QUEUED: 0, Job.State.SUCCEEDED: 100}.get(job.state, job.progress)
+    progress_by_state: dict[str, int] = {Job.State.QUEUED: 0, Job.State.SUCCEEDED: 100}
+    progress = progress_by_state.get(job.state, job.progress)
     if job.state == Job.State.QUEUED:
         queue_text = _("Position %(position)d of %(total)d in the queue") % {
             "position": place.position,
@@ -292,8 +293,9 @@ def _submit(request: AuthenticatedHttpRequest, form: VideoForm) -> Job | None:
             None,
             _("This form was already used for another video. Check the values and submit again."),
         )
-        form.data = form.data.copy()
-        form.data["form_token"] = VideoForm().initial["form_token"]
+        data = cast(QueryDict, form.data).copy()
+        data["form_token"] = VideoForm().initial["form_token"]
+        form.data = data
     return None
 
 

@@ -252,7 +252,7 @@ class Get4kVideoApi(Veo3ApiView):
             api_key=request.auth,
         )
         job = result.job
-        data = {"taskId": job.task_id, "resultUrls": None, "imageUrls": None}
+        data: dict[str, Any] = {"taskId": job.task_id, "resultUrls": None, "imageUrls": None}
         if result.created:
             return envelope(200, MSG_SUCCESS, data)
         if job.state == Job.State.SUCCEEDED:

@@ -226,10 +226,11 @@ class GenerateVideoApi(Veo3o1View):
 
 def status_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
     """The status `data` object (also the veo3o1 callback body)."""
-    success_flag = {
+    success_flags: dict[str, int] = {
         Job.State.SUCCEEDED: 1,
         Job.State.FAILED: 3 if job.failure_stage == Job.FailureStage.GENERATION else 2,
-    }.get(job.state, 0)
+    }
+    success_flag = success_flags.get(job.state, 0)
     data: dict[str, Any] = {
         "uuid": str(job.id),
         "status": STATUS[job.state],
