@@ -293,9 +293,9 @@ def _submit(request: AuthenticatedHttpRequest, form: VideoForm) -> Job | None:
             None,
             _("This form was already used for another video. Check the values and submit again."),
         )
-        data = cast(QueryDict, form.data).copy()
-        data["form_token"] = VideoForm().initial["form_token"]
-        form.data = data
+        post_data = cast(QueryDict, form.data).copy()
+        post_data["form_token"] = VideoForm().initial["form_token"]
+        form.data = post_data
     return None
 
 
