@@ -20,6 +20,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 XDIST ?= -n auto
 # The type-checked packages: veosaas and whichever apps exist.
 TYPED := $(wildcard veosaas accounts outbound billing generation dashboard)
+# The settings module is imported by the django-stubs plugin; any key will do for that.
+MYPY = SECRET_KEY="$${SECRET_KEY:-typecheck-only}" $(BIN)/mypy $(TYPED)
 
 # The settings refuse to start without SECRET_KEY unless DEBUG is on. The local entry points
 # (`make run`, `make bench`) use the environment's key, else one generated once into
@@ -59,7 +61,7 @@ run: install local-key run-env
 	@$(LOCAL_KEY) $(BIN)/python manage.py ensuredemo | tail -n 2 | sed '2s/^/Demo API key: /'
 	@echo "Serving on http://127.0.0.1:$(PORT)  (web + workers + beat; Ctrl-C stops all)"
 	@echo "--------------------------------------------------------------------------"
-	$(LOCAL_KEY) BIND_HOST=$${BIND_HOST:-127.0.0.1} $(BIN)/honcho start --env .env,$(RUN_ENV) --port $(PORT) web worker callbacks beat
+	$(LOCAL_KEY) LOG_FORMAT=$${LOG_FORMAT:-text} BIND_HOST=$${BIND_HOST:-127.0.0.1} $(BIN)/honcho start --env .env,$(RUN_ENV) --port $(PORT) web worker callbacks beat
 
 # The whole suite (README's command).
 test: install-dev
@@ -72,14 +74,14 @@ test-fast: install-dev
 bench: install local-key
 	$(LOCAL_KEY) $(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Ruff (lint and format check), then mypy.
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-# mypy joins `lint` once `make typecheck` is clean.
+	$(MYPY)
 
-# The settings module is imported by the django-stubs plugin; any key will do for that.
 typecheck: install-dev
-	SECRET_KEY="$${SECRET_KEY:-typecheck-only}" $(BIN)/mypy $(TYPED)
+	$(MYPY)
 
 format: install-dev
 	$(BIN)/ruff format .

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
@@ -40,11 +42,11 @@ def holds_open(*, user: User) -> QuerySet[Transfer]:
     )
 
 
-def hold_for_job(*, job_id: object) -> Transfer | None:
+def hold_for_job(*, job_id: uuid.UUID | str) -> Transfer | None:
     return Transfer.objects.filter(job_id=job_id, phase=Transfer.Phase.PENDING).first()
 
 
-def transfers_for_job(*, job_id: object) -> QuerySet[Transfer]:
+def transfers_for_job(*, job_id: uuid.UUID | str) -> QuerySet[Transfer]:
     return Transfer.objects.filter(job_id=job_id).order_by("created_at", "id")
 
 
@@ -169,8 +171,8 @@ def finance_daily_summary(*, days: int = 30, today: date | None = None) -> list[
         .values("day", "kind")
         .annotate(total=Sum("amount"))
     )
-    for row in moved:
-        flows[(row["day"], row["kind"])] = int(row["total"])
+    for flow in moved:
+        flows[(flow["day"], flow["kind"])] = int(flow["total"])
     result = []
     for offset in range(days):
         day = first + timedelta(days=offset)
@@ -248,3 +250,23 @@ def alert_get(*, user: User, alert_id: int) -> UsageAlert | None:
 def alert_deliveries_recent(*, user: User, limit: int = 20) -> QuerySet[Delivery]:
     """The account's latest usage-alert notifications (email and webhook), newest first."""
     return deliveries_recent(user=user, topic=Delivery.Topic.USAGE_ALERT, limit=limit)
+
+
+# The ledger check reads every transfer: at most once per this many seconds per deployment.
+LEDGER_DRIFT_CACHE_SECONDS = 300
+
+
+def ledger_drift_gauges() -> list[tuple[str, str, list[str], dict[tuple[str, ...], float]]]:
+    """Scrape-time gauge for /metrics: `ledger_inconsistencies()` count (0 = consistent),
+    recomputed at most every LEDGER_DRIFT_CACHE_SECONDS through the shared cache."""
+    problems = cache.get_or_set(
+        "billing:ledger-drift", lambda: len(ledger_inconsistencies()), LEDGER_DRIFT_CACHE_SECONDS
+    )
+    return [
+        (
+            "veosaas_ledger_inconsistencies",
+            "Ledger drift found by the balance recomputation (checkledger); must be 0.",
+            [],
+            {(): float(problems or 0)},
+        )
+    ]

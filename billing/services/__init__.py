@@ -36,7 +36,7 @@ from billing.services.ledger import (
     signup_grant,
     system_account,
 )
-from billing.services.pricing import PriceLine, Quote, price_quote, price_table
+from billing.services.pricing import PriceLine, Quote, price_quote, price_rate, price_table
 from billing.services.topup_refunds import (
     topup_clawback_target,
     topup_dispute_sync,
@@ -79,6 +79,7 @@ __all__ = [
     "holds_expire_stale",
     "ledger_account_for_user",
     "price_quote",
+    "price_rate",
     "price_table",
     "signup_grant",
     "stripe_event_process",

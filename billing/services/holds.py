@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -25,6 +26,7 @@ from billing.services.ledger import (
     transfer_by_key,
     transfer_check_same,
 )
+from veosaas import metrics
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,9 @@ def credits_hold(
             kind=Transfer.Kind.HOLD,
         )
     if hold is None:
-        account = LedgerAccount.objects.filter(user=user).first()
-        raise InsufficientCredits(required=amount, available=account.available if account else 0)
+        found_account = LedgerAccount.objects.filter(user=user).first()
+        available = found_account.available if found_account else 0
+        raise InsufficientCredits(required=amount, available=available)
     return hold
 
 
@@ -99,6 +102,7 @@ def _hold_two_statements(*, user: User, fields: dict[str, object]) -> Transfer |
     )
     if balance is None:
         return None
+    metrics.ledger_entry_on_commit(kind=str(fields["kind"]), amount=amount)
     return Transfer.objects.create(
         debit_account=account, credit_account=revenue, balance_after=balance, **fields
     )
@@ -116,7 +120,7 @@ def _hold_single_statement(
     """
     accounts = LedgerAccount._meta.db_table
     transfers = Transfer._meta.db_table
-    row = {
+    row: dict[str, Any] = {
         **fields,
         "uid": uuid.uuid4(),
         "user_id": user.pk,
@@ -158,6 +162,7 @@ def _hold_single_statement(
         system_account(code=SYSTEM_REVENUE)
         return _hold_single_statement(user=user, fields=fields, retried=True)
     transfer_id, debit_account_id, credit_account_id, balance_after, alerts_enabled = result
+    metrics.ledger_entry_on_commit(kind=str(fields["kind"]), amount=int(fields["amount"]))  # type: ignore[call-overload]
     if alerts_enabled:
         alerts_evaluate_on_commit(user_id=user.pk)
     return Transfer(
@@ -195,6 +200,7 @@ def _resolve(*, hold: Transfer, capture: int, kind: str, reason: str) -> Resolut
             debits_posted=capture,
         )
         phase = Transfer.Phase.POST_PENDING if capture else Transfer.Phase.VOID_PENDING
+        metrics.ledger_entry_on_commit(kind=kind, amount=capture or hold.amount)
         transfer = Transfer.objects.create(
             debit_account_id=hold.debit_account_id,
             credit_account_id=hold.credit_account_id,

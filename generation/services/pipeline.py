@@ -2,7 +2,7 @@
 
 Outcomes: success -> result stored, hold captured; content block / permanent failure ->
 failed, hold released; transient upstream error -> retried with backoff up to
-GENERATION_MAX_ATTEMPTS, then moved once to GENERATION_FALLBACK_PROVIDER or failed; a
+GENERATION_MAX_ATTEMPTS, then moved along GENERATION_FALLBACK_PROVIDERS or failed; a
 long-running upstream operation -> polled by `jobs_poll_due` without holding a worker. Every
 state change goes through generation/services/transitions.py.
 """
@@ -46,12 +46,12 @@ from generation.providers.base import (
     RenderRequest,
 )
 from generation.ratelimit import rate_limit_hit
+from generation.services.fallback import job_fall_back
 from generation.services.transitions import (
     job_claim,
     job_fail,
     job_poll_defer,
     job_progress_set,
-    job_provider_switch,
     job_retry,
     job_succeed,
     job_upstream_wait,
@@ -59,6 +59,7 @@ from generation.services.transitions import (
 from generation.services.upgrades import upgrade_1080p_prepare
 from generation.services.uploads import upload_create
 from outbound import netguard
+from veosaas import logcontext, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,9 @@ def job_run(*, job_id: str) -> None:
     job = job_claim(job_id=job_id)
     if job is None:
         return
+    # A job re-run by the reaper carries no request id: its submit's is on the row.
+    logcontext.bind(job_id=job.id, request_id=logcontext.get("request_id") or job.request_id)
+    logger.info("job %s running on %s (attempt %s)", job.id, job.provider, job.attempts)
     work_root = Path(settings.VAR_DIR) / "work"
     work_root.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{job.id}-", dir=work_root))
@@ -174,6 +178,7 @@ def job_run(*, job_id: str) -> None:
             images=inputs,
             negative_prompt=job.negative_prompt,
             watermark=job.watermark,
+            generate_audio=job.generate_audio,
             source_video_path=source_path,
             source_video_uri=source_uri,
         )
@@ -206,20 +211,9 @@ def _handle_outcome(job: Job, outcome: Completed | Pending, started: float) -> N
         upgrade_1080p_prepare(job_id=job.id)
 
 
-def _fall_back(job: Job, exc: ProviderError) -> bool:
-    """Move a job that failed upstream to GENERATION_FALLBACK_PROVIDER, once.
-
-    Not for content blocks (another provider would be asked to make what was refused). The job
-    keeps its hold and records which provider ran and why it moved. Returns True if moved.
-    """
-    fallback = settings.GENERATION_FALLBACK_PROVIDER
-    if not fallback or fallback == job.provider or job.error_details.get("fallback_from"):
-        return False
-    details = {"fallback_from": job.provider, "fallback_reason": exc.message[:500]}
-    return job_provider_switch(job=job, provider=fallback, details=details, reason=exc.message)
-
-
 def _handle_provider_error(job: Job, exc: ProviderError) -> None:
+    if metrics.enabled():
+        metrics.provider_errors.labels(provider=job.provider, kind=type(exc).__name__).inc()
     if isinstance(exc, ContentBlocked):
         job_fail(
             job_id=job.id,
@@ -230,20 +224,20 @@ def _handle_provider_error(job: Job, exc: ProviderError) -> None:
         )
     elif isinstance(exc, ProviderTransientError):
         if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
-            if _fall_back(job, exc):
+            if job_fall_back(job=job, exc=exc):
                 return
             job_fail(
                 job_id=job.id,
                 stage=Job.FailureStage.GENERATION,
                 code=CODE_INTERNAL,
                 message=MSG_INTERNAL,
-                details={"upstream": exc.message},
+                details={**job.error_details, "upstream": exc.message},
             )
             return
         delay = exc.retry_after_seconds or min(300, 5 * 2 ** (job.attempts - 1))
         job_retry(job_id=job.id, delay=delay)
     else:
-        if _fall_back(job, exc):
+        if job_fall_back(job=job, exc=exc):
             return
         code = CODE_GENERATION_FAILED if isinstance(exc, ProviderFailed) else CODE_INTERNAL
         job_fail(
@@ -271,12 +265,15 @@ def job_poll(*, job_id: str) -> None:
     if job is None:
         return
     now = timezone.now()
-    if job.deadline_at and job.deadline_at < now:
+    past_deadline = (now - job.deadline_at).total_seconds() if job.deadline_at else -1.0
+    if past_deadline > settings.GENERATION_RECONCILE_SECONDS:
+        # Reconciled for the whole window without an answer: upstream gave up on it.
         job_fail(
             job_id=job.id,
             stage=Job.FailureStage.GENERATION,
             code=CODE_INTERNAL,
             message="The generation did not finish in time.",
+            details={"reconciled_seconds": str(int(past_deadline))},
         )
         return
     budget = rate_limit_hit(
@@ -307,9 +304,17 @@ def job_poll(*, job_id: str) -> None:
         outcome = provider.poll(job.provider_operation, request, workdir=workdir)
         Job.objects.filter(pk=job.pk).update(poll_count=F("poll_count") + 1)
         if isinstance(outcome, Pending):
+            delay, eta = outcome.poll_after_seconds, None
+            if past_deadline > 0:
+                # Past the deadline Google may still finish (and bill): keep reconciling, less
+                # often as time goes by, and tell the customer when we look next.
+                delay = min(
+                    float(settings.GENERATION_RECONCILE_MAX_INTERVAL_SECONDS),
+                    max(delay, past_deadline / 4),
+                )
+                eta = int(delay)
             job_poll_defer(
-                job_id=job.pk,
-                at=timezone.now() + timedelta(seconds=outcome.poll_after_seconds),
+                job_id=job.pk, at=timezone.now() + timedelta(seconds=delay), eta_seconds=eta
             )
             return
         elapsed = (timezone.now() - (job.started_at or now)).total_seconds()

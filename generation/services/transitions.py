@@ -30,7 +30,9 @@ from billing.selectors import hold_for_job
 from generation import media
 from generation.models import Job
 from generation.providers.base import Completed
+from generation.services.charges import charge_for, upstream_usage
 from generation.snapshots import job_snapshot_publish_on_commit
+from veosaas import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +82,22 @@ def _apply(job_id: uuid.UUID | str, move: _Move) -> bool:
             job_run_enqueue(job_id=job_id, countdown=move.run_countdown)
         if move.terminal:
             _callback_enqueue(job_id)
+            _count_finished(job_id)
     return True
+
+
+def _count_finished(job_id: uuid.UUID | str) -> None:
+    """Count an ended job in veosaas_jobs_finished_total once its transition commits."""
+    if not metrics.enabled():
+        return
+    row = Job.objects.filter(pk=job_id).values("facade", "provider", "model_tier", "state").get()
+    labels = {
+        "facade": row["facade"],
+        "provider": row["provider"],
+        "model": row["model_tier"],
+        "outcome": row["state"],
+    }
+    metrics.count_on_commit(lambda: metrics.jobs_finished.labels(**labels).inc())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,9 +125,15 @@ def job_claim(*, job_id: str) -> Job | None:
     )
     if not claimed:
         return None
-    Job.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
+    first_start = Job.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
     job_snapshot_publish_on_commit(job_id)
-    return Job.objects.select_related("user").get(pk=job_id)
+    job = Job.objects.select_related("user").get(pk=job_id)
+    if first_start and metrics.enabled():
+        waited = max(0.0, (now - job.created_at).total_seconds())
+        metrics.count_on_commit(
+            lambda: metrics.job_queue_wait_seconds.labels(facade=job.facade).observe(waited)
+        )
+    return job
 
 
 def job_progress_set(*, job_id: uuid.UUID, progress: int, eta_seconds: int | None) -> bool:
@@ -126,22 +149,35 @@ def job_progress_set(*, job_id: uuid.UUID, progress: int, eta_seconds: int | Non
 
 
 def job_upstream_wait(*, job_id: uuid.UUID, operation: str, poll_after_seconds: float) -> None:
-    """A running job's upstream operation was accepted: poll it later, within the deadline."""
-    now = timezone.now()
+    """An upstream operation was accepted: poll it later. The lease covers the deadline and the
+    reconciliation after it (the reaper must never re-run or release a job still billable)."""
+    now, deadline = timezone.now(), settings.GENERATION_DEADLINE_SECONDS
+    reconcile = deadline + settings.GENERATION_RECONCILE_SECONDS + 300
     Job.objects.filter(_RUNNING, pk=job_id).update(
         provider_operation=operation,
         next_poll_at=now + timedelta(seconds=poll_after_seconds),
-        deadline_at=now + timedelta(seconds=settings.GEMINI_DEADLINE_SECONDS),
-        lease_expires_at=now + timedelta(seconds=settings.GEMINI_DEADLINE_SECONDS + 300),
+        deadline_at=now + timedelta(seconds=deadline),
+        lease_expires_at=now + timedelta(seconds=reconcile),
     )
 
 
-def job_poll_defer(*, job_id: uuid.UUID, at: datetime, count_poll: bool = False) -> None:
-    """Poll a running job's upstream operation again at `at` (counting this poll if asked)."""
+def job_poll_defer(
+    *,
+    job_id: uuid.UUID,
+    at: datetime,
+    count_poll: bool = False,
+    eta_seconds: int | None = None,
+) -> None:
+    """Poll a running job's upstream operation again at `at` (counting this poll if asked);
+    with `eta_seconds` (reconciling past the deadline) the ETA is updated and published."""
     changes: dict[str, Any] = {"next_poll_at": at}
     if count_poll:
         changes["poll_count"] = F("poll_count") + 1
-    Job.objects.filter(_RUNNING, pk=job_id).update(**changes)
+    if eta_seconds is not None:
+        changes["eta_seconds"] = eta_seconds
+    updated = Job.objects.filter(_RUNNING, pk=job_id).update(**changes)
+    if updated and eta_seconds is not None:
+        job_snapshot_publish_on_commit(job_id)
 
 
 def job_retry(*, job_id: uuid.UUID, delay: float) -> bool:
@@ -165,7 +201,7 @@ def job_retry(*, job_id: uuid.UUID, delay: float) -> bool:
     )
 
 
-def job_provider_switch(*, job: Job, provider: str, details: dict[str, str], reason: str) -> bool:
+def job_provider_switch(*, job: Job, provider: str, details: dict[str, Any], reason: str) -> bool:
     """Move a running job to `provider` and queue it again, keeping its hold (fallback).
 
     `details` replace the job's error details; `reason` is logged.
@@ -220,11 +256,12 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
             transaction.on_commit(lambda: media.files_delete(video_name, poster_name))
             return False
         now = timezone.now()
+        charged = charge_for(job=job, result=result)
 
         def capture() -> None:
             hold = hold_for_job(job_id=job_id)
             if hold is not None:
-                billing.credits_capture(hold=hold, reason="job succeeded")
+                billing.credits_capture(hold=hold, amount=charged, reason="job succeeded")
 
         _apply(
             job_id,
@@ -234,6 +271,7 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                     "state": Job.State.SUCCEEDED,
                     "video_file": video_name,
                     "poster_file": poster_name,
+                    "media_bytes": media.stored_bytes(video_name, poster_name),
                     "output_width": result.width,
                     "output_height": result.height,
                     "output_duration": result.duration_seconds,
@@ -244,13 +282,45 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                     "lease_expires_at": None,
                     "next_poll_at": None,
                     "render_seconds": render_seconds,
-                    "credits_charged": job.credits_quoted,
+                    "credits_charged": charged,
+                    **upstream_usage(job=job, result=result),
                 },
                 settle=capture,
                 terminal=True,
             ),
         )
+        logger.info("job %s succeeded in %.1fs", job_id, render_seconds)
+        labels = {"provider": job.provider, "model": job.model_tier}
+        metrics.count_on_commit(
+            lambda: metrics.job_render_seconds.labels(**labels).observe(render_seconds)
+        )
     return True
+
+
+def job_cancel_confirmed(*, job_id: uuid.UUID, message: str) -> bool:
+    """Cancel a queued job, or a running one upstream confirmed cancelled; release once."""
+
+    def release() -> None:
+        hold = hold_for_job(job_id=job_id)
+        if hold is not None:
+            billing.credits_release(hold=hold, reason=f"job cancelled: {message[:200]}")
+
+    return _apply(
+        job_id,
+        _Move(
+            guard=_LIVE,
+            changes={
+                "state": Job.State.CANCELLED,
+                "error_message": message[:2000],
+                "completed_at": timezone.now(),
+                "lease_expires_at": None,
+                "next_poll_at": None,
+                "eta_seconds": None,
+            },
+            settle=release,
+            terminal=True,
+        ),
+    )
 
 
 def job_fail(
