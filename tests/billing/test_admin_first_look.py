@@ -70,6 +70,7 @@ def test_prices_page_shows_the_defaults_in_force_and_overrides_them(
             "flat_credits": "0",
             "credits_per_second": "6",
             "active": "on",
+            "audio": "on",
         },
     )
     assert saved.status_code == 302
