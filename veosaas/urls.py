@@ -10,7 +10,6 @@ from veosaas.metrics_view import metrics_view
 # The admin names the product, not the framework.
 admin.site.site_header = "veosaas administration"
 admin.site.site_title = "veosaas admin"
-admin.site.index_title = "Finance, jobs and deliveries"
 
 urlpatterns = [
     # Before admin/: the operations page of the admin (staff only).
