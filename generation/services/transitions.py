@@ -39,10 +39,18 @@ _RUNNING = Q(state=Job.State.RUNNING)
 
 
 def job_run_enqueue(*, job_id: uuid.UUID | str, countdown: float | None = None) -> None:
-    """Enqueue the job's run task once the current transaction commits (J1: id only)."""
+    """Enqueue the job's run task once the current transaction commits (J1: id only).
+
+    Robust: the job and its hold are already committed when this runs, so a broker that
+    refuses the message must not turn that success into an error for the caller (who would
+    retry and pay twice). The failure is logged and the reaper (recovery.jobs_reap) enqueues
+    the still-queued job again after GENERATION_REQUEUE_AFTER_SECONDS.
+    """
     from generation.tasks import job_run_task
 
-    job_run_task.apply_async_on_commit(args=[str(job_id)], countdown=countdown)
+    transaction.on_commit(
+        lambda: job_run_task.apply_async(args=[str(job_id)], countdown=countdown), robust=True
+    )
 
 
 def _callback_enqueue(job_id: uuid.UUID | str) -> None:
