@@ -105,9 +105,7 @@ class Stack:
                 "60",
             ],
         )
-        self.wait_for(
-            lambda: requests.get(f"{self.base_url}/healthz/live", timeout=2).ok, "web"
-        )
+        self.wait_for(lambda: requests.get(f"{self.base_url}/healthz/live", timeout=2).ok, "web")
 
     def start_worker(
         self,

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from billing.errors import InsufficientCredits
 from generation.errors import JobValidationError, SubmitRefused
 from generation.facades.common import FieldError
+from veosaas.strict import request_error_translate
 
 # A rule turns a refusal into what the facade raises (its error class or a FieldError).
 ErrorRule = Callable[["FacadeApi", Any], Exception]
@@ -60,6 +61,8 @@ class FacadeApi(APIView):
         return exc
 
     def handle_exception(self, exc: Exception) -> Response:
+        # Django's request limits (too large, too many fields/files) as the facade's 4xx.
+        exc = request_error_translate(exc)
         if isinstance(exc, REFUSALS):
             exc = self.refusal_translate(exc)
         return self.render_exception(exc)

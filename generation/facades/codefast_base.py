@@ -15,7 +15,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,7 +31,7 @@ from generation.errors import (
     RateLimited,
 )
 from generation.facades.base import ErrorRule, FacadeApi, validation_rule
-from generation.facades.common import FieldError
+from generation.facades.common import FieldError, StrictJSONParser, int_parse
 from generation.selectors import daily_limit_resets_at, daily_usage
 
 logger = logging.getLogger(__name__)
@@ -129,7 +128,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
 class CodefastView(FacadeApi):
     authentication_classes = [HeaderApiKeyAuthentication]
     error_table = ERROR_TABLE
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JsonAlways
 
@@ -182,8 +181,8 @@ def parse_duration(body: dict[str, Any]) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str):
+        number = int_parse(value)
     if number is None or number not in DURATIONS:
         raise FieldError("duration_seconds", "must be 4, 6 or 8")
     return number

@@ -42,6 +42,7 @@ from generation.facades.common import (
     optional_str,
     optional_str_list,
     required_str,
+    strict_int,
 )
 from generation.facades.veo3api_base import (
     EXTEND_MODELS,
@@ -192,13 +193,13 @@ class RecordInfoApi(Veo3ApiView):
 def _index(value: Any) -> int:
     if value is None or value == "":
         return 0
-    if isinstance(value, bool) or not (
-        isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
-    ):
+    try:
+        number = strict_int("index", value)
+    except FieldError:
+        number = -1
+    if number < 0:
         raise FieldError("index", "must be a whole number of 0 or more")
-    if int(value) < 0:
-        raise FieldError("index", "must be a whole number of 0 or more")
-    return int(value)
+    return number
 
 
 class Get1080pVideoApi(Veo3ApiView):

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -49,7 +50,7 @@ def job_run_enqueue(*, job_id: uuid.UUID | str, countdown: float | None = None) 
     from generation.tasks import job_run_task
 
     transaction.on_commit(
-        lambda: job_run_task.apply_async(args=[str(job_id)], countdown=countdown), robust=True
+        partial(job_run_task.apply_async, args=[str(job_id)], countdown=countdown), robust=True
     )
 
 
