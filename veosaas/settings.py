@@ -146,7 +146,15 @@ else:
 # ---------------------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "veosaas.cache.RedisCache", "LOCATION": REDIS_URL}}
+    # Fail-soft backend (veosaas/cache.py) with short timeouts: a dead cache degrades to the
+    # database within a second instead of holding web threads.
+    CACHES = {
+        "default": {
+            "BACKEND": "veosaas.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 2.0},
+        }
+    }
 else:
     CACHES = {
         "default": {

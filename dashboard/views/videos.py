@@ -56,6 +56,7 @@ from generation.services import (
     ImageInput,
     JobSpec,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
     job_submit,
     upload_create,
@@ -286,6 +287,8 @@ def _submit(request: HttpRequest, form: VideoForm) -> Job | None:
             _("Too many requests. Try again in %(seconds)d seconds.")
             % {"seconds": exc.retry_after},
         )
+    except LimitsUnavailable:
+        form.add_error(None, _("The service is busy. Try again in a few seconds."))
     except ConcurrencyLimited as exc:
         form.add_error(
             None,

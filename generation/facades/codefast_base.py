@@ -28,6 +28,7 @@ from generation.errors import (
     DailyLimitReached,
     IdempotencyKeyReused,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
 )
 from generation.facades.base import ErrorRule, FacadeApi, validation_rule
@@ -101,6 +102,12 @@ def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     )
 
 
+def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
+    return CodefastError(
+        503, "Service temporarily unavailable", None, {"Retry-After": str(exc.retry_after)}
+    )
+
+
 def _concurrency_limited(view: FacadeApi, exc: ConcurrencyLimited) -> Exception:
     return CodefastError(
         429,
@@ -120,6 +127,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     DailyLimitReached: _daily_limit,
     InsufficientCredits: _insufficient,
     RateLimited: _rate_limited,
+    LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _concurrency_limited,
     IdempotencyKeyReused: _key_reused,
 }

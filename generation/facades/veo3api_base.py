@@ -23,6 +23,7 @@ from generation.errors import (
     ConcurrencyLimited,
     IdempotencyKeyReused,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
     UpgradeRefused,
 )
@@ -104,6 +105,16 @@ def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     )
 
 
+def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
+    # 455 is the vendor's "service unavailable" code (HTTP 503 when statuses are real).
+    return Veo3ApiError(
+        455,
+        "Service temporarily unavailable, please retry shortly.",
+        None,
+        {"Retry-After": str(exc.retry_after)},
+    )
+
+
 def _concurrency_limited(view: FacadeApi, exc: ConcurrencyLimited) -> Exception:
     return Veo3ApiError(
         429,
@@ -129,6 +140,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     JobValidationError: validation_rule(FIELD_NAMES),
     InsufficientCredits: _insufficient,
     RateLimited: _rate_limited,
+    LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _concurrency_limited,
     IdempotencyKeyReused: _key_reused,
     UpgradeRefused: _upgrade_refused,

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import BearerApiKeyAuthentication
-from accounts.selectors import ApiKeyInvalid, api_key_authenticate, api_key_cache_key
+from accounts.selectors import ApiKeyInvalid, api_key_authenticate, api_key_cache_keys
 from accounts.services import api_key_touch
 from billing.catalog import ASPECT_RATIOS
 from billing.errors import InsufficientCredits
@@ -43,6 +43,7 @@ from generation.services import (
     ImageInput,
     JobSpec,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
     job_submit,
     upload_create,
@@ -117,6 +118,12 @@ def _limited(view: FacadeApi, exc: RateLimited | ConcurrencyLimited) -> Exceptio
     )
 
 
+def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
+    return Veo3o1Error(
+        5000, "Service temporarily unavailable", 503, None, {"Retry-After": str(exc.retry_after)}
+    )
+
+
 def _key_reused(view: FacadeApi, exc: IdempotencyKeyReused) -> Exception:
     return Veo3o1Error(1000, f"Invalid parameters: {exc}", 409)
 
@@ -126,6 +133,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     JobValidationError: validation_rule(FIELD_NAMES),
     InsufficientCredits: _insufficient,
     RateLimited: _limited,
+    LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _limited,
     IdempotencyKeyReused: _key_reused,
 }
@@ -285,12 +293,12 @@ class VideoStatusApi(Veo3o1View):
 
     def get(self, request: HttpRequest, uuid: str) -> HttpResponse:
         parts = request.META.get("HTTP_AUTHORIZATION", "").split()
-        key = api_key_cache_key(parts[1]) if len(parts) == 2 else None
-        if key is None or parts[0].lower() != "bearer":
+        keys = api_key_cache_keys(parts[1]) if len(parts) == 2 else []
+        if not keys or parts[0].lower() != "bearer":
             return _auth_failed()
         # The key's and the job's cache entries in one round trip (one MGET on Redis).
         job_id = snapshot_id(uuid)
-        wanted = [key]
+        wanted = list(keys)
         if job_id is not None:
             wanted.append(snapshot_key(job_id))
         prefetched = cache.get_many(wanted)

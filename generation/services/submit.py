@@ -39,11 +39,12 @@ from generation.errors import (
     DailyLimitReached,
     IdempotencyKeyReused,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
 )
 from generation.models import Job, Upload
 from generation.providers import provider_name_for
-from generation.ratelimit import generate_rate_limit
+from generation.ratelimit import RateLimitUnavailable, generate_rate_limit
 from generation.selectors import daily_usage
 from generation.services.transitions import job_run_enqueue
 from generation.snapshots import job_snapshot_publish_on_commit
@@ -214,7 +215,8 @@ def job_submit(
 ) -> Submitted:
     """Validate, price, hold credits and create the job; enqueue it after commit.
 
-    Raises JobValidationError, RateLimited, ConcurrencyLimited, IdempotencyKeyReused and
+    Raises JobValidationError, RateLimited, LimitsUnavailable (rate limits cannot be checked:
+    fail closed), ConcurrencyLimited, IdempotencyKeyReused and
     billing's InsufficientCredits; nothing is written when any is raised. With an
     idempotency key, a repeat of the same request returns the first job (`replayed=True`,
     no second hold).
@@ -224,7 +226,10 @@ def job_submit(
         existing = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is not None:
             return Submitted(job=existing, replayed=True)
-    decision = generate_rate_limit(user_id=user.pk)
+    try:
+        decision = generate_rate_limit(user_id=user.pk)
+    except RateLimitUnavailable as exc:
+        raise LimitsUnavailable() from exc
     if not decision.allowed:
         raise RateLimited(decision)
     mode = job_validate(user=user, spec=spec)
