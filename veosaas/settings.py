@@ -528,8 +528,10 @@ CELERY_BEAT_SCHEDULE["generation-callbacks-sweep"] = {
 GENERATION_UPSCALE_PROVIDER = env_str("GENERATION_UPSCALE_PROVIDER", "local")
 # veo3api.ai defaults `model` to veo3 (quality); a kie-branded deployment may set veo3_fast (A3).
 VEO3API_DEFAULT_MODEL = env_str("VEO3API_DEFAULT_MODEL", "veo3")
-# Errors ride in HTTP 200 bodies (A1); "1" mirrors the body code as the HTTP status.
-VEO3API_HTTP_ERROR_STATUS = env_bool("VEO3API_HTTP_ERROR_STATUS", False)
+# "1" (default): the body code is also the HTTP status (401, 402, 422, 429, 503, ...), so
+# clients such as kie-cli see a failure as one. "0" mirrors the vendor exactly: errors in HTTP
+# 200 bodies (README A1).
+VEO3API_HTTP_ERROR_STATUS = env_bool("VEO3API_HTTP_ERROR_STATUS", True)
 # kie File Upload API: images only (they feed imageUrls, max 10 MB per the veo3api overview).
 VEO3API_UPLOAD_MAX_BYTES = env_int("VEO3API_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
 

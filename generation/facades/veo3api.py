@@ -1,7 +1,8 @@
 """The veo3api.ai / kie.ai Veo API (contracts/veo3api.md): Bearer auth, `{code, msg, data}`.
 
-Codes (carried in the body, HTTP 200 by default — README A1; VEO3API_HTTP_ERROR_STATUS mirrors
-them as HTTP statuses): 200 success; 400 content/input problem and "1080P is processing…";
+Codes (carried in the body and, by default, as the HTTP status too; VEO3API_HTTP_ERROR_STATUS=0
+sends every error in an HTTP 200 body like the vendor — README A1): 200 success; 400
+content/input problem and "1080P is processing…";
 401 authentication; 402 insufficient credits; 405 wrong method; 422 validation (the message
 names the field), unknown task ("record is null."), records older than 14 days, source not
 successful, 4K already requested; 429 rate or concurrency limit (with Retry-After); 500

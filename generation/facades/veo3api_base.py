@@ -57,7 +57,7 @@ TEXT, FIRST_LAST, REFERENCE = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", 
 SEED_RANGE = (10000, 99999)
 TASK_ID_MAX = 64
 _TASK_ID_RE = re.compile(r"^(?:veo_extend_task_|veo_task_)?([0-9a-f]{32})$")
-# README A1: with VEO3API_HTTP_ERROR_STATUS, the HTTP status for each body code.
+# The HTTP status for each body code (VEO3API_HTTP_ERROR_STATUS, on by default; README A1).
 _HTTP_STATUS = {455: 503, 501: 500, 505: 503}
 # Job field names in service errors → the request field a veo3api client sent.
 FIELD_NAMES = {

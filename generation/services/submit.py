@@ -160,10 +160,14 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
             "imageUrls", f"{mode} needs {low if low == high else f'{low} to {high}'} image(s)"
         )
     for index, image in enumerate(spec.images):
-        if image.upload_id is not None:
-            if not Upload.objects.filter(pk=image.upload_id, user=user).exists():
-                raise JobValidationError("imageKey", "does not name an image you uploaded")
-        elif upload_id_from_url(image.url) is None:
+        # One ownership rule for an upload named by key and by its URL of ours: another
+        # account's upload answers like an unknown one.
+        upload_id = image.upload_id or upload_id_from_url(image.url)
+        if upload_id is not None:
+            if not Upload.objects.filter(pk=upload_id, user=user).exists():
+                field = "imageKey" if image.upload_id is not None else f"imageUrls[{index}]"
+                raise JobValidationError(field, "does not name an image you uploaded")
+        else:
             _validate_url(f"imageUrls[{index}]", image.url)
     if spec.callback_url:
         _validate_url("callBackUrl", spec.callback_url)
