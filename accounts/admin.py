@@ -6,12 +6,23 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.forms import ThrottledLoginMixin
 from accounts.models import ApiKey, User
 from accounts.services import api_key_create, api_key_revoke
+
+
+class ThrottledAdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The admin's login, throttled like the dashboard's (accounts/throttle.py)."""
+
+    throttle_kind = "admin"
+
+
+admin.site.login_form = ThrottledAdminLoginForm
 
 
 @admin.register(User)

@@ -84,6 +84,7 @@ class RedisCache(DjangoRedisCache):
     delete_many = _fail_soft(None)(DjangoRedisCache.delete_many)
     set_many = _fail_soft(lambda *a, **k: [])(DjangoRedisCache.set_many)
     has_key = _fail_soft(False)(DjangoRedisCache.has_key)
+    incr = _fail_soft(lambda *a, **k: 0)(DjangoRedisCache.incr)
 
     def validate_key(self, key: str) -> None:
         """Redis keys are binary-safe: skip Django's memcached portability warnings, which

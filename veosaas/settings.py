@@ -370,6 +370,13 @@ ACCOUNTS_API_KEY_LAST_USED_RESOLUTION = 60
 # Authenticated keys are read through the shared cache for this long; revocation and edits
 # drop the entry at once, so this only bounds changes made behind the services' back.
 ACCOUNTS_API_KEY_CACHE_SECONDS = env_int("ACCOUNTS_API_KEY_CACHE_SECONDS", 60)
+# Login throttling (accounts/throttle.py): dashboard password and API-key logins, admin login.
+ACCOUNTS_LOGIN_MAX_FAILURES = env_int("ACCOUNTS_LOGIN_MAX_FAILURES", 10)
+ACCOUNTS_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("ACCOUNTS_LOGIN_MAX_FAILURES_PER_ADDRESS", 100)
+ACCOUNTS_LOGIN_WINDOW_SECONDS = env_int("ACCOUNTS_LOGIN_WINDOW_SECONDS", 900)
+ACCOUNTS_LOGIN_LOCKOUT_SECONDS = env_int("ACCOUNTS_LOGIN_LOCKOUT_SECONDS", 900)
+# Reverse proxies in front of gunicorn that append to X-Forwarded-For (0: use REMOTE_ADDR).
+ACCOUNTS_TRUSTED_PROXY_COUNT = env_int("ACCOUNTS_TRUSTED_PROXY_COUNT", 0)
 ACCOUNTS_DEMO_EMAIL = env_str("DEMO_EMAIL", "demo@example.com")
 ACCOUNTS_DEMO_CREDITS = env_int("DEMO_CREDITS", 1000)
 
