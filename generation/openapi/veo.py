@@ -58,7 +58,7 @@ VEO3O1_OPERATIONS = {
             "application/json": obj(
                 {
                     "generationType": string(enum=["text_to_video", "image_to_video"]),
-                    "prompt": string(maxLength=5000),
+                    "prompt": string(minLength=1, maxLength=5000),
                     "aspectRatio": string(enum=["auto", "16:9", "9:16"], default="auto"),
                     "imageUrl": string(format="uri"),
                     "imageKey": string("key returned by /api/upload-video-image"),
@@ -225,7 +225,7 @@ VEO3API_OPERATIONS = {
         request={
             "application/json": obj(
                 {
-                    "prompt": string(),
+                    "prompt": string(minLength=1, maxLength=5000),
                     "imageUrls": STRINGS,
                     "model": string(enum=["veo3", "veo3_fast", "veo3_lite"]),
                     "aspectRatio": string(enum=["16:9", "9:16", "Auto"]),
@@ -308,7 +308,7 @@ VEO3API_OPERATIONS = {
             "application/json": obj(
                 {
                     "taskId": string(),
-                    "prompt": string(),
+                    "prompt": string(minLength=1, maxLength=5000),
                     "model": string(enum=["fast", "quality", "lite"]),
                     "seeds": integer(minimum=10000, maximum=99999),
                     "watermark": string(),

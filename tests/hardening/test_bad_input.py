@@ -17,13 +17,10 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from accounts.services import api_key_create
 from billing.models import Transfer
 from billing.selectors import balance_get
-from billing.services import credits_grant
 from generation.models import Job, Upload
 from outbound.models import Delivery
-from tests.factories import UserFactory
 from tests.generation.conftest import image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -151,13 +148,6 @@ def _multipart(files: int) -> tuple[bytes, str]:
 def media_files() -> set[str]:
     root = Path(settings.MEDIA_ROOT)
     return {str(p) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
-
-
-@pytest.fixture
-def account() -> tuple[Any, str]:
-    user = UserFactory()
-    credits_grant(user=user, amount=1000, idempotency_key=f"bad-input:{user.pk}")
-    return user, api_key_create(user=user, name="bad").token
 
 
 def _headers(kind: str, token: str) -> dict[str, str]:
