@@ -1,6 +1,6 @@
 """Read paths for users and API keys.
 
-Cached keys and revocation (RELIABILITY A6): a cached snapshot records when it was read from
+Cached keys and revocation (RELIABILITY A8): a cached snapshot records when it was read from
 the database (`read_at`, taken before the read). Every invalidation (revoking, saving a key or
 its user) writes a *fence* after its commit: the time from which older snapshots are stale. A
 request that read the row before the revocation may still write its snapshot back afterwards
