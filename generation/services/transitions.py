@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from functools import partial, update_wrapper
 from typing import Any
 
 from django.conf import settings
@@ -49,9 +49,10 @@ def job_run_enqueue(*, job_id: uuid.UUID | str, countdown: float | None = None) 
     """
     from generation.tasks import job_run_task
 
-    transaction.on_commit(
-        partial(job_run_task.apply_async, args=[str(job_id)], countdown=countdown), robust=True
-    )
+    publish = partial(job_run_task.apply_async, args=[str(job_id)], countdown=countdown)
+    # Named like the method it calls: robust on_commit logs a failure by `__qualname__`.
+    update_wrapper(publish, job_run_task.apply_async)
+    transaction.on_commit(publish, robust=True)
 
 
 def _callback_enqueue(job_id: uuid.UUID | str) -> None:
