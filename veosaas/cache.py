@@ -57,6 +57,11 @@ def _default(self: Any, key: Any, default: Any = None, version: Any = None) -> A
 
 
 class ReusingRedisCacheClient(RedisCacheClient):
+    # Django's private helpers used below; django-stubs declares only the public interface.
+    _client: Callable[..., Any]
+    _get_connection_pool_index: Callable[[bool], int]
+    _get_connection_pool: Callable[[bool], Any]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[int, Any] = {}

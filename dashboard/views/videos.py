@@ -1,7 +1,5 @@
 """The customer dashboard's video pages (server-rendered, session login): home, new video, the
-live price, job history and a job's page.
-
-Views parse a form, call generation/billing services and selectors, and render. The JSON
+live price, job history and a job's page. Views parse a form, call generation/billing services and selectors, and render. The JSON
 endpoints (`price`, `status`) serve the pages' small scripts with the session: they are read
 only (GET), so CSRF does not apply; every form that writes is a CSRF-protected POST.
 """
@@ -281,14 +279,12 @@ def _submit(request: HttpRequest, form: VideoForm) -> Job | None:
             )
             % {"limit": exc.limit, "zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE},
         )
-    except RateLimited as exc:
+    except (RateLimited, LimitsUnavailable) as exc:  # (limits that cannot be checked: refused)
         form.add_error(
             None,
             _("Too many requests. Try again in %(seconds)d seconds.")
             % {"seconds": exc.retry_after},
         )
-    except LimitsUnavailable:
-        form.add_error(None, _("The service is busy. Try again in a few seconds."))
     except ConcurrencyLimited as exc:
         form.add_error(
             None,
@@ -335,9 +331,7 @@ def video_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Jobs
-# ---------------------------------------------------------------------------------------------
+# Jobs: detail, status and history.
 
 
 @login_required

@@ -169,7 +169,7 @@ def _state(user: Any) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("facade", list(FACADES))
-def test_bad_input_gets_the_facade_error_and_changes_nothing(account, facade, case) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_gets_the_facade_error_and_changes_nothing(account, facade, case) -> None:
     user, token = account
     path, auth, base, shape = FACADES[facade]
     body, content_type = CASES[case](facade, base)
@@ -185,7 +185,7 @@ def test_bad_input_gets_the_facade_error_and_changes_nothing(account, facade, ca
 
 
 @pytest.mark.parametrize("facade", list(FACADES))
-def test_a_body_over_the_upload_limit_is_a_facade_413(account, facade, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_over_the_upload_limit_is_a_facade_413(account, facade, settings) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
     user, token = account
     path, auth, base, shape = FACADES[facade]
@@ -202,7 +202,7 @@ def test_a_body_over_the_upload_limit_is_a_facade_413(account, facade, settings)
     assert _state(user) == before
 
 
-def test_kie_nul_file_name_in_a_stream_upload_leaves_no_file(account) -> None:  # type: ignore[no-untyped-def]
+def test_kie_nul_file_name_in_a_stream_upload_leaves_no_file(account) -> None:
     user, token = account
     before = _state(user)
     client = Client(raise_request_exception=False)
@@ -219,7 +219,7 @@ def test_kie_nul_file_name_in_a_stream_upload_leaves_no_file(account) -> None:  
     assert _state(user) == before
 
 
-def test_decompression_bomb_images_are_refused_everywhere(account) -> None:  # type: ignore[no-untyped-def]
+def test_decompression_bomb_images_are_refused_everywhere(account) -> None:
     user, token = account
     bomb = png_bomb()
     before = _state(user)
@@ -261,7 +261,7 @@ def test_decompression_bomb_images_are_refused_everywhere(account) -> None:  # t
         ("/api/v1/account/usage?from=%00", "bearer", account_shape),
     ],
 )
-def test_bad_paths_and_query_strings_answer_in_the_facade_format(  # type: ignore[no-untyped-def]
+def test_bad_paths_and_query_strings_answer_in_the_facade_format(
     account, path, auth, shape
 ) -> None:
     _, token = account

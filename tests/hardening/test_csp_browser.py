@@ -105,7 +105,7 @@ def _visit_all(browser: Any, base: str, email: str, pages: dict[str, str], login
     context.close()
 
 
-def test_pages_carry_a_csp_and_run_without_violations(tmp_path, chromium) -> None:  # type: ignore[no-untyped-def]
+def test_pages_carry_a_csp_and_run_without_violations(tmp_path, chromium) -> None:
     user = UserFactory()
     user.set_password(PASSWORD)
     user.save()

@@ -35,7 +35,7 @@ def _submit(base: str, headers: dict[str, str], prompt: str) -> requests.Respons
 
 def test_submit_with_a_dead_broker_answers_queued_and_charges_once_when_it_is_back(
     tmp_path,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     user = UserFactory()
     credits_grant(user=user, amount=1000, idempotency_key=f"dead-broker:{user.pk}")
     headers = {"Authorization": f"Bearer {api_key_create(user=user, name='e2e').token}"}

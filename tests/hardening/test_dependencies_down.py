@@ -45,7 +45,7 @@ def dead_cache(settings: Any) -> str:
 
 def test_reads_authenticate_through_the_database_when_the_cache_is_down(
     account, dead_cache
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, token = account
     client = Client(raise_request_exception=False)
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
@@ -86,7 +86,7 @@ def test_reads_authenticate_through_the_database_when_the_cache_is_down(
 )
 def test_submits_fail_closed_with_a_facade_503_when_limits_cannot_be_checked(
     account, dead_cache, path, auth, body, check
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, token = account
     headers = (
         {"HTTP_X_API_KEY": token}
@@ -102,7 +102,7 @@ def test_submits_fail_closed_with_a_facade_503_when_limits_cannot_be_checked(
     assert Job.objects.count() == 0 and Transfer.objects.count() == transfers
 
 
-def test_healthz_reports_each_dependency_and_503_when_the_cache_is_down(dead_cache) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_reports_each_dependency_and_503_when_the_cache_is_down(dead_cache) -> None:
     response = Client(raise_request_exception=False).get("/healthz")
     assert response.status_code == 503
     body = response.json()
@@ -112,7 +112,7 @@ def test_healthz_reports_each_dependency_and_503_when_the_cache_is_down(dead_cac
     assert worker.status_code == 503 and worker.json()["status"] == "error"
 
 
-def test_healthz_is_ok_with_every_dependency_up(db) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_is_ok_with_every_dependency_up(db) -> None:
     response = Client().get("/healthz")
     assert response.status_code == 200, response.content
     assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "broker": "ok"}
@@ -120,7 +120,7 @@ def test_healthz_is_ok_with_every_dependency_up(db) -> None:  # type: ignore[no-
 
 def test_revocation_wins_over_a_request_that_authenticated_just_before_it(
     account, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     user, token = account
     early = api_key_authenticate(token=token)  # a request authenticates (and caches the key)
     with django_capture_on_commit_callbacks(execute=True):
@@ -134,7 +134,7 @@ def test_revocation_wins_over_a_request_that_authenticated_just_before_it(
 
 def test_revocation_wins_when_the_stale_copy_is_read_and_touched_again(
     account, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     user, token = account
     early = api_key_authenticate(token=token)
     with django_capture_on_commit_callbacks(execute=True):

@@ -26,7 +26,7 @@ def _exchange(sock: socket.socket) -> bytes:
     return data
 
 
-def test_an_idle_connection_is_still_usable_after_six_seconds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_idle_connection_is_still_usable_after_six_seconds(tmp_path) -> None:
     with running_stack(tmp_path, worker=False) as stack:
         sock = socket.create_connection(("127.0.0.1", stack.port), timeout=10)
         try:

@@ -54,7 +54,7 @@ def test_dashboard_password_login_locks_the_account_after_repeated_failures() ->
     assert "Too many failed login attempts" in response.content.decode()
 
 
-def test_a_success_before_the_limit_resets_the_account_count(settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_success_before_the_limit_resets_the_account_count(settings) -> None:
     settings.ACCOUNTS_LOGIN_MAX_FAILURES = 3
     user = _user()
     url = reverse("dashboard:login")
@@ -66,7 +66,7 @@ def test_a_success_before_the_limit_resets_the_account_count(settings) -> None: 
         assert _logged_in(client)
 
 
-def test_one_address_is_locked_out_after_failures_on_many_accounts(settings) -> None:  # type: ignore[no-untyped-def]
+def test_one_address_is_locked_out_after_failures_on_many_accounts(settings) -> None:
     settings.ACCOUNTS_LOGIN_MAX_FAILURES_PER_ADDRESS = 5
     client = _client()
     url = reverse("dashboard:login")
@@ -94,7 +94,7 @@ def test_api_key_login_is_throttled_per_key_prefix() -> None:
     assert "Too many failed login attempts" in response.content.decode()
 
 
-def test_api_key_login_is_throttled_per_address(settings) -> None:  # type: ignore[no-untyped-def]
+def test_api_key_login_is_throttled_per_address(settings) -> None:
     settings.ACCOUNTS_LOGIN_MAX_FAILURES_PER_ADDRESS = 20
     token = api_key_create(user=_user(), name="k").token
     client = _client()

@@ -22,7 +22,7 @@ def schema(django_db_blocker: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("facade", list(FACADES))
-def test_every_bad_input_status_is_documented(schema, account, facade, case) -> None:  # type: ignore[no-untyped-def]
+def test_every_bad_input_status_is_documented(schema, account, facade, case) -> None:
     _, token = account
     path, auth, base, _ = FACADES[facade]
     body, content_type = CASES[case](facade, base)
@@ -33,7 +33,7 @@ def test_every_bad_input_status_is_documented(schema, account, facade, case) -> 
     assert str(response.status_code) in documented, (response.status_code, sorted(documented))
 
 
-def test_veo3api_operations_document_their_error_statuses(schema) -> None:  # type: ignore[no-untyped-def]
+def test_veo3api_operations_document_their_error_statuses(schema) -> None:
     for path, item in schema["paths"].items():
         if not path.startswith("/api/v1/veo/"):
             continue
@@ -42,7 +42,7 @@ def test_veo3api_operations_document_their_error_statuses(schema) -> None:  # ty
             assert "HTTP status" in operation["description"]
 
 
-def test_submits_document_bodies_too_large_and_dependencies_down(schema) -> None:  # type: ignore[no-untyped-def]
+def test_submits_document_bodies_too_large_and_dependencies_down(schema) -> None:
     for path in ("/api/generate-video", "/api/v1/veo/generate", "/generate"):
         assert {"400", "413", "429", "503"} <= set(schema["paths"][path]["post"]["responses"])
     assert (

@@ -36,7 +36,7 @@ pytestmark = [
 ]
 
 
-def test_the_live_api_never_answers_5xx_and_matches_its_schema(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_live_api_never_answers_5xx_and_matches_its_schema(tmp_path) -> None:
     user = UserFactory()
     credits_grant(user=user, amount=10**7, idempotency_key=f"fuzz:{user.pk}")
     token = api_key_create(user=user, name="fuzz").token

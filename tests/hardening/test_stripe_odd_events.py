@@ -39,7 +39,7 @@ ODD = [
 
 
 @pytest.mark.parametrize("payload", ODD, ids=range(len(ODD)))
-def test_signed_odd_events_answer_400_or_200_and_move_no_credits(settings, payload) -> None:  # type: ignore[no-untyped-def]
+def test_signed_odd_events_answer_400_or_200_and_move_no_credits(settings, payload) -> None:
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     before = Transfer.objects.count()
     response = post_webhook(Client(raise_request_exception=False), payload)
