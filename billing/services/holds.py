@@ -25,6 +25,7 @@ from billing.services.ledger import (
     transfer_by_key,
     transfer_check_same,
 )
+from veosaas import metrics
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def _hold_two_statements(*, user: User, fields: dict[str, object]) -> Transfer |
     )
     if balance is None:
         return None
+    metrics.ledger_entry_on_commit(kind=str(fields["kind"]), amount=amount)
     return Transfer.objects.create(
         debit_account=account, credit_account=revenue, balance_after=balance, **fields
     )
@@ -158,6 +160,7 @@ def _hold_single_statement(
         system_account(code=SYSTEM_REVENUE)
         return _hold_single_statement(user=user, fields=fields, retried=True)
     transfer_id, debit_account_id, credit_account_id, balance_after, alerts_enabled = result
+    metrics.ledger_entry_on_commit(kind=str(fields["kind"]), amount=int(fields["amount"]))  # type: ignore[call-overload]
     if alerts_enabled:
         alerts_evaluate_on_commit(user_id=user.pk)
     return Transfer(
@@ -195,6 +198,7 @@ def _resolve(*, hold: Transfer, capture: int, kind: str, reason: str) -> Resolut
             debits_posted=capture,
         )
         phase = Transfer.Phase.POST_PENDING if capture else Transfer.Phase.VOID_PENDING
+        metrics.ledger_entry_on_commit(kind=kind, amount=capture or hold.amount)
         transfer = Transfer.objects.create(
             debit_account_id=hold.debit_account_id,
             credit_account_id=hold.credit_account_id,
