@@ -1,7 +1,8 @@
 """The customer dashboard's video pages (server-rendered, session login): home, new video, the
-live price, job history and a job's page. Views parse a form, call generation/billing services and selectors, and render. The JSON
-endpoints (`price`, `status`) serve the pages' small scripts with the session: they are read
-only (GET), so CSRF does not apply; every form that writes is a CSRF-protected POST.
+live price, job history and a job's page. Views parse a form, call generation/billing services
+and selectors, and render. The JSON endpoints (`price`, `status`) serve the pages' small
+scripts with the session: they are read only (GET), so CSRF does not apply; every form that
+writes is a CSRF-protected POST.
 """
 
 from __future__ import annotations
