@@ -4,7 +4,7 @@ query, history filters; usage alerts and the account callback URL."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -25,6 +25,9 @@ from accounts.throttle import (
 from billing.alerts import THRESHOLD_MAX
 from billing.models import UsageAlert
 from generation.models import Job
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 # ---------------------------------------------------------------------------------------------
 # Accounts: sign up, log in, API keys
@@ -133,7 +136,7 @@ MODE_CHOICES = [
     (Job.Mode.IMAGE, _("Image to video")),
     (Job.Mode.FIRST_LAST, _("First and last frame")),
 ]
-MODE_LABELS = dict(MODE_CHOICES)
+MODE_LABELS: dict[str, StrPromise] = dict(MODE_CHOICES)
 MODEL_CHOICES = [("fast", _("Fast")), ("quality", _("Quality")), ("lite", _("Lite"))]
 ASPECT_CHOICES = [
     ("16:9", _("16:9 landscape")),
@@ -142,7 +145,7 @@ ASPECT_CHOICES = [
 ]
 DURATION_CHOICES = [(4, _("4 seconds")), (6, _("6 seconds")), (8, _("8 seconds"))]
 RESOLUTION_CHOICES = [("720p", "720p"), ("1080p", "1080p"), ("4k", "4K")]
-STATE_LABELS = {
+STATE_LABELS: dict[str, StrPromise] = {
     Job.State.QUEUED: _("Queued"),
     Job.State.RUNNING: _("Processing"),
     Job.State.SUCCEEDED: _("Completed"),
@@ -275,7 +278,7 @@ class HistoryFilterForm(forms.Form):
 # Usage alerts and the account callback URL
 # ---------------------------------------------------------------------------------------------
 
-METRIC_LABELS = {
+METRIC_LABELS: dict[str, StrPromise] = {
     UsageAlert.Metric.AVAILABLE_BELOW: _("Available credits fall below"),
     UsageAlert.Metric.USED_TODAY_ABOVE: _("Credits used today rise above"),
 }

@@ -60,7 +60,7 @@ class RateLimitUnavailable(Exception):
 
 
 @cache
-def _redis_script(url: str):  # type: ignore[no-untyped-def]
+def _redis_script(url: str):
     import redis
 
     # Short timeouts: a dead cache must refuse quickly, not hold a web thread.

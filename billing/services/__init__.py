@@ -36,7 +36,7 @@ from billing.services.ledger import (
     signup_grant,
     system_account,
 )
-from billing.services.pricing import Quote, price_quote
+from billing.services.pricing import Quote, price_quote, price_rate
 from billing.services.topup_refunds import (
     topup_clawback_target,
     topup_dispute_sync,
@@ -78,6 +78,7 @@ __all__ = [
     "holds_expire_stale",
     "ledger_account_for_user",
     "price_quote",
+    "price_rate",
     "signup_grant",
     "stripe_event_process",
     "system_account",

@@ -17,9 +17,9 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.typing import AuthenticatedRequest
 from billing.usage import local_today, usage_time_zone
 from dashboard.apis.base import (
     ENVELOPE_ERROR,
@@ -174,7 +174,7 @@ class UsageListApi(AccountApi):
         },
         operation_id="account_usage",
     )
-    def get(self, request: Request) -> Response | StreamingHttpResponse:
+    def get(self, request: AuthenticatedRequest) -> Response | StreamingHttpResponse:
         params = validated(self.QuerySerializer(data=request.query_params))
         try:
             query = usage_query_build(
@@ -242,7 +242,7 @@ class UsageDailyApi(AccountApi):
         },
         operation_id="account_usage_daily",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         params = validated(RangeSerializer(data=request.query_params))
         zone = usage_time_zone()
 

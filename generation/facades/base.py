@@ -17,6 +17,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.typing import AuthenticatedRequest
 from billing.errors import InsufficientCredits
 from generation.errors import JobValidationError, SubmitRefused
 from generation.facades.common import FieldError
@@ -48,6 +49,7 @@ class FacadeApi(APIView):
     `self.field_aliases` before submitting, to name fields as this request spelled them."""
 
     permission_classes = [IsAuthenticated]
+    request: AuthenticatedRequest
     # Refusal class -> rule; looked up along the refusal's class hierarchy.
     error_table: ClassVar[Mapping[type[Exception], ErrorRule]] = {}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Iterable
 from math import ceil
 from typing import Any
 
@@ -75,9 +76,10 @@ class JsonAlways(DefaultContentNegotiation):
     """Answer JSON whatever the Accept header says, as FastAPI does (never 406)."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 def _daily_limit(view: FacadeApi, exc: DailyLimitReached) -> Exception:
@@ -178,7 +180,8 @@ def parse_aspect_ratio(body: dict[str, Any]) -> str:
 
 
 def parse_duration(body: dict[str, Any]) -> int:
-    """An integer 4, 6 or 8; like FastAPI's lax ints, "6" and 6.0 count as 6."""
+    """An integer duration of our vocabulary (the model's catalog narrows it in job_validate);
+    like FastAPI's lax ints, "6" and 6.0 count as 6."""
     value = body.get("duration_seconds")
     if value is None:
         return DEFAULT_DURATION
@@ -192,7 +195,7 @@ def parse_duration(body: dict[str, Any]) -> int:
     elif isinstance(value, str):
         number = int_parse(value)
     if number is None or number not in DURATIONS:
-        raise FieldError("duration_seconds", "must be 4, 6 or 8")
+        raise FieldError("duration_seconds", f"must be between {DURATIONS[0]} and {DURATIONS[-1]}")
     return number
 
 

@@ -19,9 +19,9 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.typing import AuthenticatedRequest
 from billing.catalog import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -135,7 +135,7 @@ def _mode(body: dict[str, Any], images: list[str], model_tier: str) -> str:
 class GenerateApi(Veo3ApiView):
     """POST /api/v1/veo/generate (contract §2)."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
         model = optional_str(body, "model", max_length=40) or settings.VEO3API_DEFAULT_MODEL
@@ -146,18 +146,22 @@ class GenerateApi(Veo3ApiView):
         images = optional_str_list(body, "imageUrls", max_items=3)
         mode = _mode(body, images, model_tier)
         resolution = optional_str(body, "resolution", max_length=10).lower() or DEFAULT_RESOLUTION
+        # The vocabulary here; what the model behind `model` takes, the catalog checks in
+        # job_validate (its refusal names the allowed values).
         if resolution not in RESOLUTIONS:
-            raise FieldError("resolution", "must be 720p, 1080p or 4k")
+            raise FieldError("resolution", f"must be one of {', '.join(RESOLUTIONS)}")
         duration = optional_int(body, "duration")
         duration = DEFAULT_DURATION if duration is None else duration
         if duration not in DURATIONS:
-            raise FieldError("duration", "must be 4, 6 or 8")
+            raise FieldError("duration", f"must be between {DURATIONS[0]} and {DURATIONS[-1]}")
         seed = _seed(body)
         watermark = optional_str(body, "watermark", max_length=200)
         callback = optional_str(body, "callBackUrl", max_length=2048)
         # Accepted and kept in paramJson; translation and fallback models are not used (A13).
         optional_bool(body, "enableTranslation", True)
         optional_bool(body, "enableFallback", False)
+        # Our extension: audio on (default) or off, for models that can switch it off.
+        generate_audio = optional_bool(body, "generateAudio", True)
         spec = JobSpec(
             facade=Job.Facade.VEO3API,
             prompt=prompt,
@@ -169,6 +173,7 @@ class GenerateApi(Veo3ApiView):
             seed=seed,
             images=tuple(ImageInput(url=url) for url in images),
             watermark=watermark,
+            generate_audio=generate_audio,
             callback_url=callback,
             raw_request=body,
         )
@@ -185,7 +190,7 @@ class GenerateApi(Veo3ApiView):
 class RecordInfoApi(Veo3ApiView):
     """GET /api/v1/veo/record-info?taskId= (contract §3)."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         job = job_for_task(request.user, request.query_params.get("taskId"))
         check_retention(job)
         return envelope(200, MSG_SUCCESS, record_data(job, request))
@@ -211,7 +216,7 @@ class Get1080pVideoApi(Veo3ApiView):
     optional `callBackUrl` query parameter (our addition) gets the upgrade's own callback.
     """
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         params = request.query_params
         parent = job_for_task(request.user, params.get("taskId"))
         check_retention(parent)
@@ -238,7 +243,7 @@ class Get4kVideoApi(Veo3ApiView):
     """POST /api/v1/veo/get-4k-video (contract §5): 200 on the call that creates the upgrade,
     then 422 "4k is processing…" or 422 "The video has been generated successfully"."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         parent = job_for_task(request.user, body.get("taskId"))
         check_retention(parent)
@@ -254,7 +259,7 @@ class Get4kVideoApi(Veo3ApiView):
             api_key=request.auth,
         )
         job = result.job
-        data = {"taskId": job.task_id, "resultUrls": None, "imageUrls": None}
+        data: dict[str, Any] = {"taskId": job.task_id, "resultUrls": None, "imageUrls": None}
         if result.created:
             return envelope(200, MSG_SUCCESS, data)
         if job.state == Job.State.SUCCEEDED:
@@ -266,7 +271,7 @@ class Get4kVideoApi(Veo3ApiView):
 class ExtendApi(Veo3ApiView):
     """POST /api/v1/veo/extend (contract §6)."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
         model = optional_str(body, "model", max_length=20) or DEFAULT_TIER
@@ -297,7 +302,7 @@ class CreditApi(Veo3ApiView):
     """GET /api/v1/common/credit (veo3api.ai) and /api/v1/chat/credit (kie): available
     credits as a bare integer (README A15)."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return envelope(200, MSG_SUCCESS, balance_get(user=request.user).available)
 
 
@@ -310,7 +315,7 @@ class DownloadUrlApi(Veo3ApiView):
     """POST /api/v1/common/download-url: a link to one of the account's files of this
     service, valid for 20 minutes (a signed, timestamped token); foreign URLs → 422."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         url = required_str(body, "url", max_length=2048)
         link = download_url(request.user, url, request)

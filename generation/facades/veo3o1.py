@@ -16,12 +16,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import BearerApiKeyAuthentication
 from accounts.selectors import ApiKeyInvalid, api_key_authenticate, api_key_cache_keys
 from accounts.services import api_key_touch
+from accounts.typing import AuthenticatedRequest
 from billing.catalog import ASPECT_RATIOS
 from billing.errors import InsufficientCredits
 from generation import images
@@ -52,7 +52,7 @@ from generation.snapshots import job_snapshot_get, snapshot_id, snapshot_key
 
 logger = logging.getLogger(__name__)
 
-STATUS = {
+STATUS: dict[str, str] = {
     Job.State.QUEUED: "pending",
     Job.State.RUNNING: "processing",
     Job.State.SUCCEEDED: "completed",
@@ -183,7 +183,7 @@ def _images(user: Any, body: dict[str, Any]) -> tuple[ImageInput, ...]:
 
 
 class GenerateVideoApi(Veo3o1View):
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         generation_type = required_str(body, "generationType", max_length=40)
         if generation_type not in ("text_to_video", "image_to_video"):
@@ -234,10 +234,11 @@ class GenerateVideoApi(Veo3o1View):
 
 def status_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
     """The status `data` object (also the veo3o1 callback body)."""
-    success_flag = {
+    success_flags: dict[str, int] = {
         Job.State.SUCCEEDED: 1,
         Job.State.FAILED: 3 if job.failure_stage == Job.FailureStage.GENERATION else 2,
-    }.get(job.state, 0)
+    }
+    success_flag = success_flags.get(job.state, 0)
     data: dict[str, Any] = {
         "uuid": str(job.id),
         "status": STATUS[job.state],
@@ -318,7 +319,7 @@ def _auth_failed() -> HttpResponse:
 
 
 class UploadVideoImageApi(Veo3o1View):
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         upload = request.FILES.get("file")
         if upload is None:
             raise FieldError("file", "is required (multipart/form-data field 'file')")

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
@@ -20,7 +20,8 @@ from billing.catalog import DEFAULT_ASPECT_RATIO
 from billing.errors import PriceNotFound
 from billing.services import price_quote
 from generation.models import Job
-from generation.veo_rules import VeoConstraintError, veo_validate
+from generation.providers import provider_name_for
+from generation.providers.catalog import CapabilityError, model_spec, spec_validate
 from outbound.models import Delivery
 from outbound.selectors import deliveries_for_reference
 from veosaas import logcontext
@@ -36,7 +37,7 @@ def _job_row_plan(vendor: str) -> tuple[str, list[str], list[tuple[Any, list[Any
     fields = Job._meta.concrete_fields
     table = Job._meta.db_table
     sql = (
-        f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(table)} "  # noqa: S608
+        f"SELECT {', '.join(quote(cast(str, f.column)) for f in fields)} FROM {quote(table)} "  # noqa: S608
         f"WHERE {quote('id')} = %s AND {quote('user_id')} = %s"
     )
     plan = []
@@ -148,18 +149,18 @@ class PriceCheck:
     message: str = ""
 
 
-_IMAGES_PER_MODE = {Job.Mode.TEXT: 0, Job.Mode.IMAGE: 1, Job.Mode.FIRST_LAST: 2}
+_IMAGES_PER_MODE: dict[str, int] = {Job.Mode.TEXT: 0, Job.Mode.IMAGE: 1, Job.Mode.FIRST_LAST: 2}
 
 
 def job_price_check(
     *, mode: str, model_tier: str, resolution: str, duration_seconds: int, aspect_ratio: str
 ) -> PriceCheck:
     """The credits `job_submit` would hold for a generation with these inputs (the same
-    `billing.services.price_quote` call), after the same Veo constraint check; reads only."""
+    `billing.services.price_quote` call), after the same catalog check; reads only."""
     try:
-        veo_validate(
+        spec_validate(
+            model_spec(provider=provider_name_for(model_tier=model_tier), tier=model_tier),
             mode=mode,
-            model_tier=model_tier,
             resolution=resolution,
             duration_seconds=duration_seconds,
             aspect_ratio=aspect_ratio if aspect_ratio != "auto" else DEFAULT_ASPECT_RATIO,
@@ -172,7 +173,7 @@ def job_price_check(
             resolution=resolution,
             seconds=duration_seconds,
         )
-    except VeoConstraintError as exc:
+    except CapabilityError as exc:
         return PriceCheck(credits=None, field=exc.field, message=exc.message)
     except PriceNotFound as exc:
         return PriceCheck(credits=None, field="resolution", message=str(exc))

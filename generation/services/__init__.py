@@ -29,6 +29,7 @@ from generation.errors import (
     SubmitRefused,
     UpgradeRefused,
 )
+from generation.services.cancel import job_cancel
 from generation.services.pipeline import _progress_reporter, job_poll, job_run, jobs_poll_due
 from generation.services.recovery import ReapReport, jobs_reap
 from generation.services.submit import (
@@ -80,6 +81,7 @@ __all__ = [
     "extend_full_video",
     "extend_segments",
     "extend_submit",
+    "job_cancel",
     "job_fail",
     "job_poll",
     "job_run",
