@@ -7,8 +7,7 @@ Rules (RELIABILITY.md J2-J5):
 - The winning call, in the same transaction: settles the credit hold (success captures it,
   failure releases it), publishes the status snapshot after commit (generation/snapshots.py)
   and enqueues what follows after commit (the next run, or the callback of an ended job).
-- Guarded writes of a running job's progress and poll schedule live here too, so every
-  UPDATE filtered on a state is in one place.
+- Guarded progress and poll-schedule writes live here too; enqueues are robust (on commit).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial, update_wrapper
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +32,7 @@ from generation.providers.base import Completed
 from generation.services.charges import charge_for, upstream_usage
 from generation.snapshots import job_snapshot_publish_on_commit
 from veosaas import metrics
+from veosaas.celery import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -42,19 +41,10 @@ _RUNNING = Q(state=Job.State.RUNNING)
 
 
 def job_run_enqueue(*, job_id: uuid.UUID | str, countdown: float | None = None) -> None:
-    """Enqueue the job's run task once the current transaction commits (J1: id only).
+    """Enqueue the run task after commit (J1: id only); a broker failure is logged only."""
+    from generation.tasks import job_run_task  # (tasks import services)
 
-    Robust: the job and its hold are already committed when this runs, so a broker that
-    refuses the message must not turn that success into an error for the caller (who would
-    retry and pay twice). The failure is logged and the reaper (recovery.jobs_reap) enqueues
-    the still-queued job again after GENERATION_REQUEUE_AFTER_SECONDS.
-    """
-    from generation.tasks import job_run_task
-
-    publish = partial(job_run_task.apply_async, args=[str(job_id)], countdown=countdown)
-    # Named like the method it calls: robust on_commit logs a failure by `__qualname__`.
-    update_wrapper(publish, job_run_task.apply_async)
-    transaction.on_commit(publish, robust=True)
+    enqueue_on_commit(job_run_task, args=[str(job_id)], countdown=countdown)
 
 
 def _callback_enqueue(job_id: uuid.UUID | str) -> None:
