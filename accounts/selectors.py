@@ -93,7 +93,7 @@ def _lookup(digest: str, prefetched: dict[str, Any] | None) -> ApiKey | None:
     ):
         api_key = _rebuild(ApiKey, cached["key"])
         api_key.user = _rebuild(User, cached["user"])
-        api_key._auth_read_at = cached["read_at"]  # type: ignore[attr-defined]
+        api_key._auth_read_at = cached["read_at"]
         return api_key
     read_at = time.time()  # before the read: a row read earlier than a fence is older than it
     api_key = ApiKey.objects.select_related("user").filter(digest=digest).first()
