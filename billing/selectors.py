@@ -10,8 +10,9 @@ from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from accounts.models import User
-from billing.models import CreditPack, LedgerAccount, TopUp, Transfer, UsageAlert
+from accounts.models import ApiKey, User
+from billing.models import CreditPack, KeyBudgetUsage, LedgerAccount, TopUp, Transfer, UsageAlert
+from billing.usage import budget_period_start
 from outbound.models import Delivery
 from outbound.selectors import deliveries_recent
 
@@ -245,3 +246,16 @@ def alert_get(*, user: User, alert_id: int) -> UsageAlert | None:
 def alert_deliveries_recent(*, user: User, limit: int = 20) -> QuerySet[Delivery]:
     """The account's latest usage-alert notifications (email and webhook), newest first."""
     return deliveries_recent(user=user, topic=Delivery.Topic.USAGE_ALERT, limit=limit)
+
+
+def key_budget_used(*, api_key: ApiKey, now: datetime | None = None) -> int:
+    """Credits counted on the key's budget in the current period (holds and captures)."""
+    starts_at = budget_period_start(period=api_key.budget_period, now=now or timezone.now())
+    value = (
+        KeyBudgetUsage.objects.filter(
+            api_key_id=api_key.pk, period=api_key.budget_period, starts_at=starts_at
+        )
+        .values_list("used", flat=True)
+        .first()
+    )
+    return int(value or 0)

@@ -265,7 +265,8 @@ METRIC_LABELS = {
 class AlertCreateForm(forms.Form):
     metric = forms.ChoiceField(
         label=_("Notify me when"),
-        choices=[(value, METRIC_LABELS[value]) for value in UsageAlert.Metric.values],
+        # Account metrics; key budget alerts are set over /api/v1/account/alerts.
+        choices=list(METRIC_LABELS.items()),
     )
     threshold = forms.IntegerField(label=_("Credits"), min_value=0, max_value=THRESHOLD_MAX)
     email = forms.BooleanField(label=_("By email"), required=False, initial=True)

@@ -73,6 +73,8 @@ def _alert_id(value: str) -> int | None:
 class AlertListCreateApi(AccountApi):
     """GET/POST /api/v1/account/alerts."""
 
+    key_scope = "manage"
+
     class AlertCreateInputSerializer(serializers.Serializer):
         metric = serializers.ChoiceField(choices=UsageAlert.Metric.values)
         threshold = serializers.IntegerField(min_value=0, max_value=THRESHOLD_MAX)
@@ -109,6 +111,8 @@ class AlertListCreateApi(AccountApi):
 
 class AlertDetailApi(AccountApi):
     """GET/PATCH/DELETE /api/v1/account/alerts/<id>."""
+
+    key_scope = "manage"
 
     class AlertPatchSerializer(serializers.Serializer):
         threshold = serializers.IntegerField(required=False, min_value=0, max_value=THRESHOLD_MAX)
@@ -178,6 +182,8 @@ class AlertDetailApi(AccountApi):
 
 class CallbackUrlApi(AccountApi):
     """GET/PUT /api/v1/account/callback-url: where account events (usage alerts) are POSTed."""
+
+    key_scope = "manage"
 
     class CallbackUrlSerializer(serializers.Serializer):
         url = serializers.CharField(allow_blank=True, max_length=2048, trim_whitespace=True)

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from accounts.authentication import BearerApiKeyAuthentication
 from accounts.models import User
 from billing.catalog import Tier
-from billing.errors import InsufficientCredits
+from billing.errors import InsufficientCredits, KeyBudgetExceeded
 from generation.errors import (
     MSG_INTERNAL,
     ConcurrencyLimited,
@@ -94,6 +94,10 @@ def _insufficient(view: FacadeApi, exc: InsufficientCredits) -> Exception:
     return Veo3ApiError(402, MSG_CREDITS)
 
 
+def _key_budget(view: FacadeApi, exc: KeyBudgetExceeded) -> Exception:
+    return Veo3ApiError(402, str(exc))
+
+
 def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     return Veo3ApiError(
         429,
@@ -128,6 +132,7 @@ def _upgrade_refused(view: FacadeApi, exc: UpgradeRefused) -> Exception:
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     JobValidationError: validation_rule(FIELD_NAMES),
     InsufficientCredits: _insufficient,
+    KeyBudgetExceeded: _key_budget,
     RateLimited: _rate_limited,
     ConcurrencyLimited: _concurrency_limited,
     IdempotencyKeyReused: _key_reused,
