@@ -104,14 +104,18 @@ def _key_budget(view: FacadeApi, exc: KeyBudgetExceeded) -> Exception:
 
 def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     return CodefastError(
-        429, "Rate limit exceeded", limits(view.request.user), {"Retry-After": str(exc.retry_after)}
+        429,
+        "Rate limit exceeded for this API key" if exc.per_key else "Rate limit exceeded",
+        limits(view.request.user),
+        {"Retry-After": str(exc.retry_after)},
     )
 
 
 def _concurrency_limited(view: FacadeApi, exc: ConcurrencyLimited) -> Exception:
     return CodefastError(
         429,
-        f"Too many jobs in progress: at most {exc.limit} may be queued or running",
+        f"Too many jobs in progress{' for this API key' if exc.per_key else ''}: at most "
+        f"{exc.limit} may be queued or running",
         limits(view.request.user),
         {"Retry-After": str(exc.retry_after)},
     )

@@ -101,8 +101,8 @@ def _key_budget(view: FacadeApi, exc: KeyBudgetExceeded) -> Exception:
 def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     return Veo3ApiError(
         429,
-        f"Rate limit exceeded: at most {exc.decision.limit} generation requests per "
-        f"{exc.decision.window} seconds.",
+        f"Rate limit exceeded{' for this API key' if exc.per_key else ''}: at most "
+        f"{exc.decision.limit} generation requests per {exc.decision.window} seconds.",
         None,
         {"Retry-After": str(exc.retry_after)},
     )
@@ -111,7 +111,8 @@ def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
 def _concurrency_limited(view: FacadeApi, exc: ConcurrencyLimited) -> Exception:
     return Veo3ApiError(
         429,
-        f"Too many concurrent tasks: at most {exc.limit} may be queued or running.",
+        f"Too many concurrent tasks{' for this API key' if exc.per_key else ''}: at most "
+        f"{exc.limit} may be queued or running.",
         None,
         {"Retry-After": str(exc.retry_after)},
     )
