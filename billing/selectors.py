@@ -259,3 +259,20 @@ def key_budget_used(*, api_key: ApiKey, now: datetime | None = None) -> int:
         .first()
     )
     return int(value or 0)
+
+
+def key_budgets_used(*, api_keys: list[ApiKey], now: datetime | None = None) -> dict[int, int]:
+    """Credits counted this period on each key's budget (key id → used; 0 when nothing yet),
+    in one query whatever the number of keys (the keys page and the keys API)."""
+    now = now or timezone.now()
+    wanted = Q(pk__in=[])
+    for key in api_keys:
+        starts_at = budget_period_start(period=key.budget_period, now=now)
+        wanted |= Q(api_key_id=key.pk, period=key.budget_period, starts_at=starts_at)
+    used = {key.pk: 0 for key in api_keys}
+    if api_keys:
+        for key_id, value in KeyBudgetUsage.objects.filter(wanted).values_list(
+            "api_key_id", "used"
+        ):
+            used[key_id] = int(value)
+    return used

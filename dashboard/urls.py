@@ -13,6 +13,7 @@ from drf_spectacular.views import (
 )
 
 from dashboard.apis import alerts as alert_apis
+from dashboard.apis import keys as key_apis
 from dashboard.apis import topups as topup_apis
 from dashboard.apis import usage as usage_apis
 from dashboard.views import accounts, alerts, credits, docs, videos
@@ -92,6 +93,8 @@ urlpatterns = [
         alert_apis.AlertDetailApi.as_view(),
         name="api-alert",
     ),
+    path("api/v1/account/keys", key_apis.KeyListCreateApi.as_view(), name="api-keys"),
+    path("api/v1/account/keys/<str:key_id>", key_apis.KeyDetailApi.as_view(), name="api-key"),
     path(
         "api/v1/account/callback-url",
         alert_apis.CallbackUrlApi.as_view(),

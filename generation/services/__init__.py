@@ -28,6 +28,12 @@ from generation.errors import (
     SubmitRefused,
     UpgradeRefused,
 )
+from generation.services.keys import (
+    api_key_issue,
+    api_key_settings_update,
+    job_key_limits_check,
+    key_models_validate,
+)
 from generation.services.pipeline import _progress_reporter, job_poll, job_run, jobs_poll_due
 from generation.services.recovery import ReapReport, jobs_reap
 from generation.services.submit import (
@@ -75,10 +81,13 @@ __all__ = [
     "UpgradeRefused",
     "UpgradeResult",
     "_progress_reporter",
+    "api_key_issue",
+    "api_key_settings_update",
     "extend_full_video",
     "extend_segments",
     "extend_submit",
     "job_fail",
+    "job_key_limits_check",
     "job_poll",
     "job_run",
     "job_submit",
@@ -86,6 +95,7 @@ __all__ = [
     "job_validate",
     "jobs_poll_due",
     "jobs_reap",
+    "key_models_validate",
     "media_full_video_name",
     "upgrade_live_get",
     "upgrade_request",
