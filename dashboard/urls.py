@@ -87,6 +87,7 @@ urlpatterns = [
     # Account management: usage records, usage alerts, the account callback URL.
     path("api/v1/account/usage", usage_apis.UsageListApi.as_view(), name="api-usage"),
     path("api/v1/account/usage/daily", usage_apis.UsageDailyApi.as_view(), name="api-usage-daily"),
+    path("api/v1/account/usage/keys", usage_apis.UsageByKeyApi.as_view(), name="api-usage-keys"),
     path("api/v1/account/alerts", alert_apis.AlertListCreateApi.as_view(), name="api-alerts"),
     path(
         "api/v1/account/alerts/<str:alert_id>",
