@@ -118,7 +118,7 @@ def api_key_networks_clean(value: Any) -> list[str]:
     return networks
 
 
-def _clean(changes: dict[str, Any]) -> dict[str, Any]:
+def api_key_limits_clean(*, changes: dict[str, Any]) -> dict[str, Any]:
     """Type and range checks of the limit fields that need no product vocabulary (models and
     resolutions are checked by the caller, generation.services.keys)."""
     unknown = sorted(set(changes) - set(LIMIT_FIELDS))
@@ -171,7 +171,7 @@ def api_key_limits_set(
     the field (nothing written). Saving drops the cached copy, so every process applies the new
     limits at once (accounts.signals). A revoked key cannot be changed.
     """
-    cleaned = _clean(changes)
+    cleaned = api_key_limits_clean(changes=changes)
     with transaction.atomic():
         locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
         if locked.revoked_at is not None:

@@ -31,6 +31,7 @@ from generation.errors import (
 from generation.services.keys import (
     api_key_issue,
     api_key_settings_update,
+    api_key_settings_validate,
     job_key_limits_check,
     key_models_validate,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "_progress_reporter",
     "api_key_issue",
     "api_key_settings_update",
+    "api_key_settings_validate",
     "extend_full_video",
     "extend_segments",
     "extend_submit",

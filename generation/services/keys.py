@@ -17,6 +17,7 @@ from accounts.services import (
     ApiKeyLimitsInvalid,
     CreatedApiKey,
     api_key_create,
+    api_key_limits_clean,
     api_key_limits_set,
 )
 from billing.catalog import DURATIONS, RESOLUTIONS, TIERS
@@ -63,6 +64,12 @@ def _product_clean(changes: dict[str, Any]) -> dict[str, Any]:
             "max_seconds", f"must be between {min(DURATIONS)} and {max(DURATIONS)}"
         )
     return cleaned
+
+
+def api_key_settings_validate(*, changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes as `api_key_settings_update` would apply them, checked, nothing written
+    (for forms that show errors next to fields). Raises ApiKeyLimitsInvalid."""
+    return api_key_limits_clean(changes=_product_clean(changes))
 
 
 def api_key_settings_update(

@@ -12,8 +12,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from billing.selectors import transfers_for_job
+from generation.admin.keys import ApiKeyAdmin
 from generation.delivery import job_video_url
 from generation.models import Job, Upload
+
+__all__ = ["ApiKeyAdmin"]
 
 
 @admin.register(Job)
