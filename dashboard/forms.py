@@ -12,9 +12,10 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import ApiKey, User
+from accounts.models import ALL_SCOPES, ApiKey, BudgetPeriod, User
 from accounts.selectors import ApiKeyInvalid, api_key_authenticate
 from billing.alerts import THRESHOLD_MAX
+from billing.catalog import DURATIONS, RESOLUTIONS, TIERS
 from billing.models import UsageAlert
 from generation.models import Job
 
@@ -103,6 +104,75 @@ class ApiKeyCreateForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"placeholder": _("e.g. production server")}),
     )
+
+
+class ApiKeySettingsForm(forms.Form):
+    """A key's scopes and limits on the dashboard; every field optional except the scopes.
+    The service (generation.services.keys) checks the values and audits the change."""
+
+    name = forms.CharField(label=_("Name"), max_length=100)
+    scopes = forms.MultipleChoiceField(
+        label=_("Scopes"),
+        choices=[(s, s) for s in ALL_SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "read: status, lists, credits, usage; generate: new videos, upgrades; "
+            "manage: keys, alerts, callback URL."
+        ),
+    )
+    budget_credits = forms.IntegerField(
+        label=_("Budget (credits)"), required=False, min_value=1, help_text=_("Empty: no budget.")
+    )
+    budget_period = forms.ChoiceField(label=_("Budget period"), choices=BudgetPeriod.choices)
+    allowed_models = forms.MultipleChoiceField(
+        label=_("Models"),
+        choices=[(t, t) for t in TIERS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every model."),
+    )
+    max_resolution = forms.ChoiceField(
+        label=_("Highest resolution"),
+        choices=[("", _("any")), *[(r, r) for r in RESOLUTIONS]],
+        required=False,
+    )
+    max_seconds = forms.TypedChoiceField(
+        label=_("Longest video (seconds)"),
+        choices=[("", _("any")), *[(d, str(d)) for d in DURATIONS]],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    rate_limit_per_minute = forms.IntegerField(
+        label=_("Requests per minute"), required=False, min_value=1
+    )
+    max_concurrent_jobs = forms.IntegerField(label=_("Jobs at once"), required=False, min_value=1)
+    allowed_ips = forms.CharField(
+        label=_("Allowed addresses"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "203.0.113.7, 10.0.0.0/8"}),
+        help_text=_("IP addresses or CIDR ranges; empty: any address."),
+    )
+
+    @classmethod
+    def for_key(cls, api_key: ApiKey, data: Any = None) -> ApiKeySettingsForm:
+        initial = {
+            "name": api_key.name,
+            "scopes": api_key.scopes,
+            "budget_credits": api_key.budget_credits,
+            "budget_period": api_key.budget_period,
+            "allowed_models": api_key.allowed_models,
+            "max_resolution": api_key.max_resolution,
+            "max_seconds": api_key.max_seconds,
+            "rate_limit_per_minute": api_key.rate_limit_per_minute,
+            "max_concurrent_jobs": api_key.max_concurrent_jobs,
+            "allowed_ips": ", ".join(api_key.allowed_ips or []),
+        }
+        return cls(data, initial=initial)
+
+    def clean_allowed_ips(self) -> list[str]:
+        text = self.cleaned_data.get("allowed_ips") or ""
+        return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("accounts/keys/", accounts.api_keys, name="keys"),
+    path("accounts/keys/<int:key_id>/", accounts.api_key_edit, name="key-edit"),
     path("accounts/keys/<int:key_id>/revoke/", accounts.api_key_revoke_view, name="key-revoke"),
     path(
         "accounts/signing-secret/rotate/",
