@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import F
 
 from accounts.models import ApiKey
@@ -30,6 +31,12 @@ class KeyBudget:
     starts_at: datetime
 
 
+# (key id, period, start) → usage row id. Usage rows are never deleted (holds protect them),
+# so a remembered id is always valid; remembering saves a query on every budgeted submit.
+_USAGE_IDS: dict[tuple[int, str, datetime], int] = {}
+_USAGE_IDS_MAX = 10_000
+
+
 def key_budget_open(*, api_key: ApiKey, now: datetime | None = None) -> KeyBudget | None:
     """The key's budget for the current period (its usage row created if needed), or None when
     the key has no budget. Call it before the transaction that holds: creating the row must not
@@ -37,17 +44,33 @@ def key_budget_open(*, api_key: ApiKey, now: datetime | None = None) -> KeyBudge
     if api_key.budget_credits is None:
         return None
     starts_at = budget_period_start(period=api_key.budget_period, now=now)
-    usage, _ = KeyBudgetUsage.objects.get_or_create(
-        api_key_id=api_key.pk, period=api_key.budget_period, starts_at=starts_at
-    )
+    slot = (int(api_key.pk), str(api_key.budget_period), starts_at)
+    usage_id = _USAGE_IDS.get(slot)
+    if usage_id is None:
+        usage, _ = KeyBudgetUsage.objects.get_or_create(
+            api_key_id=api_key.pk, period=api_key.budget_period, starts_at=starts_at
+        )
+        usage_id = usage.pk
+        if transaction.get_connection().in_atomic_block:
+            # The row may still be rolled back with the caller's transaction: remember it once
+            # it is committed.
+            transaction.on_commit(lambda: _remember(slot, usage.pk))
+        else:
+            _remember(slot, usage_id)
     return KeyBudget(
         api_key_id=api_key.pk,
         key_name=api_key.name,
-        usage_id=usage.pk,
+        usage_id=usage_id,
         limit=int(api_key.budget_credits),
         period=api_key.budget_period,
         starts_at=starts_at,
     )
+
+
+def _remember(slot: tuple[int, str, datetime], usage_id: int) -> None:
+    if len(_USAGE_IDS) >= _USAGE_IDS_MAX:
+        _USAGE_IDS.clear()
+    _USAGE_IDS[slot] = usage_id
 
 
 def key_budget_take(*, budget: KeyBudget, amount: int) -> bool:

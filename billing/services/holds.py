@@ -126,7 +126,10 @@ def _hold_budgeted(
     """
     amount = int(fields["amount"])  # type: ignore[call-overload]
     try:
-        with transaction.atomic():
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            # One statement in autocommit: no BEGIN/COMMIT while the account row is locked.
+            return _hold_single_statement(user=user, fields=fields, budget=budget)
+        with transaction.atomic():  # PostgreSQL inside a transaction: a savepoint
             if connection.vendor == "postgresql":
                 return _hold_single_statement(user=user, fields=fields, budget=budget)
             hold = _hold_two_statements(user=user, fields=fields)
