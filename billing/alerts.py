@@ -340,7 +340,7 @@ def _event_payload(
             "value": value,
             "available": values[UsageAlert.Metric.AVAILABLE_BELOW],
             "api_key_id": alert.api_key_id,
-            "api_key_name": alert.api_key.name if alert.api_key_id else None,
+            "api_key_name": alert.api_key.name if alert.api_key is not None else None,
             "day": local_today(now=now).isoformat(),
             "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
         },

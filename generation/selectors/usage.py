@@ -68,7 +68,7 @@ class KeyUsage:
 def usage_by_key(*, user: User, start: datetime, end: datetime) -> list[KeyUsage]:
     """Per-key totals of the account in [start, end): jobs created, and credits captured in
     the range for jobs of each key (the hold's job names the key). Two queries."""
-    jobs = dict(
+    jobs: dict[int | None, int] = dict(
         Job.objects.filter(user=user, created_at__gte=start, created_at__lt=end)
         .values("api_key_id")
         .annotate(n=Count("id"))
