@@ -172,6 +172,21 @@ class ApiKey(models.Model):
     def has_scope(self, scope: str) -> bool:
         return scope in (self.scopes or ())
 
+    @property
+    def is_unrestricted(self) -> bool:
+        """Every scope and no limit: the key can do whatever the account can (only such a key
+        may open a dashboard session, which has no per-key limits)."""
+        return (
+            set(self.scopes or ()) >= set(ALL_SCOPES)
+            and self.budget_credits is None
+            and not self.allowed_models
+            and not self.max_resolution
+            and self.max_seconds is None
+            and self.rate_limit_per_minute is None
+            and self.max_concurrent_jobs is None
+            and not self.allowed_ips
+        )
+
     def limits(self) -> dict[str, Any]:
         """The key's limit fields as JSON-friendly values (the audit trail compares these)."""
         values: dict[str, Any] = {}

@@ -72,8 +72,9 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 
 class ApiKeyLoginForm(forms.Form):
-    """Log in with an API key, as the codefast panel offers. Whoever holds a key can already
-    spend the account's credits, so it opens the dashboard of that key's account."""
+    """Log in with an API key, as the codefast panel offers. Whoever holds an unrestricted key
+    can already do everything the account can, so it opens the dashboard of that key's
+    account. A key with scopes or limits cannot: the dashboard session would escape them."""
 
     api_key = forms.CharField(
         label=_("API key"),
@@ -94,6 +95,11 @@ class ApiKeyLoginForm(forms.Form):
             raise forms.ValidationError(
                 _("This API key is not valid (unknown, revoked or expired).")
             ) from exc
+        if not self.key.is_unrestricted:
+            self.key = None
+            raise forms.ValidationError(
+                _("This API key has scopes or limits: it works with the API only.")
+            )
         return token
 
 

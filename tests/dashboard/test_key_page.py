@@ -74,3 +74,16 @@ def test_another_accounts_key_is_not_found(browser: Client, stranger: Any) -> No
     key = api_key_create(user=stranger, name="theirs").api_key
     assert browser.get(f"/accounts/keys/{key.pk}/").status_code == 404
     assert browser.post(f"/accounts/keys/{key.pk}/", settings_form()).status_code == 404
+
+
+def test_a_key_with_scopes_or_limits_cannot_open_a_dashboard_session(member: Any) -> None:
+    client = Client()
+    limited = api_key_create(user=member, name="ci")
+    api_key_limits_set(api_key=limited.api_key, changes={"scopes": ["read"]}, actor=None, via="t")
+    response = client.post("/accounts/login/key/", {"api_key": limited.token})
+    assert response.status_code == 400
+    assert "works with the API only" in response.content.decode()
+    assert client.get("/dashboard/").status_code == 302  # still logged out
+    full = api_key_create(user=member, name="owner")
+    assert client.post("/accounts/login/key/", {"api_key": full.token}).status_code == 302
+    assert client.get("/dashboard/").status_code == 200

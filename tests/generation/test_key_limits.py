@@ -134,3 +134,31 @@ def test_allowed_source_addresses_are_checked_at_authentication(user, settings) 
     assert client.get(credit, **forwarded).json()["code"] == 200
     spoofed = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.5, 1.2.3.4"}
     assert client.get(credit, **spoofed).status_code == 401
+
+
+def test_a_key_rate_limit_and_concurrency_cap_sit_under_the_accounts(user, settings) -> None:  # type: ignore[no-untyped-def]
+    from generation.ratelimit import rate_limit_reset
+
+    settings.GENERATION_RATE_LIMIT = 1000
+    capped = keyed(user, max_concurrent_jobs=1)
+    assert veo3api(capped, model="veo3_fast").json()["code"] == 200
+    refused = veo3api(capped, model="veo3_fast")
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert "for this API key" in refused.json()["msg"]
+    throttled = keyed(user, rate_limit_per_minute=1)
+    key_id = Job.objects.values_list("api_key_id", flat=True).first()
+    rate_limit_reset(key=f"generate:key:{(key_id or 0) + 1}")
+    assert veo3api(throttled, model="veo3_fast").json()["code"] == 200
+    limited = veo3api(throttled, model="veo3_fast")
+    assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 60
+    # Another key of the same account is not held back by either.
+    assert veo3api(keyed(user), model="veo3_fast").json()["code"] == 200
+
+
+def test_an_expired_key_is_refused(user) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client = keyed(user, expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get("/api/v1/common/credit").status_code == 401
