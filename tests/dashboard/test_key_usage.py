@@ -70,7 +70,7 @@ def test_an_unknown_or_foreign_key_filter_is_422(spent) -> None:  # type: ignore
 
 
 def test_per_key_totals_with_budget_use(spent) -> None:  # type: ignore[no-untyped-def]
-    _, first, second, _, price = spent
+    _, first, _, _, price = spent
     data = client_for(first.token).get("/api/v1/account/usage/keys").json()["data"]
     rows = {r["name"]: r for r in data["keys"]}
     assert rows["first"]["jobs"] == 1 and rows["first"]["credits_charged"] == price

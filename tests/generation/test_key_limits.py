@@ -35,6 +35,7 @@ def keyed(user: Any, **limits: Any) -> APIClient:
     api_key_limits_set(api_key=created.api_key, changes=limits, actor=None, via="test")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {created.token}", HTTP_X_API_KEY=created.token)
+    client.api_key = created.api_key  # type: ignore[attr-defined]
     return client
 
 
@@ -146,8 +147,7 @@ def test_a_key_rate_limit_and_concurrency_cap_sit_under_the_accounts(user, setti
     assert refused.status_code == 429 and refused.headers["Retry-After"]
     assert "for this API key" in refused.json()["msg"]
     throttled = keyed(user, rate_limit_per_minute=1)
-    key_id = Job.objects.values_list("api_key_id", flat=True).first()
-    rate_limit_reset(key=f"generate:key:{(key_id or 0) + 1}")
+    rate_limit_reset(key=f"generate:key:{throttled.api_key.pk}")  # a window left by an old run
     assert veo3api(throttled, model="veo3_fast").json()["code"] == 200
     limited = veo3api(throttled, model="veo3_fast")
     assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 60
