@@ -173,9 +173,9 @@ class ApiKey(models.Model):
         return scope in (self.scopes or ())
 
     @property
-    def is_unrestricted(self) -> bool:
-        """Every scope and no limit: the key can do whatever the account can (only such a key
-        may open a dashboard session, which has no per-key limits)."""
+    def may_issue_keys(self) -> bool:
+        """Every scope and no spending limit (allowed addresses and expiry aside): only such a
+        key may create or change keys, so that no key can mint one looser than itself."""
         return (
             set(self.scopes or ()) >= set(ALL_SCOPES)
             and self.budget_credits is None
@@ -184,8 +184,13 @@ class ApiKey(models.Model):
             and self.max_seconds is None
             and self.rate_limit_per_minute is None
             and self.max_concurrent_jobs is None
-            and not self.allowed_ips
         )
+
+    @property
+    def is_unrestricted(self) -> bool:
+        """Every scope and no limit: the key can do whatever the account can (only such a key
+        may open a dashboard session, which has no per-key limits)."""
+        return self.may_issue_keys and not self.allowed_ips
 
     def limits(self) -> dict[str, Any]:
         """The key's limit fields as JSON-friendly values (the audit trail compares these)."""

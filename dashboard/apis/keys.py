@@ -1,7 +1,8 @@
 """API keys over the API: `/api/v1/account/keys[/<id>]` (list / create / get / PATCH /
 DELETE = revoke). The raw key is in the create answer only; it is never stored.
 
-Authenticated with `Authorization: Bearer <api key>` holding the `manage` scope; our envelope;
+Authenticated with `Authorization: Bearer <api key>` holding the `manage` scope (creating or
+changing keys also needs every scope and no limits on the acting key); our envelope;
 bad input answers 422 with `msg` naming the field (nothing changed); unknown ids (another
 account's included) 404. Every change of a key's settings is audited (who, when, old → new).
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -100,6 +102,20 @@ class KeySettingsSerializer(serializers.Serializer):
     )
 
 
+ISSUE_REFUSED = (
+    "key: only a key with every scope and no limits may create or change keys "
+    "(a key cannot issue one looser than itself)"
+)
+
+
+def _check_may_issue(request: Request) -> None:
+    """Creating or changing keys needs an acting key without limits (the session of the
+    dashboard is the account itself)."""
+    acting = request.auth
+    if isinstance(acting, ApiKey) and not acting.may_issue_keys:
+        raise PermissionDenied(ISSUE_REFUSED)
+
+
 def _key_id(value: str) -> int | None:
     return int(value) if value.isdigit() and len(value) <= 18 else None
 
@@ -132,6 +148,7 @@ class KeyListCreateApi(AccountApi):
         operation_id="account_keys_create",
     )
     def post(self, request: Request) -> Response:
+        _check_may_issue(request)
         data = validated(KeySettingsSerializer(data=request.data))
         name = data.pop("name", "default")
         expires_at = data.pop("expires_at", None)
@@ -186,6 +203,7 @@ class KeyDetailApi(AccountApi):
         api_key = api_key_get(user=request.user, key_id=pk) if pk is not None else None
         if api_key is None:
             return envelope(None, code=404, msg=KEY_NOT_FOUND)
+        _check_may_issue(request)
         data = validated(KeySettingsSerializer(data=request.data))
         try:
             api_key = api_key_settings_update(

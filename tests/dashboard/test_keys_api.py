@@ -154,3 +154,21 @@ def test_the_list_shows_each_keys_spend_against_its_budget(owner) -> None:  # ty
     assert rows["spender"]["budget_used"] == price.credits
     assert rows["spender"]["budget_remaining"] == 1000 - price.credits
     assert rows["admin"]["budget_remaining"] is None
+
+
+def test_a_limited_key_cannot_issue_or_loosen_keys(owner) -> None:  # type: ignore[no-untyped-def]
+    user, _, _ = owner
+    manager = api_key_create(user=user, name="manager")
+    api_key_limits_set(api_key=manager.api_key, changes={"budget_credits": 10}, actor=None, via="t")
+    client = client_for(manager.token)
+    assert client.get("/api/v1/account/keys").json()["code"] == 200  # reading is fine
+    created = client.post("/api/v1/account/keys", {"name": "escape"}, format="json")
+    assert created.status_code == 403
+    assert created.json()["msg"].startswith("key: only a key with every scope")
+    loosened = client.patch(
+        f"/api/v1/account/keys/{manager.api_key.pk}", {"budget_credits": None}, format="json"
+    )
+    assert loosened.status_code == 403
+    manager.api_key.refresh_from_db()
+    assert manager.api_key.budget_credits == 10
+    assert ApiKey.objects.filter(user=user).count() == 2
