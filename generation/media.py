@@ -66,6 +66,26 @@ def duration_seconds(container: InputContainer, stream: VideoStream) -> float:
     return 0.0
 
 
+def video_probe(path: Path) -> tuple[int, int, float]:
+    """Width, height and duration (seconds) of a video file; ValueError says what is wrong
+    ("has no video stream", "is not a readable MP4 (...)")."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError("has no video stream")
+            stream = container.streams.video[0]
+            width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+            if container.duration is not None:
+                duration = float(container.duration) / av.time_base
+            elif stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = 0.0
+    except av.FFmpegError as exc:
+        raise ValueError(f"is not a readable MP4 ({exc})") from exc
+    return width, height, duration
+
+
 def frame_at(container: InputContainer, stream: VideoStream, target: float) -> av.VideoFrame | None:
     """The first decoded frame at or after `target` seconds, else the last one decoded."""
     last = None

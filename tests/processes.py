@@ -2,19 +2,22 @@
 
 Used by end-to-end tests, which must be transactional (`django_db(transaction=True)`) so that
 the processes see committed rows. The processes share the test run's VAR_DIR (broker folder,
-cache and media) and its broker/cache URLs from the environment.
+cache and media) and its broker/cache URLs from the environment. Under pytest-xdist those are
+the worker's own (tests/settings.py), and ports come from a block of the worker's own, so
+stacks of different workers never meet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -27,10 +30,35 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker.removeprefix("gw")) if worker.startswith("gw") else -1
+
+
+# Ports below the kernel's ephemeral range (32768+): 200 per xdist worker from 20000, walked
+# round-robin from a per-process start; without xdist the kernel picks.
+_PORT_BLOCK = 200
+_next_port = itertools.cycle(range(_PORT_BLOCK))
+for _ in range(os.getpid() % _PORT_BLOCK):
+    next(_next_port)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback TCP port free right now, from this xdist worker's own block when under xdist."""
+    index = _worker_index()
+    if index < 0 or index >= 60:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    for _ in range(_PORT_BLOCK):
+        port = 20000 + index * _PORT_BLOCK + next(_next_port)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in xdist worker {index}'s block")
 
 
 def database_url() -> str:
@@ -159,7 +187,7 @@ class Stack:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def wait_for(self, check, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    def wait_for(self, check: Callable[[], object], what: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:

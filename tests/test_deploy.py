@@ -50,7 +50,7 @@ def test_embedded_defaults_fail_the_deploy_check(tmp_path: Path) -> None:
     assert "SECURE_SSL_REDIRECT" in result.stdout + result.stderr
 
 
-def test_api_answers_in_english_whatever_the_accept_language(client) -> None:  # type: ignore[no-untyped-def]
+def test_api_answers_in_english_whatever_the_accept_language(client) -> None:
     response = client.post(
         "/api/generate-video",
         b"{bad json",

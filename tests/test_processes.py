@@ -10,7 +10,7 @@ from tests.processes import running_stack
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 
-def test_web_and_worker_round_trip_a_task(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_web_and_worker_round_trip_a_task(tmp_path) -> None:
     with running_stack(tmp_path) as stack:
         assert requests.get(f"{stack.base_url}/healthz", timeout=5).json()["database"] == "ok"
 
@@ -21,7 +21,7 @@ def test_web_and_worker_round_trip_a_task(tmp_path) -> None:  # type: ignore[no-
         stack.wait_for(worker_answers, "worker round trip", timeout=90)
 
 
-def test_worker_check_reports_no_worker(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_worker_check_reports_no_worker(tmp_path) -> None:
     with running_stack(tmp_path, worker=False) as stack:
         response = requests.get(f"{stack.base_url}/healthz/worker?timeout=1", timeout=10)
         assert response.status_code == 503

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,14 +47,21 @@ DEBUG = env_bool("DEBUG", False)
 
 
 def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept under var/.
+    """SECRET_KEY from the environment; required unless DEBUG is on.
 
-    Production sets SECRET_KEY; the generated file only serves the embedded local setup so that
-    `make run` works on a fresh machine without configuration.
+    Without it a server would sign sessions, password resets and CSRF tokens with a key nobody
+    chose and nobody rotates, so start-up fails instead. With DEBUG on (local development) a key
+    is generated once and kept under var/; `make run` and `make bench` pass the key kept in that
+    same file, so the embedded local setup needs no configuration.
     """
     configured = env_str("SECRET_KEY")
     if configured:
         return configured
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: set it in the environment (production), or DEBUG=1 for local "
+            "development (`make run` provides a local key)."
+        )
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(50))

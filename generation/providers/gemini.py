@@ -57,7 +57,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import av
 import httpx
 import pydantic
 from django.conf import settings
@@ -65,6 +64,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from generation import media
 from generation.providers.base import (
     Completed,
     ContentBlocked,
@@ -187,7 +187,10 @@ class GeminiProvider(VideoProvider):
             video_path = workdir / VIDEO_FILENAME
             _download(client, video, video_path)
 
-        width, height, duration = _probe(video_path)
+        try:
+            width, height, duration = media.video_probe(video_path)
+        except ValueError as exc:
+            raise ProviderFailed(f"the video Gemini returned {exc}") from exc
         return Completed(
             video_path=video_path,
             width=width,
@@ -388,22 +391,3 @@ def _download(client: genai.Client, video: types.Video, destination: Path) -> No
         os.replace(partial, destination)
     finally:
         partial.unlink(missing_ok=True)
-
-
-def _probe(path: Path) -> tuple[int, int, float]:
-    """Width, height and duration (seconds) of an MP4, read with PyAV."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ProviderFailed("the video Gemini returned has no video stream")
-            stream = container.streams.video[0]
-            width, height = int(stream.codec_context.width), int(stream.codec_context.height)
-            if container.duration is not None:
-                duration = float(container.duration) / av.time_base
-            elif stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            else:
-                duration = 0.0
-    except av.FFmpegError as exc:
-        raise ProviderFailed(f"the video Gemini returned is not a readable MP4 ({exc})") from exc
-    return width, height, duration

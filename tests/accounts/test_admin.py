@@ -12,13 +12,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(client):  # type: ignore[no-untyped-def]
+def admin_client(client):
     admin = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(admin)
     return client
 
 
-def test_admin_creates_key_and_shows_raw_token_once(admin_client) -> None:  # type: ignore[no-untyped-def]
+def test_admin_creates_key_and_shows_raw_token_once(admin_client) -> None:
     owner = UserFactory()
     response = admin_client.post(
         reverse("admin:accounts_apikey_add"), {"user": owner.pk, "name": "ops"}, follow=True
@@ -36,7 +36,7 @@ def test_admin_creates_key_and_shows_raw_token_once(admin_client) -> None:  # ty
     )
 
 
-def test_admin_revoke_action(admin_client, api_key) -> None:  # type: ignore[no-untyped-def]
+def test_admin_revoke_action(admin_client, api_key) -> None:
     admin_client.post(
         reverse("admin:accounts_apikey_changelist"),
         {"action": "revoke_keys", "_selected_action": [api_key.api_key.pk]},
@@ -44,7 +44,7 @@ def test_admin_revoke_action(admin_client, api_key) -> None:  # type: ignore[no-
     assert ApiKey.objects.get(pk=api_key.api_key.pk).revoked_at is not None
 
 
-def test_ledger_admin_is_read_only(admin_client) -> None:  # type: ignore[no-untyped-def]
+def test_ledger_admin_is_read_only(admin_client) -> None:
     from billing.models import Transfer
     from billing.services import credits_grant
 
@@ -62,7 +62,7 @@ def test_ledger_admin_is_read_only(admin_client) -> None:  # type: ignore[no-unt
     assert page.status_code == 200
 
 
-def test_prices_are_editable_in_admin(admin_client) -> None:  # type: ignore[no-untyped-def]
+def test_prices_are_editable_in_admin(admin_client) -> None:
     from billing.services import price_quote
 
     response = admin_client.post(

@@ -20,7 +20,7 @@ from accounts.services import api_key_create, api_key_revoke
 class WhoAmI(APIView):
     authentication_classes = [BearerApiKeyAuthentication, HeaderApiKeyAuthentication]
 
-    def get(self, request):  # type: ignore[no-untyped-def]
+    def get(self, request):
         return Response({"email": request.user.email, "key": request.auth.prefix})
 
 
@@ -40,7 +40,7 @@ def test_token_has_prefix_and_valid_checksum() -> None:
     assert not tokens.is_well_formed(broken)
 
 
-def test_raw_key_is_never_stored(api_key) -> None:  # type: ignore[no-untyped-def]
+def test_raw_key_is_never_stored(api_key) -> None:
     row = ApiKey.objects.get(pk=api_key.api_key.pk)
     secret_part = api_key.token[len(row.prefix) :]
     for value in (row.prefix, row.digest, row.name):
@@ -50,7 +50,7 @@ def test_raw_key_is_never_stored(api_key) -> None:  # type: ignore[no-untyped-de
 
 
 @pytest.mark.django_db
-def test_bearer_and_x_api_key_both_authenticate(api_key) -> None:  # type: ignore[no-untyped-def]
+def test_bearer_and_x_api_key_both_authenticate(api_key) -> None:
     assert call(HTTP_AUTHORIZATION=f"Bearer {api_key.token}").status_code == 200
     response = call(HTTP_X_API_KEY=api_key.token)
     assert response.status_code == 200
@@ -59,7 +59,7 @@ def test_bearer_and_x_api_key_both_authenticate(api_key) -> None:  # type: ignor
 
 @pytest.mark.django_db
 def test_malformed_key_is_rejected_without_a_database_query(
-    django_assert_num_queries,  # type: ignore[no-untyped-def]
+    django_assert_num_queries,
 ) -> None:
     token = tokens.generate()
     typo = token[:10] + ("x" if token[10] != "x" else "y") + token[11:]
@@ -82,7 +82,7 @@ def test_unknown_well_formed_key_is_401() -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("state", ["revoked", "expired", "inactive_user"])
-def test_unusable_keys_are_401(api_key, state: str) -> None:  # type: ignore[no-untyped-def]
+def test_unusable_keys_are_401(api_key, state: str) -> None:
     row = api_key.api_key
     if state == "revoked":
         api_key_revoke(api_key=row)
@@ -96,13 +96,13 @@ def test_unusable_keys_are_401(api_key, state: str) -> None:  # type: ignore[no-
 
 
 @pytest.mark.django_db
-def test_key_with_future_expiry_works(user) -> None:  # type: ignore[no-untyped-def]
+def test_key_with_future_expiry_works(user) -> None:
     created = api_key_create(user=user, expires_at=timezone.now() + timedelta(days=1))
     assert call(HTTP_AUTHORIZATION=f"Bearer {created.token}").status_code == 200
 
 
 @pytest.mark.django_db
-def test_last_used_is_written_at_most_once_a_minute(api_key, time_machine) -> None:  # type: ignore[no-untyped-def]
+def test_last_used_is_written_at_most_once_a_minute(api_key, time_machine) -> None:
     time_machine.move_to("2026-01-01 12:00:00+00:00", tick=False)
     call(HTTP_AUTHORIZATION=f"Bearer {api_key.token}")
     first = ApiKey.objects.get(pk=api_key.api_key.pk).last_used_at
@@ -116,26 +116,26 @@ def test_last_used_is_written_at_most_once_a_minute(api_key, time_machine) -> No
 
 
 @pytest.mark.django_db
-def test_revoke_is_idempotent(api_key) -> None:  # type: ignore[no-untyped-def]
+def test_revoke_is_idempotent(api_key) -> None:
     first = api_key_revoke(api_key=api_key.api_key).revoked_at
     assert api_key_revoke(api_key=api_key.api_key).revoked_at == first
 
 
 @pytest.mark.django_db
-def test_key_in_query_string_is_not_accepted(api_key) -> None:  # type: ignore[no-untyped-def]
+def test_key_in_query_string_is_not_accepted(api_key) -> None:
     response = view(factory.get(f"/whoami?api_key={api_key.token}"))
     assert response.status_code == 401
 
 
 @pytest.mark.django_db
-def test_cached_key_is_refused_at_once_after_revocation(api_key) -> None:  # type: ignore[no-untyped-def]
+def test_cached_key_is_refused_at_once_after_revocation(api_key) -> None:
     assert call(HTTP_AUTHORIZATION=f"Bearer {api_key.token}").status_code == 200  # now cached
     api_key_revoke(api_key=ApiKey.objects.get(pk=api_key.api_key.pk))
     assert call(HTTP_AUTHORIZATION=f"Bearer {api_key.token}").status_code == 401
 
 
 @pytest.mark.django_db
-def test_cached_key_is_refused_at_once_after_the_user_is_deactivated(api_key) -> None:  # type: ignore[no-untyped-def]
+def test_cached_key_is_refused_at_once_after_the_user_is_deactivated(api_key) -> None:
     assert call(HTTP_X_API_KEY=api_key.token).status_code == 200
     user = api_key.api_key.user
     user.is_active = False
@@ -144,7 +144,7 @@ def test_cached_key_is_refused_at_once_after_the_user_is_deactivated(api_key) ->
 
 
 @pytest.mark.django_db
-def test_cached_authentication_needs_no_key_query(api_key, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_cached_authentication_needs_no_key_query(api_key, django_assert_num_queries) -> None:
     call(HTTP_AUTHORIZATION=f"Bearer {api_key.token}")
     with django_assert_num_queries(0):
         assert call(HTTP_AUTHORIZATION=f"Bearer {api_key.token}").status_code == 200

@@ -54,7 +54,7 @@ class FakeStripe(stripe.HTTPClient):
 
     # -- the stripe.HTTPClient interface ------------------------------------------------------
 
-    def request(  # type: ignore[override]
+    def request(
         self, method: str, url: str, headers: Any, post_data: Any = None
     ) -> tuple[str, int, dict[str, str]]:
         parts = urlsplit(url)

@@ -69,7 +69,7 @@ def test_grantcredits_refuses_bad_input(args: list[str]) -> None:
 
 
 @pytest.mark.django_db
-def test_ensuredemo_is_stable_across_runs(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_ensuredemo_is_stable_across_runs(settings, tmp_path) -> None:
     settings.VAR_DIR = tmp_path
     first = run("ensuredemo")[-1]
     second = run("ensuredemo")[-1]

@@ -21,13 +21,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def funded(require_postgres):  # type: ignore[no-untyped-def]
+def funded(require_postgres):
     user = UserFactory()
     credits_grant(user=user, amount=100, idempotency_key=f"seed:{user.pk}")
     return user
 
 
-def test_forty_holds_of_ten_against_one_hundred_accept_exactly_ten(funded) -> None:  # type: ignore[no-untyped-def]
+def test_forty_holds_of_ten_against_one_hundred_accept_exactly_ten(funded) -> None:
     results = run_in_threads(
         40, lambda i: credits_hold(user=funded, amount=10, idempotency_key=f"race:{i}")
     )
@@ -41,7 +41,7 @@ def test_forty_holds_of_ten_against_one_hundred_accept_exactly_ten(funded) -> No
     assert ledger_inconsistencies() == []
 
 
-def test_holds_of_uneven_cost_leave_the_remainder(funded) -> None:  # type: ignore[no-untyped-def]
+def test_holds_of_uneven_cost_leave_the_remainder(funded) -> None:
     results = run_in_threads(
         20, lambda i: credits_hold(user=funded, amount=7, idempotency_key=f"odd:{i}")
     )
@@ -49,7 +49,7 @@ def test_holds_of_uneven_cost_leave_the_remainder(funded) -> None:  # type: igno
     assert balance_get(user=funded).available == 100 % 7
 
 
-def test_one_idempotency_key_forty_times_is_one_hold(funded) -> None:  # type: ignore[no-untyped-def]
+def test_one_idempotency_key_forty_times_is_one_hold(funded) -> None:
     job = uuid.uuid4()
     results = run_in_threads(
         40, lambda i: credits_hold(user=funded, amount=10, idempotency_key="same", job_id=job)
@@ -60,11 +60,11 @@ def test_one_idempotency_key_forty_times_is_one_hold(funded) -> None:  # type: i
     assert balance_get(user=funded).available == 90
 
 
-def test_capture_and_release_racing_on_one_hold_resolve_once(funded) -> None:  # type: ignore[no-untyped-def]
+def test_capture_and_release_racing_on_one_hold_resolve_once(funded) -> None:
     for round_no in range(5):
         hold = credits_hold(user=funded, amount=10, idempotency_key=f"h:{round_no}")
 
-        def act(i: int, hold: Transfer = hold):  # type: ignore[no-untyped-def]
+        def act(i: int, hold: Transfer = hold):
             if i % 2 == 0:
                 return credits_capture(hold=hold)
             return credits_release(hold=hold)
@@ -80,8 +80,8 @@ def test_capture_and_release_racing_on_one_hold_resolve_once(funded) -> None:  #
     assert ledger_inconsistencies() == []
 
 
-def test_spends_and_grants_interleaved_conserve_credits(funded) -> None:  # type: ignore[no-untyped-def]
-    def act(i: int):  # type: ignore[no-untyped-def]
+def test_spends_and_grants_interleaved_conserve_credits(funded) -> None:
+    def act(i: int):
         if i % 4 == 0:
             return credits_grant(user=funded, amount=5, idempotency_key=f"g:{i}")
         try:

@@ -103,7 +103,7 @@ def test_finance_groups_hold_exactly_their_permissions() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_finance_reads_the_ledger_but_cannot_edit_or_delete_it(finance, customer) -> None:  # type: ignore[no-untyped-def]
+def test_finance_reads_the_ledger_but_cannot_edit_or_delete_it(finance, customer) -> None:
     client = logged_in(finance)
     transfer = Transfer.objects.get(credit_account__user=customer)
     assert client.get(reverse("admin:billing_transfer_changelist")).status_code == 200
@@ -123,7 +123,7 @@ def test_finance_reads_the_ledger_but_cannot_edit_or_delete_it(finance, customer
     assert client.get(reverse("admin:billing_price_changelist")).status_code == 403
 
 
-def test_finance_exports_transfers_as_streaming_csv(finance, customer) -> None:  # type: ignore[no-untyped-def]
+def test_finance_exports_transfers_as_streaming_csv(finance, customer) -> None:
     credits_grant(
         user=customer, amount=5, idempotency_key="=HYPERLINK(evil)", reason="=cmd|' /C calc'!A0"
     )
@@ -144,7 +144,7 @@ def test_finance_exports_transfers_as_streaming_csv(finance, customer) -> None: 
     assert body[1][11] == "'=cmd|' /C calc'!A0"  # formulas are neutralised
 
 
-def test_staff_without_export_permission_cannot_export(customer) -> None:  # type: ignore[no-untyped-def]
+def test_staff_without_export_permission_cannot_export(customer) -> None:
     viewer = UserFactory(is_staff=True)
     viewer.user_permissions.add(
         *Group.objects.get(name="Finance").permissions.filter(codename="view_transfer")
@@ -165,7 +165,7 @@ def test_staff_without_export_permission_cannot_export(customer) -> None:  # typ
 
 
 @pytest.fixture
-def paid_topup(client, fake_stripe, start_checkout) -> TopUp:  # type: ignore[no-untyped-def]
+def paid_topup(client, fake_stripe, start_checkout) -> TopUp:
     topup = start_checkout()
     post_webhook(
         client, event("checkout.session.completed", fake_stripe.pay(topup.stripe_session_id))
@@ -190,7 +190,7 @@ def paid_topup(client, fake_stripe, start_checkout) -> TopUp:  # type: ignore[no
     return topup
 
 
-def test_topups_are_searchable_by_stripe_ids(finance, paid_topup: TopUp) -> None:  # type: ignore[no-untyped-def]
+def test_topups_are_searchable_by_stripe_ids(finance, paid_topup: TopUp) -> None:
     client = logged_in(finance)
     other = TopUp.objects.create(
         user=UserFactory(),
@@ -212,7 +212,7 @@ def test_topups_are_searchable_by_stripe_ids(finance, paid_topup: TopUp) -> None
     assert list(client.get(url, {"q": "cs_test_other"}).context["cl"].queryset) == [other]
 
 
-def test_finance_exports_topups_as_csv(finance, paid_topup: TopUp) -> None:  # type: ignore[no-untyped-def]
+def test_finance_exports_topups_as_csv(finance, paid_topup: TopUp) -> None:
     response = logged_in(finance).post(
         reverse("admin:billing_topup_changelist"),
         {"action": "export_csv", "_selected_action": [paid_topup.pk]},
@@ -224,7 +224,7 @@ def test_finance_exports_topups_as_csv(finance, paid_topup: TopUp) -> None:  # t
     assert (record["status"], record["credits"], record["amount"]) == ("paid", "100", "1000")
 
 
-def test_finance_cannot_change_topups_or_stripe_events(finance, paid_topup: TopUp) -> None:  # type: ignore[no-untyped-def]
+def test_finance_cannot_change_topups_or_stripe_events(finance, paid_topup: TopUp) -> None:
     client = logged_in(finance)
     assert (
         client.post(
@@ -237,7 +237,7 @@ def test_finance_cannot_change_topups_or_stripe_events(finance, paid_topup: TopU
     assert client.get(reverse("admin:billing_creditpack_add")).status_code == 403
 
 
-def test_summary_page_shows_revenue_credits_and_a_chart(finance, paid_topup: TopUp) -> None:  # type: ignore[no-untyped-def]
+def test_summary_page_shows_revenue_credits_and_a_chart(finance, paid_topup: TopUp) -> None:
     response = logged_in(finance).get(reverse("admin:billing_summary"), {"days": "7"})
     assert response.status_code == 200
     html = response.content.decode()
@@ -259,7 +259,7 @@ def test_summary_page_needs_topup_view_permission() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_finance_requests_an_adjustment_through_the_admin(finance, customer) -> None:  # type: ignore[no-untyped-def]
+def test_finance_requests_an_adjustment_through_the_admin(finance, customer) -> None:
     client = logged_in(finance)
     assert client.get(reverse("admin:billing_adjustmentrequest_add")).status_code == 200
     response = client.post(
@@ -283,7 +283,7 @@ def test_finance_requests_an_adjustment_through_the_admin(finance, customer) -> 
     assert balance_get(user=customer).available == 100  # nothing posted before approval
 
 
-def test_adjustment_request_needs_a_nonzero_amount_and_a_reference(finance, customer) -> None:  # type: ignore[no-untyped-def]
+def test_adjustment_request_needs_a_nonzero_amount_and_a_reference(finance, customer) -> None:
     client = logged_in(finance)
     for data in ({"amount": 0, "reference": "T-1"}, {"amount": 5, "reference": ""}):
         response = client.post(
@@ -294,7 +294,7 @@ def test_adjustment_request_needs_a_nonzero_amount_and_a_reference(finance, cust
     assert not AdjustmentRequest.objects.exists()
 
 
-def test_finance_without_approve_permission_cannot_approve(finance, customer) -> None:  # type: ignore[no-untyped-def]
+def test_finance_without_approve_permission_cannot_approve(finance, customer) -> None:
     request = adjustment_request_create(
         user=customer,
         amount=10,
@@ -316,7 +316,7 @@ def test_finance_without_approve_permission_cannot_approve(finance, customer) ->
     assert not Transfer.objects.filter(kind=Transfer.Kind.ADJUSTMENT).exists()
 
 
-def test_nobody_approves_their_own_request(approver, customer) -> None:  # type: ignore[no-untyped-def]
+def test_nobody_approves_their_own_request(approver, customer) -> None:
     request = adjustment_request_create(
         user=customer, amount=10, reason="r", reference="T-1", requested_by=approver
     )
@@ -338,7 +338,7 @@ def test_nobody_approves_their_own_request(approver, customer) -> None:  # type:
     assert not Transfer.objects.filter(kind=Transfer.Kind.ADJUSTMENT).exists()
 
 
-def test_approver_approves_someone_elses_request(finance, approver, customer) -> None:  # type: ignore[no-untyped-def]
+def test_approver_approves_someone_elses_request(finance, approver, customer) -> None:
     logged_in(finance).post(
         reverse("admin:billing_adjustmentrequest_add"),
         {"user": customer.pk, "amount": -30, "reason": "duplicate grant", "reference": "T-7"},
@@ -376,7 +376,7 @@ def test_approver_approves_someone_elses_request(finance, approver, customer) ->
     assert ledger_inconsistencies() == []
 
 
-def test_removal_beyond_the_balance_stays_pending(finance, approver, customer) -> None:  # type: ignore[no-untyped-def]
+def test_removal_beyond_the_balance_stays_pending(finance, approver, customer) -> None:
     request = adjustment_request_create(
         user=customer, amount=-101, reason="r", reference="T-1", requested_by=finance
     )
@@ -391,7 +391,7 @@ def test_removal_beyond_the_balance_stays_pending(finance, approver, customer) -
     assert balance_get(user=customer).available == 100
 
 
-def test_rejection_posts_nothing(finance, approver, customer) -> None:  # type: ignore[no-untyped-def]
+def test_rejection_posts_nothing(finance, approver, customer) -> None:
     request = adjustment_request_create(
         user=customer, amount=10, reason="r", reference="T-1", requested_by=finance
     )
@@ -410,7 +410,7 @@ def test_rejection_posts_nothing(finance, approver, customer) -> None:  # type: 
     assert balance_get(user=customer).available == 100
 
 
-def test_requests_cannot_be_edited_or_deleted(finance, approver, customer) -> None:  # type: ignore[no-untyped-def]
+def test_requests_cannot_be_edited_or_deleted(finance, approver, customer) -> None:
     request = adjustment_request_create(
         user=customer, amount=10, reason="r", reference="T-1", requested_by=finance
     )
@@ -429,7 +429,7 @@ def test_requests_cannot_be_edited_or_deleted(finance, approver, customer) -> No
     assert request.amount == 10
 
 
-def test_database_refuses_a_self_approved_request(customer) -> None:  # type: ignore[no-untyped-def]
+def test_database_refuses_a_self_approved_request(customer) -> None:
     staff = UserFactory(is_staff=True)
     transfer = credits_grant(user=customer, amount=1, idempotency_key="adj:x", kind="adjustment")
     with pytest.raises(IntegrityError), transaction.atomic():

@@ -24,14 +24,14 @@ from tests.factories import UserFactory
 
 
 @pytest.fixture
-def funded(db):  # type: ignore[no-untyped-def]
+def funded(db):
     user = UserFactory()
     credits_grant(user=user, amount=100, idempotency_key=f"seed:{user.pk}")
     return user
 
 
 @pytest.fixture(autouse=True)
-def _ledger_stays_consistent(db):  # type: ignore[no-untyped-def]
+def _ledger_stays_consistent(db):
     yield
     assert ledger_inconsistencies() == []
 
@@ -40,12 +40,12 @@ def key() -> str:
     return f"test:{uuid.uuid4()}"
 
 
-def test_grant_posts_credits(funded) -> None:  # type: ignore[no-untyped-def]
+def test_grant_posts_credits(funded) -> None:
     balance = balance_get(user=funded)
     assert (balance.posted, balance.held, balance.available) == (100, 0, 100)
 
 
-def test_hold_reserves_and_capture_charges(funded) -> None:  # type: ignore[no-untyped-def]
+def test_hold_reserves_and_capture_charges(funded) -> None:
     hold = credits_hold(user=funded, amount=30, idempotency_key=key())
     assert balance_get(user=funded).available == 70
     assert balance_get(user=funded).held == 30
@@ -56,28 +56,28 @@ def test_hold_reserves_and_capture_charges(funded) -> None:  # type: ignore[no-u
     assert (balance.posted, balance.held, balance.available) == (70, 0, 70)
 
 
-def test_partial_capture_releases_the_rest(funded) -> None:  # type: ignore[no-untyped-def]
+def test_partial_capture_releases_the_rest(funded) -> None:
     hold = credits_hold(user=funded, amount=30, idempotency_key=key())
     credits_capture(hold=hold, amount=12)
     balance = balance_get(user=funded)
     assert (balance.posted, balance.held, balance.available) == (88, 0, 88)
 
 
-def test_capture_more_than_held_is_refused(funded) -> None:  # type: ignore[no-untyped-def]
+def test_capture_more_than_held_is_refused(funded) -> None:
     hold = credits_hold(user=funded, amount=30, idempotency_key=key())
     with pytest.raises(ValueError, match="capture"):
         credits_capture(hold=hold, amount=31)
     assert balance_get(user=funded).held == 30
 
 
-def test_release_returns_credits(funded) -> None:  # type: ignore[no-untyped-def]
+def test_release_returns_credits(funded) -> None:
     hold = credits_hold(user=funded, amount=30, idempotency_key=key())
     credits_release(hold=hold, reason="job failed")
     assert balance_get(user=funded).available == 100
     assert not holds_open(user=funded).exists()
 
 
-def test_hold_resolves_at_most_once(funded) -> None:  # type: ignore[no-untyped-def]
+def test_hold_resolves_at_most_once(funded) -> None:
     hold = credits_hold(user=funded, amount=30, idempotency_key=key())
     first = credits_capture(hold=hold)
     again = credits_capture(hold=hold)
@@ -89,7 +89,7 @@ def test_hold_resolves_at_most_once(funded) -> None:  # type: ignore[no-untyped-
     assert balance_get(user=funded).available == 70
 
 
-def test_unique_constraint_backstops_double_resolution(funded) -> None:  # type: ignore[no-untyped-def]
+def test_unique_constraint_backstops_double_resolution(funded) -> None:
     hold = credits_hold(user=funded, amount=30, idempotency_key=key())
     credits_release(hold=hold)
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -104,7 +104,7 @@ def test_unique_constraint_backstops_double_resolution(funded) -> None:  # type:
         )
 
 
-def test_insufficient_credits_changes_nothing(funded) -> None:  # type: ignore[no-untyped-def]
+def test_insufficient_credits_changes_nothing(funded) -> None:
     with pytest.raises(InsufficientCredits) as excinfo:
         credits_hold(user=funded, amount=101, idempotency_key=key())
     assert (excinfo.value.required, excinfo.value.available) == (101, 100)
@@ -112,12 +112,12 @@ def test_insufficient_credits_changes_nothing(funded) -> None:  # type: ignore[n
     assert balance_get(user=funded).available == 100
 
 
-def test_user_without_account_has_nothing_to_spend(db) -> None:  # type: ignore[no-untyped-def]
+def test_user_without_account_has_nothing_to_spend(db) -> None:
     with pytest.raises(InsufficientCredits):
         credits_hold(user=UserFactory(), amount=1, idempotency_key=key())
 
 
-def test_same_idempotency_key_is_one_hold(funded) -> None:  # type: ignore[no-untyped-def]
+def test_same_idempotency_key_is_one_hold(funded) -> None:
     k = key()
     job = uuid.uuid4()
     first = credits_hold(user=funded, amount=10, idempotency_key=k, job_id=job)
@@ -127,7 +127,7 @@ def test_same_idempotency_key_is_one_hold(funded) -> None:  # type: ignore[no-un
 
 
 @pytest.mark.parametrize("change", ["amount", "job", "user"])
-def test_same_key_with_different_parameters_is_refused(funded, change: str) -> None:  # type: ignore[no-untyped-def]
+def test_same_key_with_different_parameters_is_refused(funded, change: str) -> None:
     k = key()
     job = uuid.uuid4()
     credits_hold(user=funded, amount=10, idempotency_key=k, job_id=job)
@@ -146,7 +146,7 @@ def test_same_key_with_different_parameters_is_refused(funded, change: str) -> N
     assert balance_get(user=other).available == 50
 
 
-def test_grant_with_reused_key_is_idempotent_or_conflicts(funded) -> None:  # type: ignore[no-untyped-def]
+def test_grant_with_reused_key_is_idempotent_or_conflicts(funded) -> None:
     k = key()
     credits_grant(user=funded, amount=5, idempotency_key=k)
     credits_grant(user=funded, amount=5, idempotency_key=k)
@@ -155,19 +155,19 @@ def test_grant_with_reused_key_is_idempotent_or_conflicts(funded) -> None:  # ty
         credits_grant(user=funded, amount=6, idempotency_key=k)
 
 
-def test_transfers_cannot_be_updated(funded) -> None:  # type: ignore[no-untyped-def]
+def test_transfers_cannot_be_updated(funded) -> None:
     with pytest.raises(DatabaseError), transaction.atomic():
         Transfer.objects.filter(credit_account__user=funded).update(amount=1_000_000)
     assert balance_get(user=funded).available == 100
 
 
-def test_transfers_cannot_be_deleted_on_postgres(funded, require_postgres) -> None:  # type: ignore[no-untyped-def]
+def test_transfers_cannot_be_deleted_on_postgres(funded, require_postgres) -> None:
     with pytest.raises(DatabaseError), transaction.atomic():
         Transfer.objects.filter(credit_account__user=funded).delete()
     assert Transfer.objects.filter(credit_account__user=funded).count() == 1
 
 
-def test_trigger_is_installed_on_postgres(require_postgres) -> None:  # type: ignore[no-untyped-def]
+def test_trigger_is_installed_on_postgres(require_postgres) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'billing_transfer'::regclass "
@@ -176,12 +176,12 @@ def test_trigger_is_installed_on_postgres(require_postgres) -> None:  # type: ig
         assert [row[0] for row in cursor.fetchall()] == ["billing_transfer_append_only"]
 
 
-def test_customer_balance_constraint_backstops_overspend(funded) -> None:  # type: ignore[no-untyped-def]
+def test_customer_balance_constraint_backstops_overspend(funded) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerAccount.objects.filter(user=funded).update(debits_pending=101)
 
 
-def test_stale_holds_expire_once(funded) -> None:  # type: ignore[no-untyped-def]
+def test_stale_holds_expire_once(funded) -> None:
     old = credits_hold(user=funded, amount=20, idempotency_key=key(), ttl=timedelta(seconds=1))
     fresh = credits_hold(user=funded, amount=10, idempotency_key=key())
     later = timezone.now() + timedelta(seconds=5)
@@ -192,7 +192,7 @@ def test_stale_holds_expire_once(funded) -> None:  # type: ignore[no-untyped-def
     assert balance_get(user=funded).available == 90
 
 
-def test_adjustments_record_actor_and_reason(funded) -> None:  # type: ignore[no-untyped-def]
+def test_adjustments_record_actor_and_reason(funded) -> None:
     staff = UserFactory(is_staff=True)
     plus = credits_adjust(
         user=funded,
@@ -221,7 +221,7 @@ def test_adjustments_record_actor_and_reason(funded) -> None:  # type: ignore[no
         credits_adjust(user=funded, amount=5, actor=staff, reason=" ", idempotency_key=key())
 
 
-def test_double_entry_sums_balance_across_all_accounts(funded) -> None:  # type: ignore[no-untyped-def]
+def test_double_entry_sums_balance_across_all_accounts(funded) -> None:
     hold = credits_hold(user=funded, amount=30, idempotency_key=key())
     credits_capture(hold=hold, amount=20)
     credits_release(hold=credits_hold(user=funded, amount=5, idempotency_key=key()))

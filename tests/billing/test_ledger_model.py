@@ -41,7 +41,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.posted += amount
 
     @rule(target=holds, amount=st.integers(1, 300))
-    def hold(self, amount: int):  # type: ignore[no-untyped-def]
+    def hold(self, amount: int):
         available = self.posted - sum(self.open.values())
         try:
             transfer = credits_hold(user=self.user, amount=amount, idempotency_key=self.k())

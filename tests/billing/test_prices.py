@@ -8,7 +8,7 @@ from billing.services import price_quote
 
 
 @pytest.mark.django_db
-def test_default_price_is_per_second_times_duration(settings) -> None:  # type: ignore[no-untyped-def]
+def test_default_price_is_per_second_times_duration(settings) -> None:
     flat, per_second = settings.BILLING_DEFAULT_PRICES["generate"]["fast"]["720p"]
     quote = price_quote(operation="generate", model_tier="fast", resolution="720p", seconds=8)
     assert quote.credits == flat + per_second * 8

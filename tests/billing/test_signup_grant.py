@@ -11,7 +11,7 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_signup_grant_gives_the_configured_credits_once(settings) -> None:  # type: ignore[no-untyped-def]
+def test_signup_grant_gives_the_configured_credits_once(settings) -> None:
     settings.BILLING_SIGNUP_GRANT_CREDITS = 50
     user = UserFactory()
     first = signup_grant(user=user)
@@ -24,7 +24,7 @@ def test_signup_grant_gives_the_configured_credits_once(settings) -> None:  # ty
     assert balance_get(user=user).available == 50
 
 
-def test_signup_grant_can_be_switched_off(settings) -> None:  # type: ignore[no-untyped-def]
+def test_signup_grant_can_be_switched_off(settings) -> None:
     settings.BILLING_SIGNUP_GRANT_CREDITS = 0
     user = UserFactory()
     assert signup_grant(user=user) is None

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _ledger_stays_consistent(db):  # type: ignore[no-untyped-def]
+def _ledger_stays_consistent(db):
     yield
     assert ledger_inconsistencies() == []
 
@@ -109,7 +109,7 @@ def clawbacks(topup: TopUp) -> list[tuple[str, int]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_paid_checkout_grants_the_pack_once(fake_stripe, start_checkout) -> None:  # type: ignore[no-untyped-def]
+def test_paid_checkout_grants_the_pack_once(fake_stripe, start_checkout) -> None:
     client = Client(enforce_csrf_checks=True)  # the endpoint is CSRF-exempt: Stripe has no token
     topup = start_checkout()
     payload = completed(fake_stripe, topup)
@@ -132,7 +132,7 @@ def test_paid_checkout_grants_the_pack_once(fake_stripe, start_checkout) -> None
     assert stored.outcome == "processed"
 
 
-def test_unpaid_completion_grants_nothing_until_async_success(  # type: ignore[no-untyped-def]
+def test_unpaid_completion_grants_nothing_until_async_success(
     client, fake_stripe, start_checkout
 ) -> None:
     topup = start_checkout()
@@ -160,9 +160,7 @@ def test_unpaid_completion_grants_nothing_until_async_success(  # type: ignore[n
     assert balance_get(user=topup.user).available == 100
 
 
-def test_async_payment_failure_marks_the_topup_failed(  # type: ignore[no-untyped-def]
-    client, fake_stripe, start_checkout
-) -> None:
+def test_async_payment_failure_marks_the_topup_failed(client, fake_stripe, start_checkout) -> None:
     topup = start_checkout()
     post_webhook(client, completed(fake_stripe, topup, payment_status="unpaid"))
     failed = completed(
@@ -177,7 +175,7 @@ def test_async_payment_failure_marks_the_topup_failed(  # type: ignore[no-untype
     assert grants() == 0
 
 
-def test_expired_session_marks_the_topup_expired(client, fake_stripe, start_checkout) -> None:  # type: ignore[no-untyped-def]
+def test_expired_session_marks_the_topup_expired(client, fake_stripe, start_checkout) -> None:
     topup = start_checkout()
     session = {**fake_stripe.public(topup.stripe_session_id), "status": "expired"}
     assert post_webhook(client, event("checkout.session.expired", session)).status_code == 200
@@ -186,7 +184,7 @@ def test_expired_session_marks_the_topup_expired(client, fake_stripe, start_chec
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_any_order_of_events_and_success_page_grants_once(  # type: ignore[no-untyped-def]
+def test_any_order_of_events_and_success_page_grants_once(
     client, fake_stripe, start_checkout, seed: int
 ) -> None:
     topup = start_checkout()
@@ -212,7 +210,7 @@ def test_any_order_of_events_and_success_page_grants_once(  # type: ignore[no-un
     assert balance_get(user=topup.user).available == 100
 
 
-def test_event_naming_a_topup_whose_session_id_was_not_stored_yet(  # type: ignore[no-untyped-def]
+def test_event_naming_a_topup_whose_session_id_was_not_stored_yet(
     client, fake_stripe, start_checkout
 ) -> None:
     """A crash between Stripe's answer and our write: the webhook still finds the top-up."""
@@ -226,7 +224,7 @@ def test_event_naming_a_topup_whose_session_id_was_not_stored_yet(  # type: igno
     assert topup.status == TopUp.Status.PAID
 
 
-def test_events_that_are_not_ours_are_stored_and_ignored(client, fake_stripe) -> None:  # type: ignore[no-untyped-def]
+def test_events_that_are_not_ours_are_stored_and_ignored(client, fake_stripe) -> None:
     foreign = event(
         "checkout.session.completed",
         {
@@ -247,7 +245,7 @@ def test_events_that_are_not_ours_are_stored_and_ignored(client, fake_stripe) ->
     assert not Transfer.objects.exists()
 
 
-def test_paid_amount_different_from_the_price_is_not_granted(  # type: ignore[no-untyped-def]
+def test_paid_amount_different_from_the_price_is_not_granted(
     client, fake_stripe, start_checkout
 ) -> None:
     topup = start_checkout()
@@ -290,7 +288,7 @@ def _bad_requests(payload: str) -> dict[str, tuple[str, str | None]]:
         "signed non-json",
     ],
 )
-def test_unverified_requests_are_refused_and_write_nothing(  # type: ignore[no-untyped-def]
+def test_unverified_requests_are_refused_and_write_nothing(
     client, fake_stripe, start_checkout, case: str
 ) -> None:
     topup = start_checkout()
@@ -303,7 +301,7 @@ def test_unverified_requests_are_refused_and_write_nothing(  # type: ignore[no-u
     assert TopUp.objects.values().get(pk=topup.pk) == before
 
 
-def test_timestamps_within_tolerance_are_accepted(client, fake_stripe, start_checkout) -> None:  # type: ignore[no-untyped-def]
+def test_timestamps_within_tolerance_are_accepted(client, fake_stripe, start_checkout) -> None:
     topup = start_checkout()
     now = int(time.time())
     old = completed(fake_stripe, topup)
@@ -313,13 +311,13 @@ def test_timestamps_within_tolerance_are_accepted(client, fake_stripe, start_che
     assert grants() == 1
 
 
-def test_webhook_without_secret_configured_is_refused(client, stripe_off) -> None:  # type: ignore[no-untyped-def]
+def test_webhook_without_secret_configured_is_refused(client, stripe_off) -> None:
     payload = event("customer.created", {"id": "cus_1"})
     assert post_webhook(client, payload).status_code == 503
     assert not StripeEvent.objects.exists()
 
 
-def test_webhook_only_accepts_post(client, fake_stripe) -> None:  # type: ignore[no-untyped-def]
+def test_webhook_only_accepts_post(client, fake_stripe) -> None:
     assert client.get("/billing/stripe/webhook/").status_code == 405
 
 
@@ -328,7 +326,7 @@ def test_webhook_only_accepts_post(client, fake_stripe) -> None:  # type: ignore
 # ---------------------------------------------------------------------------------------------
 
 
-def test_refunds_claw_back_in_proportion_to_the_cumulative_amount(  # type: ignore[no-untyped-def]
+def test_refunds_claw_back_in_proportion_to_the_cumulative_amount(
     client, fake_stripe, start_checkout
 ) -> None:
     topup = paid_topup(client, fake_stripe, start_checkout)  # 100 credits for 1000 cents
@@ -348,13 +346,13 @@ def test_refunds_claw_back_in_proportion_to_the_cumulative_amount(  # type: igno
     assert balance_get(user=topup.user).available == 0
 
 
-def test_refund_rounds_the_clawback_down(client, fake_stripe, start_checkout) -> None:  # type: ignore[no-untyped-def]
+def test_refund_rounds_the_clawback_down(client, fake_stripe, start_checkout) -> None:
     topup = paid_topup(client, fake_stripe, start_checkout)
     post_webhook(client, refund_event(topup, 333))  # 33.3 credits → 33
     assert clawbacks(topup) == [("clawback", 33)]
 
 
-def test_refund_of_spent_credits_goes_negative_and_blocks_spending(  # type: ignore[no-untyped-def]
+def test_refund_of_spent_credits_goes_negative_and_blocks_spending(
     client, fake_stripe, start_checkout
 ) -> None:
     topup = paid_topup(client, fake_stripe, start_checkout)
@@ -380,7 +378,7 @@ def test_refund_of_spent_credits_goes_negative_and_blocks_spending(  # type: ign
     credits_hold(user=user, amount=10, idempotency_key="now-affordable")
 
 
-def test_a_refund_seen_before_the_payment_is_applied_after_the_grant(  # type: ignore[no-untyped-def]
+def test_a_refund_seen_before_the_payment_is_applied_after_the_grant(
     client, fake_stripe, start_checkout
 ) -> None:
     topup = start_checkout()
@@ -409,7 +407,7 @@ def test_a_refund_seen_before_the_payment_is_applied_after_the_grant(  # type: i
 # ---------------------------------------------------------------------------------------------
 
 
-def test_dispute_lost_keeps_the_credits_clawed_back(client, fake_stripe, start_checkout) -> None:  # type: ignore[no-untyped-def]
+def test_dispute_lost_keeps_the_credits_clawed_back(client, fake_stripe, start_checkout) -> None:
     topup = paid_topup(client, fake_stripe, start_checkout)
     post_webhook(client, dispute_event(topup, "charge.dispute.created", "needs_response"))
     assert balance_get(user=topup.user).available == 0
@@ -421,7 +419,7 @@ def test_dispute_lost_keeps_the_credits_clawed_back(client, fake_stripe, start_c
     assert topup.dispute_status == "lost"
 
 
-def test_dispute_won_reinstates_the_credits(client, fake_stripe, start_checkout) -> None:  # type: ignore[no-untyped-def]
+def test_dispute_won_reinstates_the_credits(client, fake_stripe, start_checkout) -> None:
     topup = paid_topup(client, fake_stripe, start_checkout)
     post_webhook(client, dispute_event(topup, "charge.dispute.created", "needs_response"))
     assert balance_get(user=topup.user).available == 0
@@ -434,7 +432,7 @@ def test_dispute_won_reinstates_the_credits(client, fake_stripe, start_checkout)
     assert balance_get(user=topup.user).available == 100
 
 
-def test_dispute_closed_before_created_arrives(client, fake_stripe, start_checkout) -> None:  # type: ignore[no-untyped-def]
+def test_dispute_closed_before_created_arrives(client, fake_stripe, start_checkout) -> None:
     topup = paid_topup(client, fake_stripe, start_checkout)
     post_webhook(client, dispute_event(topup, "charge.dispute.closed", "won"))
     post_webhook(client, dispute_event(topup, "charge.dispute.created", "needs_response"))
@@ -442,7 +440,7 @@ def test_dispute_closed_before_created_arrives(client, fake_stripe, start_checko
     assert balance_get(user=topup.user).available == 100
 
 
-def test_dispute_after_a_partial_refund_takes_the_rest(client, fake_stripe, start_checkout) -> None:  # type: ignore[no-untyped-def]
+def test_dispute_after_a_partial_refund_takes_the_rest(client, fake_stripe, start_checkout) -> None:
     topup = paid_topup(client, fake_stripe, start_checkout)
     post_webhook(client, refund_event(topup, 300))
     post_webhook(
@@ -460,7 +458,7 @@ def test_dispute_after_a_partial_refund_takes_the_rest(client, fake_stripe, star
 
 
 @pytest.mark.django_db(transaction=True)
-def test_parallel_replays_and_success_page_grant_exactly_once(  # type: ignore[no-untyped-def]
+def test_parallel_replays_and_success_page_grant_exactly_once(
     require_postgres, fake_stripe, start_checkout
 ) -> None:
     for _ in range(3):
@@ -503,7 +501,7 @@ def test_parallel_replays_and_success_page_grant_exactly_once(  # type: ignore[n
 
 
 @pytest.mark.django_db(transaction=True)
-def test_parallel_refund_events_claw_back_once(  # type: ignore[no-untyped-def]
+def test_parallel_refund_events_claw_back_once(
     require_postgres, fake_stripe, start_checkout
 ) -> None:
     client = Client()

@@ -30,7 +30,7 @@ def session_user_id(client: Client) -> int | None:
 
 def test_signup_creates_the_user_logs_in_and_grants_the_signup_credits_once(
     client: Client, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.BILLING_SIGNUP_GRANT_CREDITS = 75
     response = client.post(reverse("dashboard:signup"), SIGNUP)
     assert response.status_code == 302 and response["Location"] == reverse("dashboard:home")
@@ -46,7 +46,7 @@ def test_signup_creates_the_user_logs_in_and_grants_the_signup_credits_once(
 
 def test_signup_refuses_a_taken_email_in_any_case_and_weak_passwords(
     client: Client, member
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     taken = client.post(reverse("dashboard:signup"), {**SIGNUP, "email": member.email.upper()})
     assert taken.status_code == 200 and "already exists" in taken.content.decode()
     weak = client.post(
@@ -59,7 +59,7 @@ def test_signup_refuses_a_taken_email_in_any_case_and_weak_passwords(
     assert not Transfer.objects.filter(kind="grant", reason="signup grant").exists()
 
 
-def test_login_with_email_in_any_case_then_logout_by_post_only(client: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_login_with_email_in_any_case_then_logout_by_post_only(client: Client, member) -> None:
     response = client.post(
         reverse("dashboard:login"), {"username": member.email.upper(), "password": PASSWORD}
     )
@@ -71,14 +71,14 @@ def test_login_with_email_in_any_case_then_logout_by_post_only(client: Client, m
     assert session_user_id(client) is None
 
 
-def test_wrong_password_does_not_log_in(client: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_does_not_log_in(client: Client, member) -> None:
     response = client.post(
         reverse("dashboard:login"), {"username": member.email, "password": "wrong"}
     )
     assert response.status_code == 200 and session_user_id(client) is None
 
 
-def test_dashboard_pages_need_a_login(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+def test_dashboard_pages_need_a_login(client: Client, db) -> None:
     for name in (
         "dashboard:home",
         "dashboard:new",
@@ -92,7 +92,7 @@ def test_dashboard_pages_need_a_login(client: Client, db) -> None:  # type: igno
         assert response["Location"].startswith(reverse("dashboard:login") + "?next=")
 
 
-def test_login_with_an_api_key_opens_that_keys_account(client: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_login_with_an_api_key_opens_that_keys_account(client: Client, member) -> None:
     token = api_key_create(user=member, name="cli").token
     response = client.post(reverse("dashboard:login-key"), {"api_key": f"  {token} "})
     assert response.status_code == 302 and response["Location"] == reverse("dashboard:home")
@@ -100,7 +100,7 @@ def test_login_with_an_api_key_opens_that_keys_account(client: Client, member) -
     assert ApiKey.objects.get(user=member).last_used_at is not None
 
 
-def test_login_with_a_revoked_or_malformed_key_is_refused(client: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_login_with_a_revoked_or_malformed_key_is_refused(client: Client, member) -> None:
     created = api_key_create(user=member, name="old")
     api_key_revoke(api_key=created.api_key)
     for token in (created.token, "vsk_not-a-key", ""):
@@ -111,7 +111,7 @@ def test_login_with_a_revoked_or_malformed_key_is_refused(client: Client, member
 
 def test_password_reset_mails_a_link_to_this_server_that_sets_a_new_password(
     client: Client, member, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.PUBLIC_BASE_URL = ""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "panel.example.test"]
     response = client.post(
@@ -142,7 +142,7 @@ def test_password_reset_mails_a_link_to_this_server_that_sets_a_new_password(
 
 def test_password_reset_for_an_unknown_email_sends_nothing_and_says_the_same(
     client: Client, db
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     response = client.post(reverse("dashboard:password_reset"), {"email": "nobody@example.com"})
     assert response.status_code == 302
     assert response["Location"] == reverse("dashboard:password_reset_done")
@@ -151,7 +151,7 @@ def test_password_reset_for_an_unknown_email_sends_nothing_and_says_the_same(
 
 def test_password_reset_link_uses_public_base_url_when_set(
     client: Client, member, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.PUBLIC_BASE_URL = "https://video.example.com"
     client.post(reverse("dashboard:password_reset"), {"email": member.email})
     assert "https://video.example.com/accounts/password-reset/" in mail.outbox[0].body
@@ -162,7 +162,7 @@ def test_password_reset_link_uses_public_base_url_when_set(
 # ---------------------------------------------------------------------------------------------
 
 
-def test_creating_a_key_shows_the_token_once(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_creating_a_key_shows_the_token_once(browser: Client, member) -> None:
     response = browser.post(reverse("dashboard:keys"), {"name": "worker"})
     assert response.status_code == 201
     page = response.content.decode()
@@ -177,7 +177,7 @@ def test_creating_a_key_shows_the_token_once(browser: Client, member) -> None:  
     assert not ApiKey.objects.filter(digest=token).exists()
 
 
-def test_keys_page_lists_only_own_keys_with_last_use(browser: Client, member, stranger) -> None:  # type: ignore[no-untyped-def]
+def test_keys_page_lists_only_own_keys_with_last_use(browser: Client, member, stranger) -> None:
     mine = api_key_create(user=member, name="mine-key").api_key
     theirs = api_key_create(user=stranger, name="their-key").api_key
     page = browser.get(reverse("dashboard:keys")).content.decode()
@@ -187,7 +187,7 @@ def test_keys_page_lists_only_own_keys_with_last_use(browser: Client, member, st
     assert "never" in page
 
 
-def test_revoking_a_key_stops_it_at_once(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_revoking_a_key_stops_it_at_once(browser: Client, member) -> None:
     created = api_key_create(user=member, name="gone")
     api_key_authenticate(token=created.token)  # cached now
     response = browser.post(reverse("dashboard:key-revoke", args=[created.api_key.pk]))
@@ -197,7 +197,7 @@ def test_revoking_a_key_stops_it_at_once(browser: Client, member) -> None:  # ty
     assert "Revoked" in browser.get(reverse("dashboard:keys")).content.decode()
 
 
-def test_another_accounts_key_cannot_be_revoked(browser: Client, stranger) -> None:  # type: ignore[no-untyped-def]
+def test_another_accounts_key_cannot_be_revoked(browser: Client, stranger) -> None:
     theirs = api_key_create(user=stranger, name="theirs")
     assert (
         browser.post(reverse("dashboard:key-revoke", args=[theirs.api_key.pk])).status_code == 404
@@ -205,13 +205,13 @@ def test_another_accounts_key_cannot_be_revoked(browser: Client, stranger) -> No
     assert api_key_authenticate(token=theirs.token).revoked_at is None
 
 
-def test_revoke_and_rotate_need_post(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_revoke_and_rotate_need_post(browser: Client, member) -> None:
     key = api_key_create(user=member).api_key
     assert browser.get(reverse("dashboard:key-revoke", args=[key.pk])).status_code == 405
     assert browser.get(reverse("dashboard:secret-rotate")).status_code == 405
 
 
-def test_signing_secret_is_shown_and_rotates(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_signing_secret_is_shown_and_rotates(browser: Client, member) -> None:
     first = webhook_secret_get_or_create(user=member)
     assert first in browser.get(reverse("dashboard:keys")).content.decode()
     response = browser.post(reverse("dashboard:secret-rotate"))
@@ -242,7 +242,7 @@ def csrf_token(client: Client, url: str) -> str:
 )
 def test_account_forms_refuse_posts_without_csrf_token(
     csrf_browser: Client, member, url_name, args, data
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     before = member.webhook_secret
     assert csrf_browser.post(reverse(url_name, args=args), data).status_code == 403
     member.refresh_from_db()
@@ -255,7 +255,7 @@ def test_account_forms_refuse_posts_without_csrf_token(
     assert accepted.status_code in (201, 302)
 
 
-def test_revoke_refuses_a_post_without_csrf_token(csrf_browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_revoke_refuses_a_post_without_csrf_token(csrf_browser: Client, member) -> None:
     key = api_key_create(user=member).api_key
     assert csrf_browser.post(reverse("dashboard:key-revoke", args=[key.pk])).status_code == 403
     key.refresh_from_db()
@@ -266,7 +266,7 @@ def test_revoke_refuses_a_post_without_csrf_token(csrf_browser: Client, member) 
     "url_name",
     ["dashboard:signup", "dashboard:login", "dashboard:login-key", "dashboard:password_reset"],
 )
-def test_anonymous_forms_refuse_posts_without_csrf_token(db, url_name) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_forms_refuse_posts_without_csrf_token(db, url_name) -> None:
     client = Client(enforce_csrf_checks=True)
     assert (
         client.post(

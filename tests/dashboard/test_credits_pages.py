@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from billing.models import CreditPack, TopUp, Transfer
 from billing.services import credits_grant
-from generation.services import JobSpec, job_run, job_submit
+from generation.services import JobSpec, job_submit
 from tests.billing.stripe_fakes import FakeStripe
 
 pytestmark = pytest.mark.django_db
@@ -22,15 +22,23 @@ CREDITS = reverse("dashboard:credits")
 CSV_URL = reverse("dashboard:ledger-csv")
 
 
-def run_job(user, seconds: int = 4):  # type: ignore[no-untyped-def]
-    job = job_submit(
-        user=user, spec=JobSpec(facade="dashboard", prompt="p", duration_seconds=seconds)
-    ).job
-    job_run(job_id=str(job.id))
-    return job
+@pytest.fixture
+def run_job(finish_with_tiny_video):
+    """Submit a dashboard job for `user` and finish it (a pre-rendered video; these pages show
+    money, not pixels)."""
+
+    def run(user, seconds: int = 4):
+        job = job_submit(
+            user=user, spec=JobSpec(facade="dashboard", prompt="p", duration_seconds=seconds)
+        ).job
+        return finish_with_tiny_video(job)
+
+    return run
 
 
-def test_credits_page_shows_balance_ledger_and_todays_usage(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_credits_page_shows_balance_ledger_and_todays_usage(
+    browser: Client, member, run_job
+) -> None:
     job = run_job(member)
     page = browser.get(CREDITS).content.decode()
     assert f'id="credits-available">{1000 - job.credits_quoted}<' in page
@@ -44,7 +52,7 @@ def test_credits_page_shows_balance_ledger_and_todays_usage(browser: Client, mem
     assert len(bars) == 30 and bars[-1].endswith(f": {job.credits_quoted}")
 
 
-def test_ledger_and_csv_show_only_own_rows(browser: Client, member, stranger) -> None:  # type: ignore[no-untyped-def]
+def test_ledger_and_csv_show_only_own_rows(browser: Client, member, stranger, run_job) -> None:
     run_job(member)
     theirs = run_job(stranger, seconds=6)
     credits_grant(
@@ -69,13 +77,13 @@ def test_ledger_and_csv_show_only_own_rows(browser: Client, member, stranger) ->
     assert by_entry["capture"]["effect_on_available"] == "0"
 
 
-def test_csv_cells_cannot_run_as_spreadsheet_formulas(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_csv_cells_cannot_run_as_spreadsheet_formulas(browser: Client, member) -> None:
     credits_grant(user=member, amount=1, idempotency_key="formula", reason="=HYPERLINK(1)")
     body = b"".join(browser.get(CSV_URL).streaming_content).decode()
     assert "'=HYPERLINK(1)" in body
 
 
-def test_ledger_is_paginated(browser: Client, member, settings) -> None:  # type: ignore[no-untyped-def]
+def test_ledger_is_paginated(browser: Client, member, settings) -> None:
     settings.DASHBOARD_PAGE_SIZE = 2  # the ledger shows twice as many rows
     for n in range(5):
         credits_grant(user=member, amount=1, idempotency_key=f"g{n}")
@@ -87,7 +95,7 @@ def test_ledger_is_paginated(browser: Client, member, settings) -> None:  # type
 
 def test_payments_off_says_so_and_buying_does_nothing(
     browser: Client, stripe_off, pack: CreditPack
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     page = browser.get(CREDITS).content.decode()
     assert "Payments are not configured on this server" in page
     assert re.search(r'<button type="submit" disabled>Buy 100 credits', page)
@@ -98,7 +106,7 @@ def test_payments_off_says_so_and_buying_does_nothing(
 
 def test_buying_a_pack_redirects_to_stripe_checkout(
     browser: Client, member, fake_stripe: FakeStripe, pack: CreditPack
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     page = browser.get(CREDITS).content.decode()
     assert "10.00 USD" in page and "not configured" not in page
     response = browser.post(reverse("dashboard:credits-buy"), {"pack": pack.pk})
@@ -112,7 +120,7 @@ def test_buying_a_pack_redirects_to_stripe_checkout(
 
 def test_buying_an_unknown_or_retired_pack_explains(
     browser: Client, fake_stripe: FakeStripe, pack: CreditPack
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     unknown = browser.post(reverse("dashboard:credits-buy"), {"pack": "999999"}, follow=True)
     assert "This credit pack does not exist." in unknown.content.decode()
     pack.active = False
@@ -124,6 +132,6 @@ def test_buying_an_unknown_or_retired_pack_explains(
 
 def test_buy_form_refuses_a_post_without_csrf_token(
     csrf_browser: Client, fake_stripe: FakeStripe, pack: CreditPack
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert csrf_browser.post(reverse("dashboard:credits-buy"), {"pack": pack.pk}).status_code == 403
     assert not TopUp.objects.exists()

@@ -37,7 +37,7 @@ FACADE_PATHS = {
 
 
 @pytest.mark.parametrize("facade", ["veo3o1", "veo3api", "codefast"])
-def test_docs_examples_use_this_servers_base_url(client: Client, facade: str, settings) -> None:  # type: ignore[no-untyped-def]
+def test_docs_examples_use_this_servers_base_url(client: Client, facade: str, settings) -> None:
     settings.PUBLIC_BASE_URL = ""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "video.example.test"]
     page = client.get(
@@ -54,7 +54,7 @@ def test_docs_examples_use_this_servers_base_url(client: Client, facade: str, se
         assert path.split("{")[0] in page, path
 
 
-def test_docs_prefer_public_base_url(client: Client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_docs_prefer_public_base_url(client: Client, settings) -> None:
     settings.PUBLIC_BASE_URL = "https://api.example.com"
     page = client.get(reverse("dashboard:docs-facade", args=["codefast"])).content.decode()
     assert 'curl -X POST "https://api.example.com/generate"' in page.replace("&quot;", '"')
@@ -153,13 +153,13 @@ def test_language_switch_turns_the_dashboard_turkish_then_dutch(browser: Client)
     assert '<html lang="nl">' in dutch and "Daglimiet" in dutch and "Uitloggen" in dutch
 
 
-def test_browser_language_is_used_until_one_is_chosen(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+def test_browser_language_is_used_until_one_is_chosen(client: Client, db) -> None:
     page = client.get(reverse("dashboard:login"), HTTP_ACCEPT_LANGUAGE="tr-TR,tr;q=0.9")
     assert "API Key ile Giriş" in page.content.decode()
     assert page["Content-Language"] == "tr"
 
 
-def test_status_labels_and_errors_follow_the_language(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_status_labels_and_errors_follow_the_language(browser: Client, member) -> None:
     from generation.services import JobSpec, job_submit
 
     job = job_submit(

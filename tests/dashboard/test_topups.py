@@ -25,7 +25,7 @@ CHECKOUT_URL = "/api/v1/billing/checkout-sessions"
 
 
 @pytest.fixture
-def api(api_key) -> APIClient:  # type: ignore[no-untyped-def]
+def api(api_key) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key.token}")
     return client
@@ -52,7 +52,7 @@ def test_invalid_api_key_is_401() -> None:
     assert response.json() == {"code": 401, "msg": "authorization: Invalid API key.", "data": None}
 
 
-def test_packs_list_active_packs_cheapest_first(api) -> None:  # type: ignore[no-untyped-def]
+def test_packs_list_active_packs_cheapest_first(api) -> None:
     big = CreditPack.objects.create(name="Big", credits=1000, price=8000, currency="usd")
     small = CreditPack.objects.create(name="Small", credits=100, price=1000, currency="usd")
     CreditPack.objects.create(name="Old", credits=10, price=100, currency="usd", active=False)
@@ -78,7 +78,7 @@ def test_packs_list_active_packs_cheapest_first(api) -> None:  # type: ignore[no
 # ---------------------------------------------------------------------------------------------
 
 
-def test_checkout_creates_a_session_with_a_deterministic_idempotency_key(  # type: ignore[no-untyped-def]
+def test_checkout_creates_a_session_with_a_deterministic_idempotency_key(
     api, api_key, fake_stripe: FakeStripe, pack: CreditPack
 ) -> None:
     response = api.post(CHECKOUT_URL, {"pack": pack.pk}, format="json")
@@ -112,7 +112,7 @@ def test_checkout_creates_a_session_with_a_deterministic_idempotency_key(  # typ
     assert not Transfer.objects.exists()  # nothing is granted before payment
 
 
-def test_a_retried_stripe_call_reuses_the_same_idempotency_key(  # type: ignore[no-untyped-def]
+def test_a_retried_stripe_call_reuses_the_same_idempotency_key(
     user, fake_stripe: FakeStripe, pack: CreditPack
 ) -> None:
     fake_stripe.failures_to_inject = 1  # Stripe answers 500 once; the SDK retries
@@ -123,7 +123,7 @@ def test_a_retried_stripe_call_reuses_the_same_idempotency_key(  # type: ignore[
     assert len(fake_stripe.sessions) == 1
 
 
-def test_checkout_against_a_local_fake_server_via_stripe_api_base(  # type: ignore[no-untyped-def]
+def test_checkout_against_a_local_fake_server_via_stripe_api_base(
     settings, user, pack: CreditPack
 ) -> None:
     """The SDK's own default HTTP client, pointed at 127.0.0.1 through STRIPE_API_BASE."""
@@ -159,7 +159,9 @@ def test_checkout_against_a_local_fake_server_via_stripe_api_base(  # type: igno
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         settings.STRIPE_SECRET_KEY = "sk_test_local"
@@ -190,7 +192,7 @@ def test_checkout_against_a_local_fake_server_via_stripe_api_base(  # type: igno
         ([1, 2], "body"),
     ],
 )
-def test_checkout_rejects_bad_input_with_400_naming_the_field(  # type: ignore[no-untyped-def]
+def test_checkout_rejects_bad_input_with_400_naming_the_field(
     api, fake_stripe: FakeStripe, payload: Any, msg_field: str
 ) -> None:
     response = api.post(CHECKOUT_URL, payload, format="json")
@@ -202,19 +204,19 @@ def test_checkout_rejects_bad_input_with_400_naming_the_field(  # type: ignore[n
     assert not TopUp.objects.exists()
 
 
-def test_checkout_rejects_malformed_json(api, fake_stripe: FakeStripe) -> None:  # type: ignore[no-untyped-def]
+def test_checkout_rejects_malformed_json(api, fake_stripe: FakeStripe) -> None:
     response = api.post(CHECKOUT_URL, data="{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["msg"].startswith("body: ")
 
 
-def test_checkout_unknown_pack_is_404(api, fake_stripe: FakeStripe) -> None:  # type: ignore[no-untyped-def]
+def test_checkout_unknown_pack_is_404(api, fake_stripe: FakeStripe) -> None:
     response = api.post(CHECKOUT_URL, {"pack": 987654}, format="json")
     assert response.status_code == 404
     assert response.json()["msg"].startswith("pack: ")
 
 
-def test_checkout_inactive_pack_is_422(api, fake_stripe: FakeStripe, pack) -> None:  # type: ignore[no-untyped-def]
+def test_checkout_inactive_pack_is_422(api, fake_stripe: FakeStripe, pack) -> None:
     CreditPack.objects.filter(pk=pack.pk).update(active=False)
     response = api.post(CHECKOUT_URL, {"pack": pack.pk}, format="json")
     assert response.status_code == 422
@@ -222,7 +224,7 @@ def test_checkout_inactive_pack_is_422(api, fake_stripe: FakeStripe, pack) -> No
     assert fake_stripe.requests == []
 
 
-def test_checkout_without_stripe_configured_is_503(api, stripe_off, pack) -> None:  # type: ignore[no-untyped-def]
+def test_checkout_without_stripe_configured_is_503(api, stripe_off, pack) -> None:
     response = api.post(CHECKOUT_URL, {"pack": pack.pk}, format="json")
     assert response.status_code == 503
     assert response.json() == {
@@ -233,7 +235,7 @@ def test_checkout_without_stripe_configured_is_503(api, stripe_off, pack) -> Non
     assert not TopUp.objects.exists()
 
 
-def test_checkout_when_stripe_fails_is_503_and_the_topup_failed(  # type: ignore[no-untyped-def]
+def test_checkout_when_stripe_fails_is_503_and_the_topup_failed(
     api, fake_stripe: FakeStripe, pack
 ) -> None:
     fake_stripe.failures_to_inject = 10
@@ -245,7 +247,7 @@ def test_checkout_when_stripe_fails_is_503_and_the_topup_failed(  # type: ignore
     assert len({r.headers["Idempotency-Key"] for r in fake_stripe.requests}) == 1
 
 
-def test_wrong_method_is_an_envelope_405(api) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_method_is_an_envelope_405(api) -> None:
     response = api.get(CHECKOUT_URL)
     assert response.status_code == 405
     assert response.json()["code"] == 405
@@ -256,7 +258,7 @@ def test_wrong_method_is_an_envelope_405(api) -> None:  # type: ignore[no-untype
 # ---------------------------------------------------------------------------------------------
 
 
-def test_success_page_fulfils_a_paid_session_once(  # type: ignore[no-untyped-def]
+def test_success_page_fulfils_a_paid_session_once(
     client, fake_stripe: FakeStripe, start_checkout
 ) -> None:
     topup = start_checkout()
@@ -274,7 +276,7 @@ def test_success_page_fulfils_a_paid_session_once(  # type: ignore[no-untyped-de
     assert ledger_inconsistencies() == []
 
 
-def test_success_page_for_an_unpaid_session_grants_nothing(  # type: ignore[no-untyped-def]
+def test_success_page_for_an_unpaid_session_grants_nothing(
     client, fake_stripe: FakeStripe, start_checkout
 ) -> None:
     topup = start_checkout()
@@ -296,14 +298,14 @@ def test_success_page_for_an_unpaid_session_grants_nothing(  # type: ignore[no-u
         ("?session_id=cs_test_unknown", 404),
     ],
 )
-def test_success_page_refuses_bad_or_unknown_sessions(  # type: ignore[no-untyped-def]
+def test_success_page_refuses_bad_or_unknown_sessions(
     client, fake_stripe: FakeStripe, query: str, status: int
 ) -> None:
     assert client.get(f"/billing/success/{query}").status_code == status
     assert not Transfer.objects.exists()
 
 
-def test_success_page_when_stripe_is_down_says_so(  # type: ignore[no-untyped-def]
+def test_success_page_when_stripe_is_down_says_so(
     client, fake_stripe: FakeStripe, start_checkout
 ) -> None:
     topup = start_checkout()
@@ -313,7 +315,7 @@ def test_success_page_when_stripe_is_down_says_so(  # type: ignore[no-untyped-de
     assert "did not answer" in response.content.decode()
 
 
-def test_pages_say_payments_are_not_configured(client, stripe_off) -> None:  # type: ignore[no-untyped-def]
+def test_pages_say_payments_are_not_configured(client, stripe_off) -> None:
     success = client.get("/billing/success/?session_id=cs_test_x")
     assert success.status_code == 503
     assert "Payments are not configured" in success.content.decode()
@@ -322,7 +324,7 @@ def test_pages_say_payments_are_not_configured(client, stripe_off) -> None:  # t
     assert "Payments are not configured" in cancel.content.decode()
 
 
-def test_cancel_page(client, fake_stripe: FakeStripe) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_page(client, fake_stripe: FakeStripe) -> None:
     response = client.get("/billing/cancel/")
     assert response.status_code == 200
     assert "Checkout cancelled" in response.content.decode()

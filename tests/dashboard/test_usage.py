@@ -50,8 +50,8 @@ def account(db: None) -> Any:
     created = api_key_create(user=user, name="prod")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {created.token}")
-    client.user = user  # type: ignore[attr-defined]
-    client.key = created.api_key  # type: ignore[attr-defined]
+    client.user = user
+    client.key = created.api_key
     return client
 
 
@@ -95,7 +95,7 @@ def csv_rows(client: APIClient, **params: Any) -> list[dict[str, str]]:
 @pytest.fixture
 def history(account: APIClient) -> dict[str, Any]:
     """Every kind of ledger entry on one account, with jobs from two facades."""
-    user, api_key = account.user, account.key  # type: ignore[attr-defined]
+    user, api_key = account.user, account.key
     credits_grant(user=user, amount=1000, idempotency_key=key(), reason="signup grant")
     credits_grant(
         user=user,
@@ -139,7 +139,7 @@ def test_usage_amounts_sum_to_the_balance_and_each_row_carries_the_balance_after
 ) -> None:
     rows = fetch_all(account)
     assert len(rows) == Transfer.objects.filter(job_id__isnull=False).count() + 4
-    available = balance_get(user=account.user).available  # type: ignore[attr-defined]
+    available = balance_get(user=account.user).available
     assert sum(r["amount"] for r in rows) == available == 1500 - 80 - 20 - 15 - 50 - 10
     running = 0
     for row in reversed(rows):  # oldest first: each row moves the balance by its amount
@@ -190,7 +190,7 @@ def test_csv_has_the_same_rows_as_the_pages_and_every_matching_row(
     rows = csv_rows(account)
     assert [r["id"] for r in rows] == [p["id"] for p in pages]
     assert [int(r["amount"]) for r in rows] == [p["amount"] for p in pages]
-    assert sum(int(r["amount"]) for r in rows) == balance_get(user=account.user).available  # type: ignore[attr-defined]
+    assert sum(int(r["amount"]) for r in rows) == balance_get(user=account.user).available
     assert rows[0].keys() == {
         "id",
         "created_at",
@@ -213,7 +213,7 @@ def test_csv_text_cells_cannot_become_spreadsheet_formulas(account: APIClient) -
     credits_grant(
         user=account.user,
         amount=5,
-        idempotency_key=key(),  # type: ignore[attr-defined]
+        idempotency_key=key(),
         reason='=HYPERLINK("http://x")',
     )
     (row,) = csv_rows(account)
@@ -226,7 +226,7 @@ def test_csv_text_cells_cannot_become_spreadsheet_formulas(account: APIClient) -
 
 
 def test_pages_are_stable_when_entries_are_written_between_fetches(account: APIClient) -> None:
-    user = account.user  # type: ignore[attr-defined]
+    user = account.user
     existing = [
         credits_grant(user=user, amount=n + 1, idempotency_key=key()).uid for n in range(23)
     ]
@@ -247,7 +247,7 @@ def test_pages_are_stable_when_entries_are_written_between_fetches(account: APIC
 
 
 def test_entries_with_the_same_timestamp_are_paged_by_id(account: APIClient) -> None:
-    user = account.user  # type: ignore[attr-defined]
+    user = account.user
     with time_machine.travel(datetime(2025, 6, 1, 12, tzinfo=UTC), tick=False):
         uids = [credits_grant(user=user, amount=1, idempotency_key=key()).uid for _ in range(7)]
     rows = fetch_all(account, limit=2)
@@ -257,7 +257,7 @@ def test_entries_with_the_same_timestamp_are_paged_by_id(account: APIClient) -> 
 def test_list_query_count_does_not_grow_with_page_size(
     account: APIClient, django_assert_max_num_queries: Any
 ) -> None:
-    user, api_key = account.user, account.key  # type: ignore[attr-defined]
+    user, api_key = account.user, account.key
     credits_grant(user=user, amount=10_000, idempotency_key=key())
     for _ in range(60):
         job = new_job(user, api_key)
@@ -303,7 +303,7 @@ def test_date_range_includes_the_whole_to_day_in_the_usage_time_zone(
     account: APIClient, settings: Any
 ) -> None:
     settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "Europe/Istanbul"  # UTC+3
-    user = account.user  # type: ignore[attr-defined]
+    user = account.user
     moments = {
         "before": datetime(2025, 3, 9, 20, 59, tzinfo=UTC),  # 9 Mar 23:59 local
         "first": datetime(2025, 3, 9, 21, 0, tzinfo=UTC),  # 10 Mar 00:00 local
@@ -352,7 +352,7 @@ def test_bad_query_parameters_answer_422_naming_the_field(
 
 
 def test_a_cursor_is_tamper_proof(account: APIClient) -> None:
-    user = account.user  # type: ignore[attr-defined]
+    user = account.user
     for _ in range(3):
         credits_grant(user=user, amount=1, idempotency_key=key())
     cursor = account.get(USAGE, {"limit": 1}).json()["data"]["next_cursor"]
@@ -404,7 +404,7 @@ def test_an_account_without_a_ledger_has_no_usage(account: APIClient) -> None:
 
 def test_daily_summary_counts_per_local_day(account: APIClient, settings: Any) -> None:
     settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "Europe/Istanbul"  # UTC+3
-    user, api_key = account.user, account.key  # type: ignore[attr-defined]
+    user, api_key = account.user, account.key
     with time_machine.travel(datetime(2025, 3, 9, 10, tzinfo=UTC), tick=False):
         credits_grant(user=user, amount=1000, idempotency_key=key())
     # 22:30 UTC on the 10th is 01:30 on the 11th in Istanbul.
@@ -473,7 +473,7 @@ def test_daily_summary_rejects_bad_ranges(
 def test_daily_summary_query_count_does_not_grow_with_the_range(
     account: APIClient, django_assert_max_num_queries: Any
 ) -> None:
-    credits_grant(user=account.user, amount=5, idempotency_key=key())  # type: ignore[attr-defined]
+    credits_grant(user=account.user, amount=5, idempotency_key=key())
     account.get(DAILY)
     with django_assert_max_num_queries(5):
         assert (
@@ -487,6 +487,6 @@ def test_daily_summary_query_count_does_not_grow_with_the_range(
 
 
 def test_usage_now_is_within_the_default_window(account: APIClient) -> None:
-    credits_grant(user=account.user, amount=5, idempotency_key=key())  # type: ignore[attr-defined]
+    credits_grant(user=account.user, amount=5, idempotency_key=key())
     today = account.get(DAILY).json()["data"]["days"][-1]
     assert today["credits_added"] == 5

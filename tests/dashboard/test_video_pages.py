@@ -73,7 +73,7 @@ def card(page: str, name: str) -> str:
     return re.search(rf'id="card-{name}"><div class="value">([^<]*)<', page).group(1)
 
 
-def test_home_shows_the_codefast_cards(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_home_shows_the_codefast_cards(browser: Client, member, finish_with_tiny_video) -> None:
     member.daily_limit = 5
     member.save()
     job = submit(browser)
@@ -83,7 +83,7 @@ def test_home_shows_the_codefast_cards(browser: Client, member) -> None:  # type
     assert card(page, "daily-limit") == "5"
     assert card(page, "remaining") == "4"
     assert card(page, "videos") == "0"  # finished videos
-    job_run(job_id=str(job.id))
+    finish_with_tiny_video(job)
     page = browser.get(reverse("dashboard:home")).content.decode()
     assert card(page, "held") == "0" and card(page, "videos") == "1"
     assert reverse("dashboard:job", args=[job.id]) in page
@@ -131,8 +131,8 @@ def test_home_shows_the_codefast_cards(browser: Client, member) -> None:  # type
     ],
 )
 def test_price_shown_before_submit_is_the_price_charged(
-    browser: Client, member, fields, images
-) -> None:  # type: ignore[no-untyped-def]
+    browser: Client, member, fields, images, finish_with_tiny_video
+) -> None:
     quoted = price_of(browser, **fields)
     assert quoted["status"] == 200 and quoted["error"] == ""
     assert quoted["credits"] > 0 and quoted["available"] == 1000 and quoted["affordable"]
@@ -144,12 +144,12 @@ def test_price_shown_before_submit_is_the_price_charged(
     assert balance_get(user=member).available == 1000 - quoted["credits"]
     assert len(job.image_refs) == images
     if images:
-        job_run(job_id=str(job.id))
+        finish_with_tiny_video(job)
         capture = Transfer.objects.get(job_id=job.id, kind=Transfer.Kind.CAPTURE)
         assert capture.amount == quoted["credits"]
 
 
-def test_price_follows_the_staff_price_table(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_price_follows_the_staff_price_table(browser: Client, member) -> None:
     Price.objects.create(
         operation="generate",
         model_tier="fast",
@@ -171,14 +171,14 @@ def test_price_endpoint_explains_combinations_that_cannot_be_made(browser: Clien
     assert bad.status_code == 400 and bad.json()["credits"] is None
 
 
-def test_price_endpoint_says_when_credits_are_short(db) -> None:  # type: ignore[no-untyped-def]
+def test_price_endpoint_says_when_credits_are_short(db) -> None:
     client = Client()
     client.force_login(make_user(credits=10))
     quoted = price_of(client)
     assert quoted["credits"] > 10 and quoted["available"] == 10 and not quoted["affordable"]
 
 
-def test_price_endpoint_needs_a_session(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+def test_price_endpoint_needs_a_session(client: Client, db) -> None:
     response = client.get(PRICE, {"mode": "text"})
     assert response.status_code == 401 and "detail" in response.json()
 
@@ -188,7 +188,7 @@ def test_price_endpoint_needs_a_session(client: Client, db) -> None:  # type: ig
 # ---------------------------------------------------------------------------------------------
 
 
-def test_first_and_last_frame_uploads_are_stored_for_the_user(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_first_and_last_frame_uploads_are_stored_for_the_user(browser: Client, member) -> None:
     job = submit(browser, mode="first_last", image=png(), last_image=png("b.png", (0, 0, 255)))
     uploads = [Upload.objects.get(pk=ref["upload"]) for ref in job.image_refs]
     assert [u.user_id for u in uploads] == [member.pk, member.pk]
@@ -218,7 +218,7 @@ def test_a_file_that_is_not_an_image_is_refused_on_its_field(browser: Client) ->
     assert not Job.objects.exists()
 
 
-def test_insufficient_credits_are_explained_and_nothing_is_held(db) -> None:  # type: ignore[no-untyped-def]
+def test_insufficient_credits_are_explained_and_nothing_is_held(db) -> None:
     user = make_user(credits=10)
     client = Client()
     client.force_login(user)
@@ -236,7 +236,7 @@ def test_constraint_errors_land_on_their_field(browser: Client) -> None:
     assert not Job.objects.exists()
 
 
-def test_daily_limit_is_enforced_with_a_clear_message(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_daily_limit_is_enforced_with_a_clear_message(browser: Client, member) -> None:
     member.daily_limit = 1
     member.save()
     submit(browser)
@@ -246,14 +246,14 @@ def test_daily_limit_is_enforced_with_a_clear_message(browser: Client, member) -
     assert Job.objects.count() == 1
 
 
-def test_concurrency_limit_is_explained(browser: Client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_concurrency_limit_is_explained(browser: Client, settings) -> None:
     settings.GENERATION_MAX_ACTIVE_JOBS = 1
     submit(browser)
     response = browser.post(NEW, video_form())
     assert "1 videos queued or rendering" in response.content.decode()
 
 
-def test_a_double_submit_of_one_form_makes_one_job(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_a_double_submit_of_one_form_makes_one_job(browser: Client, member) -> None:
     fields = video_form(mode="image")
     first = browser.post(NEW, {**fields, "image": png()})
     second = browser.post(NEW, {**fields, "image": png()})
@@ -284,7 +284,9 @@ def test_new_video_form_refuses_a_post_without_csrf_token(csrf_browser: Client) 
 # ---------------------------------------------------------------------------------------------
 
 
-def test_status_json_while_queued_then_done(browser: Client, member, stranger) -> None:  # type: ignore[no-untyped-def]
+def test_status_json_while_queued_then_done(
+    browser: Client, member, stranger, finish_with_tiny_video
+) -> None:
     job_submit(user=stranger, spec=JobSpec(facade="codefast", prompt="ahead", duration_seconds=4))
     job = submit(browser)
     url = reverse("dashboard:job-status", args=[job.id])
@@ -293,7 +295,7 @@ def test_status_json_while_queued_then_done(browser: Client, member, stranger) -
     assert (queued["queue_position"], queued["total_in_queue"]) == (2, 2)
     assert queued["progress"] == 0 and queued["eta_seconds"] > 0 and not queued["terminal"]
     assert queued["video_url"] is None
-    job_run(job_id=str(job.id))
+    finish_with_tiny_video(job)
     done = browser.get(url).json()
     assert done["state"] == "succeeded" and done["terminal"] and done["progress"] == 100
     assert done["video_url"] == f"http://testserver/media/v/{job.id}.mp4"
@@ -302,9 +304,11 @@ def test_status_json_while_queued_then_done(browser: Client, member, stranger) -
     assert browser.get(url).headers["Cache-Control"].startswith("max-age=0")
 
 
-def test_job_page_shows_player_parameters_and_ledger_entries(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_job_page_shows_player_parameters_and_ledger_entries(
+    browser: Client, member, finish_with_tiny_video
+) -> None:
     job = submit(browser, seed="1234")
-    job_run(job_id=str(job.id))
+    finish_with_tiny_video(job)
     page = browser.get(reverse("dashboard:job", args=[job.id])).content.decode()
     assert f'src="http://testserver/media/v/{job.id}.mp4"' in page
     assert f'poster="http://testserver/media/v/{job.id}.jpg"' in page
@@ -315,7 +319,7 @@ def test_job_page_shows_player_parameters_and_ledger_entries(browser: Client, me
     assert f">-{job.credits_quoted}<" in ledger  # the hold takes the price from available
 
 
-def test_failed_job_page_shows_the_error_and_the_release(browser: Client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_failed_job_page_shows_the_error_and_the_release(browser: Client, settings) -> None:
     settings.GENERATION_PROVIDERS_BY_TIER = {"fast": "scripted"}
     settings.GENERATION_TEST_OUTCOME = "fail"
     job = submit(browser)
@@ -327,7 +331,7 @@ def test_failed_job_page_shows_the_error_and_the_release(browser: Client, settin
     assert f">+{job.credits_quoted}<" in page
 
 
-def test_job_page_lists_callback_attempts(browser: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_job_page_lists_callback_attempts(browser: Client, member) -> None:
     job = submit(browser)
     delivery = Delivery.objects.create(
         topic=Delivery.Topic.JOB_CALLBACK,
@@ -356,7 +360,7 @@ def test_job_page_lists_callback_attempts(browser: Client, member) -> None:  # t
     assert "HTTP 503" in section and "87" in section
 
 
-def test_another_users_job_is_not_found_on_every_page(browser: Client, stranger) -> None:  # type: ignore[no-untyped-def]
+def test_another_users_job_is_not_found_on_every_page(browser: Client, stranger) -> None:
     theirs = job_submit(
         user=stranger, spec=JobSpec(facade="codefast", prompt="private", duration_seconds=4)
     ).job
@@ -369,7 +373,7 @@ def test_another_users_job_is_not_found_on_every_page(browser: Client, stranger)
     assert str(theirs.id) not in home
 
 
-def test_status_json_needs_a_session(client: Client, member) -> None:  # type: ignore[no-untyped-def]
+def test_status_json_needs_a_session(client: Client, member) -> None:
     job = job_submit(
         user=member, spec=JobSpec(facade="dashboard", prompt="x", duration_seconds=4)
     ).job
@@ -405,7 +409,7 @@ def grid_ids(page: str) -> list[str]:
     return re.findall(r'class="cover" href="/dashboard/jobs/([0-9a-f-]{36})/"', page)
 
 
-def test_history_is_paginated_newest_first(browser: Client, member, settings) -> None:  # type: ignore[no-untyped-def]
+def test_history_is_paginated_newest_first(browser: Client, member, settings) -> None:
     settings.DASHBOARD_PAGE_SIZE = 12
     jobs = make_jobs(member, 15)
     first = browser.get(reverse("dashboard:history")).content.decode()
@@ -419,7 +423,7 @@ def test_history_is_paginated_newest_first(browser: Client, member, settings) ->
 
 def test_history_filters_by_state_and_date_range_and_keeps_them_across_pages(
     browser: Client, member, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.DASHBOARD_PAGE_SIZE = 2
     done = make_jobs(member, 3, state="succeeded", prompt="done")
     make_jobs(member, 2, state="failed", prompt="broken")
@@ -456,7 +460,7 @@ def test_history_refuses_a_reversed_date_range_without_failing(browser: Client) 
 
 def test_history_query_count_does_not_grow_with_the_page(
     browser: Client, member, django_assert_max_num_queries
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     make_jobs(member, 3, state="succeeded")
     with django_assert_max_num_queries(6) as small:
         browser.get(reverse("dashboard:history"))

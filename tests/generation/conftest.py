@@ -24,8 +24,8 @@ def bearer(funded_user: Any) -> APIClient:
     client = APIClient()
     token = api_key_create(user=funded_user, name="t").token
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    client.user = funded_user  # type: ignore[attr-defined]
-    client.token = token  # type: ignore[attr-defined]
+    client.user = funded_user
+    client.token = token
     return client
 
 

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def receiver(settings) -> Any:  # type: ignore[no-untyped-def]
+def receiver(settings) -> Any:
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     settings.GENERATION_CALLBACK_RETRY_SCHEDULE = (60, 300, 900)
     with receiver_running() as running:
@@ -105,12 +105,16 @@ def callbacks_sweep_due() -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_a_finished_job_with_a_callback_is_delivered_through_the_hook(  # type: ignore[no-untyped-def]
-    funded_user, receiver: Receiver, eager_celery, django_capture_on_commit_callbacks
+def test_a_finished_job_with_a_callback_is_delivered_through_the_hook(
+    funded_user,
+    receiver: Receiver,
+    eager_celery,
+    django_capture_on_commit_callbacks,
+    finish_with_tiny_video,
 ) -> None:
     job = submit(funded_user, receiver.url(), model_tier="fast")
     with django_capture_on_commit_callbacks(execute=True):
-        job = run_job(job.pk)
+        job = finish_with_tiny_video(job)
     assert job.state == "succeeded"
     (received,) = receiver.wait_for(1)
     secret = get_user_model().objects.get(pk=funded_user.pk).webhook_secret
@@ -141,7 +145,7 @@ def test_a_finished_job_with_a_callback_is_delivered_through_the_hook(  # type: 
     assert attempt.request_headers["webhook-id"] == delivery.webhook_id
 
 
-def test_failure_callback_has_the_code_and_message_and_no_info(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_failure_callback_has_the_code_and_message_and_no_info(funded_user, receiver) -> None:
     job = failed_job(funded_user, receiver.url())
     delivery = callback_schedule(job_id=job.pk)
     deliver(delivery)
@@ -155,18 +159,18 @@ def test_failure_callback_has_the_code_and_message_and_no_info(funded_user, rece
 def test_public_base_url_is_used_in_callback_urls(
     funded_user,
     receiver,
-    settings,  # type: ignore[no-untyped-def]
-    tmp_path,
+    settings,
+    finish_with_tiny_video,
 ) -> None:
     settings.PUBLIC_BASE_URL = "https://api.example.com"
-    job = run_job(submit(funded_user, receiver.url(), model_tier="fast").pk)
+    job = finish_with_tiny_video(submit(funded_user, receiver.url(), model_tier="fast"))
     delivery = callback_schedule(job_id=job.pk)
     assert delivery.payload["data"]["info"]["resultUrls"] == [
         f"https://api.example.com/media/v/{job.id}.mp4"
     ]
 
 
-def test_veo3o1_jobs_get_the_status_envelope_signed_with_their_uuid(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_veo3o1_jobs_get_the_status_envelope_signed_with_their_uuid(funded_user, receiver) -> None:
     job = failed_job(funded_user, receiver.url(), facade="veo3o1")
     deliver(callback_schedule(job_id=job.pk))
     secret = webhook_secret_get_or_create(user=funded_user)
@@ -179,7 +183,7 @@ def test_veo3o1_jobs_get_the_status_envelope_signed_with_their_uuid(funded_user,
 @pytest.mark.parametrize("facade", ["codefast"])
 def test_facades_without_callbacks_and_jobs_without_url_get_none(
     funded_user,
-    receiver,  # type: ignore[no-untyped-def]
+    receiver,
     facade: str,
 ) -> None:
     assert (
@@ -193,7 +197,7 @@ def test_facades_without_callbacks_and_jobs_without_url_get_none(
 
 def test_scheduling_twice_makes_one_delivery(
     funded_user,
-    receiver,  # type: ignore[no-untyped-def]
+    receiver,
     django_capture_on_commit_callbacks,
 ) -> None:
     job = failed_job(funded_user, receiver.url())
@@ -203,11 +207,13 @@ def test_scheduling_twice_makes_one_delivery(
     assert first.pk == second.pk and len(enqueued) == 1
 
 
-def test_4k_callback_has_credits_and_the_snake_mirror(funded_user, receiver, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_4k_callback_has_credits_and_the_snake_mirror(
+    funded_user, receiver, tmp_path, finish_with_tiny_video
+) -> None:
     from generation.services.upgrades import upgrade_request
     from tests.generation.veo3api_helpers import succeed_with_copy
 
-    source = run_job(submit(funded_user, "", model_tier="fast").pk)
+    source = finish_with_tiny_video(submit(funded_user, "", model_tier="fast"))
     upgrade = upgrade_request(
         user=funded_user, parent=source, kind="upgrade_4k", callback_url=receiver.url()
     ).job
@@ -231,10 +237,10 @@ def test_4k_callback_has_credits_and_the_snake_mirror(funded_user, receiver, tmp
     }
 
 
-def test_failed_4k_callback(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_failed_4k_callback(funded_user, receiver, finish_with_tiny_video) -> None:
     from generation.services.upgrades import upgrade_request
 
-    source = run_job(submit(funded_user, "", model_tier="fast").pk)
+    source = finish_with_tiny_video(submit(funded_user, "", model_tier="fast"))
     upgrade = upgrade_request(
         user=funded_user, parent=source, kind="upgrade_4k", callback_url=receiver.url()
     ).job
@@ -247,7 +253,7 @@ def test_failed_4k_callback(funded_user, receiver) -> None:  # type: ignore[no-u
     }
 
 
-def test_rotating_the_secret_changes_the_signatures(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_rotating_the_secret_changes_the_signatures(funded_user, receiver) -> None:
     receiver.script = [(500, {}), (200, {})]
     job = failed_job(funded_user, receiver.url())
     delivery = callback_schedule(job_id=job.pk)
@@ -268,7 +274,7 @@ def test_rotating_the_secret_changes_the_signatures(funded_user, receiver) -> No
 # ---------------------------------------------------------------------------------------------
 
 
-def test_retries_follow_the_schedule_with_a_stable_id_then_fail(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_retries_follow_the_schedule_with_a_stable_id_then_fail(funded_user, receiver) -> None:
     receiver.script = [(500, {})]
     delivery = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)
     start = timezone.now()
@@ -295,7 +301,7 @@ def test_retries_follow_the_schedule_with_a_stable_id_then_fail(funded_user, rec
         assert deliver(delivery) is None  # a failed delivery is not retried any more
 
 
-def test_a_retry_that_succeeds_stops_the_schedule(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_a_retry_that_succeeds_stops_the_schedule(funded_user, receiver) -> None:
     receiver.script = [(503, {}), (204, {})]
     delivery = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)
     deliver(delivery)
@@ -306,7 +312,7 @@ def test_a_retry_that_succeeds_stops_the_schedule(funded_user, receiver) -> None
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 2, 204)
 
 
-def test_410_stops_retrying(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_410_stops_retrying(funded_user, receiver) -> None:
     receiver.script = [(410, {})]
     delivery = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)
     deliver(delivery)
@@ -315,7 +321,7 @@ def test_410_stops_retrying(funded_user, receiver) -> None:  # type: ignore[no-u
 
 
 @pytest.mark.parametrize("retry_after", ["600", "{http_date}"])
-def test_retry_after_is_honoured(funded_user, receiver, retry_after: str) -> None:  # type: ignore[no-untyped-def]
+def test_retry_after_is_honoured(funded_user, receiver, retry_after: str) -> None:
     from email.utils import format_datetime
 
     now = timezone.now()
@@ -328,7 +334,7 @@ def test_retry_after_is_honoured(funded_user, receiver, retry_after: str) -> Non
     assert 590 <= wait <= 610, wait  # the schedule alone would say 60
 
 
-def test_a_redirect_is_a_failure_and_is_not_followed(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_a_redirect_is_a_failure_and_is_not_followed(funded_user, receiver) -> None:
     receiver.script = [(302, {"Location": receiver.url("/target")})]
     delivery = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)
     attempt = deliver(delivery)
@@ -339,7 +345,7 @@ def test_a_redirect_is_a_failure_and_is_not_followed(funded_user, receiver) -> N
     assert delivery.status == "pending"  # retried later like any failure
 
 
-def test_an_unreachable_receiver_is_a_failed_attempt(funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_receiver_is_a_failed_attempt(funded_user, settings) -> None:
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     with receiver_running() as gone:
         url = gone.url()
@@ -350,7 +356,7 @@ def test_an_unreachable_receiver_is_a_failed_attempt(funded_user, settings) -> N
     assert delivery.status == "pending"
 
 
-def test_a_slow_receiver_times_out(funded_user, receiver, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_slow_receiver_times_out(funded_user, receiver, settings) -> None:
     settings.GENERATION_CALLBACK_TIMEOUT_SECONDS = 1
     receiver.delay = 3
     delivery = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)
@@ -359,9 +365,11 @@ def test_a_slow_receiver_times_out(funded_user, receiver, settings) -> None:  # 
     assert attempt.latency_ms < 2500
 
 
-def test_a_failed_delivery_never_changes_the_job(funded_user, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_delivery_never_changes_the_job(
+    funded_user, receiver, finish_with_tiny_video
+) -> None:
     receiver.script = [(500, {})]
-    job = run_job(submit(funded_user, receiver.url(), model_tier="fast").pk)
+    job = finish_with_tiny_video(submit(funded_user, receiver.url(), model_tier="fast"))
     deliver(callback_schedule(job_id=job.pk))
     job.refresh_from_db()
     assert job.state == "succeeded" and job.credits_charged == job.credits_quoted
@@ -373,7 +381,7 @@ def test_a_failed_delivery_never_changes_the_job(funded_user, receiver) -> None:
 
 
 @pytest.mark.parametrize("address", BAD_ADDRESSES)
-def test_callback_to_a_host_resolving_to_a_bad_address_is_blocked_and_not_retried(  # type: ignore[no-untyped-def]
+def test_callback_to_a_host_resolving_to_a_bad_address_is_blocked_and_not_retried(
     funded_user, settings, monkeypatch, address: str
 ) -> None:
     """DNS said public at submit time, then answers a bad address (rebinding)."""
@@ -393,7 +401,7 @@ def test_callback_to_a_host_resolving_to_a_bad_address_is_blocked_and_not_retrie
 
 
 @pytest.mark.parametrize("address", BAD_ADDRESSES)
-def test_callback_url_resolving_to_a_bad_address_is_refused_at_submit(  # type: ignore[no-untyped-def]
+def test_callback_url_resolving_to_a_bad_address_is_refused_at_submit(
     bearer, monkeypatch, address: str
 ) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo({"hooks.customer.test": address}))
@@ -407,7 +415,7 @@ def test_callback_url_resolving_to_a_bad_address_is_refused_at_submit(  # type: 
 
 
 @pytest.mark.parametrize("address", BAD_ADDRESSES)
-def test_image_url_resolving_to_a_bad_address_is_refused_at_submit(  # type: ignore[no-untyped-def]
+def test_image_url_resolving_to_a_bad_address_is_refused_at_submit(
     bearer, monkeypatch, address: str
 ) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo({"images.customer.test": address}))
@@ -421,7 +429,7 @@ def test_image_url_resolving_to_a_bad_address_is_refused_at_submit(  # type: ign
 
 
 @pytest.mark.parametrize("address", BAD_ADDRESSES)
-def test_image_url_that_rebinds_to_a_bad_address_fails_the_job_before_start(  # type: ignore[no-untyped-def]
+def test_image_url_that_rebinds_to_a_bad_address_fails_the_job_before_start(
     bearer, monkeypatch, address: str
 ) -> None:
     monkeypatch.setattr(
@@ -447,7 +455,7 @@ def test_image_url_that_rebinds_to_a_bad_address_fails_the_job_before_start(  # 
 # ---------------------------------------------------------------------------------------------
 
 
-def test_staff_resend_logs_a_new_attempt_with_the_same_webhook_id(  # type: ignore[no-untyped-def]
+def test_staff_resend_logs_a_new_attempt_with_the_same_webhook_id(
     funded_user, receiver, eager_celery, client, django_capture_on_commit_callbacks
 ) -> None:
     delivery = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)
@@ -473,7 +481,7 @@ def test_staff_resend_logs_a_new_attempt_with_the_same_webhook_id(  # type: igno
     assert detail.status_code == 200 and delivery.webhook_id in detail.content.decode()
 
 
-def test_staff_without_the_permission_cannot_resend(funded_user, receiver, client) -> None:  # type: ignore[no-untyped-def]
+def test_staff_without_the_permission_cannot_resend(funded_user, receiver, client) -> None:
     from django.contrib.auth.models import Permission
 
     delivery = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)
@@ -488,7 +496,7 @@ def test_staff_without_the_permission_cannot_resend(funded_user, receiver, clien
     assert not delivery.attempt_log.exists()
 
 
-def test_a_manual_resend_of_a_failed_delivery_that_gets_through_marks_it_delivered(  # type: ignore[no-untyped-def]
+def test_a_manual_resend_of_a_failed_delivery_that_gets_through_marks_it_delivered(
     funded_user, receiver
 ) -> None:
     receiver.script = [(410, {}), (200, {})]
@@ -500,7 +508,7 @@ def test_a_manual_resend_of_a_failed_delivery_that_gets_through_marks_it_deliver
     assert delivery.attempt_log.count() == 2
 
 
-def test_sweeper_requeues_lost_messages_and_schedules_lost_deliveries(  # type: ignore[no-untyped-def]
+def test_sweeper_requeues_lost_messages_and_schedules_lost_deliveries(
     funded_user, receiver, django_capture_on_commit_callbacks
 ) -> None:
     lost_message = callback_schedule(job_id=failed_job(funded_user, receiver.url()).pk)

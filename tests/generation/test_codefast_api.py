@@ -64,25 +64,25 @@ def _fresh_queue_snapshot() -> None:
     queue_snapshot_forget()
 
 
-def client_for(user) -> APIClient:  # type: ignore[no-untyped-def]
+def client_for(user) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_X_API_KEY=api_key_create(user=user, name="cf").token)
-    client.user = user  # type: ignore[attr-defined]
+    client.user = user
     return client
 
 
-def funded(credits: int = 1000):  # type: ignore[no-untyped-def]
+def funded(credits: int = 1000):
     user = UserFactory()
     credits_grant(user=user, amount=credits, idempotency_key=f"seed:{user.pk}")
     return user
 
 
 @pytest.fixture
-def xkey(funded_user) -> APIClient:  # type: ignore[no-untyped-def]
+def xkey(funded_user) -> APIClient:
     return client_for(funded_user)
 
 
-def generate(client, body=None, **extra):  # type: ignore[no-untyped-def]
+def generate(client, body=None, **extra):
     return client.post(
         "/generate", body if body is not None else {"prompt": "A red fox"}, format="json", **extra
     )
@@ -98,7 +98,7 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def assert_nothing_written(user) -> None:  # type: ignore[no-untyped-def]
+def assert_nothing_written(user) -> None:
     assert not Job.objects.exists()
     assert not Upload.objects.exists()
     assert not Transfer.objects.filter(kind="hold").exists()
@@ -108,14 +108,14 @@ def assert_nothing_written(user) -> None:  # type: ignore[no-untyped-def]
 # --- GET / ---------------------------------------------------------------------------------
 
 
-def test_root_with_a_valid_key_answers_the_running_message(xkey) -> None:  # type: ignore[no-untyped-def]
+def test_root_with_a_valid_key_answers_the_running_message(xkey) -> None:
     response = xkey.get("/")
     assert response.status_code == 200
     assert response.json() == {"message": "Veo 3 Fast Video Generator API running"}
     assert "X-API-Key" in response["Vary"]
 
 
-def test_root_sends_browsers_without_a_key_to_the_dashboard(client) -> None:  # type: ignore[no-untyped-def]
+def test_root_sends_browsers_without_a_key_to_the_dashboard(client) -> None:
     response = client.get("/", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
     assert response.status_code == 302
     assert response["Location"] == "/dashboard/"
@@ -123,20 +123,20 @@ def test_root_sends_browsers_without_a_key_to_the_dashboard(client) -> None:  # 
 
 
 @pytest.mark.parametrize("accept", ["application/json", "*/*", None])
-def test_root_without_a_key_for_api_clients_is_401(client, accept) -> None:  # type: ignore[no-untyped-def]
+def test_root_without_a_key_for_api_clients_is_401(client, accept) -> None:
     headers = {"HTTP_ACCEPT": accept} if accept else {}
     response = client.get("/", **headers)
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid API key"}
 
 
-def test_root_with_a_wrong_key_is_401_even_for_a_browser(client) -> None:  # type: ignore[no-untyped-def]
+def test_root_with_a_wrong_key_is_401_even_for_a_browser(client) -> None:
     response = client.get("/", HTTP_X_API_KEY="vsk_nope", HTTP_ACCEPT="text/html")
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid API key"}
 
 
-def test_root_routes_do_not_shadow_other_paths(client) -> None:  # type: ignore[no-untyped-def]
+def test_root_routes_do_not_shadow_other_paths(client) -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/admin/").status_code == 302  # to the admin login
     assert client.get("/api/no-such-endpoint").json()["code"] == 1000  # veo3o1's JSON 404
@@ -154,7 +154,7 @@ ENDPOINTS = [
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 @pytest.mark.parametrize("key", [None, "", "vsk_not_a_key", "revoked"])
-def test_missing_or_invalid_key_is_401(api_key, method, path, key) -> None:  # type: ignore[no-untyped-def]
+def test_missing_or_invalid_key_is_401(api_key, method, path, key) -> None:
     client = APIClient()
     if key == "revoked":
         api_key_revoke(api_key=api_key.api_key)
@@ -172,9 +172,7 @@ def test_missing_or_invalid_key_is_401(api_key, method, path, key) -> None:  # t
 # --- POST /generate ------------------------------------------------------------------------
 
 
-def test_generate_queues_a_job_and_holds_credits(  # type: ignore[no-untyped-def]
-    xkey, django_capture_on_commit_callbacks
-) -> None:
+def test_generate_queues_a_job_and_holds_credits(xkey, django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks() as callbacks:
         response = generate(xkey, {"prompt": "A beautiful sunset over mountains"})
     assert response.status_code == 200
@@ -211,7 +209,7 @@ def test_generate_queues_a_job_and_holds_credits(  # type: ignore[no-untyped-def
 @pytest.mark.parametrize(
     ("ratio", "duration"), [("9:16", 6), ("16:9", 4), ("9:16", "6"), ("16:9", 8.0)]
 )
-def test_generate_echoes_the_effective_ratio_and_duration(xkey, ratio, duration) -> None:  # type: ignore[no-untyped-def]
+def test_generate_echoes_the_effective_ratio_and_duration(xkey, ratio, duration) -> None:
     body = generate(
         xkey, {"prompt": "x", "aspect_ratio": ratio, "duration_seconds": duration}
     ).json()
@@ -220,7 +218,7 @@ def test_generate_echoes_the_effective_ratio_and_duration(xkey, ratio, duration)
     assert Job.objects.get(pk=body["job_id"]).duration_seconds == int(duration)
 
 
-def test_generate_ignores_unknown_fields_and_null_optionals(xkey) -> None:  # type: ignore[no-untyped-def]
+def test_generate_ignores_unknown_fields_and_null_optionals(xkey) -> None:
     response = generate(
         xkey,
         {
@@ -237,7 +235,7 @@ def test_generate_ignores_unknown_fields_and_null_optionals(xkey) -> None:  # ty
     assert response.json()["duration_seconds"] == 8
 
 
-def test_codefast_jobs_use_the_configured_tier_and_resolution(xkey, settings) -> None:  # type: ignore[no-untyped-def]
+def test_codefast_jobs_use_the_configured_tier_and_resolution(xkey, settings) -> None:
     settings.CODEFAST_MODEL_TIER = "quality"
     settings.CODEFAST_RESOLUTION = "1080p"
     job = Job.objects.get(pk=generate(xkey, {"prompt": "x"}).json()["job_id"])
@@ -279,7 +277,7 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize(("body", "field"), BAD_BODIES)
-def test_bad_input_is_422_naming_the_field_and_writes_nothing(xkey, body, field) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_422_naming_the_field_and_writes_nothing(xkey, body, field) -> None:
     response = generate(xkey, body)
     assert response.status_code == 422, response.content
     detail = response.json()["detail"]
@@ -298,14 +296,14 @@ def test_bad_input_is_422_naming_the_field_and_writes_nothing(xkey, body, field)
         (b'{"prompt": "x"}', "text/plain"),
     ],
 )
-def test_malformed_body_is_422(xkey, raw, content_type) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_body_is_422(xkey, raw, content_type) -> None:
     response = xkey.post("/generate", raw, content_type=content_type)
     assert response.status_code == 422
     assert "body" in response.json()["detail"]
     assert_nothing_written(xkey.user)
 
 
-def test_a_body_longer_than_any_valid_request_is_413_before_parsing(xkey, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_longer_than_any_valid_request_is_413_before_parsing(xkey, settings) -> None:
     settings.CODEFAST_IMAGE_MAX_BYTES = 1000
     response = generate(xkey, {"prompt": "x", "junk": "x" * (2 * 2**20)})
     assert response.status_code == 413
@@ -318,7 +316,7 @@ def test_a_body_longer_than_any_valid_request_is_413_before_parsing(xkey, settin
     assert_nothing_written(xkey.user)
 
 
-def test_wrong_method_is_405_in_the_detail_shape(xkey) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_method_is_405_in_the_detail_shape(xkey) -> None:
     response = xkey.get("/generate")
     assert response.status_code == 405
     assert response.json() == {"detail": "Method Not Allowed"}
@@ -341,7 +339,7 @@ def _variants() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("label", "value"), _variants(), ids=[v[0] for v in _variants()])
-def test_base64_image_makes_an_image_to_video_job(xkey, label, value) -> None:  # type: ignore[no-untyped-def]
+def test_base64_image_makes_an_image_to_video_job(xkey, label, value) -> None:
     response = generate(xkey, {"prompt": "slow push in", "image": value})
     assert response.status_code == 200, response.content
     body = response.json()
@@ -359,7 +357,7 @@ def test_base64_image_makes_an_image_to_video_job(xkey, label, value) -> None:  
 
 
 @pytest.mark.parametrize("encoded_limit", [True, False])
-def test_base64_image_over_the_size_cap_is_422(xkey, settings, encoded_limit) -> None:  # type: ignore[no-untyped-def]
+def test_base64_image_over_the_size_cap_is_422(xkey, settings, encoded_limit) -> None:
     png = image_bytes("PNG", (400, 400))
     # Decided on the encoded length before decoding, or on the decoded size just above it.
     settings.CODEFAST_IMAGE_MAX_BYTES = len(png) // 2 if encoded_limit else len(png) - 1
@@ -369,7 +367,7 @@ def test_base64_image_over_the_size_cap_is_422(xkey, settings, encoded_limit) ->
     assert_nothing_written(xkey.user)
 
 
-def test_oversized_pixel_count_is_refused_before_decoding(xkey, settings) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_pixel_count_is_refused_before_decoding(xkey, settings) -> None:
     settings.GENERATION_IMAGE_MAX_PIXELS = 1000
     response = generate(xkey, {"prompt": "x", "image": b64(image_bytes("PNG", (100, 100)))})
     assert response.status_code == 422
@@ -380,7 +378,7 @@ def test_oversized_pixel_count_is_refused_before_decoding(xkey, settings) -> Non
 # --- Idempotency-Key -----------------------------------------------------------------------
 
 
-def test_idempotency_key_replays_the_job_and_refuses_a_different_body(xkey) -> None:  # type: ignore[no-untyped-def]
+def test_idempotency_key_replays_the_job_and_refuses_a_different_body(xkey) -> None:
     body = {"prompt": "same", "aspect_ratio": "9:16"}
     first = generate(xkey, body, HTTP_IDEMPOTENCY_KEY="cf-1")
     second = generate(xkey, {**body, "duration_seconds": 8}, HTTP_IDEMPOTENCY_KEY="cf-1")
@@ -395,7 +393,7 @@ def test_idempotency_key_replays_the_job_and_refuses_a_different_body(xkey) -> N
     assert Job.objects.count() == 1
 
 
-def test_idempotent_retry_with_an_image_stores_the_image_once(xkey) -> None:  # type: ignore[no-untyped-def]
+def test_idempotent_retry_with_an_image_stores_the_image_once(xkey) -> None:
     body = {"prompt": "x", "image": b64(image_bytes("PNG"))}
     first = generate(xkey, body, HTTP_IDEMPOTENCY_KEY="img-1").json()
     second = generate(xkey, body, HTTP_IDEMPOTENCY_KEY="img-1").json()
@@ -413,7 +411,7 @@ def test_idempotent_retry_with_an_image_stores_the_image_once(xkey) -> None:  # 
 BEFORE_ISTANBUL_MIDNIGHT = datetime(2031, 3, 14, 20, 50, tzinfo=UTC)
 
 
-def test_daily_limit_is_429_until_midnight_in_istanbul(xkey, time_machine) -> None:  # type: ignore[no-untyped-def]
+def test_daily_limit_is_429_until_midnight_in_istanbul(xkey, time_machine) -> None:
     time_machine.move_to(BEFORE_ISTANBUL_MIDNIGHT, tick=False)
     xkey.user.daily_limit = 2
     xkey.user.save()
@@ -438,7 +436,7 @@ def test_daily_limit_is_429_until_midnight_in_istanbul(xkey, time_machine) -> No
     assert xkey.get("/videos").json()["daily_limit_remaining"] == 1
 
 
-def test_a_failed_job_gives_its_daily_slot_back(xkey) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_job_gives_its_daily_slot_back(xkey) -> None:
     xkey.user.daily_limit = 1
     xkey.user.save()
     first = generate(xkey).json()
@@ -454,13 +452,13 @@ def test_a_failed_job_gives_its_daily_slot_back(xkey) -> None:  # type: ignore[n
     assert balance_get(user=xkey.user).available == 1000 - price(8)
 
 
-def test_daily_limit_defaults_to_the_setting(xkey, settings) -> None:  # type: ignore[no-untyped-def]
+def test_daily_limit_defaults_to_the_setting(xkey, settings) -> None:
     settings.GENERATION_DAILY_LIMIT = 7
     body = xkey.get("/videos").json()
     assert (body["daily_limit"], body["daily_limit_remaining"]) == (7, 7)
 
 
-def test_daily_limit_is_editable_in_the_user_admin(client) -> None:  # type: ignore[no-untyped-def]
+def test_daily_limit_is_editable_in_the_user_admin(client) -> None:
     admin = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(admin)
     customer = UserFactory()
@@ -487,7 +485,7 @@ def test_daily_limit_is_editable_in_the_user_admin(client) -> None:  # type: ign
 # --- other refusals ------------------------------------------------------------------------
 
 
-def test_insufficient_credits_is_429_and_holds_nothing(db) -> None:  # type: ignore[no-untyped-def]
+def test_insufficient_credits_is_429_and_holds_nothing(db) -> None:
     poor = funded(credits=3)
     response = generate(client_for(poor))
     assert response.status_code == 429
@@ -498,7 +496,7 @@ def test_insufficient_credits_is_429_and_holds_nothing(db) -> None:  # type: ign
     assert not Job.objects.exists()
 
 
-def test_rate_limit_is_429_with_retry_after(xkey, settings) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_is_429_with_retry_after(xkey, settings) -> None:
     settings.GENERATION_RATE_LIMIT = 2
     assert generate(xkey).status_code == 200
     assert generate(xkey).status_code == 200
@@ -509,7 +507,7 @@ def test_rate_limit_is_429_with_retry_after(xkey, settings) -> None:  # type: ig
     assert Job.objects.count() == 2
 
 
-def test_concurrency_cap_is_429_with_retry_after(xkey, settings) -> None:  # type: ignore[no-untyped-def]
+def test_concurrency_cap_is_429_with_retry_after(xkey, settings) -> None:
     settings.GENERATION_MAX_ACTIVE_JOBS = 1
     assert generate(xkey).status_code == 200
     response = generate(xkey)
@@ -522,7 +520,7 @@ def test_concurrency_cap_is_429_with_retry_after(xkey, settings) -> None:  # typ
 # --- GET /status/{job_id} ------------------------------------------------------------------
 
 
-def test_status_has_every_key_in_every_state(xkey, time_machine) -> None:  # type: ignore[no-untyped-def]
+def test_status_has_every_key_in_every_state(xkey, time_machine) -> None:
     time_machine.move_to(datetime(2031, 9, 20, 0, 7, 58, tzinfo=UTC), tick=False)
     job_id = generate(xkey, {"prompt": "x", "aspect_ratio": "9:16", "duration_seconds": 6}).json()[
         "job_id"
@@ -568,14 +566,14 @@ def test_status_has_every_key_in_every_state(xkey, time_machine) -> None:  # typ
     assert (done["queue_position"], done["total_in_queue"]) == (0, 0)
 
 
-def test_times_follow_the_configured_zone(xkey, settings, time_machine) -> None:  # type: ignore[no-untyped-def]
+def test_times_follow_the_configured_zone(xkey, settings, time_machine) -> None:
     settings.CODEFAST_TIME_ZONE = "UTC"
     time_machine.move_to(datetime(2031, 9, 20, 0, 7, 58, tzinfo=UTC), tick=False)
     job_id = generate(xkey).json()["job_id"]
     assert xkey.get(f"/status/{job_id}").json()["created_at"] == "20.09.2031 00:07:58"
 
 
-def test_status_of_a_job_made_by_another_facade_of_the_same_account(xkey) -> None:  # type: ignore[no-untyped-def]
+def test_status_of_a_job_made_by_another_facade_of_the_same_account(xkey) -> None:
     bearer = APIClient()
     bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=xkey.user).token}")
     uuid = bearer.post(
@@ -598,13 +596,13 @@ def test_status_of_a_job_made_by_another_facade_of_the_same_account(xkey) -> Non
         "x" * 500,
     ],
 )
-def test_unknown_or_malformed_job_id_is_404(xkey, job_id) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_or_malformed_job_id_is_404(xkey, job_id) -> None:
     response = xkey.get(f"/status/{job_id}")
     assert response.status_code == 404
     assert response.json() == {"detail": "Job not found"}
 
 
-def test_another_accounts_job_answers_exactly_like_an_unknown_one(xkey) -> None:  # type: ignore[no-untyped-def]
+def test_another_accounts_job_answers_exactly_like_an_unknown_one(xkey) -> None:
     job_id = generate(xkey).json()["job_id"]
     stranger = client_for(funded())
     mine = stranger.get(f"/status/{job_id}")
@@ -614,7 +612,7 @@ def test_another_accounts_job_answers_exactly_like_an_unknown_one(xkey) -> None:
     assert job_id not in str(stranger.get("/videos").json())
 
 
-def test_an_unexpected_error_is_500_in_the_detail_shape(xkey, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_unexpected_error_is_500_in_the_detail_shape(xkey, settings) -> None:
     job_id = generate(xkey).json()["job_id"]
     settings.CODEFAST_TIME_ZONE = "No/Such_Zone"  # a misconfiguration the view trips over
     response = xkey.get(f"/status/{job_id}")
@@ -625,7 +623,7 @@ def test_an_unexpected_error_is_500_in_the_detail_shape(xkey, settings) -> None:
 # --- queue positions -----------------------------------------------------------------------
 
 
-def test_queue_positions_are_global_fifo_and_move_as_jobs_start(db) -> None:  # type: ignore[no-untyped-def]
+def test_queue_positions_are_global_fifo_and_move_as_jobs_start(db) -> None:
     alice, bob = client_for(funded()), client_for(funded())
     created = [generate(c).json() for c in (alice, bob, alice, bob)]
     assert [(c["queue_position"], c["total_in_queue"]) for c in created] == [
@@ -649,7 +647,7 @@ def test_queue_positions_are_global_fifo_and_move_as_jobs_start(db) -> None:  # 
     assert places() == [(0, 2), (1, 2), (0, 0), (2, 2)]
 
 
-def test_jobs_created_at_the_same_instant_are_ordered_by_id(funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_jobs_created_at_the_same_instant_are_ordered_by_id(funded_user) -> None:
     client = client_for(funded_user)
     ids = [generate(client).json()["job_id"] for _ in range(4)]
     same = Job.objects.get(pk=ids[0]).created_at
@@ -659,7 +657,7 @@ def test_jobs_created_at_the_same_instant_are_ordered_by_id(funded_user) -> None
     assert sorted(positions.values()) == [1, 2, 3, 4]
 
 
-def test_long_queues_use_the_snapshot_and_stay_exact_near_the_job(  # type: ignore[no-untyped-def]
+def test_long_queues_use_the_snapshot_and_stay_exact_near_the_job(
     funded_user, time_machine
 ) -> None:
     time_machine.move_to(datetime(2031, 5, 1, 12, 0, tzinfo=UTC), tick=False)
@@ -678,7 +676,7 @@ def test_long_queues_use_the_snapshot_and_stay_exact_near_the_job(  # type: igno
     )
     ordered = sorted(jobs, key=lambda j: (j.created_at, j.pk))
 
-    def place(job, **kw):  # type: ignore[no-untyped-def]
+    def place(job, **kw):
         job.refresh_from_db()
         return job_queue_place(job=job, snapshot_seconds=2.0, **kw)
 
@@ -703,7 +701,7 @@ def test_long_queues_use_the_snapshot_and_stay_exact_near_the_job(  # type: igno
     assert place(target).total == 401
 
 
-def test_snapshot_positions_break_ties_by_id_like_the_exact_count(funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot_positions_break_ties_by_id_like_the_exact_count(funded_user) -> None:
     same = datetime(2031, 5, 1, 11, 0, tzinfo=UTC)
     jobs = Job.objects.bulk_create(
         [
@@ -756,7 +754,7 @@ def test_positions_stay_distinct_when_jobs_are_submitted_concurrently() -> None:
 # --- GET /videos ---------------------------------------------------------------------------
 
 
-def _finished(user, count: int, start: datetime) -> list[Job]:  # type: ignore[no-untyped-def]
+def _finished(user, count: int, start: datetime) -> list[Job]:
     jobs = []
     for i in range(count):
         job_id = uuid.uuid4()
@@ -778,7 +776,7 @@ def _finished(user, count: int, start: datetime) -> list[Job]:  # type: ignore[n
     return jobs
 
 
-def test_videos_lists_completed_jobs_newest_first(xkey) -> None:  # type: ignore[no-untyped-def]
+def test_videos_lists_completed_jobs_newest_first(xkey) -> None:
     start = datetime(2025, 9, 20, 0, 5, 30, tzinfo=UTC)
     jobs = _finished(xkey.user, 3, start)
     generate(xkey)  # queued: not listed
@@ -808,7 +806,7 @@ def test_videos_lists_completed_jobs_newest_first(xkey) -> None:  # type: ignore
     assert (body["daily_limit"], body["daily_limit_remaining"]) == (20, 19)
 
 
-def test_videos_is_empty_for_a_new_account(xkey) -> None:  # type: ignore[no-untyped-def]
+def test_videos_is_empty_for_a_new_account(xkey) -> None:
     assert xkey.get("/videos").json() == {
         "count": 0,
         "videos": [],
@@ -817,7 +815,7 @@ def test_videos_is_empty_for_a_new_account(xkey) -> None:  # type: ignore[no-unt
     }
 
 
-def test_videos_query_count_does_not_grow_with_the_list(  # type: ignore[no-untyped-def]
+def test_videos_query_count_does_not_grow_with_the_list(
     xkey, django_assert_max_num_queries
 ) -> None:
     start = datetime(2025, 9, 20, tzinfo=UTC)
@@ -834,7 +832,7 @@ def test_videos_query_count_does_not_grow_with_the_list(  # type: ignore[no-unty
 
 
 @pytest.mark.parametrize("path", ["/", "/generate", "/status/2949a83f", "/videos"])
-def test_cors_preflight_allows_the_key_header_and_json(client, path) -> None:  # type: ignore[no-untyped-def]
+def test_cors_preflight_allows_the_key_header_and_json(client, path) -> None:
     response = client.options(
         path,
         HTTP_ORIGIN="https://panel.example",
@@ -851,7 +849,7 @@ def test_cors_preflight_allows_the_key_header_and_json(client, path) -> None:  #
     assert int(response["Access-Control-Max-Age"]) > 0
 
 
-def test_cors_headers_on_answers_and_errors(xkey, client) -> None:  # type: ignore[no-untyped-def]
+def test_cors_headers_on_answers_and_errors(xkey, client) -> None:
     ok = xkey.get("/videos", HTTP_ORIGIN="https://panel.example")
     assert ok["Access-Control-Allow-Origin"] == "*"
     assert "Retry-After" in ok["Access-Control-Expose-Headers"]
@@ -860,7 +858,7 @@ def test_cors_headers_on_answers_and_errors(xkey, client) -> None:  # type: igno
     assert "Access-Control-Allow-Origin" not in xkey.get("/videos")  # no Origin, no CORS
 
 
-def test_cors_allowed_origins_are_configurable(client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_cors_allowed_origins_are_configurable(client, settings) -> None:
     settings.CODEFAST_CORS_ALLOWED_ORIGINS = ["https://panel.example"]
     preflight = {
         "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET",
@@ -875,7 +873,7 @@ def test_cors_allowed_origins_are_configurable(client, settings) -> None:  # typ
     assert "Access-Control-Allow-Headers" not in refused
 
 
-def test_cors_is_only_for_codefast_paths(client) -> None:  # type: ignore[no-untyped-def]
+def test_cors_is_only_for_codefast_paths(client) -> None:
     response = client.options(
         "/api/generate-video",
         HTTP_ORIGIN="https://panel.example",

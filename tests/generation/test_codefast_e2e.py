@@ -31,13 +31,13 @@ def account() -> dict[str, str]:
     return {"X-API-Key": api_key_create(user=user, name="e2e").token}
 
 
-def status(base: str, headers: dict[str, str], job_id: str) -> dict:  # type: ignore[type-arg]
+def status(base: str, headers: dict[str, str], job_id: str) -> dict:
     response = requests.get(f"{base}/status/{job_id}", headers=headers, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def test_queue_positions_move_as_jobs_run_and_videos_are_listed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_queue_positions_move_as_jobs_run_and_videos_are_listed(tmp_path) -> None:
     alice, bob = account(), account()
     queue_snapshot_forget()
     env = {"GENERATION_PROVIDER": "scripted", "GENERATION_TEST_DELAY_SECONDS": "3"}

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake(settings):  # type: ignore[no-untyped-def]
+def fake(settings):
     with running_fake_gemini(mp4=tiny_mp4()) as server:
         settings.GENERATION_PROVIDERS_BY_TIER = {
             "quality": "gemini",
@@ -37,17 +37,17 @@ def fake(settings):  # type: ignore[no-untyped-def]
         yield server
 
 
-def submit(user) -> Job:  # type: ignore[no-untyped-def]
+def submit(user) -> Job:
     return job_submit(
         user=user, spec=JobSpec(facade="veo3api", prompt="a fox in snow", duration_seconds=8)
     ).job
 
 
-def held(user) -> int:  # type: ignore[no-untyped-def]
+def held(user) -> int:
     return balance_get(user=user).held
 
 
-def test_success_after_polls_saves_the_bytes_served_and_charges_once(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_success_after_polls_saves_the_bytes_served_and_charges_once(fake, funded_user) -> None:
     fake.script.polls_until_done = 1  # one poll answers "not done", the next one "done"
     job = submit(funded_user)
     job_run(job_id=str(job.id))
@@ -71,7 +71,7 @@ def test_success_after_polls_saves_the_bytes_served_and_charges_once(fake, funde
     assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
 
 
-def test_safety_block_fails_and_releases_without_fallback(fake, funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_safety_block_fails_and_releases_without_fallback(fake, funded_user, settings) -> None:
     settings.GENERATION_FALLBACK_PROVIDER = "local"
     fake.script.result = "blocked"
     job = submit(funded_user)
@@ -83,7 +83,7 @@ def test_safety_block_fails_and_releases_without_fallback(fake, funded_user, set
     assert balance_get(user=funded_user).available == 1000
 
 
-def test_429_then_success(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_429_then_success(fake, funded_user) -> None:
     fake.script.poll_errors = [429]
     job = submit(funded_user)
     job_run(job_id=str(job.id))
@@ -99,7 +99,7 @@ def test_429_then_success(fake, funded_user) -> None:  # type: ignore[no-untyped
 def test_500_until_retries_run_out_releases(
     fake,
     funded_user,
-    settings,  # type: ignore[no-untyped-def]
+    settings,
     django_capture_on_commit_callbacks,
 ) -> None:
     settings.GENERATION_MAX_ATTEMPTS = 3
@@ -114,7 +114,7 @@ def test_500_until_retries_run_out_releases(
     assert balance_get(user=funded_user).available == 1000
 
 
-def test_deadline_fails_and_releases(fake, funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_deadline_fails_and_releases(fake, funded_user, settings) -> None:
     fake.script.polls_until_done = 100
     job = submit(funded_user)
     job_run(job_id=str(job.id))
@@ -127,7 +127,7 @@ def test_deadline_fails_and_releases(fake, funded_user, settings) -> None:  # ty
 
 def test_permanent_upstream_failure_falls_back_to_another_provider(
     fake,
-    funded_user,  # type: ignore[no-untyped-def]
+    funded_user,
     settings,
 ) -> None:
     settings.GENERATION_FALLBACK_PROVIDER = "local"
@@ -144,7 +144,7 @@ def test_permanent_upstream_failure_falls_back_to_another_provider(
     assert Transfer.objects.filter(job_id=job.pk, kind="capture").count() == 1
 
 
-def test_polls_respect_the_project_budget(fake, funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_polls_respect_the_project_budget(fake, funded_user, settings) -> None:
     from generation.ratelimit import rate_limit_reset
 
     rate_limit_reset(key="provider-polls:gemini")  # earlier tests' polls are in the window
@@ -166,7 +166,7 @@ def test_polls_respect_the_project_budget(fake, funded_user, settings) -> None: 
         job_fail(job_id=job.id, stage="generation", code=500, message="cleanup")
 
 
-def test_poll_due_claims_each_job_once(fake, funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_poll_due_claims_each_job_once(fake, funded_user) -> None:
     job = submit(funded_user)
     job_run(job_id=str(job.id))
     later = timezone.now() + timedelta(seconds=5)
@@ -176,7 +176,7 @@ def test_poll_due_claims_each_job_once(fake, funded_user) -> None:  # type: igno
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.e2e
-def test_gemini_job_end_to_end_with_worker_and_beat(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_gemini_job_end_to_end_with_worker_and_beat(tmp_path) -> None:
     from accounts.services import api_key_create
     from billing.services import credits_grant
 

@@ -202,7 +202,7 @@ def test_pixel_limit_can_be_set_per_call_and_by_setting(settings: object) -> Non
     data = _encode(_noise(100, 100), "JPEG")
     with pytest.raises(ImageRejected, match="limit is 5,000 pixels"):
         image_inspect(data, max_bytes=MB, max_pixels=5_000)
-    settings.GENERATION_IMAGE_MAX_PIXELS = 9_999  # type: ignore[attr-defined]
+    settings.GENERATION_IMAGE_MAX_PIXELS = 9_999
     with pytest.raises(ImageRejected, match="limit is 9,999 pixels"):
         image_inspect(data, max_bytes=MB)
     assert image_inspect(data, max_bytes=MB, max_pixels=10_000).width == 100
@@ -306,7 +306,7 @@ def test_animated_images_are_rejected(image_format: str) -> None:
     assert e.value.code == "animated"
 
 
-def test_webp_has_its_own_lower_pixel_cap(settings) -> None:  # type: ignore[no-untyped-def]
+def test_webp_has_its_own_lower_pixel_cap(settings) -> None:
     import io as _io
 
     from PIL import Image as _Image

@@ -53,7 +53,7 @@ def client_for(token: str) -> APIClient:
 
 
 @pytest.mark.e2e
-def test_fifty_simultaneous_requests_over_http_let_exactly_twenty_through(  # type: ignore[no-untyped-def]
+def test_fifty_simultaneous_requests_over_http_let_exactly_twenty_through(
     tmp_path, account
 ) -> None:
     user, token = account
@@ -104,7 +104,7 @@ def test_fifty_simultaneous_requests_over_http_let_exactly_twenty_through(  # ty
     assert balance_get(user=user).held == 20 * price
 
 
-def test_concurrent_submits_never_exceed_the_active_job_cap(account, settings) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_submits_never_exceed_the_active_job_cap(account, settings) -> None:
     user, token = account
     settings.GENERATION_MAX_ACTIVE_JOBS = 5
     settings.GENERATION_RATE_LIMIT = 1000
@@ -125,7 +125,7 @@ def test_concurrent_submits_never_exceed_the_active_job_cap(account, settings) -
     assert all("at most 5" in r["msg"] for r in results if r["code"] == 429)
 
 
-def test_one_idempotency_key_from_twenty_threads_is_one_task(account, settings) -> None:  # type: ignore[no-untyped-def]
+def test_one_idempotency_key_from_twenty_threads_is_one_task(account, settings) -> None:
     user, token = account
     settings.GENERATION_RATE_LIMIT = 1000
     settings.GENERATION_MAX_ACTIVE_JOBS = 1000
@@ -148,7 +148,7 @@ def test_one_idempotency_key_from_twenty_threads_is_one_task(account, settings) 
     assert Transfer.objects.filter(kind="hold", job_id__isnull=False).count() == 1
 
 
-def test_concurrent_first_upgrade_requests_make_one_upgrade(account, settings) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_first_upgrade_requests_make_one_upgrade(account, settings) -> None:
     _, token = account
     settings.GENERATION_RATE_LIMIT = 1000
     created = (
@@ -180,7 +180,7 @@ def test_concurrent_first_upgrade_requests_make_one_upgrade(account, settings) -
     assert Transfer.objects.filter(kind="hold", job_id__isnull=False).count() == 3
 
 
-def test_duplicate_delivery_messages_send_one_attempt(account, settings) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_delivery_messages_send_one_attempt(account, settings) -> None:
     """A redelivered or duplicated task message: 12 workers try the same due attempt at once."""
     from generation.facades.callbacks import callback_schedule
     from generation.services import JobSpec, job_fail, job_submit

@@ -164,6 +164,7 @@ def _write_source_video(
         ("1080p", "16:9", 1, (1920, 1080)),
     ],
 )
+@pytest.mark.slow
 def test_text_render_is_an_h264_aac_mp4_of_the_requested_size_and_exact_duration(
     tmp_path: Path, resolution: str, aspect_ratio: str, seconds: int, size: tuple[int, int]
 ) -> None:
@@ -194,6 +195,7 @@ def test_frame_size_follows_resolution_and_aspect_ratio(
     assert frame_size(resolution, aspect_ratio) == size
 
 
+@pytest.mark.slow
 def test_same_request_renders_identical_frames_and_seed_or_prompt_change_them(
     tmp_path: Path,
 ) -> None:
@@ -212,6 +214,7 @@ def test_same_request_renders_identical_frames_and_seed_or_prompt_change_them(
     assert _difference(_frames(first.video_path)[0], _frames(other_seed.video_path)[0]) > 5
 
 
+@pytest.mark.slow
 def test_progress_is_reported_often_and_ends_at_one(tmp_path: Path) -> None:
     _, calls = _render(_request(duration_seconds=4), tmp_path)
 
@@ -221,6 +224,7 @@ def test_progress_is_reported_often_and_ends_at_one(tmp_path: Path) -> None:
     assert all(0.0 <= fraction <= 1.0 for fraction in calls)
 
 
+@pytest.mark.slow
 def test_text_poster_is_a_jpeg_of_the_middle_frame(tmp_path: Path) -> None:
     outcome, _ = _render(_request(duration_seconds=2), tmp_path)
 
@@ -234,6 +238,7 @@ def test_text_poster_is_a_jpeg_of_the_middle_frame(tmp_path: Path) -> None:
     assert _difference(pixels, frames[0]) > _difference(pixels, frames[len(frames) // 2])
 
 
+@pytest.mark.slow
 def test_image_mode_starts_on_the_image_and_then_moves(tmp_path: Path) -> None:
     image = _test_image(1600, 1000, fmt="JPEG")
 
@@ -249,6 +254,7 @@ def test_image_mode_starts_on_the_image_and_then_moves(tmp_path: Path) -> None:
         assert _difference(np.asarray(poster.convert("RGB")), expected) < 6
 
 
+@pytest.mark.slow
 def test_image_mode_covers_a_portrait_frame_with_a_landscape_image(tmp_path: Path) -> None:
     image = _test_image(1200, 800)
 
@@ -259,6 +265,7 @@ def test_image_mode_covers_a_portrait_frame_with_a_landscape_image(tmp_path: Pat
     assert _difference(frames[0], _covered(image, 720, 1280)) < 5
 
 
+@pytest.mark.slow
 def test_image_mode_shows_a_large_photo_upright_as_its_exif_orientation_says(
     tmp_path: Path,
 ) -> None:
@@ -283,6 +290,7 @@ def test_image_mode_shows_a_large_photo_upright_as_its_exif_orientation_says(
     assert _difference(first, _covered(stored, 720, 1280)) > 20  # not sideways
 
 
+@pytest.mark.slow
 def test_first_last_goes_from_the_first_image_to_the_last(tmp_path: Path) -> None:
     first, last = _test_image(1600, 900, variant=0), _test_image(900, 1400, variant=1)
 
@@ -301,6 +309,7 @@ def test_first_last_goes_from_the_first_image_to_the_last(tmp_path: Path) -> Non
     assert _difference(middle, end) > 8
 
 
+@pytest.mark.slow
 def test_reference_mode_is_coloured_and_composed_by_the_reference_images(tmp_path: Path) -> None:
     images = (
         _test_image(800, 800, variant=0),
@@ -324,6 +333,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Completed:
     return outcome
 
 
+@pytest.mark.slow
 def test_extend_continues_from_the_last_frame_of_the_source(
     tmp_path: Path, source: Completed
 ) -> None:
@@ -339,6 +349,7 @@ def test_extend_continues_from_the_last_frame_of_the_source(
     assert _difference(frames[-1], frames[0]) > 2  # the camera moves on
 
 
+@pytest.mark.slow
 def test_upscale_rescales_the_source_and_keeps_its_duration(
     tmp_path: Path, source: Completed
 ) -> None:
@@ -368,6 +379,7 @@ def test_upscale_rescales_the_source_and_keeps_its_duration(
         assert same_moment < _difference(frames[index], enlarged[index - 2])
 
 
+@pytest.mark.slow
 def test_upscale_resamples_another_frame_rate_and_adds_sound(tmp_path: Path) -> None:
     source_path = tmp_path / "thirty.mp4"
     _write_source_video(source_path, width=640, height=360, rate=30, frame_count=45)
@@ -379,6 +391,7 @@ def test_upscale_resamples_another_frame_rate_and_adds_sound(tmp_path: Path) -> 
     _assert_mp4(outcome.video_path, width=1280, height=720, seconds=1.5)
 
 
+@pytest.mark.slow
 def test_upscale_crops_a_source_of_another_shape_instead_of_stretching_it(
     tmp_path: Path,
 ) -> None:
@@ -420,6 +433,7 @@ def test_make_poster_refuses_a_file_without_video(tmp_path: Path) -> None:
         make_poster(broken, tmp_path / "poster.jpg")
 
 
+@pytest.mark.slow
 def test_render_again_in_the_same_workdir_replaces_the_files(tmp_path: Path) -> None:
     _render(_request(seed=1), tmp_path)
     outcome, _ = _render(_request(seed=2), tmp_path)
@@ -432,6 +446,7 @@ def test_render_again_in_the_same_workdir_replaces_the_files(tmp_path: Path) -> 
     ]
 
 
+@pytest.mark.slow
 def test_baseline_stream_settings_match_the_renderer(tmp_path: Path) -> None:
     outcome, _ = _render(_request(), tmp_path)
     with av.open(str(tmp_path / "baseline.mp4"), "w") as container:

@@ -34,13 +34,13 @@ def settled_holds_ok() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _short_videos(settings):  # type: ignore[no-untyped-def]
+def _short_videos(settings):
     settings.GENERATION_RATE_LIMIT = 1000
     yield
     settled_holds_ok()
 
 
-def submit(user, **overrides):  # type: ignore[no-untyped-def]
+def submit(user, **overrides):
     spec = JobSpec(
         facade="veo3o1",
         prompt=overrides.pop("prompt", "a red kite"),
@@ -56,7 +56,7 @@ def price(seconds: int = 4, tier: str = "fast", resolution: str = "720p") -> int
     ).credits
 
 
-def test_successful_job_stores_video_and_charges_once(funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_successful_job_stores_video_and_charges_once(funded_user) -> None:
     job = submit(funded_user)
     job_run(job_id=str(job.id))
     job.refresh_from_db()
@@ -72,7 +72,7 @@ def test_successful_job_stores_video_and_charges_once(funded_user) -> None:  # t
     assert job.credits_charged == price()
 
 
-def test_running_the_task_twice_charges_once(funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_running_the_task_twice_charges_once(funded_user) -> None:
     job = submit(funded_user)
     job_run(job_id=str(job.id))
     job_run(job_id=str(job.id))  # a redelivered message
@@ -80,7 +80,7 @@ def test_running_the_task_twice_charges_once(funded_user) -> None:  # type: igno
     assert balance_get(user=funded_user).available == 1000 - price()
 
 
-def test_scripted_failure_releases_the_hold(funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_scripted_failure_releases_the_hold(funded_user, settings) -> None:
     settings.GENERATION_PROVIDERS_BY_TIER = {"fast": "scripted"}
     settings.GENERATION_TEST_OUTCOME = "fail"
     job = submit(funded_user)
@@ -96,7 +96,7 @@ def test_scripted_failure_releases_the_hold(funded_user, settings) -> None:  # t
     assert Transfer.objects.filter(kind="release").count() == 1  # J4: exactly once
 
 
-def test_policy_block_fails_with_code_400(funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_policy_block_fails_with_code_400(funded_user, settings) -> None:
     settings.GENERATION_PROVIDERS_BY_TIER = {"fast": "scripted"}
     settings.GENERATION_TEST_OUTCOME = "block"
     job = submit(funded_user)
@@ -109,7 +109,7 @@ def test_policy_block_fails_with_code_400(funded_user, settings) -> None:  # typ
 
 def test_transient_errors_retry_then_fail(
     funded_user,
-    settings,  # type: ignore[no-untyped-def]
+    settings,
     django_capture_on_commit_callbacks,
 ) -> None:
     settings.GENERATION_PROVIDERS_BY_TIER = {"fast": "scripted"}
@@ -127,7 +127,7 @@ def test_transient_errors_retry_then_fail(
     assert balance_get(user=funded_user).available == 1000
 
 
-def test_image_to_video_first_frame_from_upload(funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_image_to_video_first_frame_from_upload(funded_user) -> None:
     from generation.services import ImageInput, upload_create
 
     upload = upload_create(user=funded_user, source=image_bytes("PNG", (360, 640)), max_bytes=10**7)
@@ -139,7 +139,7 @@ def test_image_to_video_first_frame_from_upload(funded_user) -> None:  # type: i
     assert (job.output_width, job.output_height) == (720, 1280)
 
 
-def test_unfetchable_image_url_fails_before_start(funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_unfetchable_image_url_fails_before_start(funded_user, settings) -> None:
     from generation.services import ImageInput
 
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
@@ -152,7 +152,7 @@ def test_unfetchable_image_url_fails_before_start(funded_user, settings) -> None
     assert balance_get(user=funded_user).available == 1000
 
 
-def test_reaper_requeues_a_job_whose_message_was_lost(  # type: ignore[no-untyped-def]
+def test_reaper_requeues_a_job_whose_message_was_lost(
     funded_user, settings, django_capture_on_commit_callbacks
 ) -> None:
     job = submit(funded_user)
@@ -167,7 +167,7 @@ def test_reaper_requeues_a_job_whose_message_was_lost(  # type: ignore[no-untype
     assert job.state == Job.State.SUCCEEDED and job.requeues == 1
 
 
-def test_reaper_recovers_a_job_whose_worker_died(funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_reaper_recovers_a_job_whose_worker_died(funded_user, settings) -> None:
     job = submit(funded_user)
     Job.objects.filter(pk=job.pk).update(
         state="running",
@@ -184,7 +184,7 @@ def test_reaper_recovers_a_job_whose_worker_died(funded_user, settings) -> None:
     assert Transfer.objects.filter(kind="capture").count() == 1
 
 
-def test_reaper_fails_and_refunds_once_when_attempts_run_out(funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_reaper_fails_and_refunds_once_when_attempts_run_out(funded_user, settings) -> None:
     job = submit(funded_user)
     Job.objects.filter(pk=job.pk).update(
         state="running",
@@ -199,7 +199,7 @@ def test_reaper_fails_and_refunds_once_when_attempts_run_out(funded_user, settin
     assert balance_get(user=funded_user).available == 1000
 
 
-def test_a_live_lease_is_not_taken_over(funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_a_live_lease_is_not_taken_over(funded_user) -> None:
     job = submit(funded_user)
     Job.objects.filter(pk=job.pk).update(
         state="running", attempts=1, lease_expires_at=timezone.now() + timedelta(minutes=1)
@@ -211,7 +211,7 @@ def test_a_live_lease_is_not_taken_over(funded_user) -> None:  # type: ignore[no
     job_fail(job_id=job.id, stage="generation", code=500, message="cleanup")
 
 
-def test_submit_rolls_back_job_and_enqueue_when_the_hold_fails(  # type: ignore[no-untyped-def]
+def test_submit_rolls_back_job_and_enqueue_when_the_hold_fails(
     db, django_capture_on_commit_callbacks
 ) -> None:
     from billing.errors import InsufficientCredits
@@ -232,7 +232,7 @@ def test_submit_rolls_back_job_and_enqueue_when_the_hold_fails(  # type: ignore[
         ({"model_tier": "lite", "resolution": "4k", "duration_seconds": 8}, "resolution"),
     ],
 )
-def test_veo_constraints_are_checked_before_any_hold(funded_user, overrides, field) -> None:  # type: ignore[no-untyped-def]
+def test_veo_constraints_are_checked_before_any_hold(funded_user, overrides, field) -> None:
     from generation.services import JobValidationError
 
     with pytest.raises(JobValidationError) as excinfo:
@@ -242,7 +242,7 @@ def test_veo_constraints_are_checked_before_any_hold(funded_user, overrides, fie
     assert balance_get(user=funded_user).held == 0
 
 
-def test_daily_limit_counts_todays_jobs_and_failed_ones_give_back(funded_user, settings) -> None:  # type: ignore[no-untyped-def]
+def test_daily_limit_counts_todays_jobs_and_failed_ones_give_back(funded_user, settings) -> None:
     from generation.selectors import daily_usage
     from generation.services import DailyLimitReached
 

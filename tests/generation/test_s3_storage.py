@@ -20,7 +20,7 @@ BUCKET = "veosaas-media"
 
 
 @pytest.fixture
-def s3(settings):  # type: ignore[no-untyped-def]
+def s3(settings):
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -55,11 +55,11 @@ def s3(settings):  # type: ignore[no-untyped-def]
     server.stop()
 
 
-def keys(client) -> list[str]:  # type: ignore[no-untyped-def]
+def keys(client) -> list[str]:
     return [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
 
 
-def test_upload_and_result_live_in_s3_and_urls_redirect_to_signed_urls(s3, bearer) -> None:  # type: ignore[no-untyped-def]
+def test_upload_and_result_live_in_s3_and_urls_redirect_to_signed_urls(s3, bearer) -> None:
     png = SimpleUploadedFile("p.png", image_bytes("PNG", (640, 360)), "image/png")
     body = bearer.post("/api/upload-video-image", {"file": png}, format="multipart").json()
     assert body["code"] == 0

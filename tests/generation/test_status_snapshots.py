@@ -37,22 +37,22 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _limits(settings):  # type: ignore[no-untyped-def]
+def _limits(settings):
     settings.GENERATION_RATE_LIMIT = 1000
 
 
-def submit(user) -> Job:  # type: ignore[no-untyped-def]
+def submit(user) -> Job:
     spec = JobSpec(facade="veo3o1", prompt="a paper boat", duration_seconds=4)
     return job_submit(user=user, spec=spec).job
 
 
-def status(client, job_id) -> dict:  # type: ignore[no-untyped-def]
+def status(client, job_id) -> dict:
     response = client.get(f"/api/video-status/{job_id}")
     assert response.status_code == 200, response.content
     return response.json()["data"]
 
 
-def test_a_poll_runs_no_sql_once_cached(bearer, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_a_poll_runs_no_sql_once_cached(bearer, django_assert_num_queries) -> None:
     job = submit(bearer.user)
     status(bearer, job.id)  # first poll: key and job read from the database, then cached
     with django_assert_num_queries(0):
@@ -60,7 +60,7 @@ def test_a_poll_runs_no_sql_once_cached(bearer, django_assert_num_queries) -> No
     assert data["uuid"] == str(job.id) and data["status"] == "pending"
 
 
-def test_every_change_is_published(bearer, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_every_change_is_published(bearer, django_capture_on_commit_callbacks) -> None:
     job = submit(bearer.user)
     assert status(bearer, job.id)["status"] == "pending"
     # Claimed and rendering: progress is published as it is written.
@@ -85,7 +85,7 @@ def test_every_change_is_published(bearer, django_capture_on_commit_callbacks) -
     assert data["completedAt"].endswith("Z")
 
 
-def test_a_failure_is_published(bearer, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_a_failure_is_published(bearer, django_capture_on_commit_callbacks) -> None:
     job = submit(bearer.user)
     assert status(bearer, job.id)["status"] == "pending"
     with django_capture_on_commit_callbacks(execute=True):
@@ -100,7 +100,7 @@ def test_a_failure_is_published(bearer, django_capture_on_commit_callbacks) -> N
     assert data["errorMessage"] == "The renderer gave up."
 
 
-def test_a_change_without_publication_shows_once_the_snapshot_expires(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_change_without_publication_shows_once_the_snapshot_expires(bearer, settings) -> None:
     """The bound for a worker that died between its commit and its publication."""
     settings.GENERATION_STATUS_CACHE_SECONDS = 1
     job = submit(bearer.user)
@@ -112,7 +112,7 @@ def test_a_change_without_publication_shows_once_the_snapshot_expires(bearer, se
     assert (data["status"], data["progress"]) == ("processing", 30)
 
 
-def test_an_ended_job_is_kept_longer(bearer, settings, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_an_ended_job_is_kept_longer(bearer, settings, django_capture_on_commit_callbacks) -> None:
     settings.GENERATION_STATUS_CACHE_SECONDS = 1
     settings.GENERATION_STATUS_CACHE_FINAL_SECONDS = 60
     job = submit(bearer.user)
@@ -123,7 +123,7 @@ def test_an_ended_job_is_kept_longer(bearer, settings, django_capture_on_commit_
     assert cache.get(snapshot_key(job.id)).state == Job.State.FAILED
 
 
-def test_another_accounts_cached_job_is_not_found(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_another_accounts_cached_job_is_not_found(bearer) -> None:
     job = submit(bearer.user)
     status(bearer, job.id)  # cached now
     other = APIClient()
@@ -134,7 +134,7 @@ def test_another_accounts_cached_job_is_not_found(bearer) -> None:  # type: igno
     assert job_snapshot_get(user_id=UserFactory().pk, job_id=job.id) is None
 
 
-def test_a_revoked_key_is_refused_at_once(bearer, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_a_revoked_key_is_refused_at_once(bearer, django_capture_on_commit_callbacks) -> None:
     from accounts.models import ApiKey
 
     job = submit(bearer.user)
@@ -148,14 +148,14 @@ def test_a_revoked_key_is_refused_at_once(bearer, django_capture_on_commit_callb
 
 
 @pytest.mark.parametrize("header", ["", "Bearer", "Basic abc", "Bearer vsk_nope", "Bearer a b"])
-def test_bad_authorization_is_1002(client, header: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_authorization_is_1002(client, header: str) -> None:
     headers = {"HTTP_AUTHORIZATION": header} if header else {}
     response = client.get("/api/video-status/00000000-0000-0000-0000-000000000000", **headers)
     assert response.status_code == 401
     assert response.json()["code"] == 1002
 
 
-def test_other_methods_are_1000_405(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_other_methods_are_1000_405(bearer) -> None:
     job = submit(bearer.user)
     response = bearer.post(f"/api/video-status/{job.id}", {}, format="json")
     assert response.status_code == 405
@@ -163,14 +163,14 @@ def test_other_methods_are_1000_405(bearer) -> None:  # type: ignore[no-untyped-
     assert bearer.head(f"/api/video-status/{job.id}").status_code == 200
 
 
-def test_the_answer_is_compact_utf8_json(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_the_answer_is_compact_utf8_json(bearer) -> None:
     job = submit(bearer.user)
     response = bearer.get(f"/api/video-status/{job.id}")
     assert response["Content-Type"] == "application/json"
     assert response.content.startswith(b'{"code":0,"msg":"Success","data":{"uuid":')
 
 
-def test_an_unreachable_cache_is_5000_not_a_crash(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_cache_is_5000_not_a_crash(bearer, settings) -> None:
     job = submit(bearer.user)
     settings.CACHES = {
         "default": {
@@ -218,7 +218,7 @@ def test_publications_land_in_commit_order(require_postgres) -> None:
     assert seen == sorted(seen)
 
 
-def finished(user, render_seconds: float) -> Job:  # type: ignore[no-untyped-def]
+def finished(user, render_seconds: float) -> Job:
     return Job.objects.create(
         user=user,
         facade="veo3o1",
@@ -232,7 +232,7 @@ def finished(user, render_seconds: float) -> Job:  # type: ignore[no-untyped-def
     )
 
 
-def test_a_queued_jobs_eta_comes_from_recorded_render_times(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_queued_jobs_eta_comes_from_recorded_render_times(bearer, settings) -> None:
     from generation.selectors import render_seconds_estimate_forget
 
     settings.GENERATION_PROVIDERS_BY_TIER = {}
@@ -251,7 +251,7 @@ def test_a_queued_jobs_eta_comes_from_recorded_render_times(bearer, settings) ->
 @pytest.mark.parametrize(
     "data", [{"errorMessage": "line\u2028sep\u2029ünï"}, None, {"progress": 40, "videoUrl": None}]
 )
-def test_the_plain_envelope_is_byte_for_byte_drfs(data) -> None:  # type: ignore[no-untyped-def]
+def test_the_plain_envelope_is_byte_for_byte_drfs(data) -> None:
     from rest_framework.renderers import JSONRenderer
 
     from generation.facades.veo3o1 import plain_envelope

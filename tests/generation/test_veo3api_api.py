@@ -46,11 +46,11 @@ def price(
     ).credits
 
 
-def generate(client, body, **headers):  # type: ignore[no-untyped-def]
+def generate(client, body, **headers):
     return client.post("/api/v1/veo/generate", body, format="json", **headers)
 
 
-def record(client, task_id: str):  # type: ignore[no-untyped-def]
+def record(client, task_id: str):
     return client.get("/api/v1/veo/record-info", {"taskId": task_id})
 
 
@@ -63,14 +63,24 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-@pytest.fixture
-def done_job(bearer) -> Job:  # type: ignore[no-untyped-def]
-    """A succeeded 4-second 720p 16:9 veo3_fast text job of the bearer's account."""
+def queued_fast_job(bearer) -> Job:
     body = generate(
         bearer, {"prompt": "A lighthouse at dusk", "model": "veo3_fast", "duration": 4}
     ).json()
-    job = Job.objects.get(pk=body["data"]["taskId"].removeprefix("veo_task_"))
-    job = run_job(job.pk)
+    return Job.objects.get(pk=body["data"]["taskId"].removeprefix("veo_task_"))
+
+
+@pytest.fixture
+def done_job(bearer, finish_with_tiny_video) -> Job:
+    """A succeeded 4-second 720p 16:9 veo3_fast text job of the bearer's account whose video is
+    the pre-rendered tiny MP4 (records, links and upgrade requests do not look at pixels)."""
+    return finish_with_tiny_video(queued_fast_job(bearer))
+
+
+@pytest.fixture
+def rendered_done_job(bearer) -> Job:
+    """The same job rendered by the local provider: 4 real seconds to extend."""
+    job = run_job(queued_fast_job(bearer).pk)
     assert job.state == Job.State.SUCCEEDED, job.error_message
     return job
 
@@ -80,7 +90,7 @@ def done_job(bearer) -> Job:  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------------------------------
 
 
-def test_text_to_video_is_accepted_with_veo3_defaults(  # type: ignore[no-untyped-def]
+def test_text_to_video_is_accepted_with_veo3_defaults(
     bearer, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks() as callbacks:
@@ -105,24 +115,24 @@ def test_text_to_video_is_accepted_with_veo3_defaults(  # type: ignore[no-untype
 @pytest.mark.parametrize(
     ("model", "tier"), [("veo3", "quality"), ("veo3_fast", "fast"), ("veo3_lite", "lite")]
 )
-def test_models_map_to_tiers(bearer, model: str, tier: str) -> None:  # type: ignore[no-untyped-def]
+def test_models_map_to_tiers(bearer, model: str, tier: str) -> None:
     generate(bearer, {"prompt": "x", "model": model})
     assert Job.objects.get().model_tier == tier
 
 
-def test_default_model_is_a_setting(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_default_model_is_a_setting(bearer, settings) -> None:
     settings.VEO3API_DEFAULT_MODEL = "veo3_fast"
     generate(bearer, {"prompt": "x"})
     assert Job.objects.get().model_tier == "fast"
 
 
-def test_snake_aspect_ratio_wins_and_auto_is_case_insensitive(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_snake_aspect_ratio_wins_and_auto_is_case_insensitive(bearer) -> None:
     generate(bearer, {"prompt": "x", "aspectRatio": "9:16", "aspect_ratio": "AUTO"})
     generate(bearer, {"prompt": "x", "aspectRatio": "9:16"})
     assert sorted(Job.objects.values_list("aspect_ratio", flat=True)) == ["9:16", "auto"]
 
 
-def test_optional_fields_are_used_and_stored_and_unknown_ones_ignored(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_optional_fields_are_used_and_stored_and_unknown_ones_ignored(bearer) -> None:
     sent = {
         "prompt": "x",
         "model": "veo3_fast",
@@ -155,7 +165,7 @@ def test_optional_fields_are_used_and_stored_and_unknown_ones_ignored(bearer) ->
 def test_generation_type_is_inferred_or_taken(
     bearer,
     dns,
-    count: int,  # type: ignore[no-untyped-def]
+    count: int,
     generation_type: str | None,
     mode: str,
 ) -> None:
@@ -173,7 +183,7 @@ def test_generation_type_is_inferred_or_taken(
     assert job.image_refs == [{"url": url} for url in body["imageUrls"]]
 
 
-def test_uploaded_files_feed_image_urls(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_uploaded_files_feed_image_urls(bearer) -> None:
     png = SimpleUploadedFile("frame.png", image_bytes("PNG", (640, 360)), "image/png")
     uploaded = bearer.post("/api/file-stream-upload", {"file": png}, format="multipart").json()
     url = uploaded["data"]["downloadUrl"]
@@ -232,9 +242,7 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize(("body", "field"), BAD_BODIES)
-def test_bad_input_is_422_naming_the_field_and_changes_nothing(  # type: ignore[no-untyped-def]
-    bearer, dns, body, field
-) -> None:
+def test_bad_input_is_422_naming_the_field_and_changes_nothing(bearer, dns, body, field) -> None:
     response = generate(bearer, body)
     assert response.status_code == 200, response.content  # README A1
     payload = response.json()
@@ -246,13 +254,13 @@ def test_bad_input_is_422_naming_the_field_and_changes_nothing(  # type: ignore[
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"text"'])
-def test_malformed_body_is_422(bearer, raw: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_body_is_422(bearer, raw: bytes) -> None:
     response = bearer.post("/api/v1/veo/generate", raw, content_type="application/json")
     assert response.json()["code"] == 422 and response.json()["msg"].startswith("body")
     assert not Job.objects.exists()
 
 
-def test_missing_key_is_401_in_an_http_200(client) -> None:  # type: ignore[no-untyped-def]
+def test_missing_key_is_401_in_an_http_200(client) -> None:
     response = client.post("/api/v1/veo/generate", {"prompt": "x"}, content_type="application/json")
     assert response.status_code == 200
     assert response.json()["code"] == 401 and response.json()["data"] is None
@@ -262,12 +270,12 @@ def test_missing_key_is_401_in_an_http_200(client) -> None:  # type: ignore[no-u
 @pytest.mark.parametrize(
     "path", ["/api/v1/veo/record-info?taskId=x", "/api/v1/common/credit", "/api/v1/chat/credit"]
 )
-def test_invalid_key_is_401(client, header: str, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_key_is_401(client, header: str, path: str) -> None:
     response = client.get(path, HTTP_AUTHORIZATION=header)
     assert response.json()["code"] == 401
 
 
-def test_codes_can_be_mirrored_as_http_statuses(bearer, client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_codes_can_be_mirrored_as_http_statuses(bearer, client, settings) -> None:
     settings.VEO3API_HTTP_ERROR_STATUS = True
     assert generate(bearer, {"prompt": ""}).status_code == 422
     assert client.get("/api/v1/common/credit").status_code == 401
@@ -275,7 +283,7 @@ def test_codes_can_be_mirrored_as_http_statuses(bearer, client, settings) -> Non
     assert generate(bearer, {"prompt": "x"}).status_code == 200
 
 
-def test_insufficient_credits_is_402_with_kie_message(db) -> None:  # type: ignore[no-untyped-def]
+def test_insufficient_credits_is_402_with_kie_message(db) -> None:
     user = UserFactory()
     credits_grant(user=user, amount=3, idempotency_key="poor")
     client = APIClient()
@@ -290,7 +298,7 @@ def test_insufficient_credits_is_402_with_kie_message(db) -> None:  # type: igno
     assert not Transfer.objects.filter(kind="hold").exists()
 
 
-def test_rate_limit_is_429_with_retry_after(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_is_429_with_retry_after(bearer, settings) -> None:
     settings.GENERATION_RATE_LIMIT = 2
     assert generate(bearer, {"prompt": "x"}).json()["code"] == 200
     assert generate(bearer, {"prompt": "x"}).json()["code"] == 200
@@ -300,7 +308,7 @@ def test_rate_limit_is_429_with_retry_after(bearer, settings) -> None:  # type: 
     assert Job.objects.count() == 2
 
 
-def test_concurrent_job_cap_is_429(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_job_cap_is_429(bearer, settings) -> None:
     settings.GENERATION_MAX_ACTIVE_JOBS = 1
     assert generate(bearer, {"prompt": "x"}).json()["code"] == 200
     response = generate(bearer, {"prompt": "x"})
@@ -308,7 +316,7 @@ def test_concurrent_job_cap_is_429(bearer, settings) -> None:  # type: ignore[no
     assert Job.objects.count() == 1
 
 
-def test_idempotency_key_replays_the_task_and_refuses_a_different_body(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_idempotency_key_replays_the_task_and_refuses_a_different_body(bearer) -> None:
     body = {"prompt": "same", "model": "veo3_fast"}
     first = generate(bearer, body, HTTP_IDEMPOTENCY_KEY="k-1").json()
     second = generate(bearer, body, HTTP_IDEMPOTENCY_KEY="k-1").json()
@@ -321,7 +329,7 @@ def test_idempotency_key_replays_the_task_and_refuses_a_different_body(bearer) -
     assert Job.objects.count() == 1
 
 
-def test_wrong_method_and_unknown_paths(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_method_and_unknown_paths(bearer) -> None:
     assert bearer.get("/api/v1/veo/generate").json()["code"] == 405
     missing = bearer.get("/api/v1/veo/no-such-endpoint")
     assert missing.status_code == 404
@@ -334,7 +342,7 @@ def test_wrong_method_and_unknown_paths(bearer) -> None:  # type: ignore[no-unty
 # ---------------------------------------------------------------------------------------------
 
 
-def test_record_of_a_new_task(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_record_of_a_new_task(bearer) -> None:
     sent = {"prompt": "A lighthouse", "aspectRatio": "9:16", "waterMark": "x"}
     task_id = generate(bearer, sent).json()["data"]["taskId"]
     response = record(bearer, task_id)
@@ -351,7 +359,7 @@ def test_record_of_a_new_task(bearer) -> None:  # type: ignore[no-untyped-def]
     assert data["fallbackFlag"] is False
 
 
-def test_record_of_a_succeeded_task(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+def test_record_of_a_succeeded_task(bearer, done_job) -> None:
     data = record(bearer, done_job.task_id).json()["data"]
     assert data["successFlag"] == 1
     assert TIME_RE.match(data["completeTime"])
@@ -364,7 +372,7 @@ def test_record_of_a_succeeded_task(bearer, done_job) -> None:  # type: ignore[n
 
 
 @pytest.mark.parametrize(("stage", "code", "flag"), [("pre_start", 400, 2), ("generation", 501, 3)])
-def test_record_of_a_failed_task(bearer, stage: str, code: int, flag: int) -> None:  # type: ignore[no-untyped-def]
+def test_record_of_a_failed_task(bearer, stage: str, code: int, flag: int) -> None:
     task_id = generate(bearer, {"prompt": "x"}).json()["data"]["taskId"]
     job_fail(job_id=Job.objects.get().pk, stage=stage, code=code, message="it broke")
     data = record(bearer, task_id).json()["data"]
@@ -380,26 +388,26 @@ def test_record_of_a_failed_task(bearer, stage: str, code: int, flag: int) -> No
     "task_id",
     ["veo_task_abcdef123456", "nope", "x" * 64, "veo_task_" + "0" * 32, str(uuid.UUID(int=0))],
 )
-def test_unknown_task_is_record_is_null(bearer, task_id: str) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_task_is_record_is_null(bearer, task_id: str) -> None:
     assert record(bearer, task_id).json() == {"code": 422, "msg": "record is null.", "data": None}
 
 
 @pytest.mark.parametrize(
     ("params", "message"), [({}, "taskId is required"), ({"taskId": "x" * 65}, "taskId must be")]
 )
-def test_bad_task_id_is_422(bearer, params, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_task_id_is_422(bearer, params, message: str) -> None:
     body = bearer.get("/api/v1/veo/record-info", params).json()
     assert body["code"] == 422 and body["msg"].startswith(message)
 
 
-def test_another_accounts_task_answers_like_an_unknown_one(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_another_accounts_task_answers_like_an_unknown_one(bearer) -> None:
     task_id = generate(bearer, {"prompt": "x"}).json()["data"]["taskId"]
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=UserFactory()).token}")
     assert record(other, task_id).json() == {"code": 422, "msg": "record is null.", "data": None}
 
 
-def test_records_older_than_14_days_are_refused(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_records_older_than_14_days_are_refused(bearer) -> None:
     task_id = generate(bearer, {"prompt": "x"}).json()["data"]["taskId"]
     with time_machine.travel(timezone.now() + timedelta(days=14, minutes=1)):
         assert record(bearer, task_id).json() == {
@@ -409,7 +417,7 @@ def test_records_older_than_14_days_are_refused(bearer) -> None:  # type: ignore
         }
 
 
-def test_jobs_of_other_facades_are_readable_by_task_id(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_jobs_of_other_facades_are_readable_by_task_id(bearer) -> None:
     job = job_submit(user=bearer.user, spec=JobSpec(facade="veo3o1", prompt="x")).job
     for task_id in (job.task_id, str(job.id)):
         data = record(bearer, task_id).json()["data"]
@@ -421,11 +429,11 @@ def test_jobs_of_other_facades_are_readable_by_task_id(bearer) -> None:  # type:
 # ---------------------------------------------------------------------------------------------
 
 
-def get_1080p(client, task_id: str, **params):  # type: ignore[no-untyped-def]
+def get_1080p(client, task_id: str, **params):
     return client.get("/api/v1/veo/get-1080p-video", {"taskId": task_id, **params})
 
 
-def test_1080p_is_created_once_processing_then_ready(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+def test_1080p_is_created_once_processing_then_ready(bearer, done_job) -> None:
     processing = {
         "code": 400,
         "data": None,
@@ -456,7 +464,7 @@ def test_1080p_is_created_once_processing_then_ready(bearer, done_job) -> None: 
     assert data["successFlag"] == 1 and data["response"]["resolution"] == "1080p"
 
 
-def test_1080p_of_a_task_that_did_not_succeed_is_refused(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_1080p_of_a_task_that_did_not_succeed_is_refused(bearer) -> None:
     task_id = generate(bearer, {"prompt": "x"}).json()["data"]["taskId"]
     assert get_1080p(bearer, task_id).json() == {
         "code": 422,
@@ -466,7 +474,7 @@ def test_1080p_of_a_task_that_did_not_succeed_is_refused(bearer) -> None:  # typ
     assert not Job.objects.filter(kind="upgrade_1080p").exists()
 
 
-def test_1080p_errors(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+def test_1080p_errors(bearer, done_job) -> None:
     assert get_1080p(bearer, "veo_task_" + "1" * 32).json()["msg"] == "record is null."
     for index in ("1", "-1", "x"):
         body = get_1080p(bearer, done_job.task_id, index=index).json()
@@ -474,7 +482,7 @@ def test_1080p_errors(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
     assert not Job.objects.filter(kind="upgrade_1080p").exists()
 
 
-def test_failed_1080p_upgrade_can_be_asked_for_again(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+def test_failed_1080p_upgrade_can_be_asked_for_again(bearer, done_job) -> None:
     get_1080p(bearer, done_job.task_id)
     first = Job.objects.get(kind="upgrade_1080p")
     job_fail(job_id=first.pk, stage="generation", code=500, message="boom")
@@ -483,7 +491,7 @@ def test_failed_1080p_upgrade_can_be_asked_for_again(bearer, done_job) -> None: 
     assert balance_get(user=bearer.user).held == price("upgrade_1080p", "fast", "1080p", 4)
 
 
-def test_1080p_of_a_1080p_video_is_the_video_itself_free(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+def test_1080p_of_a_1080p_video_is_the_video_itself_free(bearer, done_job) -> None:
     Job.objects.filter(pk=done_job.pk).update(resolution="1080p")
     body = get_1080p(bearer, done_job.task_id).json()
     assert body == {
@@ -494,11 +502,11 @@ def test_1080p_of_a_1080p_video_is_the_video_itself_free(bearer, done_job) -> No
     assert not Job.objects.filter(kind="upgrade_1080p").exists()
 
 
-def get_4k(client, task_id: str, **body):  # type: ignore[no-untyped-def]
+def get_4k(client, task_id: str, **body):
     return client.post("/api/v1/veo/get-4k-video", {"taskId": task_id, **body}, format="json")
 
 
-def test_4k_first_call_then_processing_then_generated(bearer, done_job, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_4k_first_call_then_processing_then_generated(bearer, done_job, tmp_path) -> None:
     first = get_4k(bearer, done_job.task_id).json()
     upgrade = Job.objects.get(kind="upgrade_4k")
     assert first == {
@@ -523,7 +531,7 @@ def test_4k_first_call_then_processing_then_generated(bearer, done_job, tmp_path
     assert data["response"]["mediaIds"] == [upgrade.id.hex] and "fallbackFlag" not in data
 
 
-def test_4k_bad_body(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+def test_4k_bad_body(bearer, done_job) -> None:
     for body, field in (({"index": "two"}, "index"), ({"callBackUrl": 5}, "callBackUrl")):
         answer = get_4k(bearer, done_job.task_id, **body).json()
         assert answer["code"] == 422 and answer["msg"].startswith(field)
@@ -531,11 +539,11 @@ def test_4k_bad_body(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
     assert not Job.objects.filter(kind="upgrade_4k").exists()
 
 
-def extend(client, body):  # type: ignore[no-untyped-def]
+def extend(client, body):
     return client.post("/api/v1/veo/extend", body, format="json")
 
 
-def test_extend_creates_an_8s_720p_extension_job(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+def test_extend_creates_an_8s_720p_extension_job(bearer, done_job) -> None:
     body = extend(
         bearer,
         {"taskId": done_job.task_id, "prompt": "keep going", "seeds": 22222, "watermark": "w"},
@@ -566,7 +574,7 @@ def test_extend_creates_an_8s_720p_extension_job(bearer, done_job) -> None:  # t
         ({"taskId": "{task}", "prompt": "x", "callBackUrl": "file:///etc/passwd"}, "callBackUrl"),
     ],
 )
-def test_extend_bad_input_is_422(bearer, done_job, body, field: str) -> None:  # type: ignore[no-untyped-def]
+def test_extend_bad_input_is_422(bearer, done_job, body, field: str) -> None:
     body = {
         k: v.format(task=done_job.task_id) if isinstance(v, str) else v for k, v in body.items()
     }
@@ -575,7 +583,7 @@ def test_extend_bad_input_is_422(bearer, done_job, body, field: str) -> None:  #
     assert not Job.objects.filter(kind="extend").exists()
 
 
-def test_extend_needs_a_succeeded_720p_source(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+def test_extend_needs_a_succeeded_720p_source(bearer, done_job) -> None:
     pending = generate(bearer, {"prompt": "x"}).json()["data"]["taskId"]
     assert extend(bearer, {"taskId": pending, "prompt": "x"}).json()["msg"] == (
         "record status is not success."
@@ -592,13 +600,13 @@ def test_extend_needs_a_succeeded_720p_source(bearer, done_job) -> None:  # type
 
 
 @pytest.mark.parametrize("path", ["/api/v1/common/credit", "/api/v1/chat/credit"])
-def test_credit_is_the_available_balance_as_an_integer(bearer, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_credit_is_the_available_balance_as_an_integer(bearer, path: str) -> None:
     assert bearer.get(path).json() == {"code": 200, "msg": "success", "data": 1000}
     generate(bearer, {"prompt": "x"})
     assert bearer.get(path).json()["data"] == 1000 - price()
 
 
-def test_download_url_is_a_temporary_link_to_our_file(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+def test_download_url_is_a_temporary_link_to_our_file(bearer, done_job) -> None:
     video = f"http://testserver/media/v/{done_job.id}.mp4"
     body = bearer.post("/api/v1/common/download-url", {"url": video}, format="json").json()
     assert body["code"] == 200 and body["data"].startswith("http://testserver/media/d/")
@@ -621,12 +629,12 @@ def test_download_url_is_a_temporary_link_to_our_file(bearer, done_job) -> None:
         "not a url",
     ],
 )
-def test_download_url_refuses_foreign_urls(bearer, url: str) -> None:  # type: ignore[no-untyped-def]
+def test_download_url_refuses_foreign_urls(bearer, url: str) -> None:
     body = bearer.post("/api/v1/common/download-url", {"url": url}, format="json").json()
     assert body["code"] == 422 and body["msg"].startswith("url")
 
 
-def test_download_url_refuses_another_accounts_file(bearer, done_job) -> None:  # type: ignore[no-untyped-def]
+def test_download_url_refuses_another_accounts_file(bearer, done_job) -> None:
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=UserFactory()).token}")
     body = other.post(
@@ -657,7 +665,7 @@ UPLOAD_KEYS = {
 }
 
 
-def check_uploaded(body: dict, *, name: str, path: str, mime: str) -> Upload:  # type: ignore[type-arg]
+def check_uploaded(body: dict, *, name: str, path: str, mime: str) -> Upload:
     assert body["success"] is True and body["code"] == 200
     assert body["msg"] == "File uploaded successfully"
     data = body["data"]
@@ -671,7 +679,7 @@ def check_uploaded(body: dict, *, name: str, path: str, mime: str) -> Upload:  #
     return upload
 
 
-def test_stream_upload(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_stream_upload(bearer) -> None:
     png = SimpleUploadedFile("photo.png", image_bytes("PNG", (640, 360)), "image/png")
     body = bearer.post(
         "/api/file-stream-upload",
@@ -685,7 +693,7 @@ def test_stream_upload(bearer) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("prefix", ["", "data:image/jpeg;base64,"])
-def test_base64_upload(bearer, prefix: str) -> None:  # type: ignore[no-untyped-def]
+def test_base64_upload(bearer, prefix: str) -> None:
     data = prefix + base64.b64encode(image_bytes("JPEG")).decode()
     body = bearer.post(
         "/api/file-base64-upload", {"base64Data": data, "fileName": "a.jpg"}, format="json"
@@ -694,7 +702,7 @@ def test_base64_upload(bearer, prefix: str) -> None:  # type: ignore[no-untyped-
     assert upload.source == "base64"
 
 
-def test_url_upload_stores_the_fetched_image(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_url_upload_stores_the_fetched_image(bearer, settings) -> None:
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     with receiver_running() as server:
         server.reply = image_bytes("PNG", (320, 180))
@@ -707,7 +715,7 @@ def test_url_upload_stores_the_fetched_image(bearer, settings) -> None:  # type:
     assert (upload.source, upload.source_url) == ("url", server.url("/pics/a.png?x=1"))
 
 
-def test_url_upload_goes_through_the_guard(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_url_upload_goes_through_the_guard(bearer, settings) -> None:
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     with receiver_running() as server:  # answers JSON, not an image
         not_an_image = bearer.post(
@@ -747,7 +755,7 @@ BAD_UPLOADS = [
 
 
 @pytest.mark.parametrize(("path", "fmt", "body", "field"), BAD_UPLOADS)
-def test_bad_uploads_are_400_naming_the_field(bearer, path, fmt, body, field) -> None:  # type: ignore[no-untyped-def]
+def test_bad_uploads_are_400_naming_the_field(bearer, path, fmt, body, field) -> None:
     for value in body.values():
         if hasattr(value, "seek"):
             value.seek(0)
@@ -757,7 +765,7 @@ def test_bad_uploads_are_400_naming_the_field(bearer, path, fmt, body, field) ->
     assert not Upload.objects.exists()
 
 
-def test_upload_size_cap(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_upload_size_cap(bearer, settings) -> None:
     settings.VEO3API_UPLOAD_MAX_BYTES = 1000
     big = image_bytes("PNG", (800, 800), (1, 2, 3))
     stream = bearer.post(
@@ -771,14 +779,16 @@ def test_upload_size_cap(bearer, settings) -> None:  # type: ignore[no-untyped-d
     assert not Upload.objects.exists()
 
 
-def test_upload_needs_a_key(client) -> None:  # type: ignore[no-untyped-def]
+def test_upload_needs_a_key(client) -> None:
     answer = client.post("/api/file-base64-upload", {}, content_type="application/json").json()
     assert answer["success"] is False and answer["code"] == 401
 
 
-def test_extension_record_has_the_whole_video_and_download_links_cover_every_file(  # type: ignore[no-untyped-def]
-    bearer, done_job
+@pytest.mark.slow
+def test_extension_record_has_the_whole_video_and_download_links_cover_every_file(
+    bearer, rendered_done_job
 ) -> None:
+    done_job = rendered_done_job
     import io
 
     import av

@@ -100,9 +100,7 @@ def verify(received: Any, secret: str, task_id: str) -> Any:
     return standardwebhooks.Webhook(secret).verify(received.body, received.headers)
 
 
-def test_generate_with_a_signed_callback_that_agrees_with_record_info(  # type: ignore[no-untyped-def]
-    tmp_path, account
-) -> None:
+def test_generate_with_a_signed_callback_that_agrees_with_record_info(tmp_path, account) -> None:
     user, headers, secret = account
     with receiver_running() as receiver, running_stack(tmp_path, **STACK_ENV) as stack:
         created = post(
@@ -141,7 +139,7 @@ def test_generate_with_a_signed_callback_that_agrees_with_record_info(  # type: 
     assert balance_get(user=user).available == 2000 - price("generate", "fast", "720p", 4)
 
 
-def test_1080p_upgrade_and_extend_end_to_end(tmp_path, account) -> None:  # type: ignore[no-untyped-def]
+def test_1080p_upgrade_and_extend_end_to_end(tmp_path, account) -> None:
     user, headers, secret = account
     with receiver_running() as receiver, running_stack(tmp_path, **STACK_ENV) as stack:
         source_id = post(
@@ -227,7 +225,7 @@ def wait_delivery(job_id: str, done: set[str], timeout: float = 120) -> Delivery
     raise AssertionError(f"delivery of {job_id} did not reach {done}")
 
 
-def test_callback_retries_reach_a_receiver_that_comes_back_and_never_follow_redirects(  # type: ignore[no-untyped-def]
+def test_callback_retries_reach_a_receiver_that_comes_back_and_never_follow_redirects(
     tmp_path, account
 ) -> None:
     _, headers, secret = account

@@ -21,11 +21,11 @@ def price() -> int:
     ).credits
 
 
-def generate(client, body, **headers):  # type: ignore[no-untyped-def]
+def generate(client, body, **headers):
     return client.post("/api/generate-video", body, format="json", **headers)
 
 
-def test_text_to_video_is_accepted_and_holds_credits(  # type: ignore[no-untyped-def]
+def test_text_to_video_is_accepted_and_holds_credits(
     bearer, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks() as callbacks:
@@ -51,7 +51,7 @@ def test_text_to_video_is_accepted_and_holds_credits(  # type: ignore[no-untyped
     assert len(enqueued(callbacks)) == 1  # J1: enqueued once, after commit
 
 
-def test_aspect_ratio_defaults_to_auto(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_aspect_ratio_defaults_to_auto(bearer) -> None:
     data = generate(bearer, {"generationType": "text_to_video", "prompt": "x"}).json()["data"]
     assert data["aspectRatio"] == "auto"
 
@@ -101,7 +101,7 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize(("body", "field"), BAD_BODIES)
-def test_bad_input_is_1000_naming_the_field_and_changes_nothing(bearer, body, field) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_1000_naming_the_field_and_changes_nothing(bearer, body, field) -> None:
     response = generate(bearer, body)
     assert response.status_code == 400, response.content
     payload = response.json()
@@ -113,27 +113,27 @@ def test_bad_input_is_1000_naming_the_field_and_changes_nothing(bearer, body, fi
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"text"'])
-def test_malformed_body_is_1000(bearer, raw: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_body_is_1000(bearer, raw: bytes) -> None:
     response = bearer.post("/api/generate-video", raw, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["code"] == 1000
     assert not Job.objects.exists()
 
 
-def test_missing_key_is_1002(client) -> None:  # type: ignore[no-untyped-def]
+def test_missing_key_is_1002(client) -> None:
     response = client.post("/api/generate-video", {}, content_type="application/json")
     assert response.status_code == 401
     assert response.json() == {"code": 1002, "msg": "Authentication failed", "data": None}
 
 
 @pytest.mark.parametrize("header", ["Bearer vsk_nope", "Bearer", "Basic abc", "vsk_x"])
-def test_invalid_key_is_1002(client, header: str) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_key_is_1002(client, header: str) -> None:
     response = client.get("/api/video-status/x", HTTP_AUTHORIZATION=header)
     assert response.status_code == 401
     assert response.json()["code"] == 1002
 
 
-def test_insufficient_credits_is_1001_with_required_and_current(db) -> None:  # type: ignore[no-untyped-def]
+def test_insufficient_credits_is_1001_with_required_and_current(db) -> None:
     from rest_framework.test import APIClient
 
     from accounts.services import api_key_create
@@ -154,7 +154,7 @@ def test_insufficient_credits_is_1001_with_required_and_current(db) -> None:  # 
     assert not Transfer.objects.filter(kind="hold").exists()
 
 
-def test_rate_limit_is_1003_with_retry_after(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_is_1003_with_retry_after(bearer, settings) -> None:
     settings.GENERATION_RATE_LIMIT = 2
     body = {"generationType": "text_to_video", "prompt": "x"}
     assert generate(bearer, body).json()["code"] == 0
@@ -166,7 +166,7 @@ def test_rate_limit_is_1003_with_retry_after(bearer, settings) -> None:  # type:
     assert Job.objects.count() == 2
 
 
-def test_concurrent_job_cap_is_1003(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_job_cap_is_1003(bearer, settings) -> None:
     settings.GENERATION_MAX_ACTIVE_JOBS = 1
     body = {"generationType": "text_to_video", "prompt": "x"}
     assert generate(bearer, body).json()["code"] == 0
@@ -175,7 +175,7 @@ def test_concurrent_job_cap_is_1003(bearer, settings) -> None:  # type: ignore[n
     assert Job.objects.count() == 1
 
 
-def test_status_of_a_queued_job(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_status_of_a_queued_job(bearer) -> None:
     uuid = generate(bearer, {"generationType": "text_to_video", "prompt": "x"}).json()["data"][
         "uuid"
     ]
@@ -189,13 +189,13 @@ def test_status_of_a_queued_job(bearer) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("value", ["video-uuid-123", "00000000-0000-0000-0000-000000000000"])
-def test_unknown_uuid_is_1000_404(bearer, value: str) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_uuid_is_1000_404(bearer, value: str) -> None:
     response = bearer.get(f"/api/video-status/{value}")
     assert response.status_code == 404
     assert response.json() == {"code": 1000, "msg": "Video not found", "data": None}
 
 
-def test_another_accounts_job_answers_like_an_unknown_one(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_another_accounts_job_answers_like_an_unknown_one(bearer) -> None:
     from rest_framework.test import APIClient
 
     from accounts.services import api_key_create
@@ -210,7 +210,7 @@ def test_another_accounts_job_answers_like_an_unknown_one(bearer) -> None:  # ty
     assert response.json() == {"code": 1000, "msg": "Video not found", "data": None}
 
 
-def test_upload_then_image_to_video_by_key_and_by_url(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_upload_then_image_to_video_by_key_and_by_url(bearer) -> None:
     png = SimpleUploadedFile("photo.png", image_bytes("PNG", (640, 360)), "image/png")
     response = bearer.post("/api/upload-video-image", {"file": png}, format="multipart")
     assert response.status_code == 200
@@ -239,7 +239,7 @@ def test_upload_then_image_to_video_by_key_and_by_url(bearer) -> None:  # type: 
     assert served.status_code == 200 and served["Content-Type"] == "image/png"
 
 
-def test_upload_sniffs_type_from_bytes_not_name(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_upload_sniffs_type_from_bytes_not_name(bearer) -> None:
     jpeg = SimpleUploadedFile("looks.png", image_bytes("JPEG"), "image/png")
     body = bearer.post("/api/upload-video-image", {"file": jpeg}, format="multipart").json()
     assert body["code"] == 0
@@ -255,7 +255,7 @@ def test_upload_sniffs_type_from_bytes_not_name(bearer) -> None:  # type: ignore
         (b"", "empty.png"),
     ],
 )
-def test_upload_rejects_non_images(bearer, content: bytes, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_upload_rejects_non_images(bearer, content: bytes, name: str) -> None:
     upload = SimpleUploadedFile(name, content)
     response = bearer.post("/api/upload-video-image", {"file": upload}, format="multipart")
     assert response.status_code == 400
@@ -264,12 +264,12 @@ def test_upload_rejects_non_images(bearer, content: bytes, name: str) -> None:  
     assert not Upload.objects.exists()
 
 
-def test_upload_needs_a_file(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_upload_needs_a_file(bearer) -> None:
     response = bearer.post("/api/upload-video-image", {}, format="multipart")
     assert response.status_code == 400 and "file" in response.json()["msg"]
 
 
-def test_upload_size_cap(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_upload_size_cap(bearer, settings) -> None:
     settings.GENERATION_UPLOAD_MAX_BYTES = 1000
     big = SimpleUploadedFile("big.png", image_bytes("PNG", (800, 800)), "image/png")
     response = bearer.post("/api/upload-video-image", {"file": big}, format="multipart")
@@ -277,7 +277,7 @@ def test_upload_size_cap(bearer, settings) -> None:  # type: ignore[no-untyped-d
     assert not Upload.objects.exists()
 
 
-def test_idempotency_key_replays_and_refuses_a_different_body(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_idempotency_key_replays_and_refuses_a_different_body(bearer) -> None:
     body = {"generationType": "text_to_video", "prompt": "same"}
     first = generate(bearer, body, HTTP_IDEMPOTENCY_KEY="k-1").json()
     second = generate(bearer, body, HTTP_IDEMPOTENCY_KEY="k-1").json()
@@ -289,22 +289,22 @@ def test_idempotency_key_replays_and_refuses_a_different_body(bearer) -> None:  
     assert Job.objects.count() == 1
 
 
-def test_errors_can_be_http_200(bearer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_errors_can_be_http_200(bearer, settings) -> None:
     settings.VEO3O1_HTTP_ERROR_STATUS = False
     response = generate(bearer, {"prompt": "x"})
     assert response.status_code == 200 and response.json()["code"] == 1000
 
 
-def test_unknown_api_path_is_a_json_404(bearer) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_api_path_is_a_json_404(bearer) -> None:
     response = bearer.get("/api/no-such-endpoint")
     assert response.status_code == 404
     assert response.json()["code"] == 1000
 
 
-def test_image_url_whose_host_does_not_resolve_is_1000(bearer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_image_url_whose_host_does_not_resolve_is_1000(bearer, monkeypatch) -> None:
     import socket
 
-    def no_such_host(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def no_such_host(*args, **kwargs):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_such_host)

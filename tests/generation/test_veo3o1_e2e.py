@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 
 @pytest.fixture
-def account():  # type: ignore[no-untyped-def]
+def account():
     user = UserFactory()
     credits_grant(user=user, amount=1000, idempotency_key=f"e2e:{user.pk}")
     token = api_key_create(user=user, name="e2e").token
@@ -35,7 +35,7 @@ def account():  # type: ignore[no-untyped-def]
 
 def wait_for_status(
     base: str, headers: dict[str, str], uuid: str, wanted: set[str], timeout: float = 180
-) -> dict:  # type: ignore[type-arg]
+) -> dict:
     deadline = time.monotonic() + timeout
     seen_progress = []
     while time.monotonic() < deadline:
@@ -59,7 +59,7 @@ def probe(video: bytes) -> tuple[str, int, int, float]:
 
 def upload(
     base: str, headers: dict[str, str], size: tuple[int, int], color: tuple[int, int, int]
-) -> dict:  # type: ignore[type-arg]
+) -> dict:
     files = {"file": ("frame.png", image_bytes("PNG", size, color), "image/png")}
     body = requests.post(
         f"{base}/api/upload-video-image", headers=headers, files=files, timeout=30
@@ -68,7 +68,7 @@ def upload(
     return body["data"]
 
 
-def test_text_to_video_end_to_end(tmp_path, account) -> None:  # type: ignore[no-untyped-def]
+def test_text_to_video_end_to_end(tmp_path, account) -> None:
     user, headers = account
     with running_stack(tmp_path, VEO3O1_DURATION_SECONDS="4") as stack:
         created = requests.post(
@@ -103,7 +103,7 @@ def test_text_to_video_end_to_end(tmp_path, account) -> None:  # type: ignore[no
     assert Transfer.objects.filter(job_id=uuid, kind="capture").count() == 1
 
 
-def test_image_to_video_from_one_and_two_uploaded_images(tmp_path, account) -> None:  # type: ignore[no-untyped-def]
+def test_image_to_video_from_one_and_two_uploaded_images(tmp_path, account) -> None:
     _, headers = account
     with running_stack(tmp_path, VEO3O1_DURATION_SECONDS="4") as stack:
         first = upload(stack.base_url, headers, (640, 360), (220, 40, 40))
@@ -145,7 +145,7 @@ def test_image_to_video_from_one_and_two_uploaded_images(tmp_path, account) -> N
     assert Transfer.objects.filter(kind="capture").count() == 2
 
 
-def test_scripted_failure_releases_credits(tmp_path, account) -> None:  # type: ignore[no-untyped-def]
+def test_scripted_failure_releases_credits(tmp_path, account) -> None:
     user, headers = account
     with running_stack(
         tmp_path, GENERATION_PROVIDER="scripted", GENERATION_TEST_OUTCOME="fail"
@@ -165,7 +165,7 @@ def test_scripted_failure_releases_credits(tmp_path, account) -> None:  # type: 
     assert Transfer.objects.filter(kind="release").count() == 1
 
 
-def test_worker_killed_mid_render_is_recovered_once(tmp_path, account) -> None:  # type: ignore[no-untyped-def]
+def test_worker_killed_mid_render_is_recovered_once(tmp_path, account) -> None:
     user, headers = account
     env = {
         "GENERATION_PROVIDER": "scripted",

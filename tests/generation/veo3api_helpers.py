@@ -23,7 +23,7 @@ from generation.services import job_run, job_succeed
 PUBLIC_IP = "93.184.216.34"
 
 
-def fake_getaddrinfo(answers: dict[str, str]):  # type: ignore[no-untyped-def]
+def fake_getaddrinfo(answers: dict[str, str]):
     """A stand-in for socket.getaddrinfo answering `answers` (host → one address); loopback
     literals resolve to themselves, any other name does not resolve."""
     real = socket.getaddrinfo
@@ -120,7 +120,9 @@ def receiver_running(port: int = 0) -> Iterator[Receiver]:
     receiver = Receiver(server=server)
     server.RequestHandlerClass = _handler(receiver)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield receiver

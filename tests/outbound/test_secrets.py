@@ -17,7 +17,7 @@ def funded_user(db: None) -> Any:
     return UserFactory()
 
 
-def test_webhooksecret_command_prints_and_rotates(funded_user) -> None:  # type: ignore[no-untyped-def]
+def test_webhooksecret_command_prints_and_rotates(funded_user) -> None:
     out = StringIO()
     call_command("webhooksecret", "--email", funded_user.email.upper(), stdout=out)
     first = out.getvalue().strip().splitlines()[-1]
