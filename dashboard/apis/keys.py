@@ -21,7 +21,15 @@ from accounts.models import ALL_SCOPES, ApiKey, BudgetPeriod
 from accounts.selectors import api_key_get, api_key_list
 from accounts.services import ApiKeyLimitsInvalid, api_key_revoke
 from billing.selectors import key_budgets_used
-from dashboard.apis.base import ENVELOPE_ERROR, AccountApi, Unprocessable, instant, ok, validated
+from dashboard.apis.base import (
+    ENVELOPE_ERROR,
+    AccountApi,
+    Unprocessable,
+    acting_user,
+    instant,
+    ok,
+    validated,
+)
 from generation.services import api_key_issue, api_key_settings_update
 from veosaas.api import envelope
 
@@ -134,7 +142,7 @@ class KeyListCreateApi(AccountApi):
         operation_id="account_keys_list",
     )
     def get(self, request: Request) -> Response:
-        keys = list(api_key_list(user=request.user))
+        keys = list(api_key_list(user=acting_user(request)))
         used = key_budgets_used(api_keys=keys)
         return envelope([key_row(k, used[k.pk]) for k in keys])
 
@@ -154,11 +162,11 @@ class KeyListCreateApi(AccountApi):
         expires_at = data.pop("expires_at", None)
         try:
             created = api_key_issue(
-                user=request.user,
+                user=acting_user(request),
                 name=name,
                 expires_at=expires_at,
                 limits=data,
-                actor=request.user,
+                actor=acting_user(request),
                 via="api",
             )
         except ApiKeyLimitsInvalid as exc:
@@ -179,7 +187,7 @@ class KeyDetailApi(AccountApi):
     )
     def get(self, request: Request, key_id: str) -> Response:
         pk = _key_id(key_id)
-        api_key = api_key_get(user=request.user, key_id=pk) if pk is not None else None
+        api_key = api_key_get(user=acting_user(request), key_id=pk) if pk is not None else None
         if api_key is None:
             return envelope(None, code=404, msg=KEY_NOT_FOUND)
         return envelope(key_row(api_key, key_budgets_used(api_keys=[api_key])[api_key.pk]))
@@ -200,14 +208,14 @@ class KeyDetailApi(AccountApi):
     )
     def patch(self, request: Request, key_id: str) -> Response:
         pk = _key_id(key_id)
-        api_key = api_key_get(user=request.user, key_id=pk) if pk is not None else None
+        api_key = api_key_get(user=acting_user(request), key_id=pk) if pk is not None else None
         if api_key is None:
             return envelope(None, code=404, msg=KEY_NOT_FOUND)
         _check_may_issue(request)
         data = validated(KeySettingsSerializer(data=request.data))
         try:
             api_key = api_key_settings_update(
-                api_key=api_key, changes=data, actor=request.user, via="api"
+                api_key=api_key, changes=data, actor=acting_user(request), via="api"
             )
         except ApiKeyLimitsInvalid as exc:
             raise Unprocessable(str(exc)) from exc
@@ -222,7 +230,7 @@ class KeyDetailApi(AccountApi):
     )
     def delete(self, request: Request, key_id: str) -> Response:
         pk = _key_id(key_id)
-        api_key = api_key_get(user=request.user, key_id=pk) if pk is not None else None
+        api_key = api_key_get(user=acting_user(request), key_id=pk) if pk is not None else None
         if api_key is None:
             return envelope(None, code=404, msg=KEY_NOT_FOUND)
         api_key = api_key_revoke(api_key=api_key)

@@ -28,6 +28,7 @@ from dashboard.apis.base import (
     AccountApi,
     RangeSerializer,
     Unprocessable,
+    acting_user,
     instant,
     ok,
     validated,
@@ -182,7 +183,7 @@ class UsageListApi(AccountApi):
     def get(self, request: Request) -> Response | StreamingHttpResponse:
         params = validated(self.QuerySerializer(data=request.query_params))
         key_id = params.get("key")
-        if key_id is not None and api_key_get(user=request.user, key_id=key_id) is None:
+        if key_id is not None and api_key_get(user=acting_user(request), key_id=key_id) is None:
             raise Unprocessable("key: no API key with this id")
         try:
             query = usage_query_build(
@@ -343,12 +344,12 @@ class UsageByKeyApi(AccountApi):
         totals = {
             t.api_key_id: t
             for t in usage_by_key(
-                user=request.user,
+                user=acting_user(request),
                 start=local_day_start(first),
                 end=local_day_start(last + timedelta(days=1)),
             )
         }
-        keys = list(api_key_list(user=request.user))
+        keys = list(api_key_list(user=acting_user(request)))
         used = key_budgets_used(api_keys=keys)
         rows = []
         for key in keys:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.models import User
 from accounts.selectors import api_key_get, api_key_list
 from accounts.services import (
     ApiKeyLimitsInvalid,
@@ -124,14 +125,12 @@ def _keys_page(
     request: HttpRequest, *, form: ApiKeyCreateForm, created: Any = None, status: int = 200
 ) -> HttpResponse:
     keys = list(api_key_list(user=request.user))
-    used = key_budgets_used(api_keys=keys)
-    for key in keys:  # spend against the budget this period, for the table
-        key.budget_used = used[key.pk]
+    used = key_budgets_used(api_keys=keys)  # spend against the budget this period
     return render(
         request,
         "accounts/keys.html",
         {
-            "keys": keys,
+            "keys": [(key, used[key.pk]) for key in keys],
             "form": form,
             "created": created,
             "webhook_secret": webhook_secret_get_or_create(user=request.user),
@@ -161,14 +160,17 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 def api_key_edit(request: HttpRequest, key_id: int) -> HttpResponse:
     """A key's scopes and limits: the form, and on POST the change through the same service as
     the keys API (audited, errors next to the field)."""
-    api_key = api_key_get(user=request.user, key_id=key_id)
+    user = request.user
+    if not isinstance(user, User):  # login_required let only accounts through
+        raise Http404("no such key")
+    api_key = api_key_get(user=user, key_id=key_id)
     if api_key is None or api_key.revoked_at is not None:
         raise Http404("no such key")
     form = ApiKeySettingsForm.for_key(api_key, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             api_key_settings_update(
-                api_key=api_key, changes=form.cleaned_data, actor=request.user, via="dashboard"
+                api_key=api_key, changes=form.cleaned_data, actor=user, via="dashboard"
             )
         except ApiKeyLimitsInvalid as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)

@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import ALL_SCOPES, LIMIT_FIELDS, ApiKey, ApiKeyChange, BudgetPeriod
+from accounts.models import ALL_SCOPES, LIMIT_FIELDS, ApiKey, ApiKeyChange, BudgetPeriod, User
 from accounts.services import ApiKeyLimitsInvalid, api_key_revoke
 from billing.catalog import RESOLUTIONS, TIERS
 from billing.selectors import key_budgets_used
@@ -164,8 +164,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         settings_ = dict(form.settings)
         if change:
+            actor = request.user if isinstance(request.user, User) else None
             updated = api_key_settings_update(
-                api_key=obj, changes=settings_, actor=request.user, via="admin"
+                api_key=obj, changes=settings_, actor=actor, via="admin"
             )
             obj.refresh_from_db()
             obj.pk = updated.pk
@@ -177,7 +178,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             name=name,
             expires_at=expires_at,
             limits=settings_,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user if isinstance(request.user, User) else None,
             via="admin",
         )
         obj.pk = created.api_key.pk
