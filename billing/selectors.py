@@ -235,7 +235,11 @@ def transfer_available_effect(transfer: Transfer, *, user_id: int) -> int:
 
 
 def alerts_for_user(*, user: User) -> QuerySet[UsageAlert]:
-    return UsageAlert.objects.filter(user_id=user.pk).order_by("created_at", "id")
+    return (
+        UsageAlert.objects.filter(user_id=user.pk)
+        .select_related("api_key")
+        .order_by("created_at", "id")
+    )
 
 
 def alert_get(*, user: User, alert_id: int) -> UsageAlert | None:

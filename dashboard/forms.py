@@ -332,6 +332,8 @@ class HistoryFilterForm(forms.Form):
 # Usage alerts and the account callback URL
 # ---------------------------------------------------------------------------------------------
 
+# Alerts on a key's budget are created over the API; the page lists them with this label.
+KEY_METRIC_LABEL = _("Key %(name)s has used more of its budget than (%%)")
 METRIC_LABELS = {
     UsageAlert.Metric.AVAILABLE_BELOW: _("Available credits fall below"),
     UsageAlert.Metric.USED_TODAY_ABOVE: _("Credits used today rise above"),

@@ -89,3 +89,18 @@ def test_a_key_alert_over_100_percent_or_on_another_accounts_key_is_refused(setu
     assert client.post("/api/v1/account/alerts", other, format="json").json()["msg"] == (
         "key: no API key with this id"
     )
+
+
+def test_the_alerts_page_lists_a_key_alert_by_the_keys_name(setup) -> None:  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    user, client, ci = setup
+    client.post(
+        "/api/v1/account/alerts",
+        {"metric": "key_budget_used_above", "threshold": 75, "key": ci.pk},
+        format="json",
+    )
+    browser = Client()
+    browser.force_login(user)
+    page = browser.get("/dashboard/alerts/").content.decode()
+    assert "Key ci has used more of its budget than (%)" in page
