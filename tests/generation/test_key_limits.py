@@ -162,3 +162,22 @@ def test_an_expired_key_is_refused(user) -> None:  # type: ignore[no-untyped-def
 
     client = keyed(user, expires_at=timezone.now() - timedelta(seconds=1))
     assert client.get("/api/v1/common/credit").status_code == 401
+
+
+def test_a_daily_key_budget_rolls_over_at_the_business_midnight_through_the_api(  # type: ignore[no-untyped-def]
+    user, settings
+) -> None:
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "America/New_York"  # UTC-5 in January
+    price = price_quote(operation="generate", model_tier="fast", resolution="720p", seconds=8)
+    client = keyed(user, budget_credits=price.credits, budget_period="day")
+    with time_machine.travel(datetime(2026, 1, 15, 4, 59, 58, tzinfo=UTC), tick=False):
+        assert veo3api(client, model="veo3_fast").json()["code"] == 200
+        assert veo3api(client, model="veo3_fast").status_code == 402
+    with time_machine.travel(datetime(2026, 1, 15, 5, 0, 0, tzinfo=UTC), tick=False):
+        assert veo3api(client, model="veo3_fast").json()["code"] == 200  # a new local day
+        assert veo3api(client, model="veo3_fast").status_code == 402
+    assert Job.objects.count() == 2
