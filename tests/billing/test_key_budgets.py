@@ -119,3 +119,27 @@ def test_a_key_without_a_budget_holds_as_before(budgeted) -> None:  # type: igno
     assert key_budget_open(api_key=plain) is None
     credits_hold(user=user, amount=1000, idempotency_key="all", budget=None)
     assert balance_get(user=user).available == 0
+
+
+def test_an_expired_hold_gives_back_to_the_period_it_was_counted_in(budgeted, settings) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from billing.services import holds_expire_stale
+
+    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "UTC"
+    user, key = budgeted
+    with time_machine.travel(datetime(2026, 5, 1, 23, 0, tzinfo=UTC), tick=False):
+        credits_hold(
+            user=user,
+            amount=70,
+            idempotency_key="old",
+            ttl=timedelta(hours=2),
+            budget=key_budget_open(api_key=key),
+        )
+    with time_machine.travel(datetime(2026, 5, 2, 1, 30, tzinfo=UTC), tick=False):
+        hold(user, key, 100, "today")  # a new day: the whole budget again
+        assert holds_expire_stale() == 1
+        assert key_budget_used(api_key=key) == 100  # today's row untouched
+    usage = {u.starts_at.day: u.used for u in KeyBudgetUsage.objects.all()}
+    assert usage == {1: 0, 2: 100}
+    assert balance_get(user=user).available == 900
