@@ -42,7 +42,7 @@ run: install local-key
 	@$(LOCAL_KEY) $(BIN)/python manage.py ensuredemo | tail -n 2 | sed '2s/^/Demo API key: /'
 	@echo "Serving on http://127.0.0.1:$(PORT)  (web + workers + beat; Ctrl-C stops all)"
 	@echo "--------------------------------------------------------------------------"
-	$(LOCAL_KEY) BIND_HOST=$${BIND_HOST:-127.0.0.1} $(BIN)/honcho start --port $(PORT) web worker callbacks beat
+	$(LOCAL_KEY) LOG_FORMAT=$${LOG_FORMAT:-text} BIND_HOST=$${BIND_HOST:-127.0.0.1} $(BIN)/honcho start --port $(PORT) web worker callbacks beat
 
 # The whole suite (README's command).
 test: install

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import ApiKey, User
+from veosaas import logcontext
 
 
 class ApiKeyInvalid(Exception):
@@ -82,6 +83,8 @@ def api_key_authenticate(*, token: str, prefetched: dict[str, Any] | None = None
         raise ApiKeyInvalid("revoked")
     if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
         raise ApiKeyInvalid("expired")
+    # The request's log line (and anything it enqueues) names the account and key.
+    logcontext.bind(account_id=api_key.user_id, key_id=api_key.pk)
     return api_key
 
 

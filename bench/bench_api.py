@@ -64,6 +64,9 @@ def _start_gunicorn(
         cwd=ROOT,
         env=env,
         start_new_session=True,
+        # One JSON log line per request (as in production) is written, but not onto the table.
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -280,3 +281,23 @@ def key_budgets_used(*, api_keys: list[ApiKey], now: datetime | None = None) -> 
         ):
             used[key_id] = int(value)
     return used
+
+
+# The ledger check reads every transfer: at most once per this many seconds per deployment.
+LEDGER_DRIFT_CACHE_SECONDS = 300
+
+
+def ledger_drift_gauges() -> list[tuple[str, str, list[str], dict[tuple[str, ...], float]]]:
+    """Scrape-time gauge for /metrics: `ledger_inconsistencies()` count (0 = consistent),
+    recomputed at most every LEDGER_DRIFT_CACHE_SECONDS through the shared cache."""
+    problems = cache.get_or_set(
+        "billing:ledger-drift", lambda: len(ledger_inconsistencies()), LEDGER_DRIFT_CACHE_SECONDS
+    )
+    return [
+        (
+            "veosaas_ledger_inconsistencies",
+            "Ledger drift found by the balance recomputation (checkledger); must be 0.",
+            [],
+            {(): float(problems or 0)},
+        )
+    ]

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from billing.errors import PaymentsNotConfigured
 from billing.services import stripe_event_process
 from billing.stripe_client import WebhookInvalid, webhook_event_construct
+from veosaas import metrics
 
 
 @csrf_exempt  # Stripe cannot send a CSRF token; the signature authenticates the request.
@@ -29,6 +30,8 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     except WebhookInvalid as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     result = stripe_event_process(event=event)
+    if metrics.enabled() and not result.duplicate:
+        metrics.stripe_events.labels(type=event.type).inc()
     return JsonResponse(
         {"received": True, "duplicate": result.duplicate, "outcome": result.outcome}
     )

@@ -19,6 +19,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from django.urls import reverse
@@ -120,19 +121,55 @@ def serve_stored_file(
     return response
 
 
+_MEDIA_FIELDS = (
+    "id",
+    "video_file",
+    "poster_file",
+    "video_deleted_at",
+    "poster_deleted_at",
+    "media_deleted_reason",
+)
+
+
+def media_gone(job: Job, *, poster: bool = False) -> HttpResponse | None:
+    """410 with a sentence saying why, when the job's video (or poster) was removed
+    (generation/services/storage.py); None while it is stored. Every facade hands out these
+    URLs, so every facade's expired result answers this."""
+    deleted_at = job.poster_deleted_at if poster else job.video_deleted_at
+    if deleted_at is None:
+        return None
+    what = "poster" if poster else "video"
+    if job.media_deleted_reason == Job.MediaDeleted.DELETED:
+        message = f"This {what} was deleted on {deleted_at:%Y-%m-%d}."
+    else:
+        message = (
+            f"This {what} expired on {deleted_at:%Y-%m-%d}: its file was removed under the "
+            "storage retention policy."
+        )
+    response = JsonResponse({"code": 410, "msg": message, "expired": True}, status=410)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @require_http_methods(["GET", "HEAD"])
 def media_video(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
-    job = Job.objects.filter(pk=job_id).exclude(video_file="").only("id", "video_file").first()
+    job = Job.objects.filter(pk=job_id).exclude(video_file="").only(*_MEDIA_FIELDS).first()
     if job is None:
         raise Http404("video not found")
+    gone = media_gone(job)
+    if gone is not None:
+        return gone
     return serve_stored_file(request, job.video_file, "video/mp4", f"{job.id}.mp4")
 
 
 @require_http_methods(["GET", "HEAD"])
 def media_poster(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
-    job = Job.objects.filter(pk=job_id).exclude(poster_file="").only("id", "poster_file").first()
+    job = Job.objects.filter(pk=job_id).exclude(poster_file="").only(*_MEDIA_FIELDS).first()
     if job is None:
         raise Http404("poster not found")
+    gone = media_gone(job, poster=True)
+    if gone is not None:
+        return gone
     return serve_stored_file(request, job.poster_file, "image/jpeg", f"{job.id}.jpg")
 
 

@@ -204,6 +204,17 @@ def result_store(*, job_id: uuid.UUID, result: Completed, workdir: Path) -> tupl
     return video_name, poster_name
 
 
+def stored_bytes(*names: str) -> int:
+    """Total size of stored files (0 for any that cannot be read)."""
+    total = 0
+    for name in names:
+        try:
+            total += default_storage.size(name)
+        except OSError:
+            continue
+    return total
+
+
 def files_delete(*names: str) -> None:
     """Delete stored files, logging (not raising) what could not be deleted."""
     for name in names:

@@ -48,6 +48,10 @@ class Job(models.Model):
         PRE_START = "pre_start", "Before generation started"
         GENERATION = "generation", "During generation"
 
+    class MediaDeleted(models.TextChoices):
+        EXPIRED = "expired", "Retention period passed"
+        DELETED = "deleted", "Deleted by staff"
+
     TERMINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -84,6 +88,12 @@ class Job(models.Model):
     # NULL (not "") when absent, so the per-user unique constraint ignores keyless jobs.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="X-Request-Id of the submit: finds its log lines, tasks and callbacks.",
+    )
 
     # Lifecycle.
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
@@ -112,6 +122,14 @@ class Job(models.Model):
     output_height = models.PositiveIntegerField(null=True, blank=True)
     output_duration = models.FloatField(null=True, blank=True)
     render_seconds = models.FloatField(null=True, blank=True)
+    # Storage lifecycle (generation/services/storage.py): when the files were removed and why.
+    # The names stay, so the row still says what existed; media URLs answer 410 from then on.
+    media_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes stored for the result (video and poster)."
+    )
+    video_deleted_at = models.DateTimeField(null=True, blank=True)
+    poster_deleted_at = models.DateTimeField(null=True, blank=True)
+    media_deleted_reason = models.CharField(max_length=16, choices=MediaDeleted.choices, blank=True)
 
     # Money (the ledger is the record; these mirror it for display).
     credits_quoted = models.PositiveIntegerField(default=0)
@@ -156,6 +174,8 @@ class Job(models.Model):
             models.Index(fields=["user", "state"], name="job_user_state_idx"),
             models.Index(fields=["state", "lease_expires_at"], name="job_state_lease_idx"),
             models.Index(fields=["state", "next_poll_at"], name="job_state_poll_idx"),
+            # The retention sweep walks ended jobs by completion time.
+            models.Index(fields=["state", "completed_at"], name="job_state_completed_idx"),
         ]
 
     def __str__(self) -> str:
@@ -193,10 +213,13 @@ class Upload(models.Model):
     height = models.PositiveIntegerField()
     size = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Removed after this unless a job uses it."
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["expires_at"], name="upload_expires_idx")]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.mime_type}, {self.width}x{self.height})"

@@ -10,6 +10,7 @@ from celery import shared_task
 
 from generation import services
 from generation.facades import callbacks
+from generation.services import storage
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -25,6 +26,17 @@ def job_poll_task(job_id: str) -> None:
 @shared_task
 def jobs_poll_due_task() -> int:
     return services.jobs_poll_due()
+
+
+@shared_task
+def storage_sweep_task() -> dict[str, int]:
+    report = storage.storage_sweep()
+    return {
+        "videos": report.videos,
+        "posters": report.posters,
+        "uploads": report.uploads,
+        "orphans": report.orphans,
+    }
 
 
 @shared_task

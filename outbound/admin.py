@@ -27,6 +27,7 @@ class AttemptInline(admin.TabularInline):
         "blocked_reason",
         "response_excerpt",
         "request_headers",
+        "request_id",
     )
     readonly_fields = fields
     ordering = ("number",)
@@ -61,7 +62,14 @@ class DeliveryAdmin(admin.ModelAdmin):
         "status",
         ("created_at", admin.DateFieldListFilter),
     )
-    search_fields = ("webhook_id", "destination", "signing_id", "reference", "user__email")
+    search_fields = (
+        "webhook_id",
+        "destination",
+        "signing_id",
+        "reference",
+        "user__email",
+        "request_id",
+    )
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     actions = ("resend",)
@@ -72,6 +80,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "channel",
         "user",
         "reference",
+        "request_id",
         "signing_id",
         "destination",
         "email_subject",

@@ -39,6 +39,7 @@ from outbound.models import Attempt, Delivery
 from outbound.services import delivery_send_on_commit, webhook_secret_get_or_create
 from outbound.signing import signed_webhook_headers
 from outbound.topics import TopicPolicy, policy_for
+from veosaas import logcontext, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +244,7 @@ def _record(delivery: Delivery, sent: _Sent, *, manual: bool, attempt: int | Non
             error=sent.error[:2000],
             blocked_reason=sent.blocked_reason[:2000],
             request_headers=sent.headers,
+            request_id=locked.request_id or logcontext.get("request_id"),
         )
         changes: dict[str, Any] = {
             "last_status_code": sent.status_code,
@@ -267,9 +269,19 @@ def _record(delivery: Delivery, sent: _Sent, *, manual: bool, attempt: int | Non
                 changes.update(next_attempt_at=timezone.now() + timedelta(seconds=delay))
                 delivery_send_on_commit(locked.pk, countdown=delay)
         Delivery.objects.filter(pk=locked.pk).update(**changes)
+        _count_attempt(locked.topic, sent)
     locked.refresh_from_db()
     logged.delivery = locked
     return logged
+
+
+def _count_attempt(topic: str, sent: _Sent) -> None:
+    def count() -> None:
+        metrics.deliveries.labels(topic=topic, outcome=sent.outcome).inc()
+        if sent.latency_ms is not None:
+            metrics.delivery_latency.labels(topic=topic).observe(sent.latency_ms / 1000)
+
+    metrics.count_on_commit(count)
 
 
 def delivery_attempt(*, delivery_id: int, manual: bool = False) -> Attempt | None:
@@ -290,6 +302,7 @@ def delivery_attempt(*, delivery_id: int, manual: bool = False) -> Attempt | Non
         attempt = delivery.attempts if delivery else None
     if delivery is None:
         return None
+    logcontext.bind(request_id=delivery.request_id)
     if delivery.channel == Delivery.Channel.EMAIL:
         sent = _send_email(delivery)
     else:
@@ -299,6 +312,8 @@ def delivery_attempt(*, delivery_id: int, manual: bool = False) -> Attempt | Non
         sent = _send_webhook(delivery, policy_for(delivery.topic), secret)
     if sent.outcome != Attempt.Outcome.DELIVERED:
         logger.warning("delivery %s (%s): %s", delivery.pk, delivery.topic, sent.error)
+    else:
+        logger.info("delivery %s (%s) delivered", delivery.pk, delivery.topic)
     return _record(delivery, sent, manual=manual, attempt=attempt)
 
 

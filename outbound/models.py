@@ -53,6 +53,9 @@ class Delivery(models.Model):
         max_length=64, help_text="What kie's X-Webhook-Signature signs (taskId or event id)."
     )
     email_subject = models.CharField(max_length=255, blank=True)
+    request_id = models.CharField(
+        max_length=64, blank=True, help_text="Request id of what caused the message."
+    )
     payload = models.JSONField(help_text="The body as JSON.")
     body = models.TextField(help_text="The exact bytes sent (UTF-8).")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -133,6 +136,12 @@ class Attempt(models.Model):
     blocked_reason = models.TextField(blank=True)
     request_headers = models.JSONField(
         default=dict, blank=True, help_text="The signing headers sent."
+    )
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="Request id of what caused the message (the job's submit, for callbacks).",
     )
 
     class Meta:

@@ -17,6 +17,7 @@ from accounts.models import User
 from outbound import netguard
 from outbound.errors import CallbackUrlInvalid
 from outbound.models import Delivery
+from veosaas import logcontext
 
 # Standard Webhooks secrets: "whsec_" + base64 of random bytes (the spec asks for 24-64).
 WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
@@ -126,6 +127,7 @@ def delivery_create(
     channel: str = Delivery.Channel.WEBHOOK,
     email_subject: str = "",
     now: datetime | None = None,
+    request_id: str = "",
 ) -> tuple[Delivery, bool]:
     """Store one message for one destination and enqueue its first attempt after commit.
 
@@ -150,6 +152,7 @@ def delivery_create(
                 "webhook_id": webhook_id,
                 "signing_id": signing_id,
                 "email_subject": email_subject,
+                "request_id": request_id or logcontext.get("request_id"),
                 "payload": payload,
                 "body": body,
                 "next_attempt_at": now or timezone.now(),

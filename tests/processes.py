@@ -117,14 +117,17 @@ class Stack:
             start_new_session=True,
         )
 
-    def start_web(self) -> None:
+    def start_web(self, name: str = "web", port: int | None = None) -> str:
+        """Start a gunicorn (2 workers) on `port` (default: the stack's); returns its URL."""
+        port = port or self.port
+        base_url = f"http://127.0.0.1:{port}"
         self._spawn(
-            "web",
+            name,
             [
                 str(BIN / "gunicorn"),
                 "veosaas.wsgi",
                 "--bind",
-                f"127.0.0.1:{self.port}",
+                f"127.0.0.1:{port}",
                 "--workers",
                 "2",
                 "--threads",
@@ -133,7 +136,8 @@ class Stack:
                 "60",
             ],
         )
-        self.wait_for(lambda: requests.get(f"{self.base_url}/healthz", timeout=2).ok, "web")
+        self.wait_for(lambda: requests.get(f"{base_url}/healthz", timeout=2).ok, name)
+        return base_url
 
     def start_worker(
         self,

@@ -1,8 +1,17 @@
-"""The Celery app. Tasks are enqueued after commit (DjangoTask.delay_on_commit) with ids only."""
+"""The Celery app. Tasks are enqueued after commit (DjangoTask.delay_on_commit) with ids only.
+
+Signals carry the log context across the broker: a task published while a request id (and
+job id) is bound carries them in its message headers, and the worker binds them again before
+the task runs (veosaas/logcontext.py), so one request id finds the web line, the task lines
+and the callback attempts.
+"""
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
+
+from veosaas import logcontext
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "veosaas.settings")
 
@@ -13,3 +22,91 @@ app = Celery(
 )
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+_HEADER_PREFIX = "veosaas_"
+
+
+@signals.setup_logging.connect
+def _logging_from_settings(**_: Any) -> None:
+    """Workers log like the web (settings.LOGGING: JSON lines with the ids), not Celery's way."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.before_task_publish.connect
+def _context_to_headers(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    if headers is None:
+        return
+    for name in ("request_id", "job_id"):
+        value = logcontext.get(name)
+        if value and f"{_HEADER_PREFIX}{name}" not in headers:
+            headers[f"{_HEADER_PREFIX}{name}"] = value
+
+
+@signals.task_prerun.connect
+def _context_from_headers(task: Any = None, **_: Any) -> None:
+    request = getattr(task, "request", None)
+    values = {
+        name: getattr(request, f"{_HEADER_PREFIX}{name}", None) for name in ("request_id", "job_id")
+    }
+    logcontext.reset(**values)
+
+
+@signals.task_postrun.connect
+def _context_clear(**_: Any) -> None:
+    logcontext.reset()
+
+
+@signals.worker_init.connect
+def _worker_metrics_port(**_: Any) -> None:
+    """Serve this machine's metrics on METRICS_WORKER_PORT (machines without a web process)."""
+    from django.conf import settings
+
+    if settings.METRICS_ENABLED and settings.METRICS_WORKER_PORT:
+        from prometheus_client import start_http_server
+
+        from veosaas.metrics_view import process_registry
+
+        start_http_server(
+            settings.METRICS_WORKER_PORT,
+            addr=settings.METRICS_WORKER_ADDR,
+            registry=process_registry(),
+        )
+
+
+def broker_queue_depths(
+    names: tuple[str, ...] = ("generation", "callbacks", "default"),
+) -> dict[str, int | None]:
+    """Messages waiting in each broker queue (None when the broker cannot say)."""
+    depths: dict[str, int | None] = {}
+    try:
+        with app.connection_for_read() as conn:
+            for name in names:
+                try:
+                    channel = conn.channel()
+                    try:
+                        depths[name] = channel.queue_declare(queue=name, passive=True).message_count
+                    finally:
+                        channel.close()
+                except Exception:  # an undeclared queue closes an AMQP channel: unknown
+                    depths[name] = None
+    except Exception:
+        return dict.fromkeys(names)
+    return depths
+
+
+def broker_gauges() -> list[tuple[str, str, list[str], dict[tuple[str, ...], float]]]:
+    """Scrape-time gauge for /metrics: messages waiting per broker queue (unknown ones left
+    out). Registered in GenerationConfig.ready with the queue gauges."""
+    depths = broker_queue_depths()
+    return [
+        (
+            "veosaas_broker_queue_messages",
+            "Messages waiting in each broker queue.",
+            ["queue"],
+            {(name,): float(depth) for name, depth in depths.items() if depth is not None},
+        )
+    ]

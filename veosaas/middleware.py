@@ -1,4 +1,4 @@
-"""Language selection for the dashboard only.
+"""Language selection for the dashboard only; the request id and request log line.
 
 The APIs answer in the vendors' languages (English messages clients match on), whatever the
 caller's Accept-Language; the dashboard and docs follow the user's choice (LocaleMiddleware).
@@ -6,10 +6,19 @@ caller's Accept-Language; the dashboard and docs follow the user's choice (Local
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
+from django.utils.functional import SimpleLazyObject, empty
+
+from veosaas import logcontext, metrics
+
+request_logger = logging.getLogger("veosaas.request")
 
 API_PREFIXES = (
     "/api/",
@@ -40,3 +49,55 @@ class DashboardLocaleMiddleware(LocaleMiddleware):
         if is_api_path(request.path_info):
             return response
         return super().process_response(request, response)
+
+
+class RequestContextMiddleware:
+    """Gives every request an id and writes one log line (and the HTTP metrics) for it.
+
+    The id is the caller's `X-Request-Id` when well formed, else a new one; it is echoed in the
+    response's `X-Request-Id` and carried into Celery tasks and callback attempts
+    (veosaas/logcontext.py). The line names the account, API key and job when the request
+    touched them, the route pattern, status and latency. Outermost middleware, so that
+    redirects and errors of the others are counted too.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        request_id = logcontext.request_id_accept(request.headers.get("X-Request-Id"))
+        logcontext.reset(request_id=request_id)
+        started = time.monotonic()
+        response = self.get_response(request)
+        elapsed = time.monotonic() - started
+        response["X-Request-Id"] = request_id
+        match = getattr(request, "resolver_match", None)
+        route = match.route if match is not None and match.route else "<unmatched>"
+        # A session user, if the request looked at it (never loads a session just to log).
+        user = request.__dict__.get("user")
+        if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+            user = None
+        if user is not None and getattr(user, "is_authenticated", False):
+            logcontext.bind(account_id=user.pk)
+        if metrics.enabled() and route != "metrics":
+            metrics.http_requests.labels(
+                route=route, method=request.method, status=response.status_code
+            ).inc()
+            metrics.http_latency.labels(route=route, method=request.method).observe(elapsed)
+        request_logger.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            response.status_code,
+            elapsed * 1000,
+            extra={
+                "event": "request",
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "status": response.status_code,
+                "latency_ms": round(elapsed * 1000, 1),
+            },
+        )
+        logcontext.reset()  # nothing after this request inherits its ids
+        return response

@@ -93,6 +93,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: a request id and one log line (and the HTTP metrics) for every request.
+    "veosaas.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Answers CORS preflights for the codefast paths only (CODEFAST_CORS_ALLOWED_ORIGINS).
     "generation.facades.cors.CodefastCorsMiddleware",
@@ -494,6 +496,24 @@ GENERATION_URL_IMAGE_MAX_BYTES = env_int("GENERATION_URL_IMAGE_MAX_BYTES", 10 * 
 GENERATION_IMAGE_MAX_PIXELS = env_int("GENERATION_IMAGE_MAX_PIXELS", 25_000_000)
 GENERATION_WEBP_MAX_PIXELS = env_int("GENERATION_WEBP_MAX_PIXELS", 9_000_000)
 GENERATION_PROMPT_MAX_CHARS = env_int("GENERATION_PROMPT_MAX_CHARS", 5000)
+# Storage lifecycle (generation/services/storage.py, a beat task): days a result's files are
+# kept after the job ended, per kind; 0 keeps them forever (the default for results: media URLs
+# are promised permanent). Posters follow results unless set. Uploads no job uses are removed
+# after STORAGE_RETENTION_UPLOADS_SECONDS (kie's File Upload API keeps its promised 3 days).
+STORAGE_RETENTION_RESULTS_DAYS = env_int("STORAGE_RETENTION_RESULTS_DAYS", 0)
+STORAGE_RETENTION_POSTERS_DAYS = env_int(
+    "STORAGE_RETENTION_POSTERS_DAYS", STORAGE_RETENTION_RESULTS_DAYS
+)
+STORAGE_RETENTION_UPGRADES_DAYS = env_int("STORAGE_RETENTION_UPGRADES_DAYS", 0)
+STORAGE_RETENTION_UPLOADS_SECONDS = env_int("STORAGE_RETENTION_UPLOADS_SECONDS", 24 * 3600)
+# Stored files no row names are removed once older than this (never a file being written).
+STORAGE_ORPHAN_MIN_AGE_SECONDS = env_int("STORAGE_ORPHAN_MIN_AGE_SECONDS", 6 * 3600)
+# Files removed per kind per sweep run, and how often the sweep runs (seconds).
+STORAGE_SWEEP_BATCH = env_int("STORAGE_SWEEP_BATCH", 500)
+CELERY_BEAT_SCHEDULE["generation-storage-sweep"] = {
+    "task": "generation.tasks.storage_sweep_task",
+    "schedule": float(env_int("STORAGE_SWEEP_INTERVAL_SECONDS", 3600)),
+}
 # How results are served: "stream" from storage (Range support) or "redirect" to a fresh
 # signed storage URL (S3). Default: stream for local files, redirect for S3.
 MEDIA_DELIVERY = env_str("MEDIA_DELIVERY", "redirect" if STORAGE_BACKEND == "s3" else "stream")
@@ -558,12 +578,84 @@ CODEFAST_QUEUE_EXACT_MAX = env_int("CODEFAST_QUEUE_EXACT_MAX", 2000)
 CODEFAST_QUEUE_SNAPSHOT_SECONDS = float(env_str("CODEFAST_QUEUE_SNAPSHOT_SECONDS", "2") or 2)
 
 # ---------------------------------------------------------------------------------------------
-# LOGGING
+# LOGGING — one line per event; JSON in production, readable text under `make run`.
+# Every line carries the request id (and account, key and job ids when known), also in Celery
+# workers: veosaas/logcontext.py. https://docs.djangoproject.com/en/5.2/topics/logging/
 # ---------------------------------------------------------------------------------------------
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")  # json | text
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "veosaas.logcontext.LogContextFilter"}},
+    "formatters": {
+        "json": {"()": "veosaas.logcontext.JsonFormatter"},
+        "text": {
+            "()": "veosaas.logcontext.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Our own request line replaces Django's (which has no ids and logs 4xx as warnings).
+    "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+# ---------------------------------------------------------------------------------------------
+# METRICS — Prometheus at /metrics (veosaas/metrics.py, veosaas/metrics_view.py)
+# https://prometheus.github.io/client_python/multiprocess/
+# ---------------------------------------------------------------------------------------------
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+# Bearer token a scraper must send. Empty: only direct loopback requests (no proxy headers).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# A Celery worker on a machine without a web process serves its metrics on this port (0: off).
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+METRICS_WORKER_ADDR = env_str("METRICS_WORKER_ADDR", "127.0.0.1")
+# Every process of a machine writes its samples here (prometheus-client's multiprocess mode);
+# it must exist and be emptied when the machine starts. Default: var/metrics.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+if METRICS_ENABLED:
+    if not PROMETHEUS_MULTIPROC_DIR:
+        PROMETHEUS_MULTIPROC_DIR = str(VAR_DIR / "metrics")
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    # Read by prometheus_client when it is first imported (after settings).
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+
+# ---------------------------------------------------------------------------------------------
+# ERROR REPORTING — optional Sentry (veosaas/sentry.py); off unless SENTRY_DSN is set.
+# https://docs.sentry.io/platforms/python/integrations/django/
+# ---------------------------------------------------------------------------------------------
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
+SENTRY_TRACES_SAMPLE_RATE = float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0") or 0)
+# Field names whose values are replaced before an event leaves (prompts, keys, secrets).
+# An empty value keeps the default list (never "scrub nothing").
+SENTRY_SCRUB_FIELDS = env_list("SENTRY_SCRUB_FIELDS") or [
+    "prompt",
+    "negative_prompt",
+    "negativePrompt",
+    "authorization",
+    "x-api-key",
+    "api_key",
+    "token",
+    "secret",
+    "password",
+    "webhook_secret",
+    "callback_url",
+    "callBackUrl",
+    "stripe-signature",
+]
+if SENTRY_DSN:
+    from veosaas.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+        scrub_fields=SENTRY_SCRUB_FIELDS,
+    )

@@ -1,13 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from generation.admin import operations_view
 from veosaas import health
+from veosaas.metrics_view import metrics_view
 
 urlpatterns = [
+    # Before admin/: the operations page of the admin (staff only).
+    path("admin/operations/", admin.site.admin_view(operations_view), name="admin-operations"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/live", health.healthz_live, name="healthz-live"),
     path("healthz/worker", health.healthz_worker, name="healthz-worker"),
+    path("metrics", metrics_view, name="metrics"),
     # The customer APIs early: status polling is most of the traffic, and URL resolution tries
     # patterns in order. None of them overlaps a path below.
     path("", include("generation.urls")),

@@ -26,6 +26,7 @@ from billing.services.ledger import (
     transfer_by_key,
     transfer_check_same,
 )
+from veosaas import metrics
 
 
 class _Refused(Exception):
@@ -153,6 +154,7 @@ def _hold_two_statements(*, user: User, fields: dict[str, object]) -> Transfer |
     )
     if balance is None:
         return None
+    metrics.ledger_entry_on_commit(kind=str(fields["kind"]), amount=amount)
     return Transfer.objects.create(
         debit_account=account, credit_account=revenue, balance_after=balance, **fields
     )
@@ -237,6 +239,7 @@ def _hold_single_statement(
         system_account(code=SYSTEM_REVENUE)
         return _hold_single_statement(user=user, fields=fields, budget=budget, retried=True)
     transfer_id, debit_account_id, credit_account_id, balance_after, alerts_enabled = result
+    metrics.ledger_entry_on_commit(kind=str(fields["kind"]), amount=int(fields["amount"]))  # type: ignore[call-overload]
     if alerts_enabled:
         alerts_evaluate_on_commit(user_id=user.pk)
     return Transfer(
@@ -276,6 +279,7 @@ def _resolve(*, hold: Transfer, capture: int, kind: str, reason: str) -> Resolut
         if hold.budget_usage_id is not None:
             key_budget_give_back(usage_id=hold.budget_usage_id, amount=hold.amount - capture)
         phase = Transfer.Phase.POST_PENDING if capture else Transfer.Phase.VOID_PENDING
+        metrics.ledger_entry_on_commit(kind=kind, amount=capture or hold.amount)
         transfer = Transfer.objects.create(
             debit_account_id=hold.debit_account_id,
             credit_account_id=hold.credit_account_id,

@@ -18,6 +18,7 @@ from accounts.models import User
 from billing import lock_objects
 from billing.errors import IdempotencyConflict, InsufficientCredits
 from billing.models import LedgerAccount, Transfer
+from veosaas import metrics
 
 SYSTEM_GRANTS = "grants"
 SYSTEM_REVENUE = "revenue"
@@ -200,6 +201,7 @@ def _post(
                 if balance is None:
                     account.refresh_from_db()
                     raise InsufficientCredits(required=amount, available=account.available)
+            metrics.ledger_entry_on_commit(kind=kind, amount=amount)
             return Transfer.objects.create(
                 debit_account=other if incoming else account,
                 credit_account=account if incoming else other,

@@ -3,11 +3,15 @@ the outbound admin (every attempt logged; staff can re-send)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -15,6 +19,10 @@ from billing.selectors import transfers_for_job
 from generation.admin.keys import ApiKeyAdmin
 from generation.delivery import job_video_url
 from generation.models import Job, Upload
+from generation.selectors import operations
+from generation.services.storage import job_media_delete
+from outbound.selectors import delivery_rates
+from veosaas.celery import broker_queue_depths
 
 __all__ = ["ApiKeyAdmin"]
 
@@ -45,13 +53,48 @@ class JobAdmin(admin.ModelAdmin):
         "resolution",
         ("created_at", admin.DateFieldListFilter),
     )
-    search_fields = ("id", "user__email", "prompt", "error_message", "provider_operation")
+    search_fields = (
+        "id",
+        "request_id",
+        "user__email",
+        "prompt",
+        "error_message",
+        "provider_operation",
+    )
+    actions = ("delete_result_files",)
     date_hierarchy = "created_at"
     list_select_related = ("user",)
     raw_id_fields = ("user", "api_key", "parent")
     readonly_fields = ("ledger_entries", "video_link", "error_summary")
     fieldsets = (
-        (None, {"fields": ("user", "api_key", "facade", "kind", "parent", "state", "video_link")}),
+        (
+            None,
+            {
+                "fields": (
+                    "user",
+                    "api_key",
+                    "request_id",
+                    "facade",
+                    "kind",
+                    "parent",
+                    "state",
+                    "video_link",
+                )
+            },
+        ),
+        (
+            "Storage",
+            {
+                "fields": (
+                    "video_file",
+                    "poster_file",
+                    "media_bytes",
+                    "video_deleted_at",
+                    "poster_deleted_at",
+                    "media_deleted_reason",
+                )
+            },
+        ),
         (
             "Request",
             {
@@ -115,6 +158,16 @@ class JobAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_media_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    @admin.action(
+        description="Delete result files (media URLs answer 410)", permissions=["delete_media"]
+    )
+    def delete_result_files(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        removed = sum(job_media_delete(job_id=pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Removed the files of {removed} job(s).", messages.SUCCESS)
+
     @admin.display(description="ledger entries")
     def ledger_entries(self, obj: Job) -> SafeString:
         rows = [
@@ -150,6 +203,26 @@ class JobAdmin(admin.ModelAdmin):
         if not obj.error_message:
             return "—"
         return f"[{obj.error_code}] {obj.error_message} ({obj.failure_stage})"
+
+
+def operations_view(request: HttpRequest) -> HttpResponse:
+    """/admin/operations/: what an operator looks at first (staff only, via admin_view)."""
+    now = timezone.now()
+    since = now - timedelta(hours=1)
+    health = operations.queue_health(now=now)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Operations",
+        "health": health,
+        "oldest_age": int(health.oldest_queued_age_seconds(now)),
+        "broker_queues": broker_queue_depths(),
+        "stuck": operations.jobs_stuck(now=now),
+        "providers": operations.provider_rates(since=since),
+        "deliveries": delivery_rates(since=since),
+        "failures": operations.jobs_failed_recent(limit=20),
+        "storage": operations.storage_by_account(limit=20),
+    }
+    return TemplateResponse(request, "admin/operations.html", context)
 
 
 @admin.register(Upload)

@@ -79,6 +79,7 @@ def callback_schedule(*, job_id: uuid.UUID | str) -> Delivery | None:
         signing_id=task_id,
         payload=payload,
         body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        request_id=job.request_id,
     )
     return delivery
 

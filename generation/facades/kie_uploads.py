@@ -34,6 +34,8 @@ from outbound import netguard
 MSG_UPLOADED = "File uploaded successfully"
 _DATA_URI_RE = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w-]+=[\w.-]+)*;base64,", re.I)
 _FETCH_TIMEOUT_SECONDS = 30.0  # kie: "remote fetch timeout 30 s"
+# kie's File Upload API promises its files for 3 days (`expiresAt`), whatever our own default.
+KIE_UPLOAD_KEEP_SECONDS = 3 * 24 * 3600
 
 
 def _iso_ms(moment: Any) -> str:
@@ -107,6 +109,7 @@ def _store(
             max_bytes=settings.VEO3API_UPLOAD_MAX_BYTES,
             origin=origin,
             source_url=source_url,
+            keep_seconds=KIE_UPLOAD_KEEP_SECONDS,
         )
     except images.ImageRejected as exc:
         raise FieldError(field, str(exc)) from exc

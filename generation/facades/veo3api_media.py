@@ -18,7 +18,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
-from generation.delivery import absolute_url, serve_stored_file
+from generation.delivery import absolute_url, media_gone, serve_stored_file
 from generation.models import Job, Upload
 from generation.selectors import job_get
 from generation.services.upgrades import media_full_video_name
@@ -94,6 +94,9 @@ def media_download(request: HttpRequest, token: str) -> HttpResponse:
         job = Job.objects.filter(pk=object_id).first()
         if job is None:
             raise Http404("file not found")
+        gone = media_gone(job, poster=kind == "poster")
+        if gone is not None:
+            return gone
         if kind == "full":
             name = media_full_video_name(job_id=job.id) or ""
         else:
@@ -113,6 +116,10 @@ def media_download(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def media_full_video(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     """`fullResultUrls` of an extension: the original video followed by its extensions."""
+    job = Job.objects.filter(pk=job_id).first()
+    gone = media_gone(job) if job is not None else None
+    if gone is not None:
+        return gone
     name = media_full_video_name(job_id=job_id)
     if name is None:
         raise Http404("video not found")

@@ -23,6 +23,7 @@ from generation.models import Job
 from generation.veo_rules import VeoConstraintError, veo_validate
 from outbound.models import Delivery
 from outbound.selectors import deliveries_for_reference
+from veosaas import logcontext
 
 
 @cache
@@ -68,6 +69,7 @@ def job_get(*, user: User, job_id: object) -> Job | None:
         for converter in converters:
             value = converter(value, column, connection)
         values.append(value)
+    logcontext.bind(job_id=pk)
     return Job.from_db(connection.alias, names, values)
 
 

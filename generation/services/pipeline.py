@@ -58,6 +58,7 @@ from generation.services.transitions import (
 )
 from generation.services.uploads import upload_create
 from outbound import netguard
+from veosaas import logcontext, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,9 @@ def job_run(*, job_id: str) -> None:
     job = job_claim(job_id=job_id)
     if job is None:
         return
+    # A job re-run by the reaper carries no request id: its submit's is on the row.
+    logcontext.bind(job_id=job.id, request_id=logcontext.get("request_id") or job.request_id)
+    logger.info("job %s running on %s (attempt %s)", job.id, job.provider, job.attempts)
     work_root = Path(settings.VAR_DIR) / "work"
     work_root.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{job.id}-", dir=work_root))
@@ -218,6 +222,8 @@ def _fall_back(job: Job, exc: ProviderError) -> bool:
 
 
 def _handle_provider_error(job: Job, exc: ProviderError) -> None:
+    if metrics.enabled():
+        metrics.provider_errors.labels(provider=job.provider, kind=type(exc).__name__).inc()
     if isinstance(exc, ContentBlocked):
         job_fail(
             job_id=job.id,

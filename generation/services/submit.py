@@ -50,6 +50,7 @@ from generation.services.transitions import job_run_enqueue
 from generation.snapshots import job_snapshot_publish_on_commit
 from generation.veo_rules import VeoConstraintError, veo_validate
 from outbound import netguard
+from veosaas import logcontext, metrics
 
 # "auto": the worker resolves it from the input image (or the source video) when it runs.
 SUBMIT_ASPECT_RATIOS = ("auto", *ASPECT_RATIOS)
@@ -306,6 +307,7 @@ def job_submit(
                 raw_request=spec.raw_request,
                 idempotency_key=idempotency_key or None,
                 request_fingerprint=fingerprint,
+                request_id=logcontext.get("request_id"),
                 provider=provider,
                 credits_quoted=quote.credits,
                 enqueued_at=now,
@@ -322,6 +324,9 @@ def job_submit(
             )
             Job.objects.filter(pk=job.pk).update(hold_transfer_id=hold.pk)
             job.hold_transfer_id = hold.pk
+            logcontext.bind(job_id=job.id)
+            labels = {"facade": job.facade, "provider": provider, "model": job.model_tier}
+            metrics.count_on_commit(lambda: metrics.jobs_submitted.labels(**labels).inc())
             job_run_enqueue(job_id=job.id)
     except IntegrityError:
         # A concurrent request with the same idempotency key committed first.

@@ -31,6 +31,7 @@ from generation import media
 from generation.models import Job
 from generation.providers.base import Completed
 from generation.snapshots import job_snapshot_publish_on_commit
+from veosaas import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,22 @@ def _apply(job_id: uuid.UUID | str, move: _Move) -> bool:
             job_run_enqueue(job_id=job_id, countdown=move.run_countdown)
         if move.terminal:
             _callback_enqueue(job_id)
+            _count_finished(job_id)
     return True
+
+
+def _count_finished(job_id: uuid.UUID | str) -> None:
+    """Count an ended job in veosaas_jobs_finished_total once its transition commits."""
+    if not metrics.enabled():
+        return
+    row = Job.objects.filter(pk=job_id).values("facade", "provider", "model_tier", "state").get()
+    labels = {
+        "facade": row["facade"],
+        "provider": row["provider"],
+        "model": row["model_tier"],
+        "outcome": row["state"],
+    }
+    metrics.count_on_commit(lambda: metrics.jobs_finished.labels(**labels).inc())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,9 +124,15 @@ def job_claim(*, job_id: str) -> Job | None:
     )
     if not claimed:
         return None
-    Job.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
+    first_start = Job.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
     job_snapshot_publish_on_commit(job_id)
-    return Job.objects.select_related("user").get(pk=job_id)
+    job = Job.objects.select_related("user").get(pk=job_id)
+    if first_start and metrics.enabled():
+        waited = max(0.0, (now - job.created_at).total_seconds())
+        metrics.count_on_commit(
+            lambda: metrics.job_queue_wait_seconds.labels(facade=job.facade).observe(waited)
+        )
+    return job
 
 
 def job_progress_set(*, job_id: uuid.UUID, progress: int, eta_seconds: int | None) -> bool:
@@ -234,6 +256,7 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                     "state": Job.State.SUCCEEDED,
                     "video_file": video_name,
                     "poster_file": poster_name,
+                    "media_bytes": media.stored_bytes(video_name, poster_name),
                     "output_width": result.width,
                     "output_height": result.height,
                     "output_duration": result.duration_seconds,
@@ -249,6 +272,11 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                 settle=capture,
                 terminal=True,
             ),
+        )
+        logger.info("job %s succeeded in %.1fs", job_id, render_seconds)
+        labels = {"provider": job.provider, "model": job.model_tier}
+        metrics.count_on_commit(
+            lambda: metrics.job_render_seconds.labels(**labels).observe(render_seconds)
         )
     return True
 

@@ -63,6 +63,8 @@ def _check_source(parent: Job, *, now: Any = None) -> None:
         raise UpgradeRefused("not_succeeded", "taskId", "the task has not succeeded")
     if parent.created_at < (now or timezone.now()) - RECORD_RETENTION:
         raise UpgradeRefused("expired", "taskId", "the task is older than 14 days")
+    if parent.video_deleted_at is not None:
+        raise UpgradeRefused("expired", "taskId", "the task's video was removed")
     if parent.kind not in SOURCE_KINDS:
         raise UpgradeRefused(
             "not_eligible", "taskId", "must be a generate or extend task, not an upgrade"

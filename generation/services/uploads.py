@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -25,11 +26,16 @@ def upload_create(
     max_bytes: int,
     origin: str = Upload.Source.UPLOAD,
     source_url: str = "",
+    keep_seconds: int | None = None,
 ) -> Upload:
     """Validate an image (format sniffed from bytes, size and pixel caps) and store it.
 
-    Raises images.ImageRejected with a message for the user; nothing is stored then.
+    Raises images.ImageRejected with a message for the user; nothing is stored then. Unless
+    a job uses it, the upload is removed `keep_seconds` later (default
+    STORAGE_RETENTION_UPLOADS_SECONDS) by the storage sweep.
     """
+    if keep_seconds is None:
+        keep_seconds = settings.STORAGE_RETENTION_UPLOADS_SECONDS
     info = images.image_inspect(source, max_bytes=max_bytes)
     upload_id = uuid.uuid4()
     ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}[info.format]
@@ -53,5 +59,5 @@ def upload_create(
         width=info.width,
         height=info.height,
         size=info.size,
-        expires_at=timezone.now() + timedelta(days=3),
+        expires_at=timezone.now() + timedelta(seconds=keep_seconds),
     )
