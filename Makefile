@@ -13,6 +13,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 XDIST ?= -n auto
 # The type-checked packages: veosaas and whichever apps exist.
 TYPED := $(wildcard veosaas accounts outbound billing generation dashboard)
+# The settings module is imported by the django-stubs plugin; any key will do for that.
+MYPY = SECRET_KEY="$${SECRET_KEY:-typecheck-only}" $(BIN)/mypy $(TYPED)
 
 # The settings refuse to start without SECRET_KEY unless DEBUG is on. The local entry points
 # (`make run`, `make bench`) use the environment's key, else one generated once into
@@ -55,14 +57,14 @@ test-fast: install
 bench: install local-key
 	$(LOCAL_KEY) $(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Ruff (lint and format check), then mypy.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-# mypy joins `lint` once `make typecheck` is clean.
+	$(MYPY)
 
-# The settings module is imported by the django-stubs plugin; any key will do for that.
 typecheck: install
-	SECRET_KEY="$${SECRET_KEY:-typecheck-only}" $(BIN)/mypy $(TYPED)
+	$(MYPY)
 
 format: install
 	$(BIN)/ruff format .

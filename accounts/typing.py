@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from accounts.models import ApiKey, User
 
 
 class AuthenticatedHttpRequest(HttpRequest):
@@ -24,6 +24,8 @@ class AuthenticatedHttpRequest(HttpRequest):
 
 
 class AuthenticatedRequest(Request):
-    """A DRF request whose `user` is the accounts.User an authentication class returned."""
+    """A DRF request whose `user` is the accounts.User an authentication class returned, and
+    whose `auth` is the ApiKey it came with (None under session authentication)."""
 
     user: User
+    auth: ApiKey | None

@@ -243,7 +243,9 @@ def _metrics(*, user_id: int, metrics: set[str], now: datetime) -> dict[str, int
     if row is None:
         return {UsageAlert.Metric.AVAILABLE_BELOW: 0, UsageAlert.Metric.USED_TODAY_ABOVE: 0}
     account_id, credits_posted, debits_posted, debits_pending = row
-    values = {UsageAlert.Metric.AVAILABLE_BELOW: credits_posted - debits_posted - debits_pending}
+    values: dict[str, int] = {
+        UsageAlert.Metric.AVAILABLE_BELOW: credits_posted - debits_posted - debits_pending
+    }
     if UsageAlert.Metric.USED_TODAY_ABOVE in metrics:
         captured = Transfer.objects.filter(
             debit_account_id=account_id,

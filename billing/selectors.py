@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -42,11 +43,11 @@ def holds_open(*, user: User) -> QuerySet[Transfer]:
     )
 
 
-def hold_for_job(*, job_id: object) -> Transfer | None:
+def hold_for_job(*, job_id: uuid.UUID | str) -> Transfer | None:
     return Transfer.objects.filter(job_id=job_id, phase=Transfer.Phase.PENDING).first()
 
 
-def transfers_for_job(*, job_id: object) -> QuerySet[Transfer]:
+def transfers_for_job(*, job_id: uuid.UUID | str) -> QuerySet[Transfer]:
     return Transfer.objects.filter(job_id=job_id).order_by("created_at", "id")
 
 
@@ -169,8 +170,8 @@ def finance_daily_summary(*, days: int = 30, today: date | None = None) -> list[
         .values("day", "kind")
         .annotate(total=Sum("amount"))
     )
-    for row in moved:
-        flows[(row["day"], row["kind"])] = int(row["total"])
+    for flow in moved:
+        flows[(flow["day"], flow["kind"])] = int(flow["total"])
     result = []
     for offset in range(days):
         day = first + timedelta(days=offset)

@@ -4,7 +4,7 @@ query, history filters; usage alerts and the account callback URL."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -18,6 +18,9 @@ from billing.alerts import THRESHOLD_MAX
 from billing.catalog import DURATIONS, RESOLUTIONS, TIERS
 from billing.models import UsageAlert
 from generation.models import Job
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 # ---------------------------------------------------------------------------------------------
 # Accounts: sign up, log in, API keys
@@ -190,7 +193,7 @@ MODE_CHOICES = [
     (Job.Mode.IMAGE, _("Image to video")),
     (Job.Mode.FIRST_LAST, _("First and last frame")),
 ]
-MODE_LABELS = dict(MODE_CHOICES)
+MODE_LABELS: dict[str, StrPromise] = dict(MODE_CHOICES)
 MODEL_CHOICES = [("fast", _("Fast")), ("quality", _("Quality")), ("lite", _("Lite"))]
 ASPECT_CHOICES = [
     ("16:9", _("16:9 landscape")),
@@ -199,7 +202,7 @@ ASPECT_CHOICES = [
 ]
 DURATION_CHOICES = [(4, _("4 seconds")), (6, _("6 seconds")), (8, _("8 seconds"))]
 RESOLUTION_CHOICES = [("720p", "720p"), ("1080p", "1080p"), ("4k", "4K")]
-STATE_LABELS = {
+STATE_LABELS: dict[str, StrPromise] = {
     Job.State.QUEUED: _("Queued"),
     Job.State.RUNNING: _("Processing"),
     Job.State.SUCCEEDED: _("Completed"),
@@ -334,7 +337,7 @@ class HistoryFilterForm(forms.Form):
 
 # Alerts on a key's budget are created over the API; the page lists them with this label.
 KEY_METRIC_LABEL = _("Key %(name)s has used more of its budget than (%%)")
-METRIC_LABELS = {
+METRIC_LABELS: dict[str, StrPromise] = {
     UsageAlert.Metric.AVAILABLE_BELOW: _("Available credits fall below"),
     UsageAlert.Metric.USED_TODAY_ABOVE: _("Credits used today rise above"),
 }

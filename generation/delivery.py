@@ -18,6 +18,7 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseBase,
     HttpResponseRedirect,
     JsonResponse,
     StreamingHttpResponse,
@@ -81,10 +82,10 @@ def _iter_file(name: str, start: int, length: int) -> Iterator[bytes]:
 
 def serve_stored_file(
     request: HttpRequest, name: str, content_type: str, download_name: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Stream a stored file with single-range support, or redirect to a signed URL."""
     if settings.MEDIA_DELIVERY == "redirect":
-        response: HttpResponse = HttpResponseRedirect(default_storage.url(name))
+        response: HttpResponseBase = HttpResponseRedirect(default_storage.url(name))
         response["Cache-Control"] = "no-store"
         return response
     try:
@@ -152,7 +153,7 @@ def media_gone(job: Job, *, poster: bool = False) -> HttpResponse | None:
 
 
 @require_http_methods(["GET", "HEAD"])
-def media_video(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def media_video(request: HttpRequest, job_id: uuid.UUID) -> HttpResponseBase:
     job = Job.objects.filter(pk=job_id).exclude(video_file="").only(*_MEDIA_FIELDS).first()
     if job is None:
         raise Http404("video not found")
@@ -163,7 +164,7 @@ def media_video(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD"])
-def media_poster(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def media_poster(request: HttpRequest, job_id: uuid.UUID) -> HttpResponseBase:
     job = Job.objects.filter(pk=job_id).exclude(poster_file="").only(*_MEDIA_FIELDS).first()
     if job is None:
         raise Http404("poster not found")
@@ -174,7 +175,7 @@ def media_poster(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD"])
-def media_upload(request: HttpRequest, upload_id: uuid.UUID, ext: str) -> HttpResponse:
+def media_upload(request: HttpRequest, upload_id: uuid.UUID, ext: str) -> HttpResponseBase:
     upload = Upload.objects.filter(pk=upload_id).first()
     if upload is None or upload.extension != ext:
         raise Http404("image not found")

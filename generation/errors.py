@@ -24,6 +24,8 @@ class SubmitRefused(Exception):
 class JobValidationError(SubmitRefused):
     """A request input is invalid; `field` uses the internal (veo3api) field names."""
 
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
@@ -86,6 +88,8 @@ class UpgradeRefused(SubmitRefused):
 
     `reason`: "not_succeeded" | "expired" | "not_eligible"; `field` names the request input.
     """
+
+    field: str
 
     def __init__(self, reason: str, field: str, message: str) -> None:
         super().__init__(message)

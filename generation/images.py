@@ -89,6 +89,7 @@ def _check_size(size: int, max_bytes: int) -> None:
 @contextlib.contextmanager
 def _opened(source: ImageSource, max_bytes: int) -> Iterator[tuple[BinaryIO, int]]:
     """Yield a seekable binary file positioned at 0 and its size, after the byte-size check."""
+    size: int | None
     if isinstance(source, bytes | bytearray | memoryview):
         size = memoryview(source).nbytes
         _check_size(size, max_bytes)

@@ -13,9 +13,11 @@ import os
 import uuid
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 from av.container import InputContainer
+from av.stream import Stream
 from av.video.stream import VideoStream
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -156,7 +158,7 @@ def concatenate(paths: list[Path], out: Path) -> None:
             video_out = output.add_stream_from_template(first_video)
             audio_out = output.add_stream_from_template(first_audio) if first_audio else None
             offset = Fraction(0)
-            last_dts: dict[int, int] = {}
+            last_dts: dict[int, Fraction] = {}
             for container in inputs:
                 video = container.streams.video[0]
                 audio = container.streams.audio[0] if container.streams.audio else None
@@ -177,7 +179,7 @@ def concatenate(paths: list[Path], out: Path) -> None:
                     last_dts[key] = seconds
                     if packet.stream is video and packet.pts is not None:
                         end = max(end, (packet.pts + (packet.duration or 0)) * packet.time_base)
-                    packet.stream = target
+                    packet.stream = cast(Stream, target)  # audio_out exists when audio does
                     output.mux(packet)
                 offset = end
     finally:

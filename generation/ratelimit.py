@@ -56,7 +56,7 @@ return {0, 0, tostring(oldest + window - now)}
 
 
 @cache
-def _redis_script():  # type: ignore[no-untyped-def]
+def _redis_script():
     import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL)

@@ -17,7 +17,7 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
@@ -136,7 +136,9 @@ class TransferAdmin(ReadOnlyAdmin):
         return request.user.has_perm("billing.export_transfer")
 
     @admin.action(description="Export selected transfers as CSV", permissions=["export"])
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[Transfer]) -> HttpResponse:
+    def export_csv(
+        self, request: HttpRequest, queryset: QuerySet[Transfer]
+    ) -> StreamingHttpResponse:
         queryset = queryset.select_related(
             "debit_account__user", "credit_account__user", "actor"
         ).order_by("created_at", "id")
@@ -248,7 +250,7 @@ class TopUpAdmin(ReadOnlyAdmin):
         return request.user.has_perm("billing.export_topup")
 
     @admin.action(description="Export selected top-ups as CSV", permissions=["export"])
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[TopUp]) -> HttpResponse:
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[TopUp]) -> StreamingHttpResponse:
         queryset = queryset.select_related("user", "pack").order_by("created_at", "id")
 
         def rows() -> Iterator[list[object]]:

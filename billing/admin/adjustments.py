@@ -5,7 +5,7 @@ billing/admin/__init__.py, which keeps the registration order (and so the admin 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,6 +13,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.models import User
+from accounts.typing import AuthenticatedHttpRequest
 from billing.errors import AdjustmentRefused, InsufficientCredits
 from billing.models import AdjustmentRequest
 from billing.services import (
@@ -20,6 +22,9 @@ from billing.services import (
     adjustment_request_create,
     adjustment_request_reject,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
 
 
 class AdjustmentRequestForm(forms.ModelForm):
@@ -51,7 +56,7 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
     autocomplete_fields = ("user",)
     actions = ("approve_requests", "reject_requests")
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> _FieldGroups:
         if obj is None:
             return ["user", "amount", "reason", "reference"]
         return [
@@ -87,7 +92,7 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
             amount=obj.amount,
             reason=obj.reason,
             reference=obj.reference,
-            requested_by=request.user,
+            requested_by=cast(User, request.user),
         )
         obj.pk = created.pk
         obj.requested_by = created.requested_by
@@ -116,7 +121,9 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
     @admin.action(
         description="Approve selected requests (posts the adjustments)", permissions=["approve"]
     )
-    def approve_requests(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
+    def approve_requests(
+        self, request: AuthenticatedHttpRequest, queryset: QuerySet[AdjustmentRequest]
+    ) -> None:
         self._decide(
             request,
             queryset,
@@ -125,7 +132,9 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Reject selected requests", permissions=["approve"])
-    def reject_requests(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
+    def reject_requests(
+        self, request: AuthenticatedHttpRequest, queryset: QuerySet[AdjustmentRequest]
+    ) -> None:
         self._decide(
             request,
             queryset,

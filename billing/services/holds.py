@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
@@ -110,8 +111,9 @@ def credits_hold(
                 key_name=budget.key_name,
             )
     if hold is None:
-        account = LedgerAccount.objects.filter(user=user).first()
-        raise InsufficientCredits(required=amount, available=account.available if account else 0)
+        found_account = LedgerAccount.objects.filter(user=user).first()
+        available = found_account.available if found_account else 0
+        raise InsufficientCredits(required=amount, available=available)
     return hold
 
 
@@ -176,7 +178,7 @@ def _hold_single_statement(
     """
     accounts = LedgerAccount._meta.db_table
     transfers = Transfer._meta.db_table
-    row = {
+    row: dict[str, Any] = {
         **fields,
         "uid": uuid.uuid4(),
         "user_id": user.pk,

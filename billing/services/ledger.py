@@ -99,7 +99,7 @@ def customer_totals_apply(
         "credits_posted - debits_posted - debits_pending >= %s) "
         "RETURNING credits_posted - debits_posted - debits_pending, alerts_enabled, user_id"
     )
-    params: list[object] = [
+    params: list[int | bool] = [
         debits_posted,
         credits_posted,
         debits_pending,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.typing import AuthenticatedRequest
 from billing.alerts import (
     THRESHOLD_MAX,
     AlertInvalid,
@@ -90,7 +90,7 @@ class AlertListCreateApi(AccountApi):
         responses={200: ok({"type": "array", "items": ALERT_SCHEMA}), 401: ENVELOPE_ERROR},
         operation_id="account_alerts_list",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return envelope(AlertOutputSerializer(alerts_for_user(user=request.user), many=True).data)
 
     @extend_schema(
@@ -105,7 +105,7 @@ class AlertListCreateApi(AccountApi):
         responses={200: ok(ALERT_SCHEMA), 401: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},
         operation_id="account_alerts_create",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = validated(self.AlertCreateInputSerializer(data=request.data))
         data["api_key_id"] = data.pop("key", None)
         try:
@@ -132,7 +132,7 @@ class AlertDetailApi(AccountApi):
         responses={200: ok(ALERT_SCHEMA), 401: ENVELOPE_ERROR, 404: ENVELOPE_ERROR},
         operation_id="account_alerts_get",
     )
-    def get(self, request: Request, alert_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, alert_id: str) -> Response:
         pk = _alert_id(alert_id)
         alert = alert_get(user=request.user, alert_id=pk) if pk is not None else None
         if alert is None:
@@ -152,7 +152,7 @@ class AlertDetailApi(AccountApi):
         },
         operation_id="account_alerts_update",
     )
-    def patch(self, request: Request, alert_id: str) -> Response:
+    def patch(self, request: AuthenticatedRequest, alert_id: str) -> Response:
         pk = _alert_id(alert_id)
         if pk is None:
             return envelope(None, code=404, msg=ALERT_NOT_FOUND)
@@ -175,7 +175,7 @@ class AlertDetailApi(AccountApi):
         },
         operation_id="account_alerts_delete",
     )
-    def delete(self, request: Request, alert_id: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, alert_id: str) -> Response:
         pk = _alert_id(alert_id)
         try:
             if pk is None:
@@ -202,7 +202,7 @@ class CallbackUrlApi(AccountApi):
         responses={200: ok(URL_SCHEMA), 401: ENVELOPE_ERROR},
         operation_id="account_callback_url_get",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return envelope({"url": account_callback_url_get(user=request.user)})
 
     @extend_schema(
@@ -215,7 +215,7 @@ class CallbackUrlApi(AccountApi):
         responses={200: ok(URL_SCHEMA), 401: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},
         operation_id="account_callback_url_set",
     )
-    def put(self, request: Request) -> Response:
+    def put(self, request: AuthenticatedRequest) -> Response:
         data = validated(self.CallbackUrlSerializer(data=request.data))
         try:
             url = account_callback_url_set(user=request.user, url=data["url"])

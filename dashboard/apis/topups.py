@@ -8,9 +8,9 @@ equals the code (400, 401, 404, 405, 422, 503) and `msg` starts with the field i
 from __future__ import annotations
 
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.typing import AuthenticatedRequest
 from billing.errors import PackUnavailable, PaymentsNotConfigured
 from billing.models import CreditPack
 from billing.selectors import credit_pack_get, credit_packs_active
@@ -29,7 +29,7 @@ class CreditPackListApi(CustomerApi):
             model = CreditPack
             fields = ("id", "name", "credits", "price", "currency")
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         packs = credit_packs_active()
         return envelope(self.OutputSerializer(packs, many=True).data)
 
@@ -40,7 +40,7 @@ class CheckoutSessionCreateApi(CustomerApi):
     class InputSerializer(serializers.Serializer):
         pack = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         pack = credit_pack_get(pack_id=serializer.validated_data["pack"])

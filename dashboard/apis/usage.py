@@ -17,10 +17,10 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.selectors import api_key_get, api_key_list
+from accounts.typing import AuthenticatedRequest
 from billing.selectors import key_budgets_used
 from billing.usage import local_day_start, local_today, usage_time_zone
 from dashboard.apis.base import (
@@ -180,7 +180,7 @@ class UsageListApi(AccountApi):
         },
         operation_id="account_usage",
     )
-    def get(self, request: Request) -> Response | StreamingHttpResponse:
+    def get(self, request: AuthenticatedRequest) -> Response | StreamingHttpResponse:
         params = validated(self.QuerySerializer(data=request.query_params))
         key_id = params.get("key")
         if key_id is not None and api_key_get(user=acting_user(request), key_id=key_id) is None:
@@ -261,7 +261,7 @@ class UsageDailyApi(AccountApi):
         },
         operation_id="account_usage_daily",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         params = validated(RangeSerializer(data=request.query_params))
         last = _local_day(params.get("to")) or local_today()
         first = _local_day(params.get("from")) or last - timedelta(days=self.DEFAULT_DAYS - 1)

@@ -3,15 +3,20 @@ the entry's effect on available credits."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import template
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Transfer
 from billing.selectors import transfer_available_effect
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
+
 register = template.Library()
 
-ENTRY_LABELS = {
+ENTRY_LABELS: dict[str, StrPromise] = {
     Transfer.Kind.GRANT: _("Free credits"),
     Transfer.Kind.TOPUP: _("Purchase"),
     Transfer.Kind.HOLD: _("Hold"),

@@ -25,6 +25,7 @@ from accounts.services import (
     api_key_revoke,
     api_key_touch,
 )
+from accounts.typing import AuthenticatedHttpRequest
 from billing.selectors import key_budgets_used
 from dashboard.forms import (
     ApiKeyCreateForm,
@@ -122,7 +123,11 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 
 
 def _keys_page(
-    request: HttpRequest, *, form: ApiKeyCreateForm, created: Any = None, status: int = 200
+    request: AuthenticatedHttpRequest,
+    *,
+    form: ApiKeyCreateForm,
+    created: Any = None,
+    status: int = 200,
 ) -> HttpResponse:
     keys = list(api_key_list(user=request.user))
     used = key_budgets_used(api_keys=keys)  # spend against the budget this period
@@ -143,7 +148,7 @@ def _keys_page(
 @login_required
 @never_cache  # the page carries a new raw token and the signing secret
 @require_http_methods(["GET", "POST"])
-def api_keys(request: HttpRequest) -> HttpResponse:
+def api_keys(request: AuthenticatedHttpRequest) -> HttpResponse:
     """List the account's keys; POST creates one and shows its token on this response only
     (it is never stored, so it cannot be shown again)."""
     if request.method == "POST":
@@ -192,7 +197,7 @@ def api_key_edit(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
+def api_key_revoke_view(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     api_key = api_key_get(user=request.user, key_id=key_id)
     if api_key is None:
         raise Http404("no such key")
@@ -203,7 +208,7 @@ def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def webhook_secret_rotate_view(request: HttpRequest) -> HttpResponse:
+def webhook_secret_rotate_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     webhook_secret_rotate(user=request.user)
     messages.success(
         request,

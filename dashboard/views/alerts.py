@@ -6,11 +6,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.typing import AuthenticatedHttpRequest
 from billing.alerts import (
     AlertInvalid,
     AlertNotFound,
@@ -32,7 +33,11 @@ def _alert_label(alert: UsageAlert) -> str:
 
 
 def _alerts_render(
-    request: HttpRequest, *, form: AlertCreateForm, url_form: CallbackUrlForm, status: int = 200
+    request: AuthenticatedHttpRequest,
+    *,
+    form: AlertCreateForm,
+    url_form: CallbackUrlForm,
+    status: int = 200,
 ) -> HttpResponse:
     alerts = [{"alert": a, "label": _alert_label(a)} for a in alerts_for_user(user=request.user)]
     return render(
@@ -52,7 +57,7 @@ def _alerts_render(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def alerts_page(request: HttpRequest) -> HttpResponse:
+def alerts_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     """List the account's usage alerts; POST creates one."""
     form = AlertCreateForm(request.POST or None)
     url_form = CallbackUrlForm(initial={"url": account_callback_url_get(user=request.user)})
@@ -71,7 +76,7 @@ def alerts_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def alert_delete_view(request: HttpRequest, alert_id: int) -> HttpResponse:
+def alert_delete_view(request: AuthenticatedHttpRequest, alert_id: int) -> HttpResponse:
     try:
         alert_delete(user=request.user, alert_id=alert_id)
     except AlertNotFound as exc:
@@ -82,7 +87,7 @@ def alert_delete_view(request: HttpRequest, alert_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def callback_url_view(request: HttpRequest) -> HttpResponse:
+def callback_url_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Set or clear the account callback URL (where alert webhooks go)."""
     url_form = CallbackUrlForm(request.POST)
     if url_form.is_valid():

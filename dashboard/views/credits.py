@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.typing import AuthenticatedHttpRequest
 from billing.errors import PackUnavailable, PaymentsNotConfigured
 from billing.selectors import (
     balance_get,
@@ -122,7 +123,7 @@ def usage_chart(days: list[tuple[date, int]]) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def credits_page(request: HttpRequest) -> HttpResponse:
+def credits_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     transfers = transfers_for_user(user=request.user)
     page = Paginator(transfers, settings.DASHBOARD_PAGE_SIZE * 2).get_page(request.GET.get("page"))
     return render(
@@ -142,7 +143,7 @@ def credits_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def credits_buy(request: HttpRequest) -> HttpResponse:
+def credits_buy(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Start a Stripe Checkout for a pack and send the browser to Stripe's page."""
     pack_id = request.POST.get("pack", "")
     valid = pack_id.isdigit() and len(pack_id) <= 18  # within a bigint
@@ -183,7 +184,7 @@ CSV_HEADER = [
 
 @login_required
 @require_GET
-def ledger_csv(request: HttpRequest) -> StreamingHttpResponse:
+def ledger_csv(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     """The user's whole ledger as CSV, streamed row by row (never built in memory)."""
     user_id = request.user.pk
     rows = (

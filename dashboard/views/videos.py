@@ -11,26 +11,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.typing import AuthenticatedHttpRequest
 from billing.errors import InsufficientCredits
 from billing.selectors import balance_get, transfers_for_job
-from dashboard.forms import (
-    MODE_LABELS,
-    STATE_LABELS,
-    HistoryFilterForm,
-    PriceForm,
-    VideoForm,
-)
+from dashboard.forms import MODE_LABELS, STATE_LABELS, HistoryFilterForm, PriceForm, VideoForm
 from generation import images
 from generation.delivery import job_poster_url, job_video_url, upload_url
 from generation.models import Job
@@ -112,7 +107,8 @@ def job_status(job: Job, request: HttpRequest) -> dict[str, Any]:
     """What the job page shows live (also rendered into the page for its first paint)."""
     place = _queue_place(job)
     eta = job_eta_seconds(job=job)
-    progress = {Job.State.QUEUED: 0, Job.State.SUCCEEDED: 100}.get(job.state, job.progress)
+    progress_by_state: dict[str, int] = {Job.State.QUEUED: 0, Job.State.SUCCEEDED: 100}
+    progress = progress_by_state.get(job.state, job.progress)
     if job.state == Job.State.QUEUED:
         queue_text = _("Position %(position)d of %(total)d in the queue") % {
             "position": place.position,
@@ -140,7 +136,7 @@ def job_status(job: Job, request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _job_or_404(request: HttpRequest, job_id: Any) -> Job:
+def _job_or_404(request: AuthenticatedHttpRequest, job_id: Any) -> Job:
     job = job_get(user=request.user, job_id=job_id)
     if job is None:
         raise Http404("no such job")
@@ -154,7 +150,7 @@ def _job_or_404(request: HttpRequest, job_id: Any) -> Job:
 
 @login_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The codefast panel's cards: credits available and held, daily limit and what is left of
     it today, total videos; and the latest jobs."""
     jobs = list(jobs_for_user(user=request.user)[:RECENT_JOBS])
@@ -172,7 +168,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _price_context(request: HttpRequest, form: PriceForm) -> dict[str, Any]:
+def _price_context(request: AuthenticatedHttpRequest, form: PriceForm) -> dict[str, Any]:
     if form.is_valid():
         data = form.cleaned_data
         check = job_price_check(
@@ -197,14 +193,14 @@ def _price_context(request: HttpRequest, form: PriceForm) -> dict[str, Any]:
 @json_login_required
 @require_GET
 @never_cache
-def price(request: HttpRequest) -> JsonResponse:
+def price(request: AuthenticatedHttpRequest) -> JsonResponse:
     """The price of a generation before submit: the same quote job_submit holds."""
     form = PriceForm(request.GET)
     status = 200 if form.is_valid() else 400
     return JsonResponse(_price_context(request, form), status=status)
 
 
-def _submit(request: HttpRequest, form: VideoForm) -> Job | None:
+def _submit(request: AuthenticatedHttpRequest, form: VideoForm) -> Job | None:
     """Store the images and submit; on a refusal, explain it on the form and return None."""
     data = form.cleaned_data
     key = f"dashboard:{data['form_token']}"
@@ -297,14 +293,15 @@ def _submit(request: HttpRequest, form: VideoForm) -> Job | None:
             None,
             _("This form was already used for another video. Check the values and submit again."),
         )
-        form.data = form.data.copy()
-        form.data["form_token"] = VideoForm().initial["form_token"]
+        post_data = cast(QueryDict, form.data).copy()
+        post_data["form_token"] = VideoForm().initial["form_token"]
+        form.data = post_data
     return None
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def video_new(request: HttpRequest) -> HttpResponse:
+def video_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = VideoForm(request.POST, request.FILES)
         if form.is_valid():
@@ -337,7 +334,7 @@ def video_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
+def job_detail(request: AuthenticatedHttpRequest, job_id: Any) -> HttpResponse:
     job = _job_or_404(request, job_id)
     return render(
         request,
@@ -356,7 +353,7 @@ def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
 @json_login_required
 @require_GET
 @never_cache
-def job_status_json(request: HttpRequest, job_id: Any) -> JsonResponse:
+def job_status_json(request: AuthenticatedHttpRequest, job_id: Any) -> JsonResponse:
     job = job_get(user=request.user, job_id=job_id)
     if job is None:
         return JsonResponse({"detail": _("Not found.")}, status=404)
@@ -376,7 +373,7 @@ def _cards(jobs: list[Job], request: HttpRequest) -> list[dict[str, Any]]:
 
 @login_required
 @require_GET
-def history(request: HttpRequest) -> HttpResponse:
+def history(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = HistoryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
     jobs = jobs_filtered_for_user(

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import KeyScopePermission
+from accounts.typing import AuthenticatedRequest
 from billing.errors import InsufficientCredits
 from generation.errors import JobValidationError, SubmitRefused
 from generation.facades.common import FieldError
@@ -52,6 +53,7 @@ class FacadeApi(APIView):
     403 in its own format."""
 
     permission_classes = [IsAuthenticated, KeyScopePermission]
+    request: AuthenticatedRequest
     # Refusal class -> rule; looked up along the refusal's class hierarchy.
     error_table: ClassVar[Mapping[type[Exception], ErrorRule]] = {}
 

@@ -28,10 +28,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
+from accounts.typing import AuthenticatedRequest
 from generation import images
 from generation.delivery import job_video_url
 from generation.facades.codefast_base import (
@@ -65,7 +65,7 @@ HEALTH_MESSAGE = "Veo 3 Fast Video Generator API running"  # clients compare it 
 # Where a browser that opens `/` without a key is sent (the web dashboard).
 DASHBOARD_PATH = "/dashboard/"
 
-STATUS = {
+STATUS: dict[str, str] = {
     Job.State.QUEUED: "queued",
     Job.State.RUNNING: "processing",
     Job.State.SUCCEEDED: "completed",
@@ -143,7 +143,7 @@ def status_body(job: Job, *, user: User, request: HttpRequest | None) -> dict[st
 
 
 class RootApi(CodefastView):
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response({"message": HEALTH_MESSAGE})
 
 
@@ -169,7 +169,7 @@ def root(request: HttpRequest) -> HttpResponse:
 
 
 class GenerateApi(CodefastView):
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         user = request.user
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > body_limit():
@@ -236,7 +236,7 @@ class GenerateApi(CodefastView):
 
 
 class StatusApi(CodefastView):
-    def get(self, request: Request, job_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, job_id: str) -> Response:
         job = job_get(user=request.user, job_id=job_id)
         if job is None:
             raise CodefastError(404, "Job not found")
@@ -246,7 +246,7 @@ class StatusApi(CodefastView):
 class VideosApi(CodefastView):
     """Completed jobs of the account, newest first, no paging (A24); query params ignored."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         videos = [
             {
                 "job_id": str(job.id),

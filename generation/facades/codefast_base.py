@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Iterable
 from math import ceil
 from typing import Any
 
@@ -75,9 +76,10 @@ class JsonAlways(DefaultContentNegotiation):
     """Answer JSON whatever the Accept header says, as FastAPI does (never 406)."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 def _daily_limit(view: FacadeApi, exc: DailyLimitReached) -> Exception:

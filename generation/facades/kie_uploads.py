@@ -23,6 +23,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.typing import AuthenticatedRequest
 from generation import images
 from generation.delivery import upload_url
 from generation.facades.common import FieldError, json_object, optional_str, required_str
@@ -93,7 +94,7 @@ def _names(fields: Any) -> tuple[str, str]:
 
 
 def _store(
-    request: Request,
+    request: AuthenticatedRequest,
     source: Any,
     field: str,
     *,
@@ -122,7 +123,7 @@ def _limit_text() -> str:
 class FileStreamUploadApi(KieUploadView):
     """POST /api/file-stream-upload (multipart/form-data: file, uploadPath, fileName)."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         uploaded = request.FILES.get("file")
         if uploaded is None:
             raise FieldError("file", "is required (multipart/form-data field 'file')")
@@ -139,7 +140,7 @@ class FileStreamUploadApi(KieUploadView):
 class FileBase64UploadApi(KieUploadView):
     """POST /api/file-base64-upload (JSON: base64Data as raw base64 or a data: URI)."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         upload_path, file_name = _names(body)
         value = body.get("base64Data")
@@ -167,7 +168,7 @@ class FileBase64UploadApi(KieUploadView):
 class FileUrlUploadApi(KieUploadView):
     """POST /api/file-url-upload (JSON: fileUrl, fetched through the SSRF guard)."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         upload_path, file_name = _names(body)
         url = required_str(body, "fileUrl", max_length=netguard.MAX_URL_LENGTH)

@@ -18,9 +18,9 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.typing import AuthenticatedRequest
 from billing.catalog import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
@@ -133,7 +133,7 @@ def _mode(body: dict[str, Any], images: list[str], model_tier: str) -> str:
 class GenerateApi(Veo3ApiView):
     """POST /api/v1/veo/generate (contract §2)."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
         model = optional_str(body, "model", max_length=40) or settings.VEO3API_DEFAULT_MODEL
@@ -183,7 +183,7 @@ class GenerateApi(Veo3ApiView):
 class RecordInfoApi(Veo3ApiView):
     """GET /api/v1/veo/record-info?taskId= (contract §3)."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         job = job_for_task(request.user, request.query_params.get("taskId"))
         check_retention(job)
         return envelope(200, MSG_SUCCESS, record_data(job, request))
@@ -211,7 +211,7 @@ class Get1080pVideoApi(Veo3ApiView):
 
     key_scope = "generate"  # an upgrade, though a GET
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         params = request.query_params
         parent = job_for_task(request.user, params.get("taskId"))
         check_retention(parent)
@@ -238,7 +238,7 @@ class Get4kVideoApi(Veo3ApiView):
     """POST /api/v1/veo/get-4k-video (contract §5): 200 on the call that creates the upgrade,
     then 422 "4k is processing…" or 422 "The video has been generated successfully"."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         parent = job_for_task(request.user, body.get("taskId"))
         check_retention(parent)
@@ -254,7 +254,7 @@ class Get4kVideoApi(Veo3ApiView):
             api_key=request.auth,
         )
         job = result.job
-        data = {"taskId": job.task_id, "resultUrls": None, "imageUrls": None}
+        data: dict[str, Any] = {"taskId": job.task_id, "resultUrls": None, "imageUrls": None}
         if result.created:
             return envelope(200, MSG_SUCCESS, data)
         if job.state == Job.State.SUCCEEDED:
@@ -266,7 +266,7 @@ class Get4kVideoApi(Veo3ApiView):
 class ExtendApi(Veo3ApiView):
     """POST /api/v1/veo/extend (contract §6)."""
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         prompt = required_str(body, "prompt", max_length=settings.GENERATION_PROMPT_MAX_CHARS)
         model = optional_str(body, "model", max_length=20) or DEFAULT_TIER
@@ -297,7 +297,7 @@ class CreditApi(Veo3ApiView):
     """GET /api/v1/common/credit (veo3api.ai) and /api/v1/chat/credit (kie): available
     credits as a bare integer (README A15)."""
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return envelope(200, MSG_SUCCESS, balance_get(user=request.user).available)
 
 
@@ -312,7 +312,7 @@ class DownloadUrlApi(Veo3ApiView):
 
     key_scope = "read"  # a download, though a POST
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         url = required_str(body, "url", max_length=2048)
         link = download_url(request.user, url, request)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_http_methods
 
@@ -76,7 +76,7 @@ def download_url(user: User, url: str, request: HttpRequest) -> str | None:
 
 
 @require_http_methods(["GET", "HEAD"])
-def media_download(request: HttpRequest, token: str) -> HttpResponse:
+def media_download(request: HttpRequest, token: str) -> HttpResponseBase:
     """Serve the file a download-url token names, as an attachment, while it is valid."""
     try:
         kind, object_id = signing.loads(token, salt=DOWNLOAD_SALT, max_age=DOWNLOAD_SECONDS)
@@ -114,7 +114,7 @@ def media_download(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD"])
-def media_full_video(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def media_full_video(request: HttpRequest, job_id: uuid.UUID) -> HttpResponseBase:
     """`fullResultUrls` of an extension: the original video followed by its extensions."""
     job = Job.objects.filter(pk=job_id).first()
     gone = media_gone(job) if job is not None else None

@@ -21,7 +21,7 @@ from generation.errors import MSG_INTERNAL
 from generation.models import Job
 
 MSG_4K_UNAVAILABLE = "The 4K version of this video is unavailable. Please try a different video."
-CALLBACK_MESSAGES = {
+CALLBACK_MESSAGES: dict[str, str] = {
     Job.Kind.GENERATE: "Veo3.1 video generated successfully.",
     Job.Kind.EXTEND: "Veo3.1 video extension successful.",
     Job.Kind.UPGRADE_1080P: "1080P video generated successfully.",

@@ -16,7 +16,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import BearerApiKeyAuthentication, scope_denied_message
@@ -28,6 +27,7 @@ from accounts.selectors import (
     api_key_cache_key,
 )
 from accounts.services import api_key_touch
+from accounts.typing import AuthenticatedRequest
 from billing.catalog import ASPECT_RATIOS
 from billing.errors import InsufficientCredits, KeyBudgetExceeded
 from generation import images
@@ -58,7 +58,7 @@ from veosaas.http import client_ip
 
 logger = logging.getLogger(__name__)
 
-STATUS = {
+STATUS: dict[str, str] = {
     Job.State.QUEUED: "pending",
     Job.State.RUNNING: "processing",
     Job.State.SUCCEEDED: "completed",
@@ -187,7 +187,7 @@ def _images(user: Any, body: dict[str, Any]) -> tuple[ImageInput, ...]:
 
 
 class GenerateVideoApi(Veo3o1View):
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)
         generation_type = required_str(body, "generationType", max_length=40)
         if generation_type not in ("text_to_video", "image_to_video"):
@@ -238,10 +238,11 @@ class GenerateVideoApi(Veo3o1View):
 
 def status_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
     """The status `data` object (also the veo3o1 callback body)."""
-    success_flag = {
+    success_flags: dict[str, int] = {
         Job.State.SUCCEEDED: 1,
         Job.State.FAILED: 3 if job.failure_stage == Job.FailureStage.GENERATION else 2,
-    }.get(job.state, 0)
+    }
+    success_flag = success_flags.get(job.state, 0)
     data: dict[str, Any] = {
         "uuid": str(job.id),
         "status": STATUS[job.state],
@@ -327,7 +328,7 @@ def _auth_failed() -> HttpResponse:
 
 
 class UploadVideoImageApi(Veo3o1View):
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         upload = request.FILES.get("file")
         if upload is None:
             raise FieldError("file", "is required (multipart/form-data field 'file')")

@@ -174,9 +174,13 @@ class GeminiProvider(VideoProvider):
         overwrites `workdir/video.mp4` (written to a temporary name, then renamed).
         """
         with self._client() as client:
+            # `name` is declared on google-genai's non-pydantic Operation mixin, which the
+            # model's type-checked __init__ does not see.
             op = _call(
                 "operations.get",
-                lambda: client.operations.get(types.GenerateVideosOperation(name=operation)),
+                lambda: client.operations.get(
+                    types.GenerateVideosOperation(name=operation)  # type: ignore[call-arg]
+                ),
             )
             if not op.done:
                 return Pending(operation=operation, poll_after_seconds=self.poll_interval_seconds)

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
@@ -36,7 +36,7 @@ def _job_row_plan(vendor: str) -> tuple[str, list[str], list[tuple[Any, list[Any
     fields = Job._meta.concrete_fields
     table = Job._meta.db_table
     sql = (
-        f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(table)} "  # noqa: S608
+        f"SELECT {', '.join(quote(cast(str, f.column)) for f in fields)} FROM {quote(table)} "  # noqa: S608
         f"WHERE {quote('id')} = %s AND {quote('user_id')} = %s"
     )
     plan = []
@@ -148,7 +148,7 @@ class PriceCheck:
     message: str = ""
 
 
-_IMAGES_PER_MODE = {Job.Mode.TEXT: 0, Job.Mode.IMAGE: 1, Job.Mode.FIRST_LAST: 2}
+_IMAGES_PER_MODE: dict[str, int] = {Job.Mode.TEXT: 0, Job.Mode.IMAGE: 1, Job.Mode.FIRST_LAST: 2}
 
 
 def job_price_check(

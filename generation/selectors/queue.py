@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import perf_counter
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -55,7 +56,7 @@ def render_seconds_estimate(
         .order_by("-completed_at")
         .values_list("render_seconds", flat=True)[:50]
     )
-    values = list(recent)
+    values = cast("list[float]", list(recent))  # render_seconds__isnull=False
     average = sum(values) / len(values) if values else None
     if average is None:
         average = _FALLBACK_SECONDS_PER_OUTPUT_SECOND.get(resolution, 2.0) * duration_seconds

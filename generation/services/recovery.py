@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -35,7 +35,8 @@ def jobs_reap(*, now: Any = None, limit: int = 200) -> ReapReport:
     for pk, enqueued_at in Job.objects.filter(
         state=Job.State.QUEUED, enqueued_at__lt=stale_queued
     ).values_list("pk", "enqueued_at")[:limit]:
-        if job_redeliver(job_id=pk, enqueued_at=enqueued_at, now=now):
+        # enqueued_at__lt excludes NULL, and so does lease_expires_at__lt below.
+        if job_redeliver(job_id=pk, enqueued_at=cast(datetime, enqueued_at), now=now):
             requeued += 1
     for job in Job.objects.filter(state=Job.State.RUNNING, lease_expires_at__lt=now).only(
         "pk", "attempts", "lease_expires_at"
@@ -49,6 +50,7 @@ def jobs_reap(*, now: Any = None, limit: int = 200) -> ReapReport:
             ):
                 failed += 1
             continue
-        if job_lease_recover(job_id=job.pk, lease_expires_at=job.lease_expires_at, now=now):
+        lease_expires_at = cast(datetime, job.lease_expires_at)
+        if job_lease_recover(job_id=job.pk, lease_expires_at=lease_expires_at, now=now):
             requeued += 1
     return ReapReport(requeued=requeued, failed=failed)

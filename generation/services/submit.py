@@ -147,7 +147,7 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
     if spec.seed is not None and not 0 <= spec.seed <= MAX_SEED:
         raise JobValidationError("seeds", f"must be between 0 and {MAX_SEED}")
     mode = _infer_mode(spec)
-    counts = {
+    counts: dict[str, tuple[int, int]] = {
         Job.Mode.TEXT: (0, 0),
         Job.Mode.IMAGE: (1, 1),
         Job.Mode.FIRST_LAST: (2, 2),

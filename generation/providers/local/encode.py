@@ -198,8 +198,9 @@ class _Dice:
 
 def _plane_arrays(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Writable numpy views of a yuv420p frame's three planes (line padding cut off)."""
+    # numpy's stubs accept any buffer only from Python 3.12 (collections.abc.Buffer).
     luma, blue, red = (
-        np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)[
+        np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)[  # type: ignore[call-overload]
             :, : plane.width
         ]
         for plane in frame.planes

@@ -7,6 +7,7 @@ import contextlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -31,6 +32,7 @@ from generation.providers.local.encode import (
 )
 
 _ZOOM = 1.15  # how far the camera moves in over one clip (image modes)
+_FrameT = TypeVar("_FrameT", bound="av.frame.Frame")
 
 
 def _ken_burns(
@@ -164,7 +166,11 @@ def _last_frame(path: Path) -> np.ndarray:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         duration = media.duration_seconds(container, stream)
-        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        start = (
+            float(stream.start_time * stream.time_base)
+            if stream.start_time and stream.time_base
+            else 0.0
+        )
         last = None
         if duration > 2 and stream.time_base:
             with contextlib.suppress(av.FFmpegError):
@@ -210,7 +216,7 @@ def _source_sound(path: Path, count: int) -> _Sound | None:
         stream = container.streams.audio[0]
         layout = "mono" if stream.codec_context.channels == 1 else "stereo"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=AUDIO_RATE)
-        chunks = []
+        chunks: list[np.ndarray] = []
         for frame in _safe_frames(path, container.decode(stream)):
             chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
         chunks.extend(out.to_ndarray() for out in resampler.resample(None))
@@ -238,7 +244,7 @@ def _reading(path: Path) -> Iterator[InputContainer]:
         yield container
 
 
-def _safe_frames(path: Path, frames: Iterator[av.frame.Frame]) -> Iterator[av.frame.Frame]:
+def _safe_frames(path: Path, frames: Iterator[_FrameT]) -> Iterator[_FrameT]:
     """Frames of a decoding loop, with FFmpeg errors reported as a corrupt source."""
     try:
         yield from frames
