@@ -14,7 +14,6 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
 from accounts.authentication import BearerApiKeyAuthentication, KeyScopePermission
-from accounts.models import User
 from veosaas.api import EnvelopeApi, first_error
 
 
@@ -24,14 +23,6 @@ class CustomerApi(EnvelopeApi):
 
     authentication_classes = [BearerApiKeyAuthentication]
     permission_classes = [IsAuthenticated, KeyScopePermission]
-
-
-def acting_user(request: Request) -> User:
-    """The authenticated account of a request (typed: permission classes ran first)."""
-    user = request.user
-    if not isinstance(user, User):
-        raise exceptions.NotAuthenticated()
-    return user
 
 
 class Unprocessable(exceptions.APIException):

@@ -14,18 +14,17 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import ALL_SCOPES, ApiKey, BudgetPeriod
 from accounts.selectors import api_key_get, api_key_list
 from accounts.services import ApiKeyLimitsInvalid, api_key_revoke
+from accounts.typing import AuthenticatedRequest
 from billing.selectors import key_budgets_used
 from dashboard.apis.base import (
     ENVELOPE_ERROR,
     AccountApi,
     Unprocessable,
-    acting_user,
     instant,
     ok,
     validated,
@@ -116,7 +115,7 @@ ISSUE_REFUSED = (
 )
 
 
-def _check_may_issue(request: Request) -> None:
+def _check_may_issue(request: AuthenticatedRequest) -> None:
     """Creating or changing keys needs an acting key without limits (the session of the
     dashboard is the account itself)."""
     acting = request.auth
@@ -141,8 +140,8 @@ class KeyListCreateApi(AccountApi):
         responses={200: ok({"type": "array", "items": KEY_SCHEMA}), 401: ENVELOPE_ERROR},
         operation_id="account_keys_list",
     )
-    def get(self, request: Request) -> Response:
-        keys = list(api_key_list(user=acting_user(request)))
+    def get(self, request: AuthenticatedRequest) -> Response:
+        keys = list(api_key_list(user=request.user))
         used = key_budgets_used(api_keys=keys)
         return envelope([key_row(k, used[k.pk]) for k in keys])
 
@@ -155,18 +154,18 @@ class KeyListCreateApi(AccountApi):
         responses={200: ok(KEY_SCHEMA), 401: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},
         operation_id="account_keys_create",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         _check_may_issue(request)
         data = validated(KeySettingsSerializer(data=request.data))
         name = data.pop("name", "default")
         expires_at = data.pop("expires_at", None)
         try:
             created = api_key_issue(
-                user=acting_user(request),
+                user=request.user,
                 name=name,
                 expires_at=expires_at,
                 limits=data,
-                actor=acting_user(request),
+                actor=request.user,
                 via="api",
             )
         except ApiKeyLimitsInvalid as exc:
@@ -185,9 +184,9 @@ class KeyDetailApi(AccountApi):
         responses={200: ok(KEY_SCHEMA), 401: ENVELOPE_ERROR, 404: ENVELOPE_ERROR},
         operation_id="account_keys_get",
     )
-    def get(self, request: Request, key_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, key_id: str) -> Response:
         pk = _key_id(key_id)
-        api_key = api_key_get(user=acting_user(request), key_id=pk) if pk is not None else None
+        api_key = api_key_get(user=request.user, key_id=pk) if pk is not None else None
         if api_key is None:
             return envelope(None, code=404, msg=KEY_NOT_FOUND)
         return envelope(key_row(api_key, key_budgets_used(api_keys=[api_key])[api_key.pk]))
@@ -206,16 +205,16 @@ class KeyDetailApi(AccountApi):
         },
         operation_id="account_keys_update",
     )
-    def patch(self, request: Request, key_id: str) -> Response:
+    def patch(self, request: AuthenticatedRequest, key_id: str) -> Response:
         pk = _key_id(key_id)
-        api_key = api_key_get(user=acting_user(request), key_id=pk) if pk is not None else None
+        api_key = api_key_get(user=request.user, key_id=pk) if pk is not None else None
         if api_key is None:
             return envelope(None, code=404, msg=KEY_NOT_FOUND)
         _check_may_issue(request)
         data = validated(KeySettingsSerializer(data=request.data))
         try:
             api_key = api_key_settings_update(
-                api_key=api_key, changes=data, actor=acting_user(request), via="api"
+                api_key=api_key, changes=data, actor=request.user, via="api"
             )
         except ApiKeyLimitsInvalid as exc:
             raise Unprocessable(str(exc)) from exc
@@ -228,9 +227,9 @@ class KeyDetailApi(AccountApi):
         responses={200: ok(KEY_SCHEMA), 401: ENVELOPE_ERROR, 404: ENVELOPE_ERROR},
         operation_id="account_keys_revoke",
     )
-    def delete(self, request: Request, key_id: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, key_id: str) -> Response:
         pk = _key_id(key_id)
-        api_key = api_key_get(user=acting_user(request), key_id=pk) if pk is not None else None
+        api_key = api_key_get(user=request.user, key_id=pk) if pk is not None else None
         if api_key is None:
             return envelope(None, code=404, msg=KEY_NOT_FOUND)
         api_key = api_key_revoke(api_key=api_key)

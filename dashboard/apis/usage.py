@@ -28,7 +28,6 @@ from dashboard.apis.base import (
     AccountApi,
     RangeSerializer,
     Unprocessable,
-    acting_user,
     instant,
     ok,
     validated,
@@ -183,7 +182,7 @@ class UsageListApi(AccountApi):
     def get(self, request: AuthenticatedRequest) -> Response | StreamingHttpResponse:
         params = validated(self.QuerySerializer(data=request.query_params))
         key_id = params.get("key")
-        if key_id is not None and api_key_get(user=acting_user(request), key_id=key_id) is None:
+        if key_id is not None and api_key_get(user=request.user, key_id=key_id) is None:
             raise Unprocessable("key: no API key with this id")
         try:
             query = usage_query_build(
@@ -335,7 +334,7 @@ class UsageByKeyApi(AccountApi):
         },
         operation_id="account_usage_keys",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         params = validated(RangeSerializer(data=request.query_params))
         last = _local_day(params.get("to")) or local_today()
         first = _local_day(params.get("from")) or last - timedelta(days=self.DEFAULT_DAYS - 1)
@@ -344,12 +343,12 @@ class UsageByKeyApi(AccountApi):
         totals = {
             t.api_key_id: t
             for t in usage_by_key(
-                user=acting_user(request),
+                user=request.user,
                 start=local_day_start(first),
                 end=local_day_start(last + timedelta(days=1)),
             )
         }
-        keys = list(api_key_list(user=acting_user(request)))
+        keys = list(api_key_list(user=request.user))
         used = key_budgets_used(api_keys=keys)
         rows = []
         for key in keys:

@@ -17,7 +17,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import User
 from accounts.selectors import api_key_get, api_key_list
 from accounts.services import (
     ApiKeyLimitsInvalid,
@@ -162,12 +161,10 @@ def api_keys(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def api_key_edit(request: HttpRequest, key_id: int) -> HttpResponse:
+def api_key_edit(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     """A key's scopes and limits: the form, and on POST the change through the same service as
     the keys API (audited, errors next to the field)."""
     user = request.user
-    if not isinstance(user, User):  # login_required let only accounts through
-        raise Http404("no such key")
     api_key = api_key_get(user=user, key_id=key_id)
     if api_key is None or api_key.revoked_at is not None:
         raise Http404("no such key")
