@@ -26,6 +26,7 @@ class Tier(models.TextChoices):
 
 
 class Resolution(models.TextChoices):
+    P360 = "360p", "360p"
     P720 = "720p", "720p"
     P1080 = "1080p", "1080p"
     K4 = "4k", "4K"
@@ -33,7 +34,9 @@ class Resolution(models.TextChoices):
 
 TIERS: tuple[str, ...] = tuple(Tier.values)
 RESOLUTIONS: tuple[str, ...] = tuple(Resolution.values)
-DURATIONS: tuple[int, ...] = (4, 6, 8)
+# Every duration some model sells (Veo 3.1: 4/6/8 s; Omni: 3-15 s). What one model accepts is
+# its provider catalog's business (generation/providers/catalog.py).
+DURATIONS: tuple[int, ...] = tuple(range(3, 16))
 ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16")
 
 DEFAULT_TIER = Tier.FAST.value
@@ -43,6 +46,7 @@ DEFAULT_ASPECT_RATIO = "16:9"
 
 # Output frame size of each resolution in landscape (width, height); portrait swaps them.
 FRAME_SIZES: dict[str, tuple[int, int]] = {
+    Resolution.P360.value: (640, 360),
     Resolution.P720.value: (1280, 720),
     Resolution.P1080.value: (1920, 1080),
     Resolution.K4.value: (3840, 2160),

@@ -14,6 +14,7 @@ from drf_spectacular.views import (
 
 from dashboard.apis import alerts as alert_apis
 from dashboard.apis import keys as key_apis
+from dashboard.apis import models as model_apis
 from dashboard.apis import topups as topup_apis
 from dashboard.apis import usage as usage_apis
 from dashboard.views import accounts, alerts, credits, docs, videos
@@ -79,6 +80,7 @@ urlpatterns = [
     ),
     path("docs/<slug:facade>/", docs.docs_facade, name="docs-facade"),
     # Top-ups over the API.
+    path("api/v1/models", model_apis.ModelListApi.as_view(), name="api-models"),
     path("api/v1/billing/packs", topup_apis.CreditPackListApi.as_view(), name="api-packs"),
     path(
         "api/v1/billing/checkout-sessions",

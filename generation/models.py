@@ -78,6 +78,8 @@ class Job(models.Model):
     )
     resolution = models.CharField(max_length=8, default="720p")
     duration_seconds = models.PositiveSmallIntegerField(default=8)
+    # Audio on (default) or off; only models whose catalog entry has `audio_optional` take off.
+    generate_audio = models.BooleanField(default=True)
     seed = models.PositiveIntegerField(default=0)
     watermark = models.CharField(max_length=200, blank=True)
     image_refs = models.JSONField(
@@ -122,6 +124,11 @@ class Job(models.Model):
     output_height = models.PositiveIntegerField(null=True, blank=True)
     output_duration = models.FloatField(null=True, blank=True)
     render_seconds = models.FloatField(null=True, blank=True)
+    # What upstream billed for the result (finance's margin): its model, the seconds it bills
+    # (requested for Veo, delivered for Omni) and the estimate from UPSTREAM_COST_PER_SECOND_USD.
+    upstream_model = models.CharField(max_length=64, blank=True)
+    upstream_seconds = models.FloatField(null=True, blank=True)
+    upstream_cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     # Storage lifecycle (generation/services/storage.py): when the files were removed and why.
     # The names stay, so the row still says what existed; media URLs answer 410 from then on.
     media_bytes = models.PositiveBigIntegerField(

@@ -7,6 +7,7 @@ sets DATABASE_URL, CELERY_BROKER_URL, REDIS_URL, storage and provider variables.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -381,15 +382,19 @@ ACCOUNTS_DEMO_CREDITS = env_int("DEMO_CREDITS", 1000)
 # ---------------------------------------------------------------------------------------------
 # BILLING
 # ---------------------------------------------------------------------------------------------
+# Price of a video generated without audio, in percent of the audio price, when the price
+# table has no silent row for it (Veo on Vertex bills about half without audio).
+BILLING_SILENT_PRICE_PERCENT = env_int("BILLING_SILENT_PRICE_PERCENT", 100)
 # A hold still open after this many seconds is expired (released) by the beat reaper.
 BILLING_HOLD_TTL_SECONDS = env_int("BILLING_HOLD_TTL_SECONDS", 24 * 3600)
 # Default prices in credits. Rows in the admin's price table override them.
 # Key: (operation, model tier, resolution) -> (flat credits, credits per second of output).
 BILLING_DEFAULT_PRICES: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
     "generate": {
-        "quality": {"720p": (0, 30), "1080p": (0, 30), "4k": (0, 45)},
-        "fast": {"720p": (0, 8), "1080p": (0, 10), "4k": (0, 24)},
-        "lite": {"720p": (0, 5), "1080p": (0, 6)},
+        # 360p exists on Gemini Omni only; the catalog refuses it for Veo and local.
+        "quality": {"360p": (0, 10), "720p": (0, 30), "1080p": (0, 30), "4k": (0, 45)},
+        "fast": {"360p": (0, 3), "720p": (0, 8), "1080p": (0, 10), "4k": (0, 24)},
+        "lite": {"360p": (0, 2), "720p": (0, 5), "1080p": (0, 6), "4k": (0, 12)},
     },
     "extend": {
         "quality": {"720p": (0, 30)},
@@ -409,21 +414,84 @@ BILLING_DEFAULT_PRICES: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# GEMINI — Google Veo through the Gemini API (generation/providers/gemini.py)
-# https://ai.google.dev/gemini-api/docs/video
+# VERTEX — Veo 3.1 GA on Vertex AI (generation/providers/vertex.py; model state checked
+# 2026-12-07, see generation/providers/catalog.py). Express mode: VERTEX_API_KEY. Service
+# account: GOOGLE_APPLICATION_CREDENTIALS + VERTEX_PROJECT (+ VERTEX_LOCATION).
 # ---------------------------------------------------------------------------------------------
+VERTEX_API_KEY = env_str("VERTEX_API_KEY", "")
+VERTEX_PROJECT = env_str("VERTEX_PROJECT", "")
+VERTEX_LOCATION = env_str("VERTEX_LOCATION", "us-central1")
+# Empty means Google's endpoint; a proxy in production, tests/fake_vertex.py in tests.
+VERTEX_BASE_URL = env_str("VERTEX_BASE_URL", "")
+# Where Veo's gs:// outputs are read from (Cloud Storage JSON API); the fake in tests.
+VERTEX_STORAGE_BASE_URL = env_str("VERTEX_STORAGE_BASE_URL", "https://storage.googleapis.com")
+# Empty: videos come back inline (base64). Set (gs://bucket/prefix/) to have Veo write them
+# to Cloud Storage; each is copied into our storage as soon as its operation is done.
+VERTEX_OUTPUT_GCS_URI = env_str("VERTEX_OUTPUT_GCS_URI", "")
+VERTEX_MODEL_QUALITY = env_str("VERTEX_MODEL_QUALITY", "veo-3.1-generate-001")
+VERTEX_MODEL_FAST = env_str("VERTEX_MODEL_FAST", "veo-3.1-fast-generate-001")
+VERTEX_MODEL_LITE = env_str("VERTEX_MODEL_LITE", "veo-3.1-lite-generate-001")
+VERTEX_POLL_INTERVAL_SECONDS = env_int("VERTEX_POLL_INTERVAL_SECONDS", 10)
+VERTEX_HTTP_TIMEOUT_SECONDS = env_int("VERTEX_HTTP_TIMEOUT_SECONDS", 60)
+
+# ---------------------------------------------------------------------------------------------
+# OMNI — Gemini Omni Flash on the Interactions API (generation/providers/omni.py)
+# https://ai.google.dev/gemini-api/docs/omni
+# ---------------------------------------------------------------------------------------------
+OMNI_MODEL = env_str("OMNI_MODEL", "gemini-omni-1.2-flash")
+# "gemini": the Gemini Developer API (GEMINI_API_KEY, GEMINI_BASE_URL); "vertex": Vertex AI
+# with the VERTEX_* credentials above.
+OMNI_SURFACE = env_str("OMNI_SURFACE", "gemini")
 GEMINI_API_KEY = env_str("GEMINI_API_KEY", "")
-# Empty means Google's endpoint; tests point it at a local fake (tests/fake_gemini.py).
+# Empty means Google's endpoint; tests point it at tests/fake_interactions.py.
 GEMINI_BASE_URL = env_str("GEMINI_BASE_URL", "")
-# Gemini model ids per model tier (preview ids get renamed; override without a release).
-GEMINI_MODEL_QUALITY = env_str("GEMINI_MODEL_QUALITY", "veo-3.1-generate-preview")
-GEMINI_MODEL_FAST = env_str("GEMINI_MODEL_FAST", "veo-3.1-fast-generate-preview")
-GEMINI_MODEL_LITE = env_str("GEMINI_MODEL_LITE", "veo-3.1-lite-generate-preview")
-# Google's samples poll every 10 s; renders take 11 s to 6 min. A job still pending after the
-# deadline is failed (and its hold released) by the pipeline.
-GEMINI_POLL_INTERVAL_SECONDS = env_int("GEMINI_POLL_INTERVAL_SECONDS", 10)
-GEMINI_DEADLINE_SECONDS = env_int("GEMINI_DEADLINE_SECONDS", 900)
-GEMINI_HTTP_TIMEOUT_SECONDS = env_int("GEMINI_HTTP_TIMEOUT_SECONDS", 60)
+# "inline" (base64 in the interaction) or "uri" (a file URI we download at once).
+OMNI_DELIVERY = env_str("OMNI_DELIVERY", "inline")
+OMNI_POLL_INTERVAL_SECONDS = env_int("OMNI_POLL_INTERVAL_SECONDS", 10)
+OMNI_HTTP_TIMEOUT_SECONDS = env_int("OMNI_HTTP_TIMEOUT_SECONDS", 60)
+
+# Upstream cost estimate per second of output, USD, by "model:resolution" or "model" (a JSON
+# object). Defaults: third-party figures of Dec 2026 (Veo 3.1 with audio via OpenRouter; Omni
+# 1.2 = 1.1 reseller prices less the reported 30 %); verify against Google's pricing page.
+UPSTREAM_COST_PER_SECOND_USD: dict[str, float] = json.loads(
+    env_str("UPSTREAM_COST_PER_SECOND_USD", "")
+    or json.dumps(
+        {
+            "veo-3.1-generate-001:720p": 0.40,
+            "veo-3.1-generate-001:1080p": 0.40,
+            "veo-3.1-generate-001:4k": 0.60,
+            "veo-3.1-fast-generate-001:720p": 0.10,
+            "veo-3.1-fast-generate-001:1080p": 0.12,
+            "veo-3.1-fast-generate-001:4k": 0.30,
+            "veo-3.1-lite-generate-001": 0.05,
+            "gemini-omni-1.2-flash:360p": 0.021,
+            "gemini-omni-1.2-flash:720p": 0.07,
+            "gemini-omni-1.2-flash:1080p": 0.105,
+            "gemini-omni-1.2-flash:4k": 0.21,
+            "gemini-omni-1.1-flash:360p": 0.03,
+            "gemini-omni-1.1-flash:720p": 0.10,
+            "gemini-omni-1.1-flash:1080p": 0.15,
+            "gemini-omni-1.1-flash:4k": 0.30,
+        }
+    )
+)
+# What one credit is worth in USD, for the admin's margin summary (revenue = credits charged x
+# this). Match it to your credit packs.
+BILLING_CREDIT_VALUE_USD = env_str("BILLING_CREDIT_VALUE_USD", "0.01")
+
+# Upstream operations: past GENERATION_DEADLINE_SECONDS a job is not failed (Google may still
+# finish and bill it) but reconciled with backoff, up to GENERATION_RECONCILE_SECONDS more;
+# its hold is released only on a confirmed failure, cancellation or "not found".
+GENERATION_DEADLINE_SECONDS = env_int("GENERATION_DEADLINE_SECONDS", 900)
+# Capped so that a reconciled job's hold never reaches BILLING_HOLD_TTL_SECONDS (the hold
+# reaper would release it while Google may still bill).
+GENERATION_RECONCILE_SECONDS = min(
+    env_int("GENERATION_RECONCILE_SECONDS", 20 * 3600),
+    BILLING_HOLD_TTL_SECONDS - GENERATION_DEADLINE_SECONDS - 3600,
+)
+GENERATION_RECONCILE_MAX_INTERVAL_SECONDS = env_int(
+    "GENERATION_RECONCILE_MAX_INTERVAL_SECONDS", 900
+)
 
 # ---------------------------------------------------------------------------------------------
 # STRIPE TOP-UPS — https://docs.stripe.com/checkout/fulfillment ; https://docs.stripe.com/webhooks
@@ -470,6 +538,17 @@ GENERATION_PROVIDERS_BY_TIER = {
 }
 # When a job fails upstream (not a content block), run it once more on this provider.
 GENERATION_FALLBACK_PROVIDER = env_str("GENERATION_FALLBACK_PROVIDER", "")
+# The fallback chain, in order (e.g. "omni,vertex,local"): when a job fails upstream (never
+# after a safety block or a cancel) the next provider not yet tried that accepts the job runs
+# it; the job records each attempt. Defaults to GENERATION_FALLBACK_PROVIDER alone.
+GENERATION_FALLBACK_PROVIDERS = [
+    item for item in env_list("GENERATION_FALLBACK_PROVIDERS", GENERATION_FALLBACK_PROVIDER) if item
+]
+# Per tier: GENERATION_FALLBACK_PROVIDERS_QUALITY / _FAST / _LITE (default: the chain above).
+GENERATION_FALLBACK_PROVIDERS_BY_TIER = {
+    tier: env_list(f"GENERATION_FALLBACK_PROVIDERS_{tier.upper()}")
+    for tier in ("quality", "fast", "lite")
+}
 # Upstream operation polls per minute across all workers (the provider project's quota).
 GENERATION_POLL_BUDGET_PER_MINUTE = env_int("GENERATION_POLL_BUDGET_PER_MINUTE", 300)
 # Generation requests per account in a sliding window (429 / 1003 beyond it).

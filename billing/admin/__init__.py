@@ -174,12 +174,13 @@ class PriceAdmin(admin.ModelAdmin):
         "operation",
         "model_tier",
         "resolution",
+        "audio",
         "flat_credits",
         "credits_per_second",
         "active",
         "updated_at",
     )
-    list_filter = ("operation", "model_tier", "resolution", "active")
+    list_filter = ("operation", "model_tier", "resolution", "audio", "active")
     list_editable = ("flat_credits", "credits_per_second", "active")
 
 

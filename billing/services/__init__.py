@@ -37,7 +37,7 @@ from billing.services.ledger import (
     signup_grant,
     system_account,
 )
-from billing.services.pricing import Quote, price_quote
+from billing.services.pricing import Quote, price_quote, price_rate
 from billing.services.topup_refunds import (
     topup_clawback_target,
     topup_dispute_sync,
@@ -81,6 +81,7 @@ __all__ = [
     "key_budget_open",
     "ledger_account_for_user",
     "price_quote",
+    "price_rate",
     "signup_grant",
     "stripe_event_process",
     "system_account",

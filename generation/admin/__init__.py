@@ -4,13 +4,15 @@ the outbound admin (every attempt logged; staff can re-send)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -20,6 +22,7 @@ from generation.admin.keys import ApiKeyAdmin
 from generation.delivery import job_video_url
 from generation.models import Job, Upload
 from generation.selectors import operations
+from generation.selectors.margin import upstream_margin_daily
 from generation.services.storage import job_media_delete
 from outbound.selectors import delivery_rates
 from veosaas.celery import broker_queue_depths
@@ -41,6 +44,7 @@ class JobAdmin(admin.ModelAdmin):
         "duration_seconds",
         "credits_quoted",
         "credits_charged",
+        "upstream_cost_usd",
         "created_at",
         "completed_at",
     )
@@ -66,6 +70,39 @@ class JobAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     raw_id_fields = ("user", "api_key", "parent")
     readonly_fields = ("ledger_entries", "video_link", "error_summary")
+
+    def get_urls(self) -> list[URLPattern]:
+        margin = path(
+            "margin/",
+            self.admin_site.admin_view(self.margin_view),
+            name="generation_job_margin",
+        )
+        return [margin, *super().get_urls()]
+
+    def margin_view(self, request: HttpRequest) -> HttpResponse:
+        """Revenue, estimated upstream cost and margin per day (?days=N, default 30)."""
+        try:
+            days = max(1, min(366, int(request.GET.get("days", 30))))
+        except ValueError:
+            days = 30
+        today = timezone.localdate()
+        rows = upstream_margin_daily(start=today - timedelta(days=days - 1), end=today)
+        total = {
+            "jobs": sum(r.jobs for r in rows),
+            "credits": sum(r.credits_charged for r in rows),
+            "revenue": sum((r.revenue_usd for r in rows), Decimal("0")),
+            "cost": sum((r.upstream_cost_usd for r in rows), Decimal("0")),
+            "margin": sum((r.margin_usd for r in rows), Decimal("0")),
+        }
+        context = {
+            **self.admin_site.each_context(request),
+            "rows": rows,
+            "total": total,
+            "days": days,
+            "credit_value": settings.BILLING_CREDIT_VALUE_USD,
+        }
+        return TemplateResponse(request, "generation/admin/margin.html", context)
+
     fieldsets = (
         (
             None,
@@ -146,6 +183,7 @@ class JobAdmin(admin.ModelAdmin):
             },
         ),
         ("Credits", {"fields": ("credits_quoted", "credits_charged", "ledger_entries")}),
+        ("Upstream", {"fields": ("upstream_model", "upstream_seconds", "upstream_cost_usd")}),
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

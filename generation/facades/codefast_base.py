@@ -184,7 +184,8 @@ def parse_aspect_ratio(body: dict[str, Any]) -> str:
 
 
 def parse_duration(body: dict[str, Any]) -> int:
-    """An integer 4, 6 or 8; like FastAPI's lax ints, "6" and 6.0 count as 6."""
+    """An integer duration of our vocabulary (the model's catalog narrows it in job_validate);
+    like FastAPI's lax ints, "6" and 6.0 count as 6."""
     value = body.get("duration_seconds")
     if value is None:
         return DEFAULT_DURATION
@@ -198,7 +199,7 @@ def parse_duration(body: dict[str, Any]) -> int:
     elif isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
     if number is None or number not in DURATIONS:
-        raise FieldError("duration_seconds", "must be 4, 6 or 8")
+        raise FieldError("duration_seconds", f"must be between {DURATIONS[0]} and {DURATIONS[-1]}")
     return number
 
 

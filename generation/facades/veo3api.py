@@ -144,18 +144,22 @@ class GenerateApi(Veo3ApiView):
         images = optional_str_list(body, "imageUrls", max_items=3)
         mode = _mode(body, images, model_tier)
         resolution = optional_str(body, "resolution", max_length=10).lower() or DEFAULT_RESOLUTION
+        # The vocabulary here; what the model behind `model` takes, the catalog checks in
+        # job_validate (its refusal names the allowed values).
         if resolution not in RESOLUTIONS:
-            raise FieldError("resolution", "must be 720p, 1080p or 4k")
+            raise FieldError("resolution", f"must be one of {', '.join(RESOLUTIONS)}")
         duration = optional_int(body, "duration")
         duration = DEFAULT_DURATION if duration is None else duration
         if duration not in DURATIONS:
-            raise FieldError("duration", "must be 4, 6 or 8")
+            raise FieldError("duration", f"must be between {DURATIONS[0]} and {DURATIONS[-1]}")
         seed = _seed(body)
         watermark = optional_str(body, "watermark", max_length=200)
         callback = optional_str(body, "callBackUrl", max_length=2048)
         # Accepted and kept in paramJson; translation and fallback models are not used (A13).
         optional_bool(body, "enableTranslation", True)
         optional_bool(body, "enableFallback", False)
+        # Our extension: audio on (default) or off, for models that can switch it off.
+        generate_audio = optional_bool(body, "generateAudio", True)
         spec = JobSpec(
             facade=Job.Facade.VEO3API,
             prompt=prompt,
@@ -167,6 +171,7 @@ class GenerateApi(Veo3ApiView):
             seed=seed,
             images=tuple(ImageInput(url=url) for url in images),
             watermark=watermark,
+            generate_audio=generate_audio,
             callback_url=callback,
             raw_request=body,
         )

@@ -67,6 +67,7 @@ FIELD_NAMES = {
     "model_tier": "model",
     "mode": "generationType",
     "source_video": "taskId",
+    "generate_audio": "generateAudio",
 }
 
 

@@ -10,7 +10,8 @@ from generation.providers.base import VideoProvider
 
 _REGISTRY = {
     "local": "generation.providers.local.LocalProvider",
-    "gemini": "generation.providers.gemini.GeminiProvider",
+    "vertex": "generation.providers.vertex.VertexProvider",
+    "omni": "generation.providers.omni.OmniProvider",
     "scripted": "generation.providers.scripted.ScriptedProvider",
 }
 

@@ -47,6 +47,7 @@ class RenderRequest:
     negative_prompt: str = ""
     watermark: str = ""
     person_generation: str = ""
+    generate_audio: bool = True
     # extend / upscale: a local copy of the source MP4, and the provider's handle on it if any.
     source_video_path: str | None = None
     source_video_uri: str | None = None
@@ -62,6 +63,11 @@ class Completed:
     # The provider's own reference to the output (for a later extend); never shown to users.
     provider_video_uri: str = ""
     details: dict[str, str] = field(default_factory=dict)
+    # Providers that bill delivered seconds (Omni): what upstream billed. The job then captures
+    # that share of its hold (rounded up to whole seconds) and releases the rest.
+    billed_seconds: float | None = None
+    # The upstream model that made it ("" for our own renderers): prices its upstream cost.
+    upstream_model: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,3 +125,8 @@ class VideoProvider(ABC):
     def poll(self, operation: str, request: RenderRequest, *, workdir: Path) -> Outcome:
         """Check a pending operation; download the result into `workdir` when it is done."""
         raise NotImplementedError(f"{self.name} does not run long operations")
+
+    def cancel(self, operation: str) -> bool:
+        """Ask upstream to stop an operation. True once upstream confirms it is cancelled (it
+        will not bill it); False when it cannot (no cancel endpoint, or already finished)."""
+        return False

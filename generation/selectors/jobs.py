@@ -20,7 +20,8 @@ from billing.catalog import DEFAULT_ASPECT_RATIO
 from billing.errors import PriceNotFound
 from billing.services import price_quote
 from generation.models import Job
-from generation.veo_rules import VeoConstraintError, veo_validate
+from generation.providers import provider_name_for
+from generation.providers.catalog import CapabilityError, model_spec, spec_validate
 from outbound.models import Delivery
 from outbound.selectors import deliveries_for_reference
 from veosaas import logcontext
@@ -155,11 +156,11 @@ def job_price_check(
     *, mode: str, model_tier: str, resolution: str, duration_seconds: int, aspect_ratio: str
 ) -> PriceCheck:
     """The credits `job_submit` would hold for a generation with these inputs (the same
-    `billing.services.price_quote` call), after the same Veo constraint check; reads only."""
+    `billing.services.price_quote` call), after the same catalog check; reads only."""
     try:
-        veo_validate(
+        spec_validate(
+            model_spec(provider=provider_name_for(model_tier=model_tier), tier=model_tier),
             mode=mode,
-            model_tier=model_tier,
             resolution=resolution,
             duration_seconds=duration_seconds,
             aspect_ratio=aspect_ratio if aspect_ratio != "auto" else DEFAULT_ASPECT_RATIO,
@@ -172,7 +173,7 @@ def job_price_check(
             resolution=resolution,
             seconds=duration_seconds,
         )
-    except VeoConstraintError as exc:
+    except CapabilityError as exc:
         return PriceCheck(credits=None, field=exc.field, message=exc.message)
     except PriceNotFound as exc:
         return PriceCheck(credits=None, field="resolution", message=str(exc))

@@ -28,6 +28,7 @@ from generation.errors import (
     SubmitRefused,
     UpgradeRefused,
 )
+from generation.services.cancel import job_cancel
 from generation.services.keys import (
     api_key_issue,
     api_key_settings_update,
@@ -88,6 +89,7 @@ __all__ = [
     "extend_full_video",
     "extend_segments",
     "extend_submit",
+    "job_cancel",
     "job_fail",
     "job_key_limits_check",
     "job_poll",

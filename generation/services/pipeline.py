@@ -2,7 +2,7 @@
 
 Outcomes: success -> result stored, hold captured; content block / permanent failure ->
 failed, hold released; transient upstream error -> retried with backoff up to
-GENERATION_MAX_ATTEMPTS, then moved once to GENERATION_FALLBACK_PROVIDER or failed; a
+GENERATION_MAX_ATTEMPTS, then moved along GENERATION_FALLBACK_PROVIDERS or failed; a
 long-running upstream operation -> polled by `jobs_poll_due` without holding a worker. Every
 state change goes through generation/services/transitions.py.
 """
@@ -46,12 +46,12 @@ from generation.providers.base import (
     RenderRequest,
 )
 from generation.ratelimit import rate_limit_hit
+from generation.services.fallback import job_fall_back
 from generation.services.transitions import (
     job_claim,
     job_fail,
     job_poll_defer,
     job_progress_set,
-    job_provider_switch,
     job_retry,
     job_succeed,
     job_upstream_wait,
@@ -177,6 +177,7 @@ def job_run(*, job_id: str) -> None:
             images=inputs,
             negative_prompt=job.negative_prompt,
             watermark=job.watermark,
+            generate_audio=job.generate_audio,
             source_video_path=source_path,
             source_video_uri=source_uri,
         )
@@ -208,19 +209,6 @@ def _handle_outcome(job: Job, outcome: Completed | Pending, started: float) -> N
     job_succeed(job_id=job.id, result=outcome, render_seconds=time.monotonic() - started)
 
 
-def _fall_back(job: Job, exc: ProviderError) -> bool:
-    """Move a job that failed upstream to GENERATION_FALLBACK_PROVIDER, once.
-
-    Not for content blocks (another provider would be asked to make what was refused). The job
-    keeps its hold and records which provider ran and why it moved. Returns True if moved.
-    """
-    fallback = settings.GENERATION_FALLBACK_PROVIDER
-    if not fallback or fallback == job.provider or job.error_details.get("fallback_from"):
-        return False
-    details = {"fallback_from": job.provider, "fallback_reason": exc.message[:500]}
-    return job_provider_switch(job=job, provider=fallback, details=details, reason=exc.message)
-
-
 def _handle_provider_error(job: Job, exc: ProviderError) -> None:
     if metrics.enabled():
         metrics.provider_errors.labels(provider=job.provider, kind=type(exc).__name__).inc()
@@ -234,20 +222,20 @@ def _handle_provider_error(job: Job, exc: ProviderError) -> None:
         )
     elif isinstance(exc, ProviderTransientError):
         if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
-            if _fall_back(job, exc):
+            if job_fall_back(job=job, exc=exc):
                 return
             job_fail(
                 job_id=job.id,
                 stage=Job.FailureStage.GENERATION,
                 code=CODE_INTERNAL,
                 message=MSG_INTERNAL,
-                details={"upstream": exc.message},
+                details={**job.error_details, "upstream": exc.message},
             )
             return
         delay = exc.retry_after_seconds or min(300, 5 * 2 ** (job.attempts - 1))
         job_retry(job_id=job.id, delay=delay)
     else:
-        if _fall_back(job, exc):
+        if job_fall_back(job=job, exc=exc):
             return
         code = CODE_GENERATION_FAILED if isinstance(exc, ProviderFailed) else CODE_INTERNAL
         job_fail(
@@ -275,12 +263,15 @@ def job_poll(*, job_id: str) -> None:
     if job is None:
         return
     now = timezone.now()
-    if job.deadline_at and job.deadline_at < now:
+    past_deadline = (now - job.deadline_at).total_seconds() if job.deadline_at else -1.0
+    if past_deadline > settings.GENERATION_RECONCILE_SECONDS:
+        # Reconciled for the whole window without an answer: upstream gave up on it.
         job_fail(
             job_id=job.id,
             stage=Job.FailureStage.GENERATION,
             code=CODE_INTERNAL,
             message="The generation did not finish in time.",
+            details={"reconciled_seconds": str(int(past_deadline))},
         )
         return
     budget = rate_limit_hit(
@@ -311,9 +302,17 @@ def job_poll(*, job_id: str) -> None:
         outcome = provider.poll(job.provider_operation, request, workdir=workdir)
         Job.objects.filter(pk=job.pk).update(poll_count=F("poll_count") + 1)
         if isinstance(outcome, Pending):
+            delay, eta = outcome.poll_after_seconds, None
+            if past_deadline > 0:
+                # Past the deadline Google may still finish (and bill): keep reconciling, less
+                # often as time goes by, and tell the customer when we look next.
+                delay = min(
+                    float(settings.GENERATION_RECONCILE_MAX_INTERVAL_SECONDS),
+                    max(delay, past_deadline / 4),
+                )
+                eta = int(delay)
             job_poll_defer(
-                job_id=job.pk,
-                at=timezone.now() + timedelta(seconds=outcome.poll_after_seconds),
+                job_id=job.pk, at=timezone.now() + timedelta(seconds=delay), eta_seconds=eta
             )
             return
         elapsed = (timezone.now() - (job.started_at or now)).total_seconds()

@@ -43,12 +43,12 @@ from generation.errors import (
 )
 from generation.models import Job, Upload
 from generation.providers import provider_name_for
+from generation.providers.catalog import CapabilityError, model_spec, spec_validate
 from generation.ratelimit import generate_rate_limit, key_rate_limit
 from generation.selectors import daily_usage
 from generation.services.keys import job_key_limits_check
 from generation.services.transitions import job_run_enqueue
 from generation.snapshots import job_snapshot_publish_on_commit
-from generation.veo_rules import VeoConstraintError, veo_validate
 from outbound import netguard
 from veosaas import logcontext, metrics
 
@@ -79,6 +79,7 @@ class JobSpec:
     images: tuple[ImageInput, ...] = ()
     negative_prompt: str = ""
     watermark: str = ""
+    generate_audio: bool = True
     callback_url: str = ""
     raw_request: dict[str, Any] = field(default_factory=dict)
     parent_id: uuid.UUID | None = None
@@ -141,9 +142,12 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
     if spec.aspect_ratio not in SUBMIT_ASPECT_RATIOS:
         raise JobValidationError("aspectRatio", "must be one of auto, 16:9, 9:16")
     if spec.resolution not in RESOLUTIONS:
-        raise JobValidationError("resolution", "must be one of 720p, 1080p, 4k")
-    if spec.duration_seconds not in DURATIONS:
-        raise JobValidationError("duration", "must be 4, 6 or 8 seconds")
+        raise JobValidationError("resolution", f"must be one of {', '.join(RESOLUTIONS)}")
+    if spec.duration_seconds not in DURATIONS and spec.mode != Job.Mode.UPSCALE:
+        # Within the vocabulary, the provider's catalog below names what this model takes.
+        raise JobValidationError(
+            "duration_seconds", f"must be between {DURATIONS[0]} and {DURATIONS[-1]} seconds"
+        )
     if spec.seed is not None and not 0 <= spec.seed <= MAX_SEED:
         raise JobValidationError("seeds", f"must be between 0 and {MAX_SEED}")
     mode = _infer_mode(spec)
@@ -171,12 +175,13 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
     if spec.watermark and len(spec.watermark) > 200:
         raise JobValidationError("watermark", "must be at most 200 characters")
     if mode != Job.Mode.UPSCALE:
-        # Veo's coupled constraints (1080p/4k and reference images need 8 s, extension needs
-        # 720p, …) hold for every provider, so a local rehearsal fails where production would.
+        # The catalog of the provider that will run the job (generation/providers/catalog.py).
         try:
-            veo_validate(
+            spec_validate(
+                model_spec(
+                    provider=provider_name_for(model_tier=spec.model_tier), tier=spec.model_tier
+                ),
                 mode=mode,
-                model_tier=spec.model_tier,
                 resolution=spec.resolution,
                 duration_seconds=spec.duration_seconds,
                 aspect_ratio=(
@@ -184,8 +189,9 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
                 ),
                 image_count=len(spec.images),
                 has_source_video=spec.parent_id is not None,
+                generate_audio=spec.generate_audio,
             )
-        except VeoConstraintError as exc:
+        except CapabilityError as exc:
             raise JobValidationError(exc.field, exc.message) from exc
     return mode
 
@@ -250,15 +256,18 @@ def job_submit(
             model_tier=spec.model_tier,
             resolution=spec.resolution,
             seconds=spec.duration_seconds,
+            audio=spec.generate_audio,
         )
     except PriceNotFound as exc:
         raise JobValidationError("resolution", str(exc)) from exc
-    # Upgrades re-encode an existing video, which Veo cannot do (see settings).
-    provider = (
-        settings.GENERATION_UPSCALE_PROVIDER
-        if mode == Job.Mode.UPSCALE
-        else provider_name_for(model_tier=spec.model_tier)
-    )
+    # Upgrades run on the tier's provider when its catalog upscales (Omni), else on
+    # GENERATION_UPSCALE_PROVIDER (Veo cannot raise the resolution of a video).
+    provider = provider_name_for(model_tier=spec.model_tier)
+    if (
+        mode == Job.Mode.UPSCALE
+        and not model_spec(provider=provider, tier=spec.model_tier).upscales_upstream
+    ):
+        provider = settings.GENERATION_UPSCALE_PROVIDER
     now = timezone.now()
     # The key's budget row for this period exists before the account row is locked.
     budget = billing.key_budget_open(api_key=api_key, now=now) if api_key is not None else None
@@ -300,6 +309,7 @@ def job_submit(
                 aspect_ratio=spec.aspect_ratio,
                 resolution=spec.resolution,
                 duration_seconds=spec.duration_seconds,
+                generate_audio=spec.generate_audio,
                 seed=spec.seed if spec.seed is not None else secrets.randbelow(90000) + 10000,
                 watermark=spec.watermark,
                 image_refs=_image_refs(spec.images),

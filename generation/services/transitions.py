@@ -30,6 +30,7 @@ from billing.selectors import hold_for_job
 from generation import media
 from generation.models import Job
 from generation.providers.base import Completed
+from generation.services.charges import charge_for, upstream_usage
 from generation.snapshots import job_snapshot_publish_on_commit
 from veosaas import metrics
 
@@ -148,22 +149,35 @@ def job_progress_set(*, job_id: uuid.UUID, progress: int, eta_seconds: int | Non
 
 
 def job_upstream_wait(*, job_id: uuid.UUID, operation: str, poll_after_seconds: float) -> None:
-    """A running job's upstream operation was accepted: poll it later, within the deadline."""
-    now = timezone.now()
+    """An upstream operation was accepted: poll it later. The lease covers the deadline and the
+    reconciliation after it (the reaper must never re-run or release a job still billable)."""
+    now, deadline = timezone.now(), settings.GENERATION_DEADLINE_SECONDS
+    reconcile = deadline + settings.GENERATION_RECONCILE_SECONDS + 300
     Job.objects.filter(_RUNNING, pk=job_id).update(
         provider_operation=operation,
         next_poll_at=now + timedelta(seconds=poll_after_seconds),
-        deadline_at=now + timedelta(seconds=settings.GEMINI_DEADLINE_SECONDS),
-        lease_expires_at=now + timedelta(seconds=settings.GEMINI_DEADLINE_SECONDS + 300),
+        deadline_at=now + timedelta(seconds=deadline),
+        lease_expires_at=now + timedelta(seconds=reconcile),
     )
 
 
-def job_poll_defer(*, job_id: uuid.UUID, at: datetime, count_poll: bool = False) -> None:
-    """Poll a running job's upstream operation again at `at` (counting this poll if asked)."""
+def job_poll_defer(
+    *,
+    job_id: uuid.UUID,
+    at: datetime,
+    count_poll: bool = False,
+    eta_seconds: int | None = None,
+) -> None:
+    """Poll a running job's upstream operation again at `at` (counting this poll if asked);
+    with `eta_seconds` (reconciling past the deadline) the ETA is updated and published."""
     changes: dict[str, Any] = {"next_poll_at": at}
     if count_poll:
         changes["poll_count"] = F("poll_count") + 1
-    Job.objects.filter(_RUNNING, pk=job_id).update(**changes)
+    if eta_seconds is not None:
+        changes["eta_seconds"] = eta_seconds
+    updated = Job.objects.filter(_RUNNING, pk=job_id).update(**changes)
+    if updated and eta_seconds is not None:
+        job_snapshot_publish_on_commit(job_id)
 
 
 def job_retry(*, job_id: uuid.UUID, delay: float) -> bool:
@@ -187,7 +201,7 @@ def job_retry(*, job_id: uuid.UUID, delay: float) -> bool:
     )
 
 
-def job_provider_switch(*, job: Job, provider: str, details: dict[str, str], reason: str) -> bool:
+def job_provider_switch(*, job: Job, provider: str, details: dict[str, Any], reason: str) -> bool:
     """Move a running job to `provider` and queue it again, keeping its hold (fallback).
 
     `details` replace the job's error details; `reason` is logged.
@@ -242,11 +256,12 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
             transaction.on_commit(lambda: media.files_delete(video_name, poster_name))
             return False
         now = timezone.now()
+        charged = charge_for(job=job, result=result)
 
         def capture() -> None:
             hold = hold_for_job(job_id=job_id)
             if hold is not None:
-                billing.credits_capture(hold=hold, reason="job succeeded")
+                billing.credits_capture(hold=hold, amount=charged, reason="job succeeded")
 
         _apply(
             job_id,
@@ -267,7 +282,8 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
                     "lease_expires_at": None,
                     "next_poll_at": None,
                     "render_seconds": render_seconds,
-                    "credits_charged": job.credits_quoted,
+                    "credits_charged": charged,
+                    **upstream_usage(job=job, result=result),
                 },
                 settle=capture,
                 terminal=True,
@@ -279,6 +295,32 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
             lambda: metrics.job_render_seconds.labels(**labels).observe(render_seconds)
         )
     return True
+
+
+def job_cancel_confirmed(*, job_id: uuid.UUID, message: str) -> bool:
+    """Cancel a queued job, or a running one upstream confirmed cancelled; release once."""
+
+    def release() -> None:
+        hold = hold_for_job(job_id=job_id)
+        if hold is not None:
+            billing.credits_release(hold=hold, reason=f"job cancelled: {message[:200]}")
+
+    return _apply(
+        job_id,
+        _Move(
+            guard=_LIVE,
+            changes={
+                "state": Job.State.CANCELLED,
+                "error_message": message[:2000],
+                "completed_at": timezone.now(),
+                "lease_expires_at": None,
+                "next_poll_at": None,
+                "eta_seconds": None,
+            },
+            settle=release,
+            terminal=True,
+        ),
+    )
 
 
 def job_fail(

@@ -71,6 +71,7 @@ def test_prices_are_editable_in_admin(admin_client) -> None:
             "operation": "generate",
             "model_tier": "fast",
             "resolution": "720p",
+            "audio": "on",  # the price of videos with sound (the checkbox is ticked by default)
             "flat_credits": 1,
             "credits_per_second": 1,
             "active": "on",

@@ -51,4 +51,4 @@ def test_inactive_row_makes_the_combination_unavailable() -> None:
 @pytest.mark.django_db
 def test_unknown_combination_has_no_price() -> None:
     with pytest.raises(PriceNotFound):
-        price_quote(operation="generate", model_tier="lite", resolution="4k", seconds=8)
+        price_quote(operation="extend", model_tier="lite", resolution="4k", seconds=8)

@@ -1,28 +1,34 @@
-"""A fake Gemini API speaking Google's Veo REST contract closely enough for the real SDK.
+"""A fake Vertex AI (Veo 3.1) plus Cloud Storage, speaking Google's REST contract closely
+enough for the real google-genai 3.x SDK in Vertex mode.
 
-Endpoints (paths as google-genai 2.34.0 builds them with `HttpOptions(base_url=...)`):
+Endpoints (paths as google-genai 3.x builds them with `HttpOptions(base_url=...)`; `{p}` is
+`v1beta1/` in express mode, `v1beta1/projects/{project}/locations/{location}/` with a project;
+https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/veo-video-generation):
 
-- `POST /v1beta/models/{model}:predictLongRunning` records the request and answers
-  `{"name": "models/{model}/operations/{id}"}`;
-- `GET /v1beta/models/{model}/operations/{id}` answers `{"name", "done": false}` for
-  `script.polls_until_done` polls, then the scripted result: one video
-  (`response.generateVideoResponse.generatedSamples[0].video.uri`), a safety block
-  (`raiMediaFilteredCount` / `raiMediaFilteredReasons`, no samples), an operation `error`,
-  a response with nothing in it, or a response with no `generateVideoResponse`;
-- `GET /v1beta/files/{id}:download?alt=media` redirects (302, as Google does) to
-  `/_storage/{id}.mp4`, which serves the MP4 bytes given to the server.
+- `POST /{p}publishers/google/models/{model}:predictLongRunning` records the request and
+  answers `{"name": "{p}publishers/google/models/{model}/operations/{id}"}` (without the
+  version);
+- `POST /{p}publishers/google/models/{model}:fetchPredictOperation` with
+  `{"operationName": name}` answers `{"name", "done": false}` for `script.polls_until_done`
+  polls, then the scripted result: one video inline (`response.videos[0].bytesBase64Encoded`)
+  or in Cloud Storage (`gcsUri`, under the request's `parameters.storageUri`), a safety block
+  (`raiMediaFilteredCount` / `raiMediaFilteredReasons`, no videos), an operation `error`, or
+  an empty response; an unknown operation answers 404;
+- `GET /storage/v1/b/{bucket}/o/{object}?alt=media` (Cloud Storage JSON API) serves the
+  MP4 of a finished operation that wrote there.
 
-Every `/v1beta` request must carry `x-goog-api-key`; a wrong key gets Google's 400
-API_KEY_INVALID answer. Error answers use Google's envelope
-`{"error": {"code", "message", "status"}}`. Reference: https://ai.google.dev/api/rest and
-https://ai.google.dev/gemini-api/docs/video.
+Every request must carry `x-goog-api-key` (express mode) or the Bearer token that
+`POST /token` (the OAuth token endpoint a service account key's `token_uri` names) issued; a
+wrong key gets Google's 400 API_KEY_INVALID answer. Errors use
+`{"error": {"code", "message", "status"}}`.
 
-Use `running_fake_gemini(mp4=..., api_key=...)` from a pytest fixture, and `tiny_mp4()` for
-real MP4 bytes that PyAV can probe.
+Use `running_fake_vertex(mp4=..., api_key=...)` from a pytest fixture, and `tiny_mp4()` for
+real MP4 bytes that PyAV can probe. `python -m tests.fake_vertex` serves it on its own.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fractions
 import functools
@@ -37,17 +43,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import av
 import numpy as np
 
-SUBMIT_RE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):predictLongRunning$")
-OPERATION_RE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+)/operations/(?P<op>[A-Za-z0-9_-]+)$")
-DOWNLOAD_RE = re.compile(r"^/v1beta/files/(?P<file>[a-z0-9]+):download$")
-STORAGE_RE = re.compile(r"^/_storage/(?P<file>[a-z0-9]+)\.mp4$")
+_PREFIX = r"^/(?P<version>v1|v1beta1)/(?P<scope>projects/[^/]+/locations/[^/]+/)?"
+SUBMIT_RE = re.compile(_PREFIX + r"publishers/google/models/(?P<model>[^/:]+):predictLongRunning$")
+FETCH_RE = re.compile(
+    _PREFIX + r"publishers/google/models/(?P<model>[^/:]+):fetchPredictOperation$"
+)
+OPERATION_NAME_RE = re.compile(
+    r"^(?P<scope>projects/[^/]+/locations/[^/]+/)?publishers/google/models/(?P<model>[^/:]+)"
+    r"/operations/(?P<op>[A-Za-z0-9_-]+)$"
+)
+STORAGE_RE = re.compile(r"^/storage/v1/b/(?P<bucket>[^/]+)/o/(?P<object>.+)$")
 
-RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
+RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
 DEFAULT_BLOCK_REASONS = [
     "Veo could not generate videos because the input image violates Veo's usage guidelines. "
     "You have not been charged for this attempt."
@@ -67,12 +79,12 @@ class Script:
     """What the fake answers. Tests change it before (or between) calls.
 
     `*_errors` lists HTTP statuses answered to successive calls of that kind before normal
-    answers resume; `always_status` answers every `/v1beta` call with that status; `malformed`
+    answers resume; `always_status` answers every Vertex call with that status; `malformed`
     names the kinds ("submit", "poll") answered with 200 and a body that is not JSON.
     """
 
     polls_until_done: int = 1
-    result: str = "video"  # video | blocked | error | empty | no_response
+    result: str = "video"  # video | blocked | error | empty
     block_reasons: list[str] = field(default_factory=lambda: list(DEFAULT_BLOCK_REASONS))
     operation_error: dict[str, Any] = field(
         default_factory=lambda: {"code": 3, "message": "Unsupported input for this model."}
@@ -84,8 +96,7 @@ class Script:
     malformed: set[str] = field(default_factory=set)
     retry_after: str | None = "7"  # Retry-After header sent with 429 answers
     retry_delay: str | None = None  # google.rpc.RetryInfo.retryDelay in 429 bodies, e.g. "30s"
-    delay_seconds: float = 0.0  # sleep before answering any /v1beta call
-    video_uri: str | None = None  # answer this URI instead of the fake's own download URI
+    delay_seconds: float = 0.0  # sleep before answering any Vertex call
 
 
 @dataclass(frozen=True)
@@ -97,28 +108,30 @@ class RecordedRequest:
     body: Any  # parsed JSON or None
 
 
-class FakeGemini:
-    """The server's state: script, recorded requests, operations and served files."""
+class FakeVertex:
+    """The server's state: script, recorded requests, operations and stored objects."""
 
     def __init__(self, *, mp4: bytes, api_key: str) -> None:
         self.mp4 = mp4
         self.api_key = api_key
         self.script = Script()
         self.requests: list[RecordedRequest] = []
-        self.operations: dict[str, dict[str, Any]] = {}  # op id -> {"model", "polls", "file"}
+        # op id -> {"model", "polls", "storage_uri"}
+        self.operations: dict[str, dict[str, Any]] = {}
+        self.objects: dict[tuple[str, str], bytes] = {}  # (bucket, object) -> bytes
         self.base_url = ""
+        # The OAuth access token `POST /token` issues for a service account (a JWT bearer grant).
+        self.access_token = "ya29.fake-" + secrets.token_hex(8)
         self._lock = threading.Lock()
 
     def submits(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith(":predictLongRunning")]
 
+    def polls(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith(":fetchPredictOperation")]
+
     def last_submit_body(self) -> dict[str, Any]:
         return self.submits()[-1].body
-
-    def video_uri(self, file_id: str) -> str:
-        # The host is never fetched: the SDK keeps only `files/<id>` (t_file_name) and
-        # downloads from its base URL. It must start with https:// for that parsing.
-        return f"https://fake.local/v1beta/files/{file_id}:download?alt=media"
 
     # -- request handling (called from server threads) ---------------------------------------
 
@@ -140,27 +153,30 @@ class FakeGemini:
         with self._lock:
             self.requests.append(RecordedRequest(method, path, query, headers, body))
 
-        storage = STORAGE_RE.match(path)
-        if method == "GET" and storage:
-            # Stands in for the signed storage URL the real download redirects to (no key).
-            return 200, {"Content-Type": "video/mp4"}, self.mp4
-        if not path.startswith("/v1beta/"):
-            return _error(404, "Not found.")
-        if headers.get("x-goog-api-key") != self.api_key:
+        if method == "POST" and path == "/token":
+            # Google's OAuth 2.0 token endpoint for a service account key's signed JWT.
+            grant = parse_qs(body if isinstance(body, str) else raw_body.decode())
+            if grant.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"]:
+                return _json(400, {"error": "unsupported_grant_type"})
+            token = {"access_token": self.access_token, "token_type": "Bearer", "expires_in": 3600}
+            return _json(200, token)
+        authorized = headers.get("x-goog-api-key") == self.api_key or (
+            headers.get("authorization") == f"Bearer {self.access_token}"
+        )
+        if not authorized:
             return _error(
                 400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID"
             )
+        if method == "GET" and (match := STORAGE_RE.match(path)):
+            return self._download(match["bucket"], unquote(match["object"]), query)
         if self.script.delay_seconds:
             time.sleep(self.script.delay_seconds)
         if self.script.always_status is not None:
             return self._status(self.script.always_status)
-
         if method == "POST" and (match := SUBMIT_RE.match(path)):
-            return self._submit(match["model"])
-        if method == "GET" and (match := OPERATION_RE.match(path)):
-            return self._poll(match["model"], match["op"])
-        if method == "GET" and (match := DOWNLOAD_RE.match(path)):
-            return self._download(match["file"], query)
+            return self._submit(match["scope"] or "", match["model"], body)
+        if method == "POST" and (match := FETCH_RE.match(path)):
+            return self._poll(match["model"], body)
         return _error(404, f"Method or path not found: {method} {path}")
 
     def _status(self, status: int) -> tuple[int, dict[str, str], bytes]:
@@ -168,10 +184,9 @@ class FakeGemini:
         if status == 429 and self.script.retry_after:
             extra["Retry-After"] = self.script.retry_after
         message = {
-            429: "Resource has been exhausted (e.g. check quota).",
-            500: "An internal error has occurred. Please retry or report in "
-            "https://developers.generativeai.google/guide/troubleshooting",
-            503: "The model is overloaded. Please try again later.",
+            429: "Resource exhausted. Please try again later.",
+            500: "Internal error encountered.",
+            503: "The service is currently unavailable.",
         }.get(status, "Request failed.")
         retry_info = None
         if status == 429 and self.script.retry_delay:
@@ -182,25 +197,29 @@ class FakeGemini:
         code, headers, payload = _error(status, message, extra_detail=retry_info)
         return code, {**headers, **extra}, payload
 
-    def _submit(self, model: str) -> tuple[int, dict[str, str], bytes]:
+    def _submit(self, scope: str, model: str, body: Any) -> tuple[int, dict[str, str], bytes]:
         if self.script.submit_errors:
             return self._status(self.script.submit_errors.pop(0))
         if "submit" in self.script.malformed:
             return _malformed()
+        if not isinstance(body, dict) or not body.get("instances"):
+            return _error(400, "Invalid JSON payload: instances is required.")
         op_id = secrets.token_hex(6)
+        storage_uri = (body.get("parameters") or {}).get("storageUri") or ""
         with self._lock:
-            self.operations[op_id] = {"model": model, "polls": 0, "file": secrets.token_hex(6)}
-        return _json(200, {"name": f"models/{model}/operations/{op_id}"})
+            self.operations[op_id] = {"model": model, "polls": 0, "storage_uri": storage_uri}
+        return _json(200, {"name": f"{scope}publishers/google/models/{model}/operations/{op_id}"})
 
-    def _poll(self, model: str, op_id: str) -> tuple[int, dict[str, str], bytes]:
+    def _poll(self, model: str, body: Any) -> tuple[int, dict[str, str], bytes]:
         if self.script.poll_errors:
             return self._status(self.script.poll_errors.pop(0))
         if "poll" in self.script.malformed:
             return _malformed()
-        operation = self.operations.get(op_id)
-        if operation is None or operation["model"] != model:
-            return _error(404, f"Operation models/{model}/operations/{op_id} not found.")
-        name = f"models/{model}/operations/{op_id}"
+        name = str((body or {}).get("operationName", "")) if isinstance(body, dict) else ""
+        match = OPERATION_NAME_RE.match(name)
+        operation = self.operations.get(match["op"]) if match else None
+        if match is None or operation is None or operation["model"] != model:
+            return _error(404, f"Operation {name} not found.")
         with self._lock:
             operation["polls"] += 1
             polls = operation["polls"]
@@ -209,29 +228,30 @@ class FakeGemini:
         result = self.script.result
         if result == "error":
             return _json(200, {"name": name, "done": True, "error": self.script.operation_error})
-        if result == "no_response":
-            return _json(200, {"name": name, "done": True, "response": {"@type": RESPONSE_TYPE}})
-        generated: dict[str, Any] = {}
+        response: dict[str, Any] = {"@type": RESPONSE_TYPE}
         if result == "video":
-            uri = self.script.video_uri or self.video_uri(operation["file"])
-            generated["generatedSamples"] = [{"video": {"uri": uri}}]
+            if operation["storage_uri"]:
+                bucket, _, prefix = operation["storage_uri"].removeprefix("gs://").partition("/")
+                obj = f"{prefix.rstrip('/') + '/' if prefix else ''}{match['op']}/sample_0.mp4"
+                self.objects[(bucket, obj)] = self.mp4
+                response["videos"] = [{"gcsUri": f"gs://{bucket}/{obj}", "mimeType": "video/mp4"}]
+            else:
+                encoded = base64.b64encode(self.mp4).decode()
+                response["videos"] = [{"bytesBase64Encoded": encoded, "mimeType": "video/mp4"}]
         elif result == "blocked":
-            generated["raiMediaFilteredCount"] = 1
-            generated["raiMediaFilteredReasons"] = list(self.script.block_reasons)
-        response = {"@type": RESPONSE_TYPE, "generateVideoResponse": generated}
+            response["raiMediaFilteredCount"] = 1
+            response["raiMediaFilteredReasons"] = list(self.script.block_reasons)
         return _json(200, {"name": name, "done": True, "response": response})
 
     def _download(
-        self,
-        file_id: str,
-        query: dict[str, list[str]],
+        self, bucket: str, obj: str, query: dict[str, list[str]]
     ) -> tuple[int, dict[str, str], bytes]:
         if self.script.download_errors:
             return self._status(self.script.download_errors.pop(0))
-        known = {op["file"] for op in self.operations.values()}
-        if file_id not in known or query.get("alt") != ["media"]:
-            return _error(404, f"File files/{file_id} not found.")
-        return 302, {"Location": f"{self.base_url}/_storage/{file_id}.mp4"}, b""
+        data = self.objects.get((bucket, obj))
+        if data is None or query.get("alt") != ["media"]:
+            return _error(404, f"No such object: {bucket}/{obj}")
+        return 200, {"Content-Type": "video/mp4"}, data
 
 
 def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
@@ -264,7 +284,11 @@ def _error(
 
 
 def _malformed() -> tuple[int, dict[str, str], bytes]:
-    return 200, {"Content-Type": "application/json; charset=UTF-8"}, b'{"name": "models/veo-3'
+    return (
+        200,
+        {"Content-Type": "application/json; charset=UTF-8"},
+        b'{"name": "publishers/google/models/veo-3',
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -295,7 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, fake: FakeGemini, port: int = 0) -> None:
+    def __init__(self, fake: FakeVertex, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.fake = fake
 
@@ -306,9 +330,9 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def running_fake_gemini(*, mp4: bytes, api_key: str = "test-key") -> Iterator[FakeGemini]:
-    """Serve a fresh `FakeGemini` on 127.0.0.1 (random port) for the duration of the block."""
-    fake = FakeGemini(mp4=mp4, api_key=api_key)
+def running_fake_vertex(*, mp4: bytes, api_key: str = "test-key") -> Iterator[FakeVertex]:
+    """Serve a fresh `FakeVertex` on 127.0.0.1 (random port) for the duration of the block."""
+    fake = FakeVertex(mp4=mp4, api_key=api_key)
     server = _Server(fake)
     fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(
@@ -353,26 +377,27 @@ def tiny_mp4(width: int = 1280, height: int = 720, seconds: int = 1, fps: int = 
 
 
 def main() -> None:
-    """Serve the fake on its own, for a local rehearsal of the gemini provider:
+    """Serve the fake on its own, for a local rehearsal of the vertex provider:
 
-        .venv/bin/python -m tests.fake_gemini --port 8765 &
-        GENERATION_PROVIDER=gemini GEMINI_API_KEY=test-key \\
-            GEMINI_BASE_URL=http://127.0.0.1:8765 make run
+        .venv/bin/python -m tests.fake_vertex --port 8766 &
+        GENERATION_PROVIDER=vertex VERTEX_API_KEY=test-key \\
+            VERTEX_BASE_URL=http://127.0.0.1:8766 VERTEX_STORAGE_BASE_URL=http://127.0.0.1:8766 \\
+            make run
     """
     import argparse
 
-    parser = argparse.ArgumentParser(description="A fake Gemini API (Veo) on 127.0.0.1.")
-    parser.add_argument("--port", type=int, default=8765)
+    parser = argparse.ArgumentParser(description="A fake Vertex AI (Veo) on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--api-key", default="test-key")
     parser.add_argument("--polls", type=int, default=2, help="polls before an operation is done")
     parser.add_argument("--result", default="video", choices=["video", "blocked", "error"])
     args = parser.parse_args()
-    fake = FakeGemini(mp4=tiny_mp4(), api_key=args.api_key)
+    fake = FakeVertex(mp4=tiny_mp4(), api_key=args.api_key)
     fake.script.polls_until_done = args.polls
     fake.script.result = args.result
     server = _Server(fake, port=args.port)
     fake.base_url = f"http://127.0.0.1:{args.port}"
-    print(f"fake Gemini API on {fake.base_url} (api key {args.api_key!r})", flush=True)  # noqa: T201
+    print(f"fake Vertex AI on {fake.base_url} (api key {args.api_key!r})", flush=True)  # noqa: T201
     server.serve_forever()
 
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0003_api_key_limits'),
-        ('billing', '0006_remove_old_deliveries'),
+        ('billing', '0008_price_audio'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,5 +1,6 @@
-"""Upstream operations in flight: 1000 Gemini (Veo) operations pending on the fake Gemini
-server, tracked by 2 Celery worker processes through the real google-genai SDK.
+"""Upstream operations in flight, per Google provider: 1000 Veo operations pending on the fake
+Vertex AI server (`vertex`), then 1000 background interactions on the fake Interactions API
+(`omni`), each tracked by 2 Celery worker processes through the real google-genai 3.x SDK.
 
 Figures: worker CPU seconds per operation poll (all worker processes' user+system time over
 the polls they made), and how long a new local job waits to start meanwhile (goal: < 1 s —
@@ -15,13 +16,14 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from bench.common import choose_broker, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = 1000
 SECONDS = 40.0
-MODEL = "veo-3.1-fast-generate-preview"
+MODEL = "veo-3.1-fast-generate-001"
 
 
 def _tree_cpu_seconds(root_pids: list[int]) -> float:
@@ -50,20 +52,55 @@ def _tree_cpu_seconds(root_pids: list[int]) -> float:
 
 
 def run() -> list[dict]:
+    return _run("vertex") + _run("omni")
+
+
+def _fake(provider: str) -> Any:
+    from tests.fake_interactions import running_fake_interactions
+    from tests.fake_vertex import running_fake_vertex, tiny_mp4
+
+    if provider == "vertex":
+        return running_fake_vertex(mp4=tiny_mp4(), api_key="bench-key")
+    return running_fake_interactions(mp4=tiny_mp4(), api_key="bench-key")
+
+
+def _in_flight(provider: str, fake: Any, index: int) -> str:
+    """Register one pending upstream operation in the fake; its name for the job row."""
+    op_id = f"{index:012x}"
+    if provider == "vertex":
+        fake.operations[op_id] = {"model": MODEL, "polls": 0, "storage_uri": ""}
+        return f"publishers/google/models/{MODEL}/operations/{op_id}"
+    fake.interactions[f"v1_{op_id}"] = {
+        "body": {"model": "gemini-omni-1.2-flash", "response_format": {"duration": "8s"}},
+        "polls": 0,
+        "status": "in_progress",
+        "file": op_id,
+        "created": "2026-12-07T00:00:00Z",
+    }
+    return f"v1_{op_id}"
+
+
+def _polls(provider: str, fake: Any) -> int:
+    items = fake.operations if provider == "vertex" else fake.interactions
+    return sum(item["polls"] for item in items.values())
+
+
+def _run(provider: str) -> list[dict]:
     broker = choose_broker()  # the same as every other module's (bench/run.py chose it)
     os.environ.update(
-        GENERATION_PROVIDER="gemini",
+        GENERATION_PROVIDER=provider,
         GENERATION_PROVIDER_LITE="local",
+        VERTEX_API_KEY="bench-key",
         GEMINI_API_KEY="bench-key",
-        GEMINI_POLL_INTERVAL_SECONDS="5",
+        VERTEX_POLL_INTERVAL_SECONDS="5",
+        OMNI_POLL_INTERVAL_SECONDS="5",
         GENERATION_POLL_BUDGET_PER_MINUTE="1000000",
         GENERATION_RATE_LIMIT="1000000",
         GENERATION_MAX_ACTIVE_JOBS="100000",
     )
-    from tests.fake_gemini import running_fake_gemini, tiny_mp4
-
-    with running_fake_gemini(mp4=tiny_mp4(), api_key="bench-key") as fake:
+    with _fake(provider) as fake:
         fake.script.polls_until_done = 10**9
+        os.environ["VERTEX_BASE_URL"] = fake.base_url
         os.environ["GEMINI_BASE_URL"] = fake.base_url
         vendor = setup_django()
         from django.conf import settings
@@ -78,34 +115,33 @@ def run() -> list[dict]:
 
         # Django may already be set up by an earlier benchmark module in this process: apply the
         # same overrides to the live settings (the worker subprocesses read the environment).
-        settings.GEMINI_BASE_URL = fake.base_url
-        settings.GEMINI_API_KEY = "bench-key"
+        settings.VERTEX_BASE_URL = settings.GEMINI_BASE_URL = fake.base_url
+        settings.VERTEX_API_KEY = settings.GEMINI_API_KEY = "bench-key"
         settings.GENERATION_PROVIDERS_BY_TIER = {
-            "quality": "gemini",
-            "fast": "gemini",
+            "quality": provider,
+            "fast": provider,
             "lite": "local",
         }
         settings.GENERATION_RATE_LIMIT = 1_000_000
         settings.GENERATION_MAX_ACTIVE_JOBS = 100_000
         settings.GENERATION_POLL_BUDGET_PER_MINUTE = 1_000_000
         purge_broker()
-        user = User.objects.create_user(email=f"bench-gemini-{time.time_ns()}@example.com")
+        user = User.objects.create_user(email=f"bench-{provider}-{time.time_ns()}@example.com")
         credits_grant(user=user, amount=10**9, idempotency_key=f"bench:{user.pk}")
-        Job.objects.filter(state="running", provider="gemini").update(state="failed")
+        Job.objects.filter(state="running", provider=provider).update(state="failed")
         now = timezone.now()
         jobs = []
         for index in range(OPERATIONS):
-            op_id = f"{index:012x}"
-            fake.operations[op_id] = {"model": MODEL, "polls": 0, "file": "f" + op_id}
+            operation = _in_flight(provider, fake, index)
             jobs.append(
                 Job(
                     user=user,
                     facade="veo3api",
                     prompt="bench",
                     state="running",
-                    provider="gemini",
+                    provider=provider,
                     model_tier="fast",
-                    provider_operation=f"models/{MODEL}/operations/{op_id}",
+                    provider_operation=operation,
                     next_poll_at=now + timedelta(seconds=index % 5),
                     started_at=now,
                     attempts=1,
@@ -144,7 +180,7 @@ def run() -> list[dict]:
         ]
         try:
             time.sleep(6)  # workers boot
-            polls_before = sum(op["polls"] for op in fake.operations.values())
+            polls_before = _polls(provider, fake)
             cpu_before = _tree_cpu_seconds([w.pid for w in workers])
             started = time.monotonic()
             waits: list[float] = []
@@ -171,7 +207,7 @@ def run() -> list[dict]:
                     )
                     next_probe = time.monotonic() + 8
                 time.sleep(0.5)
-            polls = sum(op["polls"] for op in fake.operations.values()) - polls_before
+            polls = _polls(provider, fake) - polls_before
             cpu = _tree_cpu_seconds([w.pid for w in workers]) - cpu_before
         finally:
             for worker in workers:
@@ -182,14 +218,14 @@ def run() -> list[dict]:
     per_poll = cpu / polls if polls else float("nan")
     return [
         {
-            "name": f"gemini: {OPERATIONS} ops in flight, 2 workers ({vendor})",
+            "name": f"{provider}: {OPERATIONS} ops in flight, 2 workers ({vendor})",
             "value": per_poll * 1000,
             "unit": "worker CPU ms/poll",
             "note": f"{polls} polls in {SECONDS:.0f}s, {cpu:.1f} CPU s; broker "
             f"{broker.split(':')[0]}",
         },
         {
-            "name": "gemini: new local job start delay under that load",
+            "name": f"{provider}: new local job start delay under that load",
             "value": max(waits) if waits else float("nan"),
             "unit": f"s (worst of {len(waits)})",
             "goal": "< 1",
