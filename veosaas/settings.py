@@ -372,6 +372,10 @@ ACCOUNTS_API_KEY_LAST_USED_RESOLUTION = 60
 # Authenticated keys are read through the shared cache for this long; revocation and edits
 # drop the entry at once, so this only bounds changes made behind the services' back.
 ACCOUNTS_API_KEY_CACHE_SECONDS = env_int("ACCOUNTS_API_KEY_CACHE_SECONDS", 60)
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0 (default): the
+# client address is the connection's (REMOTE_ADDR). N: the Nth address from the right of
+# X-Forwarded-For, the one the outermost trusted proxy saw. Used by per-key IP allow-lists.
+ACCOUNTS_TRUSTED_PROXY_COUNT = env_int("ACCOUNTS_TRUSTED_PROXY_COUNT", 0)
 ACCOUNTS_DEMO_EMAIL = env_str("DEMO_EMAIL", "demo@example.com")
 ACCOUNTS_DEMO_CREDITS = env_int("DEMO_CREDITS", 1000)
 
