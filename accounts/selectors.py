@@ -11,6 +11,7 @@ can outlive one.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -129,6 +130,26 @@ def api_key_authenticate(*, token: str, prefetched: dict[str, Any] | None = None
     # The request's log line (and anything it enqueues) names the account and key.
     logcontext.bind(account_id=api_key.user_id, key_id=api_key.pk)
     return api_key
+
+
+def api_key_address_allowed(*, api_key: ApiKey, address: str) -> bool:
+    """Whether a request from `address` may use the key (its `allowed_ips`; empty = any)."""
+    networks = api_key.allowed_ips or []
+    if not networks:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for text in networks:
+        try:
+            if ip in ipaddress.ip_network(text, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def api_key_list(*, user: User) -> QuerySet[ApiKey]:

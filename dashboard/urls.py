@@ -13,6 +13,7 @@ from drf_spectacular.views import (
 )
 
 from dashboard.apis import alerts as alert_apis
+from dashboard.apis import keys as key_apis
 from dashboard.apis import models as model_apis
 from dashboard.apis import topups as topup_apis
 from dashboard.apis import usage as usage_apis
@@ -43,6 +44,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("accounts/keys/", accounts.api_keys, name="keys"),
+    path("accounts/keys/<int:key_id>/", accounts.api_key_edit, name="key-edit"),
     path("accounts/keys/<int:key_id>/revoke/", accounts.api_key_revoke_view, name="key-revoke"),
     path(
         "accounts/signing-secret/rotate/",
@@ -89,12 +91,15 @@ urlpatterns = [
     # Account management: usage records, usage alerts, the account callback URL.
     path("api/v1/account/usage", usage_apis.UsageListApi.as_view(), name="api-usage"),
     path("api/v1/account/usage/daily", usage_apis.UsageDailyApi.as_view(), name="api-usage-daily"),
+    path("api/v1/account/usage/keys", usage_apis.UsageByKeyApi.as_view(), name="api-usage-keys"),
     path("api/v1/account/alerts", alert_apis.AlertListCreateApi.as_view(), name="api-alerts"),
     path(
         "api/v1/account/alerts/<str:alert_id>",
         alert_apis.AlertDetailApi.as_view(),
         name="api-alert",
     ),
+    path("api/v1/account/keys", key_apis.KeyListCreateApi.as_view(), name="api-keys"),
+    path("api/v1/account/keys/<str:key_id>", key_apis.KeyDetailApi.as_view(), name="api-key"),
     path(
         "api/v1/account/callback-url",
         alert_apis.CallbackUrlApi.as_view(),

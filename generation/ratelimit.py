@@ -137,3 +137,13 @@ def generate_rate_limit(*, user_id: object) -> RateDecision:
         limit=settings.GENERATION_RATE_LIMIT,
         window=settings.GENERATION_RATE_WINDOW_SECONDS,
     )
+
+
+KEY_RATE_WINDOW_SECONDS = 60
+
+
+def key_rate_limit(*, api_key_id: object, limit: int) -> RateDecision:
+    """An API key's own limit on generation requests (ApiKey.rate_limit_per_minute)."""
+    return rate_limit_hit(
+        key=f"generate:key:{api_key_id}", limit=limit, window=KEY_RATE_WINDOW_SECONDS
+    )

@@ -412,7 +412,10 @@ ACCOUNTS_LOGIN_MAX_FAILURES = env_int("ACCOUNTS_LOGIN_MAX_FAILURES", 10)
 ACCOUNTS_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("ACCOUNTS_LOGIN_MAX_FAILURES_PER_ADDRESS", 100)
 ACCOUNTS_LOGIN_WINDOW_SECONDS = env_int("ACCOUNTS_LOGIN_WINDOW_SECONDS", 900)
 ACCOUNTS_LOGIN_LOCKOUT_SECONDS = env_int("ACCOUNTS_LOGIN_LOCKOUT_SECONDS", 900)
-# Reverse proxies in front of gunicorn that append to X-Forwarded-For (0: use REMOTE_ADDR).
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0 (default): the
+# client address is the connection's (REMOTE_ADDR). N: the Nth address from the right of
+# X-Forwarded-For, the one the outermost trusted proxy saw. Used by per-key IP allow-lists
+# and login throttling.
 ACCOUNTS_TRUSTED_PROXY_COUNT = env_int("ACCOUNTS_TRUSTED_PROXY_COUNT", 0)
 ACCOUNTS_DEMO_EMAIL = env_str("DEMO_EMAIL", "demo@example.com")
 ACCOUNTS_DEMO_CREDITS = env_int("DEMO_CREDITS", 1000)

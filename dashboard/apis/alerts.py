@@ -37,6 +37,7 @@ class AlertOutputSerializer(serializers.ModelSerializer):
             "id",
             "metric",
             "threshold",
+            "api_key_id",
             "email",
             "webhook",
             "active",
@@ -54,6 +55,7 @@ ALERT_SCHEMA = {
         "id": {"type": "integer"},
         "metric": {"type": "string", "enum": UsageAlert.Metric.values},
         "threshold": {"type": "integer"},
+        "api_key_id": {"type": "integer", "nullable": True},
         "email": {"type": "boolean"},
         "webhook": {"type": "boolean"},
         "active": {"type": "boolean"},
@@ -75,9 +77,12 @@ def _alert_id(value: str) -> int | None:
 class AlertListCreateApi(AccountApi):
     """GET/POST /api/v1/account/alerts."""
 
+    key_scope = "manage"
+
     class AlertCreateInputSerializer(serializers.Serializer):
         metric = serializers.ChoiceField(choices=UsageAlert.Metric.values)
         threshold = serializers.IntegerField(min_value=0, max_value=THRESHOLD_MAX)
+        key = serializers.IntegerField(required=False, min_value=1)
         email = serializers.BooleanField(required=False, default=True)
         webhook = serializers.BooleanField(required=False, default=True)
 
@@ -94,7 +99,9 @@ class AlertListCreateApi(AccountApi):
         tags=["account"],
         summary="Create a usage alert",
         description="`available_below`: available credits < threshold; `used_today_above`: "
-        "credits captured since local midnight > threshold. Notified once per "
+        "credits captured since local midnight > threshold; `key_budget_used_above` "
+        "(with `key`: an API key id): percent of that key's budget used this period > "
+        "threshold. Notified once per "
         "crossing by email and, when a callback URL is set, by a signed webhook.",
         request=AlertCreateInputSerializer,
         responses={200: ok(ALERT_SCHEMA), 401: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},
@@ -102,6 +109,7 @@ class AlertListCreateApi(AccountApi):
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         data = validated(self.AlertCreateInputSerializer(data=request.data))
+        data["api_key_id"] = data.pop("key", None)
         try:
             alert = alert_create(user=request.user, **data)
         except AlertInvalid as exc:
@@ -111,6 +119,8 @@ class AlertListCreateApi(AccountApi):
 
 class AlertDetailApi(AccountApi):
     """GET/PATCH/DELETE /api/v1/account/alerts/<id>."""
+
+    key_scope = "manage"
 
     class AlertPatchSerializer(serializers.Serializer):
         threshold = serializers.IntegerField(required=False, min_value=0, max_value=THRESHOLD_MAX)
@@ -180,6 +190,8 @@ class AlertDetailApi(AccountApi):
 
 class CallbackUrlApi(AccountApi):
     """GET/PUT /api/v1/account/callback-url: where account events (usage alerts) are POSTed."""
+
+    key_scope = "manage"
 
     class CallbackUrlSerializer(serializers.Serializer):
         url = serializers.CharField(allow_blank=True, max_length=2048, trim_whitespace=True)

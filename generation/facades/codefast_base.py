@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from accounts.authentication import HeaderApiKeyAuthentication
 from accounts.models import User
 from billing.catalog import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO, DEFAULT_DURATION, DURATIONS
-from billing.errors import InsufficientCredits
+from billing.errors import InsufficientCredits, KeyBudgetExceeded
 from generation.errors import (
     ConcurrencyLimited,
     DailyLimitReached,
@@ -98,9 +98,18 @@ def _insufficient(view: FacadeApi, exc: InsufficientCredits) -> Exception:
     )
 
 
+def _key_budget(view: FacadeApi, exc: KeyBudgetExceeded) -> Exception:
+    return CodefastError(
+        402, str(exc), {"required_credits": exc.required, "available_credits": exc.available}
+    )
+
+
 def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     return CodefastError(
-        429, "Rate limit exceeded", limits(view.request.user), {"Retry-After": str(exc.retry_after)}
+        429,
+        "Rate limit exceeded for this API key" if exc.per_key else "Rate limit exceeded",
+        limits(view.request.user),
+        {"Retry-After": str(exc.retry_after)},
     )
 
 
@@ -113,7 +122,8 @@ def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
 def _concurrency_limited(view: FacadeApi, exc: ConcurrencyLimited) -> Exception:
     return CodefastError(
         429,
-        f"Too many jobs in progress: at most {exc.limit} may be queued or running",
+        f"Too many jobs in progress{' for this API key' if exc.per_key else ''}: at most "
+        f"{exc.limit} may be queued or running",
         limits(view.request.user),
         {"Retry-After": str(exc.retry_after)},
     )
@@ -128,6 +138,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     JobValidationError: validation_rule(FIELD_NAMES),
     DailyLimitReached: _daily_limit,
     InsufficientCredits: _insufficient,
+    KeyBudgetExceeded: _key_budget,
     RateLimited: _rate_limited,
     LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _concurrency_limited,

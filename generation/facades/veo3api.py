@@ -216,6 +216,8 @@ class Get1080pVideoApi(Veo3ApiView):
     optional `callBackUrl` query parameter (our addition) gets the upgrade's own callback.
     """
 
+    key_scope = "generate"  # an upgrade, though a GET
+
     def get(self, request: AuthenticatedRequest) -> Response:
         params = request.query_params
         parent = job_for_task(request.user, params.get("taskId"))
@@ -314,6 +316,8 @@ class CreditApi(Veo3ApiView):
 class DownloadUrlApi(Veo3ApiView):
     """POST /api/v1/common/download-url: a link to one of the account's files of this
     service, valid for 20 minutes (a signed, timestamped token); foreign URLs → 422."""
+
+    key_scope = "read"  # a download, though a POST
 
     def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from accounts.authentication import BearerApiKeyAuthentication
 from accounts.models import User
 from billing.catalog import Tier
-from billing.errors import InsufficientCredits
+from billing.errors import InsufficientCredits, KeyBudgetExceeded
 from generation.errors import (
     MSG_INTERNAL,
     ConcurrencyLimited,
@@ -96,11 +96,15 @@ def _insufficient(view: FacadeApi, exc: InsufficientCredits) -> Exception:
     return Veo3ApiError(402, MSG_CREDITS)
 
 
+def _key_budget(view: FacadeApi, exc: KeyBudgetExceeded) -> Exception:
+    return Veo3ApiError(402, str(exc))
+
+
 def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     return Veo3ApiError(
         429,
-        f"Rate limit exceeded: at most {exc.decision.limit} generation requests per "
-        f"{exc.decision.window} seconds.",
+        f"Rate limit exceeded{' for this API key' if exc.per_key else ''}: at most "
+        f"{exc.decision.limit} generation requests per {exc.decision.window} seconds.",
         None,
         {"Retry-After": str(exc.retry_after)},
     )
@@ -119,7 +123,8 @@ def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
 def _concurrency_limited(view: FacadeApi, exc: ConcurrencyLimited) -> Exception:
     return Veo3ApiError(
         429,
-        f"Too many concurrent tasks: at most {exc.limit} may be queued or running.",
+        f"Too many concurrent tasks{' for this API key' if exc.per_key else ''}: at most "
+        f"{exc.limit} may be queued or running.",
         None,
         {"Retry-After": str(exc.retry_after)},
     )
@@ -140,6 +145,7 @@ def _upgrade_refused(view: FacadeApi, exc: UpgradeRefused) -> Exception:
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     JobValidationError: validation_rule(FIELD_NAMES),
     InsufficientCredits: _insufficient,
+    KeyBudgetExceeded: _key_budget,
     RateLimited: _rate_limited,
     LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _concurrency_limited,

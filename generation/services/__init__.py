@@ -30,6 +30,13 @@ from generation.errors import (
     UpgradeRefused,
 )
 from generation.services.cancel import job_cancel
+from generation.services.keys import (
+    api_key_issue,
+    api_key_settings_update,
+    api_key_settings_validate,
+    job_key_limits_check,
+    key_models_validate,
+)
 from generation.services.pipeline import _progress_reporter, job_poll, job_run, jobs_poll_due
 from generation.services.recovery import ReapReport, jobs_reap
 from generation.services.submit import (
@@ -78,11 +85,15 @@ __all__ = [
     "UpgradeRefused",
     "UpgradeResult",
     "_progress_reporter",
+    "api_key_issue",
+    "api_key_settings_update",
+    "api_key_settings_validate",
     "extend_full_video",
     "extend_segments",
     "extend_submit",
     "job_cancel",
     "job_fail",
+    "job_key_limits_check",
     "job_poll",
     "job_run",
     "job_submit",
@@ -90,6 +101,7 @@ __all__ = [
     "job_validate",
     "jobs_poll_due",
     "jobs_reap",
+    "key_models_validate",
     "media_full_video_name",
     "upgrade_live_get",
     "upgrade_request",

@@ -45,8 +45,9 @@ from generation.errors import (
 from generation.models import Job, Upload
 from generation.providers import provider_name_for
 from generation.providers.catalog import CapabilityError, model_spec, spec_validate
-from generation.ratelimit import RateLimitUnavailable, generate_rate_limit
+from generation.ratelimit import RateLimitUnavailable, generate_rate_limit, key_rate_limit
 from generation.selectors import daily_usage
+from generation.services.keys import job_key_limits_check
 from generation.services.transitions import job_run_enqueue
 from generation.snapshots import job_snapshot_publish_on_commit
 from outbound import netguard
@@ -226,9 +227,10 @@ def job_submit(
 ) -> Submitted:
     """Validate, price, hold credits and create the job; enqueue it after commit.
 
-    Raises JobValidationError, RateLimited, LimitsUnavailable (rate limits cannot be checked:
-    fail closed), ConcurrencyLimited, IdempotencyKeyReused and
-    billing's InsufficientCredits; nothing is written when any is raised. With an
+    Raises JobValidationError (KeyLimitRefused for what the API key may not ask for),
+    RateLimited, LimitsUnavailable (limits cannot be checked: fail closed), ConcurrencyLimited (the account's or the key's), IdempotencyKeyReused and
+    billing's InsufficientCredits (KeyBudgetExceeded for the key's budget, taken atomically
+    with the hold); nothing is written when any is raised. With an
     idempotency key, a repeat of the same request returns the first job (`replayed=True`,
     no second hold).
     """
@@ -239,11 +241,22 @@ def job_submit(
             return Submitted(job=existing, replayed=True)
     try:
         decision = generate_rate_limit(user_id=user.pk)
+        if not decision.allowed:
+            raise RateLimited(decision)
+        if api_key is not None and api_key.rate_limit_per_minute:
+            decision = key_rate_limit(api_key_id=api_key.pk, limit=api_key.rate_limit_per_minute)
+            if not decision.allowed:
+                raise RateLimited(decision, per_key=True)
     except RateLimitUnavailable as exc:
         raise LimitsUnavailable() from exc
-    if not decision.allowed:
-        raise RateLimited(decision)
     mode = job_validate(user=user, spec=spec)
+    if api_key is not None:
+        job_key_limits_check(
+            api_key=api_key,
+            model_tier=spec.model_tier,
+            resolution=spec.resolution,
+            duration_seconds=spec.duration_seconds,
+        )
     operation = spec.kind
     try:
         quote = billing.price_quote(
@@ -264,6 +277,8 @@ def job_submit(
     ):
         provider = settings.GENERATION_UPSCALE_PROVIDER
     now = timezone.now()
+    # The key's budget row for this period exists before the account row is locked.
+    budget = billing.key_budget_open(api_key=api_key, now=now) if api_key is not None else None
     try:
         with transaction.atomic():
             billing.account_lock(user=user)
@@ -278,6 +293,12 @@ def job_submit(
             ).count()
             if active >= settings.GENERATION_MAX_ACTIVE_JOBS:
                 raise ConcurrencyLimited(settings.GENERATION_MAX_ACTIVE_JOBS)
+            if api_key is not None and api_key.max_concurrent_jobs:
+                key_active = Job.objects.filter(
+                    api_key=api_key, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+                ).count()
+                if key_active >= api_key.max_concurrent_jobs:
+                    raise ConcurrencyLimited(api_key.max_concurrent_jobs, per_key=True)
             if spec.enforce_daily_limit:
                 usage = daily_usage(user=user)
                 if usage.remaining <= 0:
@@ -313,7 +334,11 @@ def job_submit(
             # Published before the enqueue: the worker's first change comes after.
             job_snapshot_publish_on_commit(job.id)
             hold = billing.credits_hold(
-                user=user, amount=quote.credits, idempotency_key=f"job:{job.id}:hold", job_id=job.id
+                user=user,
+                amount=quote.credits,
+                idempotency_key=f"job:{job.id}:hold",
+                job_id=job.id,
+                budget=budget,
             )
             Job.objects.filter(pk=job.pk).update(hold_transfer_id=hold.pk)
             job.hold_transfer_id = hold.pk
