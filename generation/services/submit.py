@@ -228,7 +228,8 @@ def job_submit(
     """Validate, price, hold credits and create the job; enqueue it after commit.
 
     Raises JobValidationError (KeyLimitRefused for what the API key may not ask for),
-    RateLimited, LimitsUnavailable (limits cannot be checked: fail closed), ConcurrencyLimited (the account's or the key's), IdempotencyKeyReused and
+    RateLimited, LimitsUnavailable (limits cannot be checked: fail closed), ConcurrencyLimited
+    (the account's or the key's), IdempotencyKeyReused and
     billing's InsufficientCredits (KeyBudgetExceeded for the key's budget, taken atomically
     with the hold); nothing is written when any is raised. With an
     idempotency key, a repeat of the same request returns the first job (`replayed=True`,
