@@ -4,9 +4,20 @@ product vocabulary their limits use."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from accounts.forms import ThrottledLoginMixin
 from accounts.models import User
+
+
+class ThrottledAdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The admin's login, throttled like the dashboard's (accounts/throttle.py)."""
+
+    throttle_kind = "admin"
+
+
+admin.site.login_form = ThrottledAdminLoginForm
 
 
 @admin.register(User)

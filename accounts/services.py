@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import ALL_SCOPES, LIMIT_FIELDS, ApiKey, ApiKeyChange, BudgetPeriod, User
-from accounts.selectors import api_key_cache_store, auth_cache_key
+from accounts.selectors import api_key_cache_store, auth_cache_key, auth_fence_key
 
 
 @dataclass(frozen=True)
@@ -211,11 +212,18 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 def api_key_cache_forget(*, digests: list[str]) -> None:
-    """Drop cached authentication entries now and again after commit (a concurrent request
-    may have re-cached the old row before this transaction committed)."""
+    """Drop cached authentication entries now and, after commit, fence them off: a snapshot
+    read before the fence is never trusted again, even if a concurrent request writes it back
+    later (accounts/selectors.py). Fences never expire."""
     keys = [auth_cache_key(d) for d in digests]
     cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+
+    def fence() -> None:
+        now = time.time()
+        cache.set_many({auth_fence_key(d): now for d in digests}, timeout=None)
+        cache.delete_many(keys)
+
+    transaction.on_commit(fence, robust=True)
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:

@@ -12,8 +12,16 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from accounts import tokens
+from accounts.forms import ThrottledLoginMixin, lockout_error
 from accounts.models import ALL_SCOPES, ApiKey, BudgetPeriod, User
 from accounts.selectors import ApiKeyInvalid, api_key_authenticate
+from accounts.throttle import (
+    client_address,
+    login_failure_record,
+    login_lockout_get,
+    login_success_record,
+)
 from billing.alerts import THRESHOLD_MAX
 from billing.catalog import DURATIONS, RESOLUTIONS, TIERS
 from billing.models import UsageAlert
@@ -67,8 +75,9 @@ class SignupForm(forms.Form):
         return cleaned
 
 
-class EmailAuthenticationForm(AuthenticationForm):
-    """Django's login form; emails are stored lower-cased, so they are compared that way."""
+class EmailAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
+    """Django's login form, throttled per account and address (accounts/throttle.py); emails
+    are stored lower-cased, so they are compared that way."""
 
     def clean_username(self) -> str:
         return User.objects.normalize_email(self.cleaned_data.get("username", "")).lower()
@@ -86,15 +95,24 @@ class ApiKeyLoginForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, request: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.key: ApiKey | None = None
+        self.request = request
 
     def clean_api_key(self) -> str:
+        """Throttled like password logins: the "account" is the key's visible prefix."""
         token = self.cleaned_data["api_key"]
+        account, address = tokens.display_prefix(token), client_address(self.request)
+        locked = login_lockout_get(kind="apikey", account=account, address=address)
+        if locked is not None:
+            raise lockout_error(locked)
         try:
             self.key = api_key_authenticate(token=token)
         except ApiKeyInvalid as exc:
+            started = login_failure_record(kind="apikey", account=account, address=address)
+            if started is not None:
+                raise lockout_error(started) from exc
             raise forms.ValidationError(
                 _("This API key is not valid (unknown, revoked or expired).")
             ) from exc
@@ -103,6 +121,7 @@ class ApiKeyLoginForm(forms.Form):
             raise forms.ValidationError(
                 _("This API key has scopes or limits: it works with the API only.")
             )
+        login_success_record(kind="apikey", account=account)
         return token
 
 

@@ -53,6 +53,16 @@ class RateLimited(SubmitRefused):
         self.retry_after = decision.retry_after
 
 
+class LimitsUnavailable(SubmitRefused):
+    """The rate limit cannot be checked (the shared cache is unreachable): refused, fail closed,
+    so an outage never lets unlimited submits through. Retry after `retry_after` seconds."""
+
+    def __init__(self) -> None:
+        self.message = "service temporarily unavailable: limits cannot be checked, retry shortly"
+        super().__init__(self.message)
+        self.retry_after = 5
+
+
 class ConcurrencyLimited(SubmitRefused):
     """The account (or, with `per_key`, the API key) already has `limit` jobs queued or
     running."""

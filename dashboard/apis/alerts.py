@@ -27,6 +27,7 @@ from outbound.errors import CallbackUrlInvalid
 from outbound.selectors import account_callback_url_get
 from outbound.services import account_callback_url_set
 from veosaas.api import envelope
+from veosaas.strict import int_parse
 
 
 class AlertOutputSerializer(serializers.ModelSerializer):
@@ -69,7 +70,8 @@ ALERT_NOT_FOUND = "alert: no alert with this id"
 
 
 def _alert_id(value: str) -> int | None:
-    return int(value) if value.isdigit() and len(value) <= 18 else None
+    number = int_parse(value)  # ASCII digits within a bigint (never "²")
+    return number if number is not None and number >= 0 else None
 
 
 class AlertListCreateApi(AccountApi):

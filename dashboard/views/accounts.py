@@ -79,7 +79,7 @@ def api_key_login(request: HttpRequest) -> HttpResponse:
     """
     if request.method == "GET":
         return redirect("dashboard:login")
-    form = ApiKeyLoginForm(request.POST)
+    form = ApiKeyLoginForm(request.POST, request=request)
     if form.is_valid() and form.key is not None:
         api_key_touch(api_key=form.key)
         login(request, form.key.user, backend=MODEL_BACKEND)

@@ -22,6 +22,7 @@ from accounts.typing import AuthenticatedRequest
 from billing.errors import InsufficientCredits
 from generation.errors import JobValidationError, SubmitRefused
 from generation.facades.common import FieldError
+from veosaas.strict import request_error_translate
 
 # A rule turns a refusal into what the facade raises (its error class or a FieldError).
 ErrorRule = Callable[["FacadeApi", Any], Exception]
@@ -67,6 +68,8 @@ class FacadeApi(APIView):
         return exc
 
     def handle_exception(self, exc: Exception) -> Response:
+        # Django's request limits (too large, too many fields/files) as the facade's 4xx.
+        exc = request_error_translate(exc)
         if isinstance(exc, REFUSALS):
             exc = self.refusal_translate(exc)
         return self.render_exception(exc)

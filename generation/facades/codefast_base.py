@@ -16,7 +16,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,10 +29,11 @@ from generation.errors import (
     DailyLimitReached,
     IdempotencyKeyReused,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
 )
 from generation.facades.base import ErrorRule, FacadeApi, validation_rule
-from generation.facades.common import FieldError
+from generation.facades.common import FieldError, StrictJSONParser, int_parse
 from generation.selectors import daily_limit_resets_at, daily_usage
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,12 @@ def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     )
 
 
+def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
+    return CodefastError(
+        503, "Service temporarily unavailable", None, {"Retry-After": str(exc.retry_after)}
+    )
+
+
 def _concurrency_limited(view: FacadeApi, exc: ConcurrencyLimited) -> Exception:
     return CodefastError(
         429,
@@ -134,6 +140,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     InsufficientCredits: _insufficient,
     KeyBudgetExceeded: _key_budget,
     RateLimited: _rate_limited,
+    LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _concurrency_limited,
     IdempotencyKeyReused: _key_reused,
 }
@@ -142,7 +149,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
 class CodefastView(FacadeApi):
     authentication_classes = [HeaderApiKeyAuthentication]
     error_table = ERROR_TABLE
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JsonAlways
 
@@ -196,8 +203,8 @@ def parse_duration(body: dict[str, Any]) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str):
+        number = int_parse(value)
     if number is None or number not in DURATIONS:
         raise FieldError("duration_seconds", f"must be between {DURATIONS[0]} and {DURATIONS[-1]}")
     return number

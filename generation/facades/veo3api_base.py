@@ -23,6 +23,7 @@ from generation.errors import (
     ConcurrencyLimited,
     IdempotencyKeyReused,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
     UpgradeRefused,
 )
@@ -56,7 +57,7 @@ TEXT, FIRST_LAST, REFERENCE = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", 
 SEED_RANGE = (10000, 99999)
 TASK_ID_MAX = 64
 _TASK_ID_RE = re.compile(r"^(?:veo_extend_task_|veo_task_)?([0-9a-f]{32})$")
-# README A1: with VEO3API_HTTP_ERROR_STATUS, the HTTP status for each body code.
+# The HTTP status for each body code (VEO3API_HTTP_ERROR_STATUS, on by default; README A1).
 _HTTP_STATUS = {455: 503, 501: 500, 505: 503}
 # Job field names in service errors → the request field a veo3api client sent.
 FIELD_NAMES = {
@@ -109,6 +110,16 @@ def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     )
 
 
+def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
+    # 455 is the vendor's "service unavailable" code (HTTP 503 when statuses are real).
+    return Veo3ApiError(
+        455,
+        "Service temporarily unavailable, please retry shortly.",
+        None,
+        {"Retry-After": str(exc.retry_after)},
+    )
+
+
 def _concurrency_limited(view: FacadeApi, exc: ConcurrencyLimited) -> Exception:
     return Veo3ApiError(
         429,
@@ -136,6 +147,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     InsufficientCredits: _insufficient,
     KeyBudgetExceeded: _key_budget,
     RateLimited: _rate_limited,
+    LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _concurrency_limited,
     IdempotencyKeyReused: _key_reused,
     UpgradeRefused: _upgrade_refused,

@@ -24,7 +24,7 @@ from accounts.selectors import (
     ApiKeyInvalid,
     api_key_address_allowed,
     api_key_authenticate,
-    api_key_cache_key,
+    api_key_cache_keys,
 )
 from accounts.services import api_key_touch
 from accounts.typing import AuthenticatedRequest
@@ -49,6 +49,7 @@ from generation.services import (
     ImageInput,
     JobSpec,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
     job_submit,
     upload_create,
@@ -128,6 +129,12 @@ def _limited(view: FacadeApi, exc: RateLimited | ConcurrencyLimited) -> Exceptio
     )
 
 
+def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
+    return Veo3o1Error(
+        5000, "Service temporarily unavailable", 503, None, {"Retry-After": str(exc.retry_after)}
+    )
+
+
 def _key_reused(view: FacadeApi, exc: IdempotencyKeyReused) -> Exception:
     return Veo3o1Error(1000, f"Invalid parameters: {exc}", 409)
 
@@ -138,6 +145,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     InsufficientCredits: _insufficient,
     KeyBudgetExceeded: _key_budget,
     RateLimited: _limited,
+    LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _limited,
     IdempotencyKeyReused: _key_reused,
 }
@@ -298,12 +306,12 @@ class VideoStatusApi(Veo3o1View):
 
     def get(self, request: HttpRequest, uuid: str) -> HttpResponse:
         parts = request.META.get("HTTP_AUTHORIZATION", "").split()
-        key = api_key_cache_key(parts[1]) if len(parts) == 2 else None
-        if key is None or parts[0].lower() != "bearer":
+        keys = api_key_cache_keys(parts[1]) if len(parts) == 2 else []
+        if not keys or parts[0].lower() != "bearer":
             return _auth_failed()
         # The key's and the job's cache entries in one round trip (one MGET on Redis).
         job_id = snapshot_id(uuid)
-        wanted = [key]
+        wanted = list(keys)
         if job_id is not None:
             wanted.append(snapshot_key(job_id))
         prefetched = cache.get_many(wanted)

@@ -39,12 +39,13 @@ from generation.errors import (
     DailyLimitReached,
     IdempotencyKeyReused,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
 )
 from generation.models import Job, Upload
 from generation.providers import provider_name_for
 from generation.providers.catalog import CapabilityError, model_spec, spec_validate
-from generation.ratelimit import generate_rate_limit, key_rate_limit
+from generation.ratelimit import RateLimitUnavailable, generate_rate_limit, key_rate_limit
 from generation.selectors import daily_usage
 from generation.services.keys import job_key_limits_check
 from generation.services.transitions import job_run_enqueue
@@ -165,10 +166,14 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
             "imageUrls", f"{mode} needs {low if low == high else f'{low} to {high}'} image(s)"
         )
     for index, image in enumerate(spec.images):
-        if image.upload_id is not None:
-            if not Upload.objects.filter(pk=image.upload_id, user=user).exists():
-                raise JobValidationError("imageKey", "does not name an image you uploaded")
-        elif upload_id_from_url(image.url) is None:
+        # One ownership rule for an upload named by key and by its URL of ours: another
+        # account's upload answers like an unknown one.
+        upload_id = image.upload_id or upload_id_from_url(image.url)
+        if upload_id is not None:
+            if not Upload.objects.filter(pk=upload_id, user=user).exists():
+                field = "imageKey" if image.upload_id is not None else f"imageUrls[{index}]"
+                raise JobValidationError(field, "does not name an image you uploaded")
+        else:
             _validate_url(f"imageUrls[{index}]", image.url)
     if spec.callback_url:
         _validate_url("callBackUrl", spec.callback_url)
@@ -223,7 +228,8 @@ def job_submit(
     """Validate, price, hold credits and create the job; enqueue it after commit.
 
     Raises JobValidationError (KeyLimitRefused for what the API key may not ask for),
-    RateLimited, ConcurrencyLimited (the account's or the key's), IdempotencyKeyReused and
+    RateLimited, LimitsUnavailable (limits cannot be checked: fail closed), ConcurrencyLimited
+    (the account's or the key's), IdempotencyKeyReused and
     billing's InsufficientCredits (KeyBudgetExceeded for the key's budget, taken atomically
     with the hold); nothing is written when any is raised. With an
     idempotency key, a repeat of the same request returns the first job (`replayed=True`,
@@ -234,13 +240,16 @@ def job_submit(
         existing = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is not None:
             return Submitted(job=existing, replayed=True)
-    decision = generate_rate_limit(user_id=user.pk)
-    if not decision.allowed:
-        raise RateLimited(decision)
-    if api_key is not None and api_key.rate_limit_per_minute:
-        decision = key_rate_limit(api_key_id=api_key.pk, limit=api_key.rate_limit_per_minute)
+    try:
+        decision = generate_rate_limit(user_id=user.pk)
         if not decision.allowed:
-            raise RateLimited(decision, per_key=True)
+            raise RateLimited(decision)
+        if api_key is not None and api_key.rate_limit_per_minute:
+            decision = key_rate_limit(api_key_id=api_key.pk, limit=api_key.rate_limit_per_minute)
+            if not decision.allowed:
+                raise RateLimited(decision, per_key=True)
+    except RateLimitUnavailable as exc:
+        raise LimitsUnavailable() from exc
     mode = job_validate(user=user, spec=spec)
     if api_key is not None:
         job_key_limits_check(
