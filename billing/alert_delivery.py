@@ -15,7 +15,13 @@ from veosaas.http import public_base_url
 METRIC_TEXT = {
     UsageAlert.Metric.AVAILABLE_BELOW: "available credits below {threshold}",
     UsageAlert.Metric.USED_TODAY_ABOVE: "credits used today above {threshold}",
+    UsageAlert.Metric.KEY_BUDGET_USED_ABOVE: "API key {key} used above {threshold} % of its budget",
 }
+
+
+def _what(data: dict[str, Any]) -> str:
+    key = data.get("api_key_name") or f"#{data.get('api_key_id')}"
+    return METRIC_TEXT[data["metric"]].format(threshold=data["threshold"], key=key)
 
 
 def _base_url() -> str:
@@ -24,16 +30,17 @@ def _base_url() -> str:
 
 def alert_email_subject(payload: dict[str, Any]) -> str:
     data = payload["data"]
-    return "veosaas usage alert: " + METRIC_TEXT[data["metric"]].format(threshold=data["threshold"])
+    return "veosaas usage alert: " + _what(data)
 
 
 def alert_email_text(*, user: User, payload: dict[str, Any]) -> str:
     data = payload["data"]
-    what = METRIC_TEXT[data["metric"]].format(threshold=data["threshold"])
+    what = _what(data)
+    unit = "%" if data["metric"] == UsageAlert.Metric.KEY_BUDGET_USED_ABOVE else "credits"
     return (
         f"Your veosaas account {user.email} crossed a usage alert.\n\n"
         f"Alert: {what}\n"
-        f"Value now: {data['value']} credits\n"
+        f"Value now: {data['value']} {unit}\n"
         f"Available credits: {data['available']}\n"
         f"Time: {payload['created_at']} (days count in {data['time_zone']})\n\n"
         f"You are notified once per crossing. Manage alerts: {_base_url()}/dashboard/alerts/\n"

@@ -3,7 +3,9 @@
 Metrics (`UsageAlert.Metric`):
 - `available_below`: available credits (posted - captured - open holds) < threshold;
 - `used_today_above`: credits captured since local midnight in
-  TIME_ZONE > threshold.
+  TIME_ZONE > threshold;
+- `key_budget_used_above` (with `api_key`): percent of the key's budget counted this period
+  (held + captured, billing.models.budgets) > threshold ("key X used 80 % of its budget").
 
 Flow:
 1. The CRUD services keep `LedgerAccount.alerts_enabled` equal to "has an active alert",
@@ -34,10 +36,11 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import ApiKey, User
 from billing.alert_delivery import alert_email_subject, alert_email_text
 from billing.errors import BillingError
 from billing.models import LedgerAccount, Transfer, UsageAlert
+from billing.selectors import key_budgets_used
 from billing.services import account_lock, alerts_evaluate_on_commit
 from billing.usage import local_day_start, local_today
 from outbound.models import Delivery
@@ -80,13 +83,41 @@ def _flag_refresh(*, account: LedgerAccount, user: User) -> None:
         LedgerAccount.objects.filter(pk=account.pk).update(alerts_enabled=enabled)
 
 
-def _duplicate(*, user: User, metric: str, threshold: int, exclude: int | None = None) -> bool:
-    qs = UsageAlert.objects.filter(user_id=user.pk, metric=metric, threshold=threshold)
+def _duplicate(
+    *,
+    user: User,
+    metric: str,
+    threshold: int,
+    exclude: int | None = None,
+    api_key_id: int | None = None,
+) -> bool:
+    qs = UsageAlert.objects.filter(
+        user_id=user.pk, metric=metric, threshold=threshold, api_key_id=api_key_id
+    )
     return qs.exclude(pk=exclude).exists() if exclude is not None else qs.exists()
 
 
+def _check_key(*, user: User, metric: str, threshold: int, api_key_id: int | None) -> None:
+    if metric != UsageAlert.Metric.KEY_BUDGET_USED_ABOVE:
+        if api_key_id is not None:
+            raise AlertInvalid("key", "only a key_budget_used_above alert watches a key")
+        return
+    if api_key_id is None:
+        raise AlertInvalid("key", "is required for key_budget_used_above")
+    if not ApiKey.objects.filter(pk=api_key_id, user_id=user.pk).exists():
+        raise AlertInvalid("key", "no API key with this id")
+    if threshold > 100:
+        raise AlertInvalid("threshold", "is a percentage of the key's budget: 0 to 100")
+
+
 def alert_create(
-    *, user: User, metric: str, threshold: int, email: bool = True, webhook: bool = True
+    *,
+    user: User,
+    metric: str,
+    threshold: int,
+    email: bool = True,
+    webhook: bool = True,
+    api_key_id: int | None = None,
 ) -> UsageAlert:
     """Create an armed, active alert and switch the account's alert flag on.
 
@@ -98,16 +129,22 @@ def alert_create(
     if metric not in UsageAlert.Metric.values:
         raise AlertInvalid("metric", f"must be one of {', '.join(UsageAlert.Metric.values)}")
     _check_threshold(threshold)
+    _check_key(user=user, metric=metric, threshold=threshold, api_key_id=api_key_id)
     if not (email or webhook):
         raise AlertInvalid("email", "enable at least one channel (email or webhook)")
     with transaction.atomic():
         account = account_lock(user=user)  # serialises this account's alert changes
         if UsageAlert.objects.filter(user_id=user.pk).count() >= MAX_ALERTS_PER_ACCOUNT:
             raise AlertInvalid("metric", f"at most {MAX_ALERTS_PER_ACCOUNT} alerts per account")
-        if _duplicate(user=user, metric=metric, threshold=threshold):
+        if _duplicate(user=user, metric=metric, threshold=threshold, api_key_id=api_key_id):
             raise AlertInvalid("threshold", "an alert with this metric and threshold exists")
         alert = UsageAlert.objects.create(
-            user_id=user.pk, metric=metric, threshold=threshold, email=email, webhook=webhook
+            user_id=user.pk,
+            metric=metric,
+            threshold=threshold,
+            email=email,
+            webhook=webhook,
+            api_key_id=api_key_id,
         )
         _flag_refresh(account=account, user=user)
         alerts_evaluate_on_commit(user_id=user.pk)
@@ -138,7 +175,16 @@ def alert_update(
             raise AlertNotFound(alert_id)
         rearm = False
         if threshold is not None and threshold != alert.threshold:
-            if _duplicate(user=user, metric=alert.metric, threshold=threshold, exclude=alert.pk):
+            _check_key(
+                user=user, metric=alert.metric, threshold=threshold, api_key_id=alert.api_key_id
+            )
+            if _duplicate(
+                user=user,
+                metric=alert.metric,
+                threshold=threshold,
+                exclude=alert.pk,
+                api_key_id=alert.api_key_id,
+            ):
                 raise AlertInvalid("threshold", "an alert with this metric and threshold exists")
             alert.threshold = threshold
             rearm = True
@@ -210,6 +256,20 @@ def _metrics(*, user_id: int, metrics: set[str], now: datetime) -> dict[str, int
     return values
 
 
+def _key_budget_percents(*, alerts: list[UsageAlert], now: datetime) -> dict[int, int]:
+    """Percent of each watched key's budget counted this period (key id → %, 0 without a
+    budget)."""
+    keys = list(ApiKey.objects.filter(pk__in={a.api_key_id for a in alerts if a.api_key_id}))
+    used = key_budgets_used(api_keys=keys, now=now)
+    return {k.pk: (used[k.pk] * 100 // k.budget_credits) if k.budget_credits else 0 for k in keys}
+
+
+def _value(alert: UsageAlert, values: dict[str, int], percents: dict[int, int]) -> int:
+    if alert.metric == UsageAlert.Metric.KEY_BUDGET_USED_ABOVE:
+        return percents.get(alert.api_key_id or 0, 0)
+    return values[alert.metric]
+
+
 def _crossed(alert: UsageAlert, value: int) -> bool:
     if alert.metric == UsageAlert.Metric.AVAILABLE_BELOW:
         return value < alert.threshold
@@ -239,8 +299,9 @@ def alerts_evaluate(*, user_id: int, now: datetime | None = None) -> Evaluation:
         if not alerts:
             return result
         values = _metrics(user_id=user_id, metrics={a.metric for a in alerts}, now=now)
+        percents = _key_budget_percents(alerts=alerts, now=now)
         for alert in alerts:
-            value = values[alert.metric]
+            value = _value(alert, values, percents)
             if not _crossed(alert, value):
                 rearmed = UsageAlert.objects.filter(
                     pk=alert.pk,
@@ -280,6 +341,8 @@ def _event_payload(
             "threshold": alert.threshold,
             "value": value,
             "available": values[UsageAlert.Metric.AVAILABLE_BELOW],
+            "api_key_id": alert.api_key_id,
+            "api_key_name": alert.api_key.name if alert.api_key is not None else None,
             "day": local_today(now=now).isoformat(),
             "time_zone": settings.TIME_ZONE,
         },

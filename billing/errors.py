@@ -32,3 +32,22 @@ class PackUnavailable(BillingError):
 
 class AdjustmentRefused(BillingError):
     """An adjustment request cannot be decided as asked (maker-checker, permission, state)."""
+
+
+class KeyBudgetExceeded(InsufficientCredits):
+    """The API key's credit budget for its period cannot cover the hold.
+
+    A kind of InsufficientCredits (facades answer it like one, 402), whose `available` is what
+    is left of the key's budget and whose text names the budget.
+    """
+
+    def __init__(
+        self, *, required: int, available: int, budget: int, period: str, key_name: str
+    ) -> None:
+        super().__init__(required=required, available=available)
+        self.budget, self.period, self.key_name = budget, period, key_name
+        per = "in total" if period == "lifetime" else f"per {period}"
+        self.args = (
+            f"API key budget exceeded: key {key_name!r} may spend {budget} credits {per}; "
+            f"{required} required, {max(available, 0)} left",
+        )

@@ -8,7 +8,10 @@ one, so two billing transactions cannot deadlock on each other):
 2. the customer's `LedgerAccount` row: explicitly with `ledger_account_lock` (resolving a hold,
    `account_lock` before a check-then-spend such as the concurrency cap in `job_submit`), or
    implicitly by the relative `UPDATE` of `services.ledger.customer_totals_apply`, which every
-   change of a customer's totals goes through.
+   change of a customer's totals goes through;
+3. an API key's budget usage row (`KeyBudgetUsage`, services/budgets.py): only ever changed
+   after the key's account row, by a hold (in the hold's own statement, which reads the
+   account UPDATE's result first) or by resolving a hold (after `ledger_account_lock`).
 
 System accounts are never locked: they keep no cached totals (their balance is the sum of their
 transfers), so any number of transactions may post against them at once. Every lock lasts

@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.core.cache import cache
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from accounts.models import User
-from billing.models import CreditPack, LedgerAccount, TopUp, Transfer, UsageAlert
-from billing.usage import local_day_start, local_today, usage_time_zone
+from accounts.models import ApiKey, User
+from billing.models import CreditPack, KeyBudgetUsage, LedgerAccount, TopUp, Transfer, UsageAlert
+from billing.usage import budget_period_start, local_day_start, local_today, usage_time_zone
 from outbound.models import Delivery
 from outbound.selectors import deliveries_recent
 
@@ -239,7 +240,11 @@ def transfer_available_effect(transfer: Transfer, *, user_id: int) -> int:
 
 
 def alerts_for_user(*, user: User) -> QuerySet[UsageAlert]:
-    return UsageAlert.objects.filter(user_id=user.pk).order_by("created_at", "id")
+    return (
+        UsageAlert.objects.filter(user_id=user.pk)
+        .select_related("api_key")
+        .order_by("created_at", "id")
+    )
 
 
 def alert_get(*, user: User, alert_id: int) -> UsageAlert | None:
@@ -250,6 +255,36 @@ def alert_get(*, user: User, alert_id: int) -> UsageAlert | None:
 def alert_deliveries_recent(*, user: User, limit: int = 20) -> QuerySet[Delivery]:
     """The account's latest usage-alert notifications (email and webhook), newest first."""
     return deliveries_recent(user=user, topic=Delivery.Topic.USAGE_ALERT, limit=limit)
+
+
+def key_budget_used(*, api_key: ApiKey, now: datetime | None = None) -> int:
+    """Credits counted on the key's budget in the current period (holds and captures)."""
+    starts_at = budget_period_start(period=api_key.budget_period, now=now or timezone.now())
+    value = (
+        KeyBudgetUsage.objects.filter(
+            api_key_id=api_key.pk, period=api_key.budget_period, starts_at=starts_at
+        )
+        .values_list("used", flat=True)
+        .first()
+    )
+    return int(value or 0)
+
+
+def key_budgets_used(*, api_keys: list[ApiKey], now: datetime | None = None) -> dict[int, int]:
+    """Credits counted this period on each key's budget (key id → used; 0 when nothing yet),
+    in one query whatever the number of keys (the keys page and the keys API)."""
+    now = now or timezone.now()
+    wanted = Q(pk__in=[])
+    for key in api_keys:
+        starts_at = budget_period_start(period=key.budget_period, now=now)
+        wanted |= Q(api_key_id=key.pk, period=key.budget_period, starts_at=starts_at)
+    used = {key.pk: 0 for key in api_keys}
+    if api_keys:
+        for key_id, value in KeyBudgetUsage.objects.filter(wanted).values_list(
+            "api_key_id", "used"
+        ):
+            used[key_id] = int(value)
+    return used
 
 
 # The ledger check reads every transfer: at most once per this many seconds per deployment.

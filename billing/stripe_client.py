@@ -12,7 +12,6 @@ replaced). Otherwise the SDK's default client talks to `STRIPE_API_BASE`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,8 +20,10 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from rest_framework.exceptions import ParseError
 
 from billing.errors import PaymentsNotConfigured
+from veosaas import strict
 
 # stripe-python refuses signatures older than this; we also refuse timestamps this far ahead,
 # which stripe-python does not check (https://github.com/stripe/stripe-python, _webhook.py).
@@ -261,6 +262,16 @@ def _header_timestamp(signature_header: str) -> int:
     raise WebhookInvalid("no timestamp in the Stripe-Signature header")
 
 
+def _event_created(value: Any) -> datetime | None:
+    """`created` as a datetime, None when absent or not a representable Unix time."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def webhook_event_construct(
     *, payload: bytes, signature_header: str, now: float | None = None
 ) -> WebhookEvent:
@@ -277,30 +288,32 @@ def webhook_event_construct(
     if not signature_header:
         raise WebhookInvalid("missing Stripe-Signature header")
     try:
-        stripe.Webhook.construct_event(
+        # Signature only: the body is parsed below by our strict parser, so a validly signed
+        # but odd body (an array, huge numbers, NUL characters) is a 400, never a 500.
+        stripe.WebhookSignature.verify_header(
             payload, signature_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
         )
-    except (stripe.SignatureVerificationError, ValueError, IndexError) as exc:
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, IndexError) as exc:
         raise WebhookInvalid(f"signature verification failed: {exc}") from exc
     now = time.time() if now is None else now
     if _header_timestamp(signature_header) > now + WEBHOOK_TOLERANCE_SECONDS:
         raise WebhookInvalid("timestamp too far in the future")
     try:
         body = payload.decode("utf-8")
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise WebhookInvalid("body is not JSON") from exc
-    if not isinstance(data, dict) or not data.get("id") or not data.get("type"):
+        data = strict.json_loads(body)
+    except (UnicodeDecodeError, ParseError, strict.FieldError) as exc:
+        raise WebhookInvalid(f"body is not acceptable JSON: {exc}") from exc
+    if not isinstance(data, dict):
         raise WebhookInvalid("body is not a Stripe event")
-    created = data.get("created")
+    event_id, event_type = data.get("id"), data.get("type")
+    if not (isinstance(event_id, str) and 0 < len(event_id) <= 255):
+        raise WebhookInvalid("body is not a Stripe event (id)")
+    if not (isinstance(event_type, str) and 0 < len(event_type) <= 255):
+        raise WebhookInvalid("body is not a Stripe event (type)")
     return WebhookEvent(
-        id=str(data["id"]),
-        type=str(data["type"]),
-        created=(
-            datetime.fromtimestamp(created, tz=UTC)
-            if isinstance(created, int) and not isinstance(created, bool)
-            else None
-        ),
+        id=event_id,
+        type=event_type,
+        created=_event_created(data.get("created")),
         livemode=bool(data.get("livemode")),
         api_version=str(data.get("api_version") or ""),
         body=body,

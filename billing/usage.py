@@ -7,11 +7,16 @@ alerts agree.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
+
+from accounts.models import BudgetPeriod
+
+# Where a "lifetime" key budget period starts: it never rolls over.
+LIFETIME_START = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def usage_time_zone() -> ZoneInfo:
@@ -25,3 +30,17 @@ def local_day_start(day: date) -> datetime:
 
 def local_today(*, now: datetime | None = None) -> date:
     return (now or timezone.now()).astimezone(usage_time_zone()).date()
+
+
+def budget_period_start(*, period: str, now: datetime | None = None) -> datetime:
+    """The instant the budget period containing `now` started."""
+    if period == BudgetPeriod.LIFETIME:
+        return LIFETIME_START
+    today = local_today(now=now)
+    if period == BudgetPeriod.DAY:
+        return local_day_start(today)
+    if period == BudgetPeriod.WEEK:
+        return local_day_start(today - timedelta(days=today.weekday()))
+    if period == BudgetPeriod.MONTH:
+        return local_day_start(today.replace(day=1))
+    raise ValueError(f"unknown budget period {period!r}")

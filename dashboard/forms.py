@@ -12,9 +12,18 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import ApiKey, User
+from accounts import tokens
+from accounts.forms import ThrottledLoginMixin, lockout_error
+from accounts.models import ALL_SCOPES, ApiKey, BudgetPeriod, User
 from accounts.selectors import ApiKeyInvalid, api_key_authenticate
+from accounts.throttle import (
+    client_address,
+    login_failure_record,
+    login_lockout_get,
+    login_success_record,
+)
 from billing.alerts import THRESHOLD_MAX
+from billing.catalog import DURATIONS, RESOLUTIONS, TIERS
 from billing.models import UsageAlert
 from generation.models import Job
 
@@ -66,16 +75,18 @@ class SignupForm(forms.Form):
         return cleaned
 
 
-class EmailAuthenticationForm(AuthenticationForm):
-    """Django's login form; emails are stored lower-cased, so they are compared that way."""
+class EmailAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
+    """Django's login form, throttled per account and address (accounts/throttle.py); emails
+    are stored lower-cased, so they are compared that way."""
 
     def clean_username(self) -> str:
         return User.objects.normalize_email(self.cleaned_data.get("username", "")).lower()
 
 
 class ApiKeyLoginForm(forms.Form):
-    """Log in with an API key, as the codefast panel offers. Whoever holds a key can already
-    spend the account's credits, so it opens the dashboard of that key's account."""
+    """Log in with an API key, as the codefast panel offers. Whoever holds an unrestricted key
+    can already do everything the account can, so it opens the dashboard of that key's
+    account. A key with scopes or limits cannot: the dashboard session would escape them."""
 
     api_key = forms.CharField(
         label=_("API key"),
@@ -84,18 +95,33 @@ class ApiKeyLoginForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, request: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.key: ApiKey | None = None
+        self.request = request
 
     def clean_api_key(self) -> str:
+        """Throttled like password logins: the "account" is the key's visible prefix."""
         token = self.cleaned_data["api_key"]
+        account, address = tokens.display_prefix(token), client_address(self.request)
+        locked = login_lockout_get(kind="apikey", account=account, address=address)
+        if locked is not None:
+            raise lockout_error(locked)
         try:
             self.key = api_key_authenticate(token=token)
         except ApiKeyInvalid as exc:
+            started = login_failure_record(kind="apikey", account=account, address=address)
+            if started is not None:
+                raise lockout_error(started) from exc
             raise forms.ValidationError(
                 _("This API key is not valid (unknown, revoked or expired).")
             ) from exc
+        if not self.key.is_unrestricted:
+            self.key = None
+            raise forms.ValidationError(
+                _("This API key has scopes or limits: it works with the API only.")
+            )
+        login_success_record(kind="apikey", account=account)
         return token
 
 
@@ -106,6 +132,75 @@ class ApiKeyCreateForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"placeholder": _("e.g. production server")}),
     )
+
+
+class ApiKeySettingsForm(forms.Form):
+    """A key's scopes and limits on the dashboard; every field optional except the scopes.
+    The service (generation.services.keys) checks the values and audits the change."""
+
+    name = forms.CharField(label=_("Name"), max_length=100)
+    scopes = forms.MultipleChoiceField(
+        label=_("Scopes"),
+        choices=[(s, s) for s in ALL_SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "read: status, lists, credits, usage; generate: new videos, upgrades; "
+            "manage: keys, alerts, callback URL."
+        ),
+    )
+    budget_credits = forms.IntegerField(
+        label=_("Budget (credits)"), required=False, min_value=1, help_text=_("Empty: no budget.")
+    )
+    budget_period = forms.ChoiceField(label=_("Budget period"), choices=BudgetPeriod.choices)
+    allowed_models = forms.MultipleChoiceField(
+        label=_("Models"),
+        choices=[(t, t) for t in TIERS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every model."),
+    )
+    max_resolution = forms.ChoiceField(
+        label=_("Highest resolution"),
+        choices=[("", _("any")), *[(r, r) for r in RESOLUTIONS]],
+        required=False,
+    )
+    max_seconds = forms.TypedChoiceField(
+        label=_("Longest video (seconds)"),
+        choices=[("", _("any")), *[(d, str(d)) for d in DURATIONS]],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    rate_limit_per_minute = forms.IntegerField(
+        label=_("Requests per minute"), required=False, min_value=1
+    )
+    max_concurrent_jobs = forms.IntegerField(label=_("Jobs at once"), required=False, min_value=1)
+    allowed_ips = forms.CharField(
+        label=_("Allowed addresses"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "203.0.113.7, 10.0.0.0/8"}),
+        help_text=_("IP addresses or CIDR ranges; empty: any address."),
+    )
+
+    @classmethod
+    def for_key(cls, api_key: ApiKey, data: Any = None) -> ApiKeySettingsForm:
+        initial = {
+            "name": api_key.name,
+            "scopes": api_key.scopes,
+            "budget_credits": api_key.budget_credits,
+            "budget_period": api_key.budget_period,
+            "allowed_models": api_key.allowed_models,
+            "max_resolution": api_key.max_resolution,
+            "max_seconds": api_key.max_seconds,
+            "rate_limit_per_minute": api_key.rate_limit_per_minute,
+            "max_concurrent_jobs": api_key.max_concurrent_jobs,
+            "allowed_ips": ", ".join(api_key.allowed_ips or []),
+        }
+        return cls(data, initial=initial)
+
+    def clean_allowed_ips(self) -> list[str]:
+        text = self.cleaned_data.get("allowed_ips") or ""
+        return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,6 +354,8 @@ class HistoryFilterForm(forms.Form):
 # Usage alerts and the account callback URL
 # ---------------------------------------------------------------------------------------------
 
+# Alerts on a key's budget are created over the API; the page lists them with this label.
+KEY_METRIC_LABEL = _("Key %(name)s has used more of its budget than (%%)")
 METRIC_LABELS: dict[str, StrPromise] = {
     UsageAlert.Metric.AVAILABLE_BELOW: _("Available credits fall below"),
     UsageAlert.Metric.USED_TODAY_ABOVE: _("Credits used today rise above"),
@@ -268,7 +365,8 @@ METRIC_LABELS: dict[str, StrPromise] = {
 class AlertCreateForm(forms.Form):
     metric = forms.ChoiceField(
         label=_("Notify me when"),
-        choices=[(value, METRIC_LABELS[value]) for value in UsageAlert.Metric.values],
+        # Account metrics; key budget alerts are set over /api/v1/account/alerts.
+        choices=list(METRIC_LABELS.items()),
     )
     threshold = forms.IntegerField(label=_("Credits"), min_value=0, max_value=THRESHOLD_MAX)
     email = forms.BooleanField(label=_("By email"), required=False, initial=True)

@@ -80,6 +80,7 @@ class UsageQuery:
     end: datetime | None = None
     kinds: tuple[str, ...] = ()
     job_id: uuid.UUID | None = None
+    api_key_id: int | None = None  # entries of jobs submitted with this key
 
 
 def usage_query_build(
@@ -88,6 +89,7 @@ def usage_query_build(
     end: date | datetime | None = None,
     kinds: list[str] | None = None,
     job_id: uuid.UUID | None = None,
+    api_key_id: int | None = None,
 ) -> UsageQuery:
     """Turn API filters into a UsageQuery; raises UsageQueryInvalid naming the field.
 
@@ -110,7 +112,9 @@ def usage_query_build(
             )
         if name not in names:
             names.append(name)
-    return UsageQuery(start=lower, end=upper, kinds=tuple(names), job_id=job_id)
+    return UsageQuery(
+        start=lower, end=upper, kinds=tuple(names), job_id=job_id, api_key_id=api_key_id
+    )
 
 
 def _as_instant(value: date | datetime) -> datetime:
@@ -184,6 +188,9 @@ def _side(
         qs = qs.filter(kind__in=[e for name in query.kinds for e in USAGE_KINDS[name]])
     if query.job_id is not None:
         qs = qs.filter(job_id=query.job_id)
+    if query.api_key_id is not None:
+        keyed = Job.objects.filter(user_id=user.pk, api_key_id=query.api_key_id)
+        qs = qs.filter(job_id__in=keyed.values("id"))
     if after is not None:
         created_at, pk = after
         qs = qs.filter(Q(created_at__lte=created_at), Q(created_at__lt=created_at) | Q(id__lt=pk))

@@ -32,24 +32,47 @@ class JobValidationError(SubmitRefused):
         self.message = message
 
 
-class RateLimited(SubmitRefused):
-    """Too many submits in the sliding window; retry after `retry_after` seconds."""
+class KeyLimitRefused(JobValidationError):
+    """The request asks for more than the API key allows (model, resolution, seconds).
 
-    def __init__(self, decision: RateDecision) -> None:
+    A validation error naming the field, so each facade answers it like bad input to that
+    field; raised before anything is held."""
+
+
+class RateLimited(SubmitRefused):
+    """Too many submits in the sliding window; retry after `retry_after` seconds.
+    `per_key`: the API key's own limit (ApiKey.rate_limit_per_minute) rather than the account's.
+    """
+
+    def __init__(self, decision: RateDecision, *, per_key: bool = False) -> None:
         super().__init__("rate limit exceeded")
         self.message = "rate limit exceeded"
+        self.per_key = per_key
         self.decision = decision
         self.limit = decision.limit
         self.retry_after = decision.retry_after
 
 
-class ConcurrencyLimited(SubmitRefused):
-    """The account already has `limit` jobs queued or running."""
+class LimitsUnavailable(SubmitRefused):
+    """The rate limit cannot be checked (the shared cache is unreachable): refused, fail closed,
+    so an outage never lets unlimited submits through. Retry after `retry_after` seconds."""
 
-    def __init__(self, limit: int) -> None:
-        self.message = f"at most {limit} jobs may be queued or running at once"
+    def __init__(self) -> None:
+        self.message = "service temporarily unavailable: limits cannot be checked, retry shortly"
+        super().__init__(self.message)
+        self.retry_after = 5
+
+
+class ConcurrencyLimited(SubmitRefused):
+    """The account (or, with `per_key`, the API key) already has `limit` jobs queued or
+    running."""
+
+    def __init__(self, limit: int, *, per_key: bool = False) -> None:
+        who = "this API key" if per_key else "the account"
+        self.message = f"at most {limit} jobs of {who} may be queued or running at once"
         super().__init__(self.message)
         self.limit = limit
+        self.per_key = per_key
         self.retry_after = 10
 
 

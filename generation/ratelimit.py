@@ -55,21 +55,33 @@ return {0, 0, tostring(oldest + window - now)}
 """
 
 
+class RateLimitUnavailable(Exception):
+    """The shared store holding the counters is unreachable; callers fail closed."""
+
+
 @cache
-def _redis_script():
+def _redis_script(url: str):
     import redis
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    # Short timeouts: a dead cache must refuse quickly, not hold a web thread.
+    client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
     return client.register_script(_LUA)
 
 
 def rate_limit_hit(*, key: str, limit: int, window: int) -> RateDecision:
-    """Count one hit for `key` unless `limit` hits already fell within the last `window` s."""
+    """Count one hit for `key` unless `limit` hits already fell within the last `window` s.
+
+    Raises RateLimitUnavailable when Redis cannot be reached (callers fail closed)."""
     now = time.time()
     if settings.REDIS_URL:
-        allowed, remaining, retry = _redis_script()(
-            keys=[f"ratelimit:{key}"], args=[now, window, limit]
-        )
+        import redis
+
+        try:
+            allowed, remaining, retry = _redis_script(settings.REDIS_URL)(
+                keys=[f"ratelimit:{key}"], args=[now, window, limit]
+            )
+        except redis.exceptions.RedisError as exc:
+            raise RateLimitUnavailable(str(exc)) from exc
         return RateDecision(
             allowed=bool(allowed),
             limit=limit,
@@ -124,4 +136,14 @@ def generate_rate_limit(*, user_id: object) -> RateDecision:
         key=f"generate:{user_id}",
         limit=settings.GENERATION_RATE_LIMIT,
         window=settings.GENERATION_RATE_WINDOW_SECONDS,
+    )
+
+
+KEY_RATE_WINDOW_SECONDS = 60
+
+
+def key_rate_limit(*, api_key_id: object, limit: int) -> RateDecision:
+    """An API key's own limit on generation requests (ApiKey.rate_limit_per_minute)."""
+    return rate_limit_hit(
+        key=f"generate:key:{api_key_id}", limit=limit, window=KEY_RATE_WINDOW_SECONDS
     )

@@ -24,7 +24,7 @@ urlpatterns = [
     # (a malformed one is codefast's 404 "Job not found", not an HTML page).
     path("", codefast.root, name="codefast-root"),
     path("generate", codefast.GenerateApi.as_view(), name="codefast-generate"),
-    re_path(r"^status/(?P<job_id>.*)$", codefast.StatusApi.as_view(), name="codefast-status"),
+    re_path(r"^status/(?P<job_id>[\s\S]*)$", codefast.StatusApi.as_view(), name="codefast-status"),
     path("videos", codefast.VideosApi.as_view(), name="codefast-videos"),
     # veo3api.ai / kie.ai (contracts/veo3api.md)
     path("api/v1/veo/generate", veo3api.GenerateApi.as_view(), name="veo3api-generate"),

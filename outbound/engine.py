@@ -84,7 +84,7 @@ def _retry_after_seconds(value: str | None, now: datetime) -> int | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit() and len(value) <= 18:  # not "²"
         return int(value)
     try:
         moment = parsedate_to_datetime(value)

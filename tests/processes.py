@@ -136,7 +136,7 @@ class Stack:
                 "60",
             ],
         )
-        self.wait_for(lambda: requests.get(f"{base_url}/healthz", timeout=2).ok, name)
+        self.wait_for(lambda: requests.get(f"{base_url}/healthz/live", timeout=2).ok, name)
         return base_url
 
     def start_worker(

@@ -15,6 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from veosaas.strict import FieldError, request_error_translate
+
 
 def envelope(data: Any, *, code: int = 200, msg: str = "success") -> Response:
     """A response in our envelope; its HTTP status is `code`."""
@@ -32,7 +34,13 @@ def first_error(detail: Any, field: str = "body") -> str:
 
 
 def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler (status, WWW-Authenticate), with the body rewritten as our envelope."""
+    """DRF's handler (status, WWW-Authenticate), with the body rewritten as our envelope.
+
+    Strict-parser refusals (veosaas/strict.py) and Django's request limits answer 4xx here too.
+    """
+    exc = request_error_translate(exc)
+    if isinstance(exc, FieldError):
+        exc = exceptions.ValidationError({exc.field: [exc.message]})
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -6,15 +6,54 @@ paths (API key lookups, status snapshots) paid it twice. A `redis.Redis` is safe
 between threads (each command takes a connection from the pool), and Django already keeps one
 backend instance per thread. Keys are not checked for memcached portability (see
 `validate_key`).
+
+Fail-soft: when Redis cannot be reached, reads miss and writes are dropped (logged), so
+everything that reads through the cache (API-key authentication, status snapshots) falls back
+to the database instead of answering 500. What must not fail open does not use this backend:
+rate limits talk to Redis directly and refuse with 503 (generation/ratelimit.py).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import redis
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+
+logger = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+_last_warning = [0.0]
+
+
+def _fail_soft(fallback: Any) -> Callable[[F], F]:
+    """Answer `fallback` (a miss, a dropped write) when Redis is unreachable."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                now = time.monotonic()
+                if now - _last_warning[0] > 10:  # one line per 10 s, not one per request
+                    _last_warning[0] = now
+                    logger.warning("cache unreachable, falling back (%s): %s", method.__name__, exc)
+                if callable(fallback):
+                    return fallback(*args, **kwargs)
+                return fallback
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _default(self: Any, key: Any, default: Any = None, version: Any = None) -> Any:
+    return default
 
 
 class ReusingRedisCacheClient(RedisCacheClient):
@@ -40,6 +79,17 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
+
+    get = _fail_soft(_default)(DjangoRedisCache.get)
+    get_many = _fail_soft(lambda *a, **k: {})(DjangoRedisCache.get_many)
+    set = _fail_soft(None)(DjangoRedisCache.set)
+    add = _fail_soft(False)(DjangoRedisCache.add)
+    touch = _fail_soft(False)(DjangoRedisCache.touch)
+    delete = _fail_soft(False)(DjangoRedisCache.delete)
+    delete_many = _fail_soft(None)(DjangoRedisCache.delete_many)
+    set_many = _fail_soft(lambda *a, **k: [])(DjangoRedisCache.set_many)
+    has_key = _fail_soft(False)(DjangoRedisCache.has_key)
+    incr = _fail_soft(lambda *a, **k: 0)(DjangoRedisCache.incr)
 
     def validate_key(self, key: str) -> None:
         """Redis keys are binary-safe: skip Django's memcached portability warnings, which

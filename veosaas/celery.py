@@ -7,6 +7,7 @@ and the callback attempts.
 """
 
 import os
+from functools import partial, update_wrapper
 from typing import Any
 
 from celery import Celery, signals
@@ -110,3 +111,15 @@ def broker_gauges() -> list[tuple[str, str, list[str], dict[tuple[str, ...], flo
             {(name,): float(depth) for name, depth in depths.items() if depth is not None},
         )
     ]
+
+
+def enqueue_on_commit(task: Any, *, args: list[Any], countdown: float | None = None) -> None:
+    """Publish `task` once the current transaction commits, robustly: a broker that refuses
+    the message is logged and never turns writes that already committed into an error for
+    the caller (who would retry and pay twice); a reaper must find what was not enqueued
+    (generation's re-enqueues jobs still queued after GENERATION_REQUEUE_AFTER_SECONDS)."""
+    from django.db import transaction
+
+    publish = partial(task.apply_async, args=args, countdown=countdown)
+    update_wrapper(publish, task.apply_async)  # robust on_commit logs failures by __qualname__
+    transaction.on_commit(publish, robust=True)

@@ -18,6 +18,19 @@ from django.http import HttpRequest, StreamingHttpResponse
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or with ACCOUNTS_TRUSTED_PROXY_COUNT = N > 0 the Nth
+    entry from the right of X-Forwarded-For (what the outermost trusted proxy saw)."""
+    count = int(settings.ACCOUNTS_TRUSTED_PROXY_COUNT)
+    if count > 0:
+        forwarded = [
+            a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()
+        ]
+        if len(forwarded) >= count:
+            return forwarded[-count]
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
 def public_base_url(request: HttpRequest | None = None) -> str:
     """This service's base URL as clients call it, without a trailing slash."""
     if settings.PUBLIC_BASE_URL:

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -91,6 +92,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI / Redoc files served locally (no CDN)
+    "csp",
     "accounts",
     "billing",
     "generation",
@@ -116,6 +118,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "veosaas.urls"
@@ -136,6 +139,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.template.context_processors.tz",
                 "dashboard.context_processors.time_zones",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -166,7 +170,15 @@ else:
 # ---------------------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "veosaas.cache.RedisCache", "LOCATION": REDIS_URL}}
+    # Fail-soft backend (veosaas/cache.py) with short timeouts: a dead cache degrades to the
+    # database within a second instead of holding web threads.
+    CACHES = {
+        "default": {
+            "BACKEND": "veosaas.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 2.0},
+        }
+    }
 else:
     CACHES = {
         "default": {
@@ -174,6 +186,28 @@ else:
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
+
+# ---------------------------------------------------------------------------------------------
+# CONTENT SECURITY POLICY — https://django-csp.readthedocs.io/en/latest/configuration.html
+# Scripts only from this origin or with the request's nonce (`{{ request.csp_nonce }}` on an
+# inline <script>); styles may be inline (Swagger UI and Redoc set them at run time). Every
+# page carries it; the JSON APIs are unaffected by it.
+# ---------------------------------------------------------------------------------------------
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # ---------------------------------------------------------------------------------------------
 # PASSWORDS / AUTH
@@ -287,7 +321,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        # JSON through the one strict parser (depth, NUL/surrogates, size): veosaas/strict.py.
+        "veosaas.strict.StrictJSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -384,6 +419,16 @@ ACCOUNTS_API_KEY_LAST_USED_RESOLUTION = 60
 # Authenticated keys are read through the shared cache for this long; revocation and edits
 # drop the entry at once, so this only bounds changes made behind the services' back.
 ACCOUNTS_API_KEY_CACHE_SECONDS = env_int("ACCOUNTS_API_KEY_CACHE_SECONDS", 60)
+# Login throttling (accounts/throttle.py): dashboard password and API-key logins, admin login.
+ACCOUNTS_LOGIN_MAX_FAILURES = env_int("ACCOUNTS_LOGIN_MAX_FAILURES", 10)
+ACCOUNTS_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("ACCOUNTS_LOGIN_MAX_FAILURES_PER_ADDRESS", 100)
+ACCOUNTS_LOGIN_WINDOW_SECONDS = env_int("ACCOUNTS_LOGIN_WINDOW_SECONDS", 900)
+ACCOUNTS_LOGIN_LOCKOUT_SECONDS = env_int("ACCOUNTS_LOGIN_LOCKOUT_SECONDS", 900)
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0 (default): the
+# client address is the connection's (REMOTE_ADDR). N: the Nth address from the right of
+# X-Forwarded-For, the one the outermost trusted proxy saw. Used by per-key IP allow-lists
+# and login throttling.
+ACCOUNTS_TRUSTED_PROXY_COUNT = env_int("ACCOUNTS_TRUSTED_PROXY_COUNT", 0)
 ACCOUNTS_DEMO_EMAIL = env_str("DEMO_EMAIL", "demo@example.com")
 ACCOUNTS_DEMO_CREDITS = env_int("DEMO_CREDITS", 1000)
 
@@ -645,8 +690,10 @@ GENERATION_AUTO_1080P = env_bool("GENERATION_AUTO_1080P", True)
 GENERATION_AUTO_1080P_WAIT_SECONDS = float(env_str("GENERATION_AUTO_1080P_WAIT_SECONDS", "20") or 0)
 # veo3api.ai defaults `model` to veo3 (quality); a kie-branded deployment may set veo3_fast (A3).
 VEO3API_DEFAULT_MODEL = env_str("VEO3API_DEFAULT_MODEL", "veo3")
-# Errors ride in HTTP 200 bodies (A1); "1" mirrors the body code as the HTTP status.
-VEO3API_HTTP_ERROR_STATUS = env_bool("VEO3API_HTTP_ERROR_STATUS", False)
+# "1" (default): the body code is also the HTTP status (401, 402, 422, 429, 503, ...), so
+# clients such as kie-cli see a failure as one. "0" mirrors the vendor exactly: errors in HTTP
+# 200 bodies (README A1).
+VEO3API_HTTP_ERROR_STATUS = env_bool("VEO3API_HTTP_ERROR_STATUS", True)
 # kie File Upload API: images only (they feed imageUrls, max 10 MB per the veo3api overview).
 VEO3API_UPLOAD_MAX_BYTES = env_int("VEO3API_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 # Models of the other billing sub-domains live in sub-modules; importing them here registers
 # them with the app and keeps `from billing.models import <Model>` working.
 from billing.models.adjustments import AdjustmentRequest
+from billing.models.budgets import KeyBudgetUsage
 from billing.models.prices import Price
 from billing.models.topups import CreditPack, StripeEvent, TopUp
 
@@ -148,6 +149,11 @@ class Transfer(models.Model):
     balance_after = models.BigIntegerField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Holds placed with an API key that has a budget: the usage row the hold was counted on,
+    # given back when the hold (or its uncaptured rest) is released.
+    budget_usage = models.ForeignKey(
+        KeyBudgetUsage, null=True, blank=True, on_delete=models.PROTECT, related_name="holds"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -197,6 +203,8 @@ class UsageAlert(models.Model):
     class Metric(models.TextChoices):
         AVAILABLE_BELOW = "available_below", "Available credits below"
         USED_TODAY_ABOVE = "used_today_above", "Credits used today above"
+        # Per key (`api_key` set): percent of the key's budget used this period > threshold.
+        KEY_BUDGET_USED_ABOVE = "key_budget_used_above", "Key budget used above (%)"
 
     class State(models.TextChoices):
         ARMED = "armed", "Armed"
@@ -207,6 +215,14 @@ class UsageAlert(models.Model):
     )
     metric = models.CharField(max_length=32, choices=Metric.choices)
     threshold = models.PositiveBigIntegerField()
+    api_key = models.ForeignKey(
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="usage_alerts",
+        help_text="The key a key_budget_used_above alert watches.",
+    )
     email = models.BooleanField(default=True, help_text="Notify the account's email address.")
     webhook = models.BooleanField(
         default=True, help_text="POST a signed event to the account callback URL (if set)."
@@ -225,7 +241,8 @@ class UsageAlert(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(metric__in=["available_below", "used_today_above"]),
+                condition=Q(metric__in=["available_below", "used_today_above"])
+                | Q(metric="key_budget_used_above", api_key__isnull=False),
                 name="usagealert_metric_valid",
             ),
             models.CheckConstraint(
@@ -235,7 +252,14 @@ class UsageAlert(models.Model):
                 condition=Q(email=True) | Q(webhook=True), name="usagealert_has_channel"
             ),
             models.UniqueConstraint(
-                fields=["user", "metric", "threshold"], name="usagealert_unique_per_account"
+                fields=["user", "metric", "threshold"],
+                condition=Q(api_key__isnull=True),
+                name="usagealert_unique_per_account",
+            ),
+            models.UniqueConstraint(
+                fields=["api_key", "metric", "threshold"],
+                condition=Q(api_key__isnull=False),
+                name="usagealert_unique_per_key",
             ),
         ]
         indexes = [models.Index(fields=["user", "active"], name="usagealert_user_active_idx")]
@@ -247,6 +271,7 @@ class UsageAlert(models.Model):
 __all__ = [
     "AdjustmentRequest",
     "CreditPack",
+    "KeyBudgetUsage",
     "LedgerAccount",
     "Price",
     "StripeEvent",

@@ -13,6 +13,7 @@ from billing.services.adjustments import (
     adjustment_request_create,
     adjustment_request_reject,
 )
+from billing.services.budgets import KeyBudget, key_budget_open
 from billing.services.holds import (
     Resolution,
     credits_capture,
@@ -61,6 +62,7 @@ __all__ = [
     "SYSTEM_TOPUPS",
     "CheckoutStart",
     "EventResult",
+    "KeyBudget",
     "PriceLine",
     "Quote",
     "Resolution",
@@ -77,6 +79,7 @@ __all__ = [
     "credits_hold",
     "credits_release",
     "holds_expire_stale",
+    "key_budget_open",
     "ledger_account_for_user",
     "price_quote",
     "price_rate",

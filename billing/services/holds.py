@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from billing import lock_objects
-from billing.errors import InsufficientCredits
-from billing.models import LedgerAccount, Transfer
+from billing.errors import InsufficientCredits, KeyBudgetExceeded
+from billing.models import KeyBudgetUsage, LedgerAccount, Transfer
+from billing.services.budgets import KeyBudget, key_budget_give_back, key_budget_take
 from billing.services.ledger import (
     SYSTEM_REVENUE,
     alerts_evaluate_on_commit,
@@ -27,6 +28,10 @@ from billing.services.ledger import (
     transfer_check_same,
 )
 from veosaas import metrics
+
+
+class _Refused(Exception):
+    """Raised inside a hold's transaction to roll back whatever part of it was applied."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ def credits_hold(
     idempotency_key: str,
     job_id: object = None,
     ttl: timedelta | None = None,
+    budget: KeyBudget | None = None,
 ) -> Transfer:
     """Reserve `amount` of the user's available credits as a pending transfer to revenue.
 
@@ -51,6 +57,10 @@ def credits_hold(
     is written then. Idempotent: the same key returns the first hold; the same key with a
     different user, amount or job raises IdempotencyConflict. Concurrent holds on one account
     serialise on its row, so N racing holds of C against B accept exactly floor(B / C) (L2).
+
+    With an API key's `budget` (billing.services.budgets.key_budget_open) the hold is also
+    counted on the key's period usage, atomically with the hold: both apply or neither, and
+    a hold that would cross the budget raises KeyBudgetExceeded (A4).
     """
     if amount <= 0:
         raise ValueError("amount must be positive")
@@ -62,9 +72,12 @@ def credits_hold(
         "idempotency_key": idempotency_key,
         "job_id": job_id,
         "expires_at": expires_at,
+        "budget_usage_id": budget.usage_id if budget is not None else None,
     }
     try:
-        if connection.vendor != "postgresql":
+        if budget is not None:
+            hold = _hold_budgeted(user=user, fields=fields, budget=budget)
+        elif connection.vendor != "postgresql":
             with transaction.atomic():
                 hold = _hold_two_statements(user=user, fields=fields)
         elif connection.in_atomic_block:
@@ -86,11 +99,52 @@ def credits_hold(
             job_id=job_id,
             kind=Transfer.Kind.HOLD,
         )
+    if hold is None and budget is not None:
+        used = KeyBudgetUsage.objects.filter(pk=budget.usage_id).values_list("used", flat=True)
+        left = budget.limit - int(used.first() or 0)
+        if left < amount:
+            raise KeyBudgetExceeded(
+                required=amount,
+                available=left,
+                budget=budget.limit,
+                period=budget.period,
+                key_name=budget.key_name,
+            )
     if hold is None:
         found_account = LedgerAccount.objects.filter(user=user).first()
         available = found_account.available if found_account else 0
         raise InsufficientCredits(required=amount, available=available)
     return hold
+
+
+def _hold_budgeted(
+    *, user: User, fields: dict[str, object], budget: KeyBudget, retried: bool = False
+) -> Transfer | None:
+    """The hold and the key budget's guarded UPDATE, both or neither; None when either is short.
+
+    PostgreSQL: one statement (`_hold_single_statement` with the budget step in its CTE), which
+    aborts as a whole when the account was debited but the budget refused. Elsewhere: the two
+    steps in one transaction, rolled back when the budget refuses. Either way the account row
+    is locked before the budget row, as when a hold is resolved (no deadlock).
+    """
+    amount = int(fields["amount"])  # type: ignore[call-overload]
+    try:
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            # One statement in autocommit: no BEGIN/COMMIT while the account row is locked.
+            return _hold_single_statement(user=user, fields=fields, budget=budget)
+        with transaction.atomic():  # PostgreSQL inside a transaction: a savepoint
+            if connection.vendor == "postgresql":
+                return _hold_single_statement(user=user, fields=fields, budget=budget)
+            hold = _hold_two_statements(user=user, fields=fields)
+            if hold is not None and not key_budget_take(budget=budget, amount=amount):
+                raise _Refused
+            return hold
+    except _Refused:
+        if retried or LedgerAccount.objects.filter(code=SYSTEM_REVENUE).exists():
+            return None
+    # The first hold ever: the statement cannot tell a missing revenue account from a refusal.
+    system_account(code=SYSTEM_REVENUE)
+    return _hold_budgeted(user=user, fields=fields, budget=budget, retried=True)
 
 
 def _hold_two_statements(*, user: User, fields: dict[str, object]) -> Transfer | None:
@@ -109,7 +163,11 @@ def _hold_two_statements(*, user: User, fields: dict[str, object]) -> Transfer |
 
 
 def _hold_single_statement(
-    *, user: User, fields: dict[str, object], retried: bool = False
+    *,
+    user: User,
+    fields: dict[str, object],
+    budget: KeyBudget | None = None,
+    retried: bool = False,
 ) -> Transfer | None:
     """PostgreSQL: the guarded UPDATE and the INSERT in one statement (a data-modifying CTE).
 
@@ -126,7 +184,22 @@ def _hold_single_statement(
         "user_id": user.pk,
         "revenue_code": SYSTEM_REVENUE,
         "created_at": timezone.now(),
+        "budget_limit": budget.limit if budget is not None else 0,
     }
+    budget_step = budget_guard = ""
+    if budget is not None:
+        # The key's budget, counted only once the account was debited (it reads `acc`, so the
+        # account row is locked first, as when a hold is resolved). Its guard is re-checked on
+        # the locked usage row, so it is the authoritative one. When the account was debited
+        # but the budget refused, the divisor below is 0: the whole statement aborts (and with
+        # it the account's UPDATE), raising DataError, turned into "refused" by the caller.
+        budget_step = f""", bud AS (
+            UPDATE {KeyBudgetUsage._meta.db_table} SET used = used + %(amount)s
+            WHERE id = %(budget_usage_id)s AND used + %(amount)s <= %(budget_limit)s
+              AND EXISTS (SELECT 1 FROM acc)
+            RETURNING id
+        )"""  # noqa: S608 - table name is ours
+        budget_guard = " WHERE 1 / (SELECT count(*) FROM bud) = 1"
     # Every part of a data-modifying CTE runs, so the UPDATE itself is guarded on the revenue
     # account existing: otherwise it could reserve credits with no transfer row to show for it.
     # RETURNING also reads the account's `alerts_enabled` from the UPDATE's own result (a
@@ -141,26 +214,32 @@ def _hold_single_statement(
                   OR credits_posted - debits_posted - debits_pending >= %(amount)s)
             RETURNING id, credits_posted - debits_posted - debits_pending AS available,
                 alerts_enabled
-        )
+        ){budget_step}
         INSERT INTO {transfers} (uid, debit_account_id, credit_account_id, amount, kind, phase,
-            idempotency_key, job_id, reason, reference, balance_after, expires_at, created_at)
+            idempotency_key, job_id, reason, reference, balance_after, expires_at, created_at,
+            budget_usage_id)
         SELECT %(uid)s, acc.id, revenue.id, %(amount)s, %(kind)s, %(phase)s,
             %(idempotency_key)s, %(job_id)s, '', '', acc.available, %(expires_at)s,
-            %(created_at)s
-        FROM acc, revenue
+            %(created_at)s, %(budget_usage_id)s
+        FROM acc, revenue{budget_guard}
         RETURNING id, debit_account_id, credit_account_id, balance_after,
             (SELECT alerts_enabled FROM acc)
     """  # noqa: S608 - table names are ours; values are parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, row)
-        result = cursor.fetchone()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, row)
+            result = cursor.fetchone()
+    except DataError:
+        if budget is None:
+            raise
+        raise _Refused from None
     if result is None:
         # Not enough credits, or the revenue account did not exist yet when the statement ran
         # (the first hold ever, possibly racing another): make sure it exists, try once more.
         if retried:
             return None
         system_account(code=SYSTEM_REVENUE)
-        return _hold_single_statement(user=user, fields=fields, retried=True)
+        return _hold_single_statement(user=user, fields=fields, budget=budget, retried=True)
     transfer_id, debit_account_id, credit_account_id, balance_after, alerts_enabled = result
     metrics.ledger_entry_on_commit(kind=str(fields["kind"]), amount=int(fields["amount"]))  # type: ignore[call-overload]
     if alerts_enabled:
@@ -199,6 +278,8 @@ def _resolve(*, hold: Transfer, capture: int, kind: str, reason: str) -> Resolut
             debits_pending=-hold.amount,
             debits_posted=capture,
         )
+        if hold.budget_usage_id is not None:
+            key_budget_give_back(usage_id=hold.budget_usage_id, amount=hold.amount - capture)
         phase = Transfer.Phase.POST_PENDING if capture else Transfer.Phase.VOID_PENDING
         metrics.ledger_entry_on_commit(kind=kind, amount=capture or hold.amount)
         transfer = Transfer.objects.create(

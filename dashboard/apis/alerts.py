@@ -27,6 +27,7 @@ from outbound.errors import CallbackUrlInvalid
 from outbound.selectors import account_callback_url_get
 from outbound.services import account_callback_url_set
 from veosaas.api import envelope
+from veosaas.strict import int_parse
 
 
 class AlertOutputSerializer(serializers.ModelSerializer):
@@ -36,6 +37,7 @@ class AlertOutputSerializer(serializers.ModelSerializer):
             "id",
             "metric",
             "threshold",
+            "api_key_id",
             "email",
             "webhook",
             "active",
@@ -53,6 +55,7 @@ ALERT_SCHEMA = {
         "id": {"type": "integer"},
         "metric": {"type": "string", "enum": UsageAlert.Metric.values},
         "threshold": {"type": "integer"},
+        "api_key_id": {"type": "integer", "nullable": True},
         "email": {"type": "boolean"},
         "webhook": {"type": "boolean"},
         "active": {"type": "boolean"},
@@ -67,15 +70,19 @@ ALERT_NOT_FOUND = "alert: no alert with this id"
 
 
 def _alert_id(value: str) -> int | None:
-    return int(value) if value.isdigit() and len(value) <= 18 else None
+    number = int_parse(value)  # ASCII digits within a bigint (never "²")
+    return number if number is not None and number >= 0 else None
 
 
 class AlertListCreateApi(AccountApi):
     """GET/POST /api/v1/account/alerts."""
 
+    key_scope = "manage"
+
     class AlertCreateInputSerializer(serializers.Serializer):
         metric = serializers.ChoiceField(choices=UsageAlert.Metric.values)
         threshold = serializers.IntegerField(min_value=0, max_value=THRESHOLD_MAX)
+        key = serializers.IntegerField(required=False, min_value=1)
         email = serializers.BooleanField(required=False, default=True)
         webhook = serializers.BooleanField(required=False, default=True)
 
@@ -92,7 +99,9 @@ class AlertListCreateApi(AccountApi):
         tags=["account"],
         summary="Create a usage alert",
         description="`available_below`: available credits < threshold; `used_today_above`: "
-        "credits captured since local midnight > threshold. Notified once per "
+        "credits captured since local midnight > threshold; `key_budget_used_above` "
+        "(with `key`: an API key id): percent of that key's budget used this period > "
+        "threshold. Notified once per "
         "crossing by email and, when a callback URL is set, by a signed webhook.",
         request=AlertCreateInputSerializer,
         responses={200: ok(ALERT_SCHEMA), 401: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},
@@ -100,6 +109,7 @@ class AlertListCreateApi(AccountApi):
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         data = validated(self.AlertCreateInputSerializer(data=request.data))
+        data["api_key_id"] = data.pop("key", None)
         try:
             alert = alert_create(user=request.user, **data)
         except AlertInvalid as exc:
@@ -109,6 +119,8 @@ class AlertListCreateApi(AccountApi):
 
 class AlertDetailApi(AccountApi):
     """GET/PATCH/DELETE /api/v1/account/alerts/<id>."""
+
+    key_scope = "manage"
 
     class AlertPatchSerializer(serializers.Serializer):
         threshold = serializers.IntegerField(required=False, min_value=0, max_value=THRESHOLD_MAX)
@@ -178,6 +190,8 @@ class AlertDetailApi(AccountApi):
 
 class CallbackUrlApi(AccountApi):
     """GET/PUT /api/v1/account/callback-url: where account events (usage alerts) are POSTed."""
+
+    key_scope = "manage"
 
     class CallbackUrlSerializer(serializers.Serializer):
         url = serializers.CharField(allow_blank=True, max_length=2048, trim_whitespace=True)

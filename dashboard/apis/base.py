@@ -9,17 +9,20 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
-from accounts.authentication import BearerApiKeyAuthentication
+from accounts.authentication import BearerApiKeyAuthentication, KeyScopePermission
 from veosaas.api import EnvelopeApi, first_error
 
 
 class CustomerApi(EnvelopeApi):
-    """Authenticated with `Authorization: Bearer <api key>`; answers in our envelope."""
+    """Authenticated with `Authorization: Bearer <api key>`; answers in our envelope. The key
+    needs the view's scope (`key_scope`; else `read` for GET, `generate` otherwise)."""
 
     authentication_classes = [BearerApiKeyAuthentication]
+    permission_classes = [IsAuthenticated, KeyScopePermission]
 
 
 class Unprocessable(exceptions.APIException):

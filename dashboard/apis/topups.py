@@ -35,6 +35,8 @@ class CreditPackListApi(CustomerApi):
 
 
 class CheckoutSessionCreateApi(CustomerApi):
+    key_scope = "manage"  # spends the account's money
+
     class InputSerializer(serializers.Serializer):
         pack = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
 

@@ -19,8 +19,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from accounts.selectors import api_key_get, api_key_list
 from accounts.typing import AuthenticatedRequest
-from billing.usage import local_today, usage_time_zone
+from billing.selectors import key_budgets_used
+from billing.usage import local_day_start, local_today, usage_time_zone
 from dashboard.apis.base import (
     ENVELOPE_ERROR,
     AccountApi,
@@ -40,6 +42,7 @@ from dashboard.selectors import (
     usage_records_iter,
     usage_records_page,
 )
+from generation.selectors import usage_by_key
 from veosaas.api import envelope
 from veosaas.http import csv_stream
 
@@ -129,6 +132,7 @@ class UsageListApi(AccountApi):
     class QuerySerializer(RangeSerializer):
         kind = serializers.CharField(required=False, max_length=200)
         job_id = serializers.CharField(required=False, max_length=100)
+        key = serializers.IntegerField(required=False, min_value=1)
         limit = serializers.IntegerField(
             required=False, min_value=1, max_value=USAGE_PAGE_MAX, default=50
         )
@@ -160,6 +164,7 @@ class UsageListApi(AccountApi):
             OpenApiParameter("to", str, description="ISO date (whole day) or date-time"),
             OpenApiParameter("kind", str, description="comma-separated kinds"),
             OpenApiParameter("job_id", str, description="job UUID or veo3api taskId"),
+            OpenApiParameter("key", int, description="API key id: entries of its jobs"),
             OpenApiParameter("limit", int, description="1-200, default 50"),
             OpenApiParameter("cursor", str, description="`next_cursor` of the previous page"),
             OpenApiParameter("format", str, enum=["json", "csv"]),
@@ -182,12 +187,16 @@ class UsageListApi(AccountApi):
     )
     def get(self, request: AuthenticatedRequest) -> Response | StreamingHttpResponse:
         params = validated(self.QuerySerializer(data=request.query_params))
+        key_id = params.get("key")
+        if key_id is not None and api_key_get(user=request.user, key_id=key_id) is None:
+            raise Unprocessable("key: no API key with this id")
         try:
             query = usage_query_build(
                 start=params.get("from"),
                 end=params.get("to"),
                 kinds=params.get("kind"),
                 job_id=params.get("job_id"),
+                api_key_id=key_id,
             )
             if params["format"] == "csv":
                 return _usage_csv(usage_records_iter(user=request.user, query=query))
@@ -203,6 +212,15 @@ class UsageListApi(AccountApi):
                 "time_zone": settings.TIME_ZONE,
             }
         )
+
+
+def _local_day(value: date | datetime | None) -> date | None:
+    """A date parameter as a local day of the usage time zone (date-times converted)."""
+    if isinstance(value, datetime):
+        zone = usage_time_zone()
+        aware = value if timezone.is_aware(value) else value.replace(tzinfo=zone)
+        return aware.astimezone(zone).date()
+    return value
 
 
 class UsageDailyApi(AccountApi):
@@ -250,19 +268,8 @@ class UsageDailyApi(AccountApi):
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         params = validated(RangeSerializer(data=request.query_params))
-        zone = usage_time_zone()
-
-        def day(value: date | datetime | None) -> date | None:
-            if isinstance(value, datetime):
-                return (
-                    (value if timezone.is_aware(value) else value.replace(tzinfo=zone))
-                    .astimezone(zone)
-                    .date()
-                )
-            return value
-
-        last = day(params.get("to")) or local_today()
-        first = day(params.get("from")) or last - timedelta(days=self.DEFAULT_DAYS - 1)
+        last = _local_day(params.get("to")) or local_today()
+        first = _local_day(params.get("from")) or last - timedelta(days=self.DEFAULT_DAYS - 1)
         try:
             days = usage_daily(user=request.user, first=first, last=last)
         except UsageQueryInvalid as exc:
@@ -282,5 +289,109 @@ class UsageDailyApi(AccountApi):
                     }
                     for d in days
                 ],
+            }
+        )
+
+
+class UsageByKeyApi(AccountApi):
+    """GET /api/v1/account/usage/keys: per-key totals (spend per key)."""
+
+    DEFAULT_DAYS = 30
+
+    @extend_schema(
+        tags=["account"],
+        summary="Usage per API key",
+        description="Per key: jobs submitted and credits charged between `from` and `to` "
+        "(local days in `time_zone`; default the last 30 days), and the key's budget and "
+        "what is counted on it this period. `api_key_id` null: jobs from the dashboard.",
+        parameters=[
+            OpenApiParameter("from", str, description="ISO date"),
+            OpenApiParameter("to", str, description="ISO date (inclusive)"),
+        ],
+        responses={
+            200: ok(
+                {
+                    "type": "object",
+                    "properties": {
+                        "from": {"type": "string", "format": "date"},
+                        "to": {"type": "string", "format": "date"},
+                        "time_zone": {"type": "string"},
+                        "keys": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "api_key_id": {"type": "integer", "nullable": True},
+                                    "name": {"type": "string", "nullable": True},
+                                    "prefix": {"type": "string", "nullable": True},
+                                    "jobs": {"type": "integer"},
+                                    "credits_charged": {"type": "integer"},
+                                    "budget_credits": {"type": "integer", "nullable": True},
+                                    "budget_period": {"type": "string", "nullable": True},
+                                    "budget_used": {"type": "integer", "nullable": True},
+                                },
+                            },
+                        },
+                    },
+                }
+            ),
+            401: ENVELOPE_ERROR,
+            422: ENVELOPE_ERROR,
+        },
+        operation_id="account_usage_keys",
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        params = validated(RangeSerializer(data=request.query_params))
+        last = _local_day(params.get("to")) or local_today()
+        first = _local_day(params.get("from")) or last - timedelta(days=self.DEFAULT_DAYS - 1)
+        if first > last:
+            raise Unprocessable("from: must not be after to")
+        totals = {
+            t.api_key_id: t
+            for t in usage_by_key(
+                user=request.user,
+                start=local_day_start(first),
+                end=local_day_start(last + timedelta(days=1)),
+            )
+        }
+        keys = list(api_key_list(user=request.user))
+        used = key_budgets_used(api_keys=keys)
+        rows = []
+        for key in keys:
+            total = totals.pop(key.pk, None)
+            if total is None and key.revoked_at is not None:
+                continue
+            rows.append(
+                {
+                    "api_key_id": key.pk,
+                    "name": key.name,
+                    "prefix": key.prefix,
+                    "jobs": total.jobs if total else 0,
+                    "credits_charged": total.credits_charged if total else 0,
+                    "budget_credits": key.budget_credits,
+                    "budget_period": key.budget_period if key.budget_credits else None,
+                    "budget_used": used[key.pk] if key.budget_credits else None,
+                }
+            )
+        dashboard = totals.pop(None, None)
+        if dashboard is not None:
+            rows.append(
+                {
+                    "api_key_id": None,
+                    "name": None,
+                    "prefix": None,
+                    "jobs": dashboard.jobs,
+                    "credits_charged": dashboard.credits_charged,
+                    "budget_credits": None,
+                    "budget_period": None,
+                    "budget_used": None,
+                }
+            )
+        return envelope(
+            {
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "time_zone": settings.TIME_ZONE,
+                "keys": rows,
             }
         )

@@ -21,18 +21,22 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import api_key_get, api_key_list
 from accounts.services import (
+    ApiKeyLimitsInvalid,
     api_key_create,
     api_key_revoke,
     api_key_touch,
 )
 from accounts.typing import AuthenticatedHttpRequest
+from billing.selectors import key_budgets_used
 from dashboard.forms import (
     ApiKeyCreateForm,
     ApiKeyLoginForm,
+    ApiKeySettingsForm,
     EmailAuthenticationForm,
     SignupForm,
 )
 from dashboard.services import user_signup
+from generation.services import api_key_settings_update
 from outbound.services import webhook_secret_get_or_create, webhook_secret_rotate
 from veosaas.http import public_base_url
 from veosaas.middleware import DISPLAY_TIME_ZONE_COOKIE
@@ -80,7 +84,7 @@ def api_key_login(request: HttpRequest) -> HttpResponse:
     """
     if request.method == "GET":
         return redirect("dashboard:login")
-    form = ApiKeyLoginForm(request.POST)
+    form = ApiKeyLoginForm(request.POST, request=request)
     if form.is_valid() and form.key is not None:
         api_key_touch(api_key=form.key)
         login(request, form.key.user, backend=MODEL_BACKEND)
@@ -129,11 +133,13 @@ def _keys_page(
     created: Any = None,
     status: int = 200,
 ) -> HttpResponse:
+    keys = list(api_key_list(user=request.user))
+    used = key_budgets_used(api_keys=keys)  # spend against the budget this period
     return render(
         request,
         "accounts/keys.html",
         {
-            "keys": api_key_list(user=request.user),
+            "keys": [(key, used[key.pk]) for key in keys],
             "form": form,
             "created": created,
             "webhook_secret": webhook_secret_get_or_create(user=request.user),
@@ -162,6 +168,39 @@ def api_keys(request: AuthenticatedHttpRequest) -> HttpResponse:
         return _keys_page(request, form=form, status=400)
     return _keys_page(
         request, form=ApiKeyCreateForm(), created=request.session.pop(NEW_KEY_SESSION, None)
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_key_edit(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
+    """A key's scopes and limits: the form, and on POST the change through the same service as
+    the keys API (audited, errors next to the field)."""
+    user = request.user
+    api_key = api_key_get(user=user, key_id=key_id)
+    if api_key is None or api_key.revoked_at is not None:
+        raise Http404("no such key")
+    form = ApiKeySettingsForm.for_key(api_key, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            api_key_settings_update(
+                api_key=api_key, changes=form.cleaned_data, actor=user, via="dashboard"
+            )
+        except ApiKeyLimitsInvalid as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("The key %(name)s was saved.") % {"name": api_key.masked})
+            return redirect(reverse("dashboard:keys") + f"#key-{api_key.pk}")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "accounts/key_edit.html",
+        {
+            "key": api_key,
+            "form": form,
+            "budget_used": key_budgets_used(api_keys=[api_key])[api_key.pk],
+        },
+        status=status,
     )
 
 

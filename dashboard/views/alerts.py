@@ -18,11 +18,18 @@ from billing.alerts import (
     alert_create,
     alert_delete,
 )
+from billing.models import UsageAlert
 from billing.selectors import alert_deliveries_recent, alerts_for_user
-from dashboard.forms import METRIC_LABELS, AlertCreateForm, CallbackUrlForm
+from dashboard.forms import KEY_METRIC_LABEL, METRIC_LABELS, AlertCreateForm, CallbackUrlForm
 from outbound.errors import CallbackUrlInvalid
 from outbound.selectors import account_callback_url_get
 from outbound.services import account_callback_url_set
+
+
+def _alert_label(alert: UsageAlert) -> str:
+    if alert.metric == UsageAlert.Metric.KEY_BUDGET_USED_ABOVE and alert.api_key is not None:
+        return str(KEY_METRIC_LABEL % {"name": alert.api_key.name})
+    return str(METRIC_LABELS.get(alert.metric, alert.metric))
 
 
 def _alerts_render(
@@ -32,10 +39,7 @@ def _alerts_render(
     url_form: CallbackUrlForm,
     status: int = 200,
 ) -> HttpResponse:
-    alerts = [
-        {"alert": a, "label": METRIC_LABELS.get(a.metric, a.metric)}
-        for a in alerts_for_user(user=request.user)
-    ]
+    alerts = [{"alert": a, "label": _alert_label(a)} for a in alerts_for_user(user=request.user)]
     return render(
         request,
         "dashboard/alerts.html",

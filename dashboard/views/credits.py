@@ -30,6 +30,7 @@ from billing.selectors import (
 from billing.services import topup_checkout_create, topup_fulfil_from_stripe
 from billing.stripe_client import StripeNotFound, StripeUnavailable, is_configured
 from veosaas.http import csv_stream, public_base_url
+from veosaas.strict import int_parse
 
 # Checkout Session ids are `cs_` + letters, digits and underscores; anything else is refused
 # before it reaches a Stripe URL.
@@ -153,8 +154,8 @@ def credits_page(request: AuthenticatedHttpRequest) -> HttpResponse:
 def credits_buy(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Start a Stripe Checkout for a pack and send the browser to Stripe's page."""
     pack_id = request.POST.get("pack", "")
-    valid = pack_id.isdigit() and len(pack_id) <= 18  # within a bigint
-    pack = credit_pack_get(pack_id=int(pack_id)) if valid else None
+    number = int_parse(pack_id)  # ASCII digits within a bigint
+    pack = credit_pack_get(pack_id=number) if number is not None and number > 0 else None
     if pack is None:
         messages.error(request, _("This credit pack does not exist."))
         return redirect("dashboard:credits")

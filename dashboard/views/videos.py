@@ -1,9 +1,8 @@
 """The customer dashboard's video pages (server-rendered, session login): home, new video, the
-live price, job history and a job's page.
-
-Views parse a form, call generation/billing services and selectors, and render. The JSON
-endpoints (`price`, `status`) serve the pages' small scripts with the session: they are read
-only (GET), so CSRF does not apply; every form that writes is a CSRF-protected POST.
+live price, job history and a job's page. Views parse a form, call generation/billing services
+and selectors, and render. The JSON endpoints (`price`, `status`) serve the pages' small
+scripts with the session: they are read only (GET), so CSRF does not apply; every form that
+writes is a CSRF-protected POST.
 """
 
 from __future__ import annotations
@@ -51,6 +50,7 @@ from generation.services import (
     ImageInput,
     JobSpec,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
     job_submit,
     upload_create,
@@ -276,7 +276,7 @@ def _submit(request: AuthenticatedHttpRequest, form: VideoForm) -> Job | None:
             )
             % {"limit": exc.limit, "zone": settings.TIME_ZONE},
         )
-    except RateLimited as exc:
+    except (RateLimited, LimitsUnavailable) as exc:  # (limits that cannot be checked: refused)
         form.add_error(
             None,
             _("Too many requests. Try again in %(seconds)d seconds.")

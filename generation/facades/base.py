@@ -17,10 +17,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import KeyScopePermission
 from accounts.typing import AuthenticatedRequest
 from billing.errors import InsufficientCredits
 from generation.errors import JobValidationError, SubmitRefused
 from generation.facades.common import FieldError
+from veosaas.strict import request_error_translate
 
 # A rule turns a refusal into what the facade raises (its error class or a FieldError).
 ErrorRule = Callable[["FacadeApi", Any], Exception]
@@ -45,9 +47,13 @@ def validation_rule(field_names: Mapping[str, str]) -> ErrorRule:
 class FacadeApi(APIView):
     """One facade endpoint. Subclasses set `authentication_classes`, `error_table` and
     implement `render_exception` (the facade's whole error envelope). A view may set
-    `self.field_aliases` before submitting, to name fields as this request spelled them."""
+    `self.field_aliases` before submitting, to name fields as this request spelled them.
 
-    permission_classes = [IsAuthenticated]
+    An API key needs the endpoint's scope (accounts.authentication.required_scope: `read` for
+    GET, `generate` for POST unless the view sets `key_scope`); without it the facade answers
+    403 in its own format."""
+
+    permission_classes = [IsAuthenticated, KeyScopePermission]
     request: AuthenticatedRequest
     # Refusal class -> rule; looked up along the refusal's class hierarchy.
     error_table: ClassVar[Mapping[type[Exception], ErrorRule]] = {}
@@ -62,6 +68,8 @@ class FacadeApi(APIView):
         return exc
 
     def handle_exception(self, exc: Exception) -> Response:
+        # Django's request limits (too large, too many fields/files) as the facade's 4xx.
+        exc = request_error_translate(exc)
         if isinstance(exc, REFUSALS):
             exc = self.refusal_translate(exc)
         return self.render_exception(exc)

@@ -173,7 +173,7 @@ class GenerateApi(CodefastView):
     def post(self, request: AuthenticatedRequest) -> Response:
         user = request.user
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > body_limit():
+        if length.isascii() and length.isdigit() and int(length) > body_limit():
             limit = settings.CODEFAST_IMAGE_MAX_BYTES
             raise CodefastError(
                 413,

@@ -16,7 +16,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,16 +23,17 @@ from rest_framework.response import Response
 from accounts.authentication import HeaderApiKeyAuthentication
 from accounts.models import User
 from billing.catalog import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO, DEFAULT_DURATION, DURATIONS
-from billing.errors import InsufficientCredits
+from billing.errors import InsufficientCredits, KeyBudgetExceeded
 from generation.errors import (
     ConcurrencyLimited,
     DailyLimitReached,
     IdempotencyKeyReused,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
 )
 from generation.facades.base import ErrorRule, FacadeApi, validation_rule
-from generation.facades.common import FieldError
+from generation.facades.common import FieldError, StrictJSONParser, int_parse
 from generation.selectors import daily_limit_resets_at, daily_usage
 
 logger = logging.getLogger(__name__)
@@ -100,16 +100,32 @@ def _insufficient(view: FacadeApi, exc: InsufficientCredits) -> Exception:
     )
 
 
+def _key_budget(view: FacadeApi, exc: KeyBudgetExceeded) -> Exception:
+    return CodefastError(
+        402, str(exc), {"required_credits": exc.required, "available_credits": exc.available}
+    )
+
+
 def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     return CodefastError(
-        429, "Rate limit exceeded", limits(view.request.user), {"Retry-After": str(exc.retry_after)}
+        429,
+        "Rate limit exceeded for this API key" if exc.per_key else "Rate limit exceeded",
+        limits(view.request.user),
+        {"Retry-After": str(exc.retry_after)},
+    )
+
+
+def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
+    return CodefastError(
+        503, "Service temporarily unavailable", None, {"Retry-After": str(exc.retry_after)}
     )
 
 
 def _concurrency_limited(view: FacadeApi, exc: ConcurrencyLimited) -> Exception:
     return CodefastError(
         429,
-        f"Too many jobs in progress: at most {exc.limit} may be queued or running",
+        f"Too many jobs in progress{' for this API key' if exc.per_key else ''}: at most "
+        f"{exc.limit} may be queued or running",
         limits(view.request.user),
         {"Retry-After": str(exc.retry_after)},
     )
@@ -124,7 +140,9 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     JobValidationError: validation_rule(FIELD_NAMES),
     DailyLimitReached: _daily_limit,
     InsufficientCredits: _insufficient,
+    KeyBudgetExceeded: _key_budget,
     RateLimited: _rate_limited,
+    LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _concurrency_limited,
     IdempotencyKeyReused: _key_reused,
 }
@@ -133,7 +151,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
 class CodefastView(FacadeApi):
     authentication_classes = [HeaderApiKeyAuthentication]
     error_table = ERROR_TABLE
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JsonAlways
 
@@ -187,8 +205,8 @@ def parse_duration(body: dict[str, Any]) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str):
+        number = int_parse(value)
     if number is None or number not in DURATIONS:
         raise FieldError("duration_seconds", f"must be between {DURATIONS[0]} and {DURATIONS[-1]}")
     return number

@@ -1,6 +1,8 @@
 """Plumbing shared by the facades: request parsing helpers that raise one error type.
 
 Each facade turns `FieldError` into its own error envelope; nothing here knows a wire format.
+Strings and integers go through the one strict parser (veosaas/strict.py): no NUL or unpaired
+surrogate reaches the database, integers are ASCII digits of bounded length.
 """
 
 from __future__ import annotations
@@ -10,12 +12,21 @@ from typing import Any
 from django.http import QueryDict
 from rest_framework.request import Request
 
+from veosaas.strict import FieldError, StrictJSONParser, int_parse, text_check
 
-class FieldError(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field} {message}")
-        self.field = field
-        self.message = message
+__all__ = [
+    "FieldError",
+    "StrictJSONParser",
+    "idempotency_key",
+    "int_parse",
+    "json_object",
+    "optional_bool",
+    "optional_int",
+    "optional_str",
+    "optional_str_list",
+    "required_str",
+    "strict_int",
+]
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -39,7 +50,7 @@ def optional_str(body: dict[str, Any], field: str, *, max_length: int = 10_000) 
         raise FieldError(field, "must be a string")
     if len(value) > max_length:
         raise FieldError(field, f"must be at most {max_length} characters")
-    return value.strip()
+    return text_check(field, value).strip()
 
 
 def required_str(body: dict[str, Any], field: str, *, max_length: int = 10_000) -> str:
@@ -55,6 +66,8 @@ def optional_str_list(body: dict[str, Any], field: str, *, max_items: int = 3) -
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise FieldError(field, "must be an array of strings")
+    for index, item in enumerate(value):
+        text_check(f"{field}[{index}]", item)
     cleaned = [v.strip() for v in value if v.strip()]
     if len(cleaned) > max_items:
         raise FieldError(field, f"must have at most {max_items} items")
@@ -67,10 +80,19 @@ def optional_int(body: dict[str, Any], field: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise FieldError(field, "must be an integer")
+    return strict_int(field, value)
+
+
+def strict_int(field: str, value: Any) -> int:
+    """An int, or a string of ASCII digits (optional sign, at most 18 digits); else FieldError."""
+    if isinstance(value, bool):
+        raise FieldError(field, "must be an integer")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        parsed = int_parse(value)
+        if parsed is not None:
+            return parsed
     raise FieldError(field, "must be an integer")
 
 
@@ -91,4 +113,4 @@ def idempotency_key(request: Request) -> str | None:
         return None
     if len(value) > 255:
         raise FieldError("Idempotency-Key", "must be at most 255 characters")
-    return value
+    return text_check("Idempotency-Key", value)

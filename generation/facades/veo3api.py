@@ -1,7 +1,8 @@
 """The veo3api.ai / kie.ai Veo API (contracts/veo3api.md): Bearer auth, `{code, msg, data}`.
 
-Codes (carried in the body, HTTP 200 by default — README A1; VEO3API_HTTP_ERROR_STATUS mirrors
-them as HTTP statuses): 200 success; 400 content/input problem and "1080P is processing…";
+Codes (carried in the body and, by default, as the HTTP status too; VEO3API_HTTP_ERROR_STATUS=0
+sends every error in an HTTP 200 body like the vendor — README A1): 200 success; 400
+content/input problem and "1080P is processing…";
 401 authentication; 402 insufficient credits; 405 wrong method; 422 validation (the message
 names the field), unknown task ("record is null."), records older than 14 days, source not
 successful, 4K already requested; 429 rate or concurrency limit (with Retry-After); 500
@@ -42,6 +43,7 @@ from generation.facades.common import (
     optional_str,
     optional_str_list,
     required_str,
+    strict_int,
 )
 from generation.facades.veo3api_base import (
     EXTEND_MODELS,
@@ -199,13 +201,13 @@ class RecordInfoApi(Veo3ApiView):
 def _index(value: Any) -> int:
     if value is None or value == "":
         return 0
-    if isinstance(value, bool) or not (
-        isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
-    ):
+    try:
+        number = strict_int("index", value)
+    except FieldError:
+        number = -1
+    if number < 0:
         raise FieldError("index", "must be a whole number of 0 or more")
-    if int(value) < 0:
-        raise FieldError("index", "must be a whole number of 0 or more")
-    return int(value)
+    return number
 
 
 class Get1080pVideoApi(Veo3ApiView):
@@ -218,6 +220,8 @@ class Get1080pVideoApi(Veo3ApiView):
     call answers code 400 "1080P is processing…", then code 200 with `data.resultUrl`. An
     optional `callBackUrl` query parameter (our addition) gets the upgrade's own callback.
     """
+
+    key_scope = "generate"  # an upgrade, though a GET
 
     def get(self, request: AuthenticatedRequest) -> Response:
         params = request.query_params
@@ -321,6 +325,8 @@ class CreditApi(Veo3ApiView):
 class DownloadUrlApi(Veo3ApiView):
     """POST /api/v1/common/download-url: a link to one of the account's files of this
     service, valid for 20 minutes (a signed, timestamped token); foreign URLs → 422."""
+
+    key_scope = "read"  # a download, though a POST
 
     def post(self, request: AuthenticatedRequest) -> Response:
         body = json_object(request)

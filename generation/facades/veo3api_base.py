@@ -17,12 +17,13 @@ from rest_framework.response import Response
 from accounts.authentication import BearerApiKeyAuthentication
 from accounts.models import User
 from billing.catalog import Tier
-from billing.errors import InsufficientCredits
+from billing.errors import InsufficientCredits, KeyBudgetExceeded
 from generation.errors import (
     MSG_INTERNAL,
     ConcurrencyLimited,
     IdempotencyKeyReused,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
     UpgradeRefused,
 )
@@ -56,7 +57,7 @@ TEXT, FIRST_LAST, REFERENCE = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", 
 SEED_RANGE = (10000, 99999)
 TASK_ID_MAX = 64
 _TASK_ID_RE = re.compile(r"^(?:veo_extend_task_|veo_task_)?([0-9a-f]{32})$")
-# README A1: with VEO3API_HTTP_ERROR_STATUS, the HTTP status for each body code.
+# The HTTP status for each body code (VEO3API_HTTP_ERROR_STATUS, on by default; README A1).
 _HTTP_STATUS = {455: 503, 501: 500, 505: 503}
 # Job field names in service errors → the request field a veo3api client sent.
 FIELD_NAMES = {
@@ -95,11 +96,25 @@ def _insufficient(view: FacadeApi, exc: InsufficientCredits) -> Exception:
     return Veo3ApiError(402, MSG_CREDITS)
 
 
+def _key_budget(view: FacadeApi, exc: KeyBudgetExceeded) -> Exception:
+    return Veo3ApiError(402, str(exc))
+
+
 def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
     return Veo3ApiError(
         429,
-        f"Rate limit exceeded: at most {exc.decision.limit} generation requests per "
-        f"{exc.decision.window} seconds.",
+        f"Rate limit exceeded{' for this API key' if exc.per_key else ''}: at most "
+        f"{exc.decision.limit} generation requests per {exc.decision.window} seconds.",
+        None,
+        {"Retry-After": str(exc.retry_after)},
+    )
+
+
+def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
+    # 455 is the vendor's "service unavailable" code (HTTP 503 when statuses are real).
+    return Veo3ApiError(
+        455,
+        "Service temporarily unavailable, please retry shortly.",
         None,
         {"Retry-After": str(exc.retry_after)},
     )
@@ -108,7 +123,8 @@ def _rate_limited(view: FacadeApi, exc: RateLimited) -> Exception:
 def _concurrency_limited(view: FacadeApi, exc: ConcurrencyLimited) -> Exception:
     return Veo3ApiError(
         429,
-        f"Too many concurrent tasks: at most {exc.limit} may be queued or running.",
+        f"Too many concurrent tasks{' for this API key' if exc.per_key else ''}: at most "
+        f"{exc.limit} may be queued or running.",
         None,
         {"Retry-After": str(exc.retry_after)},
     )
@@ -129,7 +145,9 @@ def _upgrade_refused(view: FacadeApi, exc: UpgradeRefused) -> Exception:
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     JobValidationError: validation_rule(FIELD_NAMES),
     InsufficientCredits: _insufficient,
+    KeyBudgetExceeded: _key_budget,
     RateLimited: _rate_limited,
+    LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _concurrency_limited,
     IdempotencyKeyReused: _key_reused,
     UpgradeRefused: _upgrade_refused,

@@ -18,12 +18,18 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from accounts.authentication import BearerApiKeyAuthentication
-from accounts.selectors import ApiKeyInvalid, api_key_authenticate, api_key_cache_key
+from accounts.authentication import BearerApiKeyAuthentication, scope_denied_message
+from accounts.models import Scope
+from accounts.selectors import (
+    ApiKeyInvalid,
+    api_key_address_allowed,
+    api_key_authenticate,
+    api_key_cache_keys,
+)
 from accounts.services import api_key_touch
 from accounts.typing import AuthenticatedRequest
 from billing.catalog import ASPECT_RATIOS
-from billing.errors import InsufficientCredits
+from billing.errors import InsufficientCredits, KeyBudgetExceeded
 from generation import images
 from generation.delivery import job_poster_url, job_video_url, upload_url
 from generation.facades.base import ErrorRule, FacadeApi, validation_rule
@@ -43,11 +49,13 @@ from generation.services import (
     ImageInput,
     JobSpec,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
     job_submit,
     upload_create,
 )
 from generation.snapshots import job_snapshot_get, snapshot_id, snapshot_key
+from veosaas.http import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +119,19 @@ def _insufficient(view: FacadeApi, exc: InsufficientCredits) -> Exception:
     )
 
 
+def _key_budget(view: FacadeApi, exc: KeyBudgetExceeded) -> Exception:
+    return Veo3o1Error(1001, str(exc), 402, {"required": exc.required, "current": exc.available})
+
+
 def _limited(view: FacadeApi, exc: RateLimited | ConcurrencyLimited) -> Exception:
     return Veo3o1Error(
         1003, "Rate limit exceeded", 429, None, {"Retry-After": str(exc.retry_after)}
+    )
+
+
+def _unavailable(view: FacadeApi, exc: LimitsUnavailable) -> Exception:
+    return Veo3o1Error(
+        5000, "Service temporarily unavailable", 503, None, {"Retry-After": str(exc.retry_after)}
     )
 
 
@@ -125,7 +143,9 @@ def _key_reused(view: FacadeApi, exc: IdempotencyKeyReused) -> Exception:
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     JobValidationError: validation_rule(FIELD_NAMES),
     InsufficientCredits: _insufficient,
+    KeyBudgetExceeded: _key_budget,
     RateLimited: _limited,
+    LimitsUnavailable: _unavailable,
     ConcurrencyLimited: _limited,
     IdempotencyKeyReused: _key_reused,
 }
@@ -289,12 +309,12 @@ class VideoStatusApi(Veo3o1View):
 
     def get(self, request: HttpRequest, uuid: str) -> HttpResponse:
         parts = request.META.get("HTTP_AUTHORIZATION", "").split()
-        key = api_key_cache_key(parts[1]) if len(parts) == 2 else None
-        if key is None or parts[0].lower() != "bearer":
+        keys = api_key_cache_keys(parts[1]) if len(parts) == 2 else []
+        if not keys or parts[0].lower() != "bearer":
             return _auth_failed()
         # The key's and the job's cache entries in one round trip (one MGET on Redis).
         job_id = snapshot_id(uuid)
-        wanted = [key]
+        wanted = list(keys)
         if job_id is not None:
             wanted.append(snapshot_key(job_id))
         prefetched = cache.get_many(wanted)
@@ -302,6 +322,11 @@ class VideoStatusApi(Veo3o1View):
             api_key = api_key_authenticate(token=parts[1], prefetched=prefetched)
         except ApiKeyInvalid:
             return _auth_failed()
+        # What BearerApiKeyAuthentication and KeyScopePermission check on every other endpoint.
+        if not api_key_address_allowed(api_key=api_key, address=client_ip(request)):
+            return _auth_failed()
+        if not api_key.has_scope(Scope.READ):
+            return plain_envelope(1000, scope_denied_message(Scope.READ), None, 403)
         api_key_touch(api_key=api_key)
         job = job_snapshot_get(user_id=api_key.user_id, job_id=job_id, prefetched=prefetched)
         if job is None:

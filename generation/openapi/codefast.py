@@ -46,7 +46,7 @@ CODEFAST_OPERATIONS = {
         request={
             "application/json": obj(
                 {
-                    "prompt": string(),
+                    "prompt": string(minLength=1, maxLength=5000),
                     "aspect_ratio": string(enum=["16:9", "9:16"], default="16:9"),
                     "duration_seconds": integer(enum=[4, 6, 8], default=8),
                     "image": string(),

@@ -155,4 +155,29 @@ def postprocess_schema(
     )
     if base:
         result["servers"] = [{"url": base}]
+    _document_edge_answers(result)
     return result
+
+
+def _document_edge_answers(result: Schema) -> None:
+    """What every operation can answer besides its own table, so the schema matches the wire
+    (schemathesis checks it in CI): a body that is not acceptable JSON, too large or of another
+    media type (400, 413, 415; veosaas/strict.py), and 503 where a 429 is possible (limits
+    that cannot be checked fail closed). Each reuses the operation's own error envelope."""
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.get("responses") if isinstance(operation, dict) else None
+            if not responses:
+                continue
+            errors = [responses[code] for code in sorted(responses) if code.startswith("4")]
+            if not errors:
+                continue
+            if "requestBody" in operation:
+                for code in ("400", "413", "415"):
+                    responses.setdefault(code, errors[0])
+            if "429" in responses:
+                responses.setdefault("503", responses["429"])
+    usage = result.get("paths", {}).get("/api/v1/account/usage", {}).get("get")
+    if usage and "200" in usage.get("responses", {}):
+        content = usage["responses"]["200"].setdefault("content", {})
+        content["text/csv"] = {"schema": {"type": "string", "description": "format=csv"}}

@@ -58,7 +58,7 @@ VEO3O1_OPERATIONS = {
             "application/json": obj(
                 {
                     "generationType": string(enum=["text_to_video", "image_to_video"]),
-                    "prompt": string(maxLength=5000),
+                    "prompt": string(minLength=1, maxLength=5000),
                     "aspectRatio": string(enum=["auto", "16:9", "9:16"], default="auto"),
                     "imageUrl": string(format="uri"),
                     "imageKey": string("key returned by /api/upload-video-image"),
@@ -134,9 +134,26 @@ VEO3O1_OPERATIONS = {
 # ---------------------------------------------------------------------------------------------
 
 KIE_NOTE = (
-    " Errors arrive in HTTP 200 bodies with the code in `code` (401, 402, 422, 429, "
-    "500, ...) unless VEO3API_HTTP_ERROR_STATUS=1."
+    " Errors carry their code in `code` (401, 402, 422, 429, 455, 500, ...) and, by "
+    "default, as the HTTP status (455 and 505 as 503, 501 as 500); a deployment with "
+    "VEO3API_HTTP_ERROR_STATUS=0 sends them in HTTP 200 bodies like the vendor."
 )
+KIE_ERROR = ok(
+    envelope(nullable(ANY), success_code=200),
+    "The error code is in `code` and is also the HTTP status (455/505 → 503, 501 → 500); "
+    "HTTP 200 when VEO3API_HTTP_ERROR_STATUS=0.",
+)
+# Every veo3api operation can answer these (bad input, key, credits, body size, limits, an
+# unavailable dependency, an internal error).
+KIE_ERRORS = dict.fromkeys((400, 401, 402, 405, 413, 422, 429, 500, 503), KIE_ERROR)
+UPLOAD_ERROR = ok(
+    obj(
+        {"success": {"type": "boolean"}, "code": integer(), "msg": string(), "data": ANY},
+        ("success", "code", "msg"),
+    ),
+    "`success: false`; the code is also the HTTP status unless VEO3API_HTTP_ERROR_STATUS=0.",
+)
+UPLOAD_ERRORS = dict.fromkeys((400, 401, 405, 413, 500, 503), UPLOAD_ERROR)
 TASK_ID = OpenApiParameter(
     "taskId",
     str,
@@ -208,7 +225,7 @@ VEO3API_OPERATIONS = {
         request={
             "application/json": obj(
                 {
-                    "prompt": string(),
+                    "prompt": string(minLength=1, maxLength=5000),
                     "imageUrls": STRINGS,
                     "model": string(enum=["veo3", "veo3_fast", "veo3_lite"]),
                     "aspectRatio": string(enum=["16:9", "9:16", "Auto"]),
@@ -227,14 +244,14 @@ VEO3API_OPERATIONS = {
                 ("prompt",),
             )
         },
-        responses={200: ok(envelope(nullable(TASK), success_code=200))},
+        responses={200: ok(envelope(nullable(TASK), success_code=200)), **KIE_ERRORS},
         operation_id="veo3api_generate",
     ),
     ("RecordInfoApi", "GET"): Operation(
         TAG_VEO3API,
         "Task details",
         "Status and result of any task." + KIE_NOTE,
-        responses={200: ok(envelope(nullable(RECORD), success_code=200))},
+        responses={200: ok(envelope(nullable(RECORD), success_code=200)), **KIE_ERRORS},
         parameters=(TASK_ID,),
         operation_id="veo3api_record_info",
     ),
@@ -243,7 +260,8 @@ VEO3API_OPERATIONS = {
         "1080p version",
         'Code 400 "1080P is processing…" until ready, then `data.resultUrl`.' + KIE_NOTE,
         responses={
-            200: ok(envelope(nullable(obj({"resultUrl": string(format="uri")})), success_code=200))
+            200: ok(envelope(nullable(obj({"resultUrl": string(format="uri")})), success_code=200)),
+            **KIE_ERRORS,
         },
         parameters=(
             TASK_ID,
@@ -277,7 +295,8 @@ VEO3API_OPERATIONS = {
                     ),
                     success_code=200,
                 )
-            )
+            ),
+            **KIE_ERRORS,
         },
         operation_id="veo3api_get_4k",
     ),
@@ -289,7 +308,7 @@ VEO3API_OPERATIONS = {
             "application/json": obj(
                 {
                     "taskId": string(),
-                    "prompt": string(),
+                    "prompt": string(minLength=1, maxLength=5000),
                     "model": string(enum=["fast", "quality", "lite"]),
                     "seeds": integer(minimum=10000, maximum=99999),
                     "watermark": string(),
@@ -298,21 +317,24 @@ VEO3API_OPERATIONS = {
                 ("taskId", "prompt"),
             )
         },
-        responses={200: ok(envelope(nullable(TASK), success_code=200))},
+        responses={200: ok(envelope(nullable(TASK), success_code=200)), **KIE_ERRORS},
         operation_id="veo3api_extend",
     ),
     ("CreditApi", "GET"): Operation(
         TAG_VEO3API,
         "Remaining credits",
         "`/api/v1/common/credit` (veo3api.ai) and `/api/v1/chat/credit` (kie)." + KIE_NOTE,
-        responses={200: ok(envelope(nullable({"type": "number"}), success_code=200))},
+        responses={200: ok(envelope(nullable({"type": "number"}), success_code=200)), **KIE_ERRORS},
     ),
     ("DownloadUrlApi", "POST"): Operation(
         TAG_VEO3API,
         "Temporary download link",
         "A 20-minute download link for a file of this service." + KIE_NOTE,
         request={"application/json": obj({"url": string(format="uri")}, ("url",))},
-        responses={200: ok(envelope(nullable(string(format="uri")), success_code=200))},
+        responses={
+            200: ok(envelope(nullable(string(format="uri")), success_code=200)),
+            **KIE_ERRORS,
+        },
         operation_id="veo3api_download_url",
     ),
     ("FileStreamUploadApi", "POST"): Operation(
@@ -322,7 +344,7 @@ VEO3API_OPERATIONS = {
         request={
             "multipart/form-data": obj({"file": string(format="binary"), **UPLOAD_NAMES}, ("file",))
         },
-        responses={200: ok(UPLOADED)},
+        responses={200: ok(UPLOADED), **UPLOAD_ERRORS},
         operation_id="kie_file_stream_upload",
     ),
     ("FileBase64UploadApi", "POST"): Operation(
@@ -332,7 +354,7 @@ VEO3API_OPERATIONS = {
         request={
             "application/json": obj({"base64Data": string(), **UPLOAD_NAMES}, ("base64Data",))
         },
-        responses={200: ok(UPLOADED)},
+        responses={200: ok(UPLOADED), **UPLOAD_ERRORS},
         operation_id="kie_file_base64_upload",
     ),
     ("FileUrlUploadApi", "POST"): Operation(
@@ -342,7 +364,7 @@ VEO3API_OPERATIONS = {
         request={
             "application/json": obj({"fileUrl": string(format="uri"), **UPLOAD_NAMES}, ("fileUrl",))
         },
-        responses={200: ok(UPLOADED)},
+        responses={200: ok(UPLOADED), **UPLOAD_ERRORS},
         operation_id="kie_file_url_upload",
     ),
 }

@@ -99,7 +99,7 @@ def retry_after_seconds(exc: Any) -> float | None:
     header = headers.get("retry-after") if headers is not None else None
     if header:
         header = str(header).strip()
-        if header.isdigit():
+        if header.isascii() and header.isdigit() and len(header) <= 18:
             return float(header)
         with contextlib.suppress(TypeError, ValueError):
             when = email.utils.parsedate_to_datetime(header)

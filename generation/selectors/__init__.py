@@ -34,15 +34,18 @@ from generation.selectors.queue import (
 from generation.selectors.uploads import upload_get_by_key, uploads_for_job
 from generation.selectors.usage import (
     DailyUsage,
+    KeyUsage,
     daily_limit_resets_at,
     daily_usage,
     day_start,
+    usage_by_key,
 )
 
 __all__ = [
     "QUEUE_SNAPSHOT_CACHE_KEY",
     "DailyUsage",
     "JobCounts",
+    "KeyUsage",
     "PriceCheck",
     "QueuePlace",
     "QueueSnapshot",
@@ -66,4 +69,5 @@ __all__ = [
     "render_seconds_estimate_forget",
     "upload_get_by_key",
     "uploads_for_job",
+    "usage_by_key",
 ]

@@ -1,4 +1,4 @@
-"""The account's daily job usage (codefast's jobs-per-day limit)."""
+"""The account's daily job usage (codefast's jobs-per-day limit) and its usage per API key."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from billing.models import LedgerAccount, Transfer
 from generation.models import Job
 
 
@@ -52,3 +54,45 @@ def daily_limit_resets_at(*, now: datetime | None = None) -> datetime:
     zone = ZoneInfo(settings.TIME_ZONE)
     local = (now or timezone.now()).astimezone(zone)
     return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=zone)
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """One API key's usage in a range: jobs submitted and credits charged (captured)."""
+
+    api_key_id: int | None  # None: jobs submitted from the dashboard
+    jobs: int
+    credits_charged: int
+
+
+def usage_by_key(*, user: User, start: datetime, end: datetime) -> list[KeyUsage]:
+    """Per-key totals of the account in [start, end): jobs created, and credits captured in
+    the range for jobs of each key (the hold's job names the key). Two queries."""
+    jobs: dict[int | None, int] = dict(
+        Job.objects.filter(user=user, created_at__gte=start, created_at__lt=end)
+        .values("api_key_id")
+        .annotate(n=Count("id"))
+        .values_list("api_key_id", "n")
+    )
+    key_of_job = Job.objects.filter(pk=OuterRef("job_id"), user=user).values("api_key_id")[:1]
+    account_id = LedgerAccount.objects.filter(user=user).values_list("pk", flat=True).first()
+    charged: dict[int | None, int] = {}
+    if account_id is not None:
+        rows = (
+            Transfer.objects.filter(
+                debit_account_id=account_id,
+                kind=Transfer.Kind.CAPTURE,
+                created_at__gte=start,
+                created_at__lt=end,
+            )
+            .annotate(key_id=Subquery(key_of_job))
+            .values("key_id")
+            .annotate(total=Sum("amount"))
+            .values_list("key_id", "total")
+        )
+        charged = {key_id: int(total or 0) for key_id, total in rows}
+    keys = sorted(set(jobs) | set(charged), key=lambda k: (k is None, k or 0))
+    return [
+        KeyUsage(api_key_id=k, jobs=int(jobs.get(k, 0)), credits_charged=charged.get(k, 0))
+        for k in keys
+    ]

@@ -24,11 +24,19 @@ from generation.errors import (
     IdempotencyKeyReused,
     InputImageError,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
     SubmitRefused,
     UpgradeRefused,
 )
 from generation.services.cancel import job_cancel
+from generation.services.keys import (
+    api_key_issue,
+    api_key_settings_update,
+    api_key_settings_validate,
+    job_key_limits_check,
+    key_models_validate,
+)
 from generation.services.pipeline import _progress_reporter, job_poll, job_run, jobs_poll_due
 from generation.services.recovery import ReapReport, jobs_reap
 from generation.services.submit import (
@@ -72,6 +80,7 @@ __all__ = [
     "InputImageError",
     "JobSpec",
     "JobValidationError",
+    "LimitsUnavailable",
     "RateLimited",
     "ReapReport",
     "SubmitRefused",
@@ -79,11 +88,15 @@ __all__ = [
     "UpgradeRefused",
     "UpgradeResult",
     "_progress_reporter",
+    "api_key_issue",
+    "api_key_settings_update",
+    "api_key_settings_validate",
     "extend_full_video",
     "extend_segments",
     "extend_submit",
     "job_cancel",
     "job_fail",
+    "job_key_limits_check",
     "job_poll",
     "job_run",
     "job_submit",
@@ -91,6 +104,7 @@ __all__ = [
     "job_validate",
     "jobs_poll_due",
     "jobs_reap",
+    "key_models_validate",
     "media_full_video_name",
     "upgrade_1080p_prepare",
     "upgrade_await",

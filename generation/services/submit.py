@@ -39,13 +39,15 @@ from generation.errors import (
     DailyLimitReached,
     IdempotencyKeyReused,
     JobValidationError,
+    LimitsUnavailable,
     RateLimited,
 )
 from generation.models import Job, Upload
 from generation.providers import provider_name_for
 from generation.providers.catalog import CapabilityError, model_spec, spec_validate
-from generation.ratelimit import generate_rate_limit
+from generation.ratelimit import RateLimitUnavailable, generate_rate_limit, key_rate_limit
 from generation.selectors import daily_usage
+from generation.services.keys import job_key_limits_check
 from generation.services.transitions import job_run_enqueue
 from generation.snapshots import job_snapshot_publish_on_commit
 from outbound import netguard
@@ -164,10 +166,14 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
             "imageUrls", f"{mode} needs {low if low == high else f'{low} to {high}'} image(s)"
         )
     for index, image in enumerate(spec.images):
-        if image.upload_id is not None:
-            if not Upload.objects.filter(pk=image.upload_id, user=user).exists():
-                raise JobValidationError("imageKey", "does not name an image you uploaded")
-        elif upload_id_from_url(image.url) is None:
+        # One ownership rule for an upload named by key and by its URL of ours: another
+        # account's upload answers like an unknown one.
+        upload_id = image.upload_id or upload_id_from_url(image.url)
+        if upload_id is not None:
+            if not Upload.objects.filter(pk=upload_id, user=user).exists():
+                field = "imageKey" if image.upload_id is not None else f"imageUrls[{index}]"
+                raise JobValidationError(field, "does not name an image you uploaded")
+        else:
             _validate_url(f"imageUrls[{index}]", image.url)
     if spec.callback_url:
         _validate_url("callBackUrl", spec.callback_url)
@@ -221,8 +227,11 @@ def job_submit(
 ) -> Submitted:
     """Validate, price, hold credits and create the job; enqueue it after commit.
 
-    Raises JobValidationError, RateLimited, ConcurrencyLimited, IdempotencyKeyReused and
-    billing's InsufficientCredits; nothing is written when any is raised. With an
+    Raises JobValidationError (KeyLimitRefused for what the API key may not ask for),
+    RateLimited, LimitsUnavailable (limits cannot be checked: fail closed), ConcurrencyLimited
+    (the account's or the key's), IdempotencyKeyReused and
+    billing's InsufficientCredits (KeyBudgetExceeded for the key's budget, taken atomically
+    with the hold); nothing is written when any is raised. With an
     idempotency key, a repeat of the same request returns the first job (`replayed=True`,
     no second hold).
     """
@@ -231,10 +240,24 @@ def job_submit(
         existing = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is not None:
             return Submitted(job=existing, replayed=True)
-    decision = generate_rate_limit(user_id=user.pk)
-    if not decision.allowed:
-        raise RateLimited(decision)
+    try:
+        decision = generate_rate_limit(user_id=user.pk)
+        if not decision.allowed:
+            raise RateLimited(decision)
+        if api_key is not None and api_key.rate_limit_per_minute:
+            decision = key_rate_limit(api_key_id=api_key.pk, limit=api_key.rate_limit_per_minute)
+            if not decision.allowed:
+                raise RateLimited(decision, per_key=True)
+    except RateLimitUnavailable as exc:
+        raise LimitsUnavailable() from exc
     mode = job_validate(user=user, spec=spec)
+    if api_key is not None:
+        job_key_limits_check(
+            api_key=api_key,
+            model_tier=spec.model_tier,
+            resolution=spec.resolution,
+            duration_seconds=spec.duration_seconds,
+        )
     operation = spec.kind
     try:
         quote = billing.price_quote(
@@ -255,6 +278,8 @@ def job_submit(
     ):
         provider = settings.GENERATION_UPSCALE_PROVIDER
     now = timezone.now()
+    # The key's budget row for this period exists before the account row is locked.
+    budget = billing.key_budget_open(api_key=api_key, now=now) if api_key is not None else None
     try:
         with transaction.atomic():
             billing.account_lock(user=user)
@@ -269,6 +294,12 @@ def job_submit(
             ).count()
             if active >= settings.GENERATION_MAX_ACTIVE_JOBS:
                 raise ConcurrencyLimited(settings.GENERATION_MAX_ACTIVE_JOBS)
+            if api_key is not None and api_key.max_concurrent_jobs:
+                key_active = Job.objects.filter(
+                    api_key=api_key, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+                ).count()
+                if key_active >= api_key.max_concurrent_jobs:
+                    raise ConcurrencyLimited(api_key.max_concurrent_jobs, per_key=True)
             if spec.enforce_daily_limit:
                 usage = daily_usage(user=user)
                 if usage.remaining <= 0:
@@ -310,6 +341,7 @@ def job_submit(
                     amount=quote.credits,
                     idempotency_key=f"job:{job.id}:hold",
                     job_id=job.id,
+                    budget=budget,
                 )
                 Job.objects.filter(pk=job.pk).update(hold_transfer_id=hold.pk)
                 job.hold_transfer_id = hold.pk

@@ -7,8 +7,7 @@ Rules (RELIABILITY.md J2-J5):
 - The winning call, in the same transaction: settles the credit hold (success captures it,
   failure releases it), publishes the status snapshot after commit (generation/snapshots.py)
   and enqueues what follows after commit (the next run, or the callback of an ended job).
-- Guarded writes of a running job's progress and poll schedule live here too, so every
-  UPDATE filtered on a state is in one place.
+- Guarded progress and poll-schedule writes live here too; enqueues are robust (on commit).
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from generation.providers.base import Completed
 from generation.services.charges import charge_for, upstream_usage
 from generation.snapshots import job_snapshot_publish_on_commit
 from veosaas import metrics
+from veosaas.celery import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,10 @@ _RUNNING = Q(state=Job.State.RUNNING)
 
 
 def job_run_enqueue(*, job_id: uuid.UUID | str, countdown: float | None = None) -> None:
-    """Enqueue the job's run task once the current transaction commits (J1: id only)."""
-    from generation.tasks import job_run_task
+    """Enqueue the run task after commit (J1: id only); a broker failure is logged only."""
+    from generation.tasks import job_run_task  # (tasks import services)
 
-    job_run_task.apply_async_on_commit(args=[str(job_id)], countdown=countdown)
+    enqueue_on_commit(job_run_task, args=[str(job_id)], countdown=countdown)
 
 
 def _callback_enqueue(job_id: uuid.UUID | str) -> None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import User
 from generation import images
 from generation.models import Upload
+from veosaas.strict import text_clean
 
 
 def upload_create(
@@ -48,16 +49,22 @@ def upload_create(
     else:
         source.seek(0)
         stored = default_storage.save(name, File(source))
-    return Upload.objects.create(
-        id=upload_id,
-        user=user,
-        source=origin,
-        source_url=source_url,
-        file=stored,
-        file_name=(file_name or "")[:255],
-        mime_type=info.mime_type,
-        width=info.width,
-        height=info.height,
-        size=info.size,
-        expires_at=timezone.now() + timedelta(seconds=keep_seconds),
-    )
+    try:
+        return Upload.objects.create(
+            id=upload_id,
+            user=user,
+            source=origin,
+            source_url=text_clean(source_url),
+            file=stored,
+            # An echoed name only: drop what a text column cannot hold (NUL, lone surrogates).
+            file_name=text_clean(file_name or "")[:255],
+            mime_type=info.mime_type,
+            width=info.width,
+            height=info.height,
+            size=info.size,
+            expires_at=timezone.now() + timedelta(seconds=keep_seconds),
+        )
+    except BaseException:
+        # No row, no file: a failed insert must not leave an orphan in storage.
+        default_storage.delete(stored)
+        raise

@@ -194,7 +194,7 @@ def _request(
                     hint = " (redirects are not followed)" if 300 <= status < 400 else ""
                     raise FetchError(f"{where} answered HTTP {status}{hint}", status=status)
                 declared = response_headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > body_limit:
+                if declared.isascii() and declared.isdigit() and int(declared) > body_limit:
                     raise FetchError(f"{where}: response is larger than {body_limit} bytes")
             data, truncated = _read_capped(response, body_limit)
             if watchdog.fired:

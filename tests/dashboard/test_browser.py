@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,15 @@ def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             connections.close_all()
 
 
+def wait_until(page: Any, expression: str, timeout: float = 20) -> None:
+    """Poll a JS expression with `page.evaluate` (wait_for_function evaluates a string inside
+    the page, which the Content-Security-Policy forbids: no 'unsafe-eval')."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.1)
+
+
 def shot(page: Any, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
@@ -227,14 +237,14 @@ def run_flow(browser: Any, base: str, texts: Texts, email: str, price: int) -> s
     expect(page.locator("#result")).to_be_visible()
     assert player.get_attribute("src") == f"{base}/media/v/{job_id}.mp4"
     assert player.get_attribute("poster") == f"{base}/media/v/{job_id}.jpg"
-    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=20000)
+    wait_until(page, "document.getElementById('player').readyState >= 1")
     duration = page.evaluate("document.getElementById('player').duration")
     assert abs(duration - 4) < 0.2, duration
     page.evaluate(
         "(() => { const v = document.getElementById('player'); v.muted = true;"
         " return v.play(); })()"
     )
-    page.wait_for_function("document.getElementById('player').currentTime > 0.3", timeout=20000)
+    wait_until(page, "document.getElementById('player').currentTime > 0.3")
     download = page.locator("#download")
     assert download.get_attribute("href") == f"{base}/media/v/{job_id}.mp4"
     assert download.get_attribute("download") == f"veosaas-{job_id}.mp4"

@@ -246,7 +246,7 @@ BAD_BODIES = [
 @pytest.mark.parametrize(("body", "field"), BAD_BODIES)
 def test_bad_input_is_422_naming_the_field_and_changes_nothing(bearer, dns, body, field) -> None:
     response = generate(bearer, body)
-    assert response.status_code == 200, response.content  # README A1
+    assert response.status_code == 422, response.content  # the code is the status (A1)
     payload = response.json()
     assert payload["code"] == 422, payload
     assert payload["msg"].startswith(field), payload
@@ -262,7 +262,14 @@ def test_malformed_body_is_422(bearer, raw: bytes) -> None:
     assert not Job.objects.exists()
 
 
-def test_missing_key_is_401_in_an_http_200(client) -> None:
+def test_missing_key_is_401_with_a_real_http_status_by_default(client) -> None:
+    response = client.post("/api/v1/veo/generate", {"prompt": "x"}, content_type="application/json")
+    assert response.status_code == 401
+    assert response.json()["code"] == 401 and response.json()["data"] is None
+
+
+def test_errors_ride_in_http_200_bodies_when_mirroring_the_vendor(client, settings) -> None:
+    settings.VEO3API_HTTP_ERROR_STATUS = False
     response = client.post("/api/v1/veo/generate", {"prompt": "x"}, content_type="application/json")
     assert response.status_code == 200
     assert response.json()["code"] == 401 and response.json()["data"] is None

@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from billing.selectors import transfers_for_job
+from generation.admin.keys import ApiKeyAdmin
 from generation.delivery import job_video_url
 from generation.models import Job, Upload
 from generation.selectors import operations
@@ -25,6 +26,8 @@ from generation.selectors.margin import upstream_margin_daily
 from generation.services.storage import job_media_delete
 from outbound.selectors import delivery_rates
 from veosaas.celery import broker_queue_depths
+
+__all__ = ["ApiKeyAdmin"]
 
 
 @admin.register(Job)

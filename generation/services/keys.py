@@ -1,0 +1,125 @@
+"""API key policies on the product: which models, resolutions and durations a key may use,
+checked before anything is held, and changing a key's settings with the product vocabulary
+validated (accounts.services.api_key_limits_set writes and audits).
+
+Model names are the tiers of billing.catalog today (`quality`, `fast`, `lite`), which every
+facade's model names map onto. `key_models_validate` is the one place that decides what a
+valid allow-list entry is, so it can later accept the provider catalog's model ids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from accounts.models import ApiKey, User
+from accounts.services import (
+    ApiKeyLimitsInvalid,
+    CreatedApiKey,
+    api_key_create,
+    api_key_limits_clean,
+    api_key_limits_set,
+)
+from billing.catalog import DURATIONS, RESOLUTIONS, TIERS
+from generation.errors import KeyLimitRefused
+
+
+def key_models_validate(*, models: Any) -> list[str]:
+    """A key's model allow-list, cleaned: known model names only, no duplicates, in catalog
+    order. Raises ApiKeyLimitsInvalid naming `allowed_models`."""
+    if models is None:
+        return []
+    if not isinstance(models, list | tuple) or not all(isinstance(m, str) for m in models):
+        raise ApiKeyLimitsInvalid("allowed_models", "must be a list of model names")
+    names = {m.strip().lower() for m in models if m.strip()}
+    unknown = sorted(names - set(TIERS))
+    if unknown:
+        raise ApiKeyLimitsInvalid(
+            "allowed_models", f"unknown model {unknown[0]!r}; one of {', '.join(TIERS)}"
+        )
+    return [t for t in TIERS if t in names]
+
+
+def _resolution_clean(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or value.strip().lower() not in RESOLUTIONS:
+        raise ApiKeyLimitsInvalid("max_resolution", f"must be one of {', '.join(RESOLUTIONS)}")
+    return value.strip().lower()
+
+
+def _product_clean(changes: dict[str, Any]) -> dict[str, Any]:
+    cleaned = dict(changes)
+    if "allowed_models" in cleaned:
+        cleaned["allowed_models"] = key_models_validate(models=cleaned["allowed_models"])
+    if "max_resolution" in cleaned:
+        cleaned["max_resolution"] = _resolution_clean(cleaned["max_resolution"])
+    seconds = cleaned.get("max_seconds")
+    if (
+        isinstance(seconds, int)
+        and not isinstance(seconds, bool)
+        and not min(DURATIONS) <= seconds <= max(DURATIONS)
+    ):
+        raise ApiKeyLimitsInvalid(
+            "max_seconds", f"must be between {min(DURATIONS)} and {max(DURATIONS)}"
+        )
+    return cleaned
+
+
+def api_key_settings_validate(*, changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes as `api_key_settings_update` would apply them, checked, nothing written
+    (for forms that show errors next to fields). Raises ApiKeyLimitsInvalid."""
+    return api_key_limits_clean(changes=_product_clean(changes))
+
+
+def api_key_settings_update(
+    *, api_key: ApiKey, changes: dict[str, Any], actor: User | None, via: str
+) -> ApiKey:
+    """Change a key's settings (accounts.models.LIMIT_FIELDS), product vocabulary checked
+    here, the rest and the audit rows by `api_key_limits_set`. Raises ApiKeyLimitsInvalid."""
+    return api_key_limits_set(
+        api_key=api_key, changes=_product_clean(changes), actor=actor, via=via
+    )
+
+
+def api_key_issue(
+    *,
+    user: User,
+    name: str,
+    expires_at: datetime | None = None,
+    limits: dict[str, Any] | None = None,
+    actor: User | None = None,
+    via: str,
+) -> CreatedApiKey:
+    """Create a key with its settings in one transaction (the raw token is returned once)."""
+    return api_key_create(
+        user=user,
+        name=name,
+        expires_at=expires_at,
+        limits=_product_clean(limits or {}),
+        actor=actor,
+        via=via,
+    )
+
+
+def job_key_limits_check(
+    *, api_key: ApiKey, model_tier: str, resolution: str, duration_seconds: int
+) -> None:
+    """Refuse a job the key may not submit (model, resolution, seconds), naming the field;
+    called by job_submit before anything is held."""
+    allowed = api_key.allowed_models or []
+    if allowed and model_tier not in allowed:
+        raise KeyLimitRefused(
+            "model", f"is not allowed for this API key (allowed: {', '.join(allowed)})"
+        )
+    ceiling = api_key.max_resolution
+    if (
+        ceiling in RESOLUTIONS
+        and resolution in RESOLUTIONS
+        and RESOLUTIONS.index(resolution) > RESOLUTIONS.index(ceiling)
+    ):
+        raise KeyLimitRefused("resolution", f"this API key allows at most {ceiling}")
+    if api_key.max_seconds is not None and duration_seconds > api_key.max_seconds:
+        raise KeyLimitRefused(
+            "duration", f"this API key allows at most {api_key.max_seconds} seconds"
+        )
