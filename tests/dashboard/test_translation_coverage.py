@@ -52,6 +52,7 @@ SAME_IN_EVERY_LANGUAGE = {
     "ID",
     "Callbacks",
     "Endpoints",
+    "Scopes",
     "Upgrades, per video",
     "%(veo3o1_duration)s s, %(veo3o1_resolution)s, model %(veo3o1_model)s",
 }
