@@ -3,8 +3,15 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps over one venv: `make run` installs only what the server needs; `make test` (and
+# lint) add the dev extras (pytest, Playwright, moto, mypy ...) on top.
+STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
 PORT ?= 8000
+# One base URL for every process `make run` starts: honcho gives each process its own PORT, so
+# workers (e-mails, callbacks) would otherwise build links to a port nobody listens on. Read by
+# honcho after .env, so it wins over an empty DEFAULT_BASE_URL= copied from .env.example.
+RUN_ENV := var/make-run.env
 export PATH := $(abspath $(BIN)):$(PATH)
 
 # Tests run on every core (pytest-xdist) in random order (pytest-randomly; the header prints
@@ -22,51 +29,61 @@ MYPY = SECRET_KEY="$${SECRET_KEY:-typecheck-only}" $(BIN)/mypy $(TYPED)
 KEY_FILE = "$${VAR_DIR:-var}/secret_key"
 LOCAL_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(KEY_FILE))}"
 
-.PHONY: install run test test-fast bench lint typecheck format clean local-key
+.PHONY: install install-dev run run-env test test-fast bench lint typecheck format clean local-key
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 local-key:
 	@[ -n "$$SECRET_KEY" ] || [ -s $(KEY_FILE) ] || { mkdir -p "$${VAR_DIR:-var}" && umask 077 && \
 		$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $(KEY_FILE); }
 
-run: install local-key
+run-env:
+	@mkdir -p $(dir $(RUN_ENV))
+	@printf 'DEFAULT_BASE_URL=http://127.0.0.1:%s\n' '$(PORT)' > $(RUN_ENV)
+
+run: install local-key run-env
 	$(LOCAL_KEY) $(BIN)/python manage.py migrate --noinput
 	$(LOCAL_KEY) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "--------------------------------------------------------------------------"
 	@$(LOCAL_KEY) $(BIN)/python manage.py ensuredemo | tail -n 2 | sed '2s/^/Demo API key: /'
 	@echo "Serving on http://127.0.0.1:$(PORT)  (web + workers + beat; Ctrl-C stops all)"
 	@echo "--------------------------------------------------------------------------"
-	$(LOCAL_KEY) LOG_FORMAT=$${LOG_FORMAT:-text} BIND_HOST=$${BIND_HOST:-127.0.0.1} $(BIN)/honcho start --port $(PORT) web worker callbacks beat
+	$(LOCAL_KEY) LOG_FORMAT=$${LOG_FORMAT:-text} BIND_HOST=$${BIND_HOST:-127.0.0.1} $(BIN)/honcho start --env .env,$(RUN_ENV) --port $(PORT) web worker callbacks beat
 
 # The whole suite (README's command).
-test: install
+test: install-dev
 	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # Everything except end-to-end process tests (`e2e`) and real video encoding (`slow`).
-test-fast: install
+test-fast: install-dev
 	$(BIN)/python -m pytest $(XDIST) -m "not e2e and not slow" $(PYTEST_ARGS)
 
 bench: install local-key
 	$(LOCAL_KEY) $(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Ruff (lint and format check), then mypy.
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MYPY)
 
-typecheck: install
+typecheck: install-dev
 	$(MYPY)
 
-format: install
+format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 

@@ -79,7 +79,7 @@ def all_scopes() -> list[str]:
 
 
 class BudgetPeriod(models.TextChoices):
-    """The period a key's credit budget applies to, in GENERATION_DAILY_LIMIT_TIME_ZONE."""
+    """The period a key's credit budget applies to, in TIME_ZONE."""
 
     DAY = "day", "Day"
     WEEK = "week", "Week (from Monday)"

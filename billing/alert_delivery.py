@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-
 from accounts.models import User
 from billing.models import UsageAlert
+from veosaas.http import public_base_url
 
 METRIC_TEXT = {
     UsageAlert.Metric.AVAILABLE_BELOW: "available credits below {threshold}",
@@ -26,7 +25,7 @@ def _what(data: dict[str, Any]) -> str:
 
 
 def _base_url() -> str:
-    return (settings.PUBLIC_BASE_URL or settings.DEFAULT_BASE_URL).rstrip("/")
+    return public_base_url()
 
 
 def alert_email_subject(payload: dict[str, Any]) -> str:

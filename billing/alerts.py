@@ -3,7 +3,7 @@
 Metrics (`UsageAlert.Metric`):
 - `available_below`: available credits (posted - captured - open holds) < threshold;
 - `used_today_above`: credits captured since local midnight in
-  GENERATION_DAILY_LIMIT_TIME_ZONE > threshold;
+  TIME_ZONE > threshold;
 - `key_budget_used_above` (with `api_key`): percent of the key's budget counted this period
   (held + captured, billing.models.budgets) > threshold ("key X used 80 % of its budget").
 
@@ -344,7 +344,7 @@ def _event_payload(
             "api_key_id": alert.api_key_id,
             "api_key_name": alert.api_key.name if alert.api_key is not None else None,
             "day": local_today(now=now).isoformat(),
-            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+            "time_zone": settings.TIME_ZONE,
         },
     }
 

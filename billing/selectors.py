@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.core.cache import cache
 from django.db.models import Q, QuerySet, Sum
@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, User
 from billing.models import CreditPack, KeyBudgetUsage, LedgerAccount, TopUp, Transfer, UsageAlert
-from billing.usage import budget_period_start
+from billing.usage import budget_period_start, local_day_start, local_today, usage_time_zone
 from outbound.models import Delivery
 from outbound.selectors import deliveries_recent
 
@@ -139,16 +139,18 @@ class FinanceDay:
 def finance_daily_summary(*, days: int = 30, today: date | None = None) -> list[FinanceDay]:
     """Revenue and credit flows per day, oldest first, for the `days` days ending `today`.
 
-    Days are calendar days in the current time zone; days without activity are included.
-    Two grouped queries, whatever the number of days.
+    Days are calendar days in the business time zone (TIME_ZONE, whatever zone the viewer
+    displays times in); days without activity are included. Two grouped queries, whatever the
+    number of days.
     """
-    today = today or timezone.localdate()
+    zone = usage_time_zone()
+    today = today or local_today()
     first = today - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first, time.min))
+    start = local_day_start(first)
     revenue: dict[date, dict[str, int]] = defaultdict(dict)
     paid = (
         TopUp.objects.filter(status=TopUp.Status.PAID, paid_at__gte=start)
-        .annotate(day=TruncDate("paid_at"))
+        .annotate(day=TruncDate("paid_at", tzinfo=zone))
         .values("day", "currency")
         .annotate(total=Sum("amount"))
     )
@@ -166,7 +168,7 @@ def finance_daily_summary(*, days: int = 30, today: date | None = None) -> list[
                 Transfer.Kind.REINSTATE,
             ],
         )
-        .annotate(day=TruncDate("created_at"))
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
         .values("day", "kind")
         .annotate(total=Sum("amount"))
     )
@@ -198,16 +200,17 @@ def credits_used_by_day(
     *, user: User, days: int = 30, today: date | None = None
 ) -> list[tuple[date, int]]:
     """Credits the user's jobs were charged (captures) per calendar day, oldest first, for the
-    `days` days ending `today` (current time zone); days without use are included as 0.
-    One grouped query."""
-    today = today or timezone.localdate()
+    `days` days ending `today` (business time zone, as the usage API and the daily limit);
+    days without use are included as 0. One grouped query."""
+    zone = usage_time_zone()
+    today = today or local_today()
     first = today - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first, time.min))
+    start = local_day_start(first)
     used = dict(
         Transfer.objects.filter(
             debit_account__user=user, kind=Transfer.Kind.CAPTURE, created_at__gte=start
         )
-        .annotate(day=TruncDate("created_at"))
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
         .values("day")
         .annotate(total=Sum("amount"))
         .values_list("day", "total")

@@ -1,4 +1,4 @@
-"""Usage days: calendar days in GENERATION_DAILY_LIMIT_TIME_ZONE.
+"""Usage days: calendar days in TIME_ZONE.
 
 That zone's midnight resets the daily job limit and the "credits used today" alert, and the
 usage API (dashboard/selectors.py) counts its days in it, so the API's days, the chart and the
@@ -20,7 +20,7 @@ LIFETIME_START = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def usage_time_zone() -> ZoneInfo:
-    return ZoneInfo(settings.GENERATION_DAILY_LIMIT_TIME_ZONE)
+    return ZoneInfo(settings.TIME_ZONE)
 
 
 def local_day_start(day: date) -> datetime:

@@ -3,7 +3,7 @@
 Usage records are the account's ledger entries as the customer sees them, newest first, with
 the job's facade and API key name joined in the same query (jobs are read here, never written:
 the ledger only knows a job by `job_id`). Days are calendar days in
-GENERATION_DAILY_LIMIT_TIME_ZONE, the zone whose midnight also resets the daily job limit and
+TIME_ZONE, the zone whose midnight also resets the daily job limit and
 the "credits used today" alert, so the API's days, the chart and the alerts agree.
 
 Row amounts are signed changes of the customer's *available* credits, so that over any

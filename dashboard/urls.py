@@ -43,6 +43,7 @@ urlpatterns = [
         accounts.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("accounts/time-zone/", accounts.display_time_zone_set, name="time-zone"),
     path("accounts/keys/", accounts.api_keys, name="keys"),
     path("accounts/keys/<int:key_id>/", accounts.api_key_edit, name="key-edit"),
     path("accounts/keys/<int:key_id>/revoke/", accounts.api_key_revoke_view, name="key-revoke"),
@@ -79,6 +80,7 @@ urlpatterns = [
         ),
         name="docs-redoc",
     ),
+    path("docs/prices/", docs.docs_prices, name="docs-prices"),
     path("docs/<slug:facade>/", docs.docs_facade, name="docs-facade"),
     # Top-ups over the API.
     path("api/v1/models", model_apis.ModelListApi.as_view(), name="api-models"),

@@ -27,6 +27,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from generation.models import Job, Upload
+from veosaas.http import public_url
 
 CHUNK = 256 * 1024
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -34,11 +35,7 @@ _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 def absolute_url(path: str, request: HttpRequest | None = None) -> str:
     """PUBLIC_BASE_URL + path; else the request's own host; else the local default."""
-    if settings.PUBLIC_BASE_URL:
-        return settings.PUBLIC_BASE_URL + path
-    if request is not None:
-        return request.build_absolute_uri(path)
-    return settings.DEFAULT_BASE_URL + path
+    return public_url(path, request)
 
 
 def job_video_url(job: Job, request: HttpRequest | None = None) -> str | None:

@@ -177,9 +177,7 @@ def _sniff(header: bytes) -> str:
         raise ImageRejected(
             f"{other} images are not accepted; {_ALLOWED_TEXT}", code="unsupported_format"
         )
-    raise ImageRejected(
-        f"the data is not a recognised image; {_ALLOWED_TEXT}", code="unsupported_format"
-    )
+    raise ImageRejected(f"is not a recognised image; {_ALLOWED_TEXT}", code="unsupported_format")
 
 
 def _pixel_limit_error(width: int, height: int, max_pixels: int) -> ImageRejected:

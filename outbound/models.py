@@ -13,24 +13,25 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Delivery(models.Model):
     """One message to one destination (a webhook URL or an email address), with its state."""
 
     class Topic(models.TextChoices):
-        JOB_CALLBACK = "job_callback", "Job callback"
-        USAGE_ALERT = "usage_alert", "Usage alert"
+        JOB_CALLBACK = "job_callback", _("Job callback")
+        USAGE_ALERT = "usage_alert", _("Usage alert")
 
     class Channel(models.TextChoices):
-        WEBHOOK = "webhook", "Webhook"
-        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", _("Webhook")
+        EMAIL = "email", _("Email")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
-        BLOCKED = "blocked", "Blocked (destination not allowed)"
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+        BLOCKED = "blocked", _("Blocked (destination not allowed)")
 
     id = models.BigAutoField(primary_key=True)
     topic = models.CharField(max_length=16, choices=Topic.choices)

@@ -75,7 +75,12 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 # Absolute URLs in API responses and callbacks; falls back to the request\'s host, then this.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
-DEFAULT_BASE_URL = f"http://127.0.0.1:{env_int('PORT', 8000)}"
+# Outside a request (workers, beat, e-mails) without PUBLIC_BASE_URL: DEFAULT_BASE_URL, which
+# `make run` sets to the web's address for every process it starts (honcho gives each process
+# its own PORT, so PORT alone would point workers at a port nobody listens on).
+DEFAULT_BASE_URL = (
+    env_str("DEFAULT_BASE_URL", "") or f"http://127.0.0.1:{env_int('PORT', 8000)}"
+).rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -106,6 +111,8 @@ MIDDLEWARE = [
     # After sessions, before CommonMiddleware: picks the dashboard language (set_language cookie,
     # then Accept-Language). https://docs.djangoproject.com/en/5.2/topics/i18n/translation/
     "veosaas.middleware.DashboardLocaleMiddleware",
+    # Pages render times in the visitor's chosen zone (cookie); day boundaries stay TIME_ZONE.
+    "veosaas.middleware.DisplayTimeZoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -130,6 +137,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
+                "dashboard.context_processors.time_zones",
                 "csp.context_processors.nonce",
             ],
         },
@@ -214,7 +223,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # I18N
 # ---------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
-TIME_ZONE = env_str("TIME_ZONE", "UTC")
+# THE business time zone: every day boundary (daily job limit, "used today" alerts, usage API
+# days, the dashboard chart, the admin summary) is a midnight in this zone, and pages name it.
+# Users may pick another zone to *display* times in (dashboard footer; a cookie).
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Istanbul")
 USE_I18N = True
 USE_TZ = True
 # Dashboard languages. The compiled catalogs (locale/*/LC_MESSAGES/django.mo) are committed, so
@@ -442,10 +454,11 @@ BILLING_DEFAULT_PRICES: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
         "fast": {"720p": (0, 8)},
         "lite": {"720p": (0, 5)},
     },
+    # Free by default: kie bundles the 1080p version with the task (GENERATION_AUTO_1080P).
     "upgrade_1080p": {
-        "quality": {"1080p": (5, 0)},
-        "fast": {"1080p": (5, 0)},
-        "lite": {"1080p": (5, 0)},
+        "quality": {"1080p": (0, 0)},
+        "fast": {"1080p": (0, 0)},
+        "lite": {"1080p": (0, 0)},
     },
     "upgrade_4k": {
         "quality": {"4k": (120, 0)},
@@ -547,7 +560,8 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/
 # Stripe at its HTTP boundary (see billing/stripe_client.py).
 STRIPE_HTTP_CLIENT: object | None = None
 # Free credits granted once per user at signup (billing.services.signup_grant); 0 turns it off.
-BILLING_SIGNUP_GRANT_CREDITS = env_int("BILLING_SIGNUP_GRANT_CREDITS", 50)
+# The default buys one default video (fast, 8 s, 720p = 64 credits) with some to spare.
+BILLING_SIGNUP_GRANT_CREDITS = env_int("BILLING_SIGNUP_GRANT_CREDITS", 100)
 # Usage alerts (billing/alerts.py): seconds before each retry of a failed email or webhook
 # notification (1 attempt + one retry per entry), and the per-attempt webhook timeout.
 BILLING_ALERT_RETRY_SCHEDULE = tuple(
@@ -641,9 +655,8 @@ MEDIA_DELIVERY = env_str("MEDIA_DELIVERY", "redirect" if STORAGE_BACKEND == "s3"
 GENERATION_TEST_OUTCOME = env_str("GENERATION_TEST_OUTCOME", "succeed")
 GENERATION_TEST_DELAY_SECONDS = float(env_str("GENERATION_TEST_DELAY_SECONDS", "0") or 0)
 # Jobs per account per day where a facade enforces it (codefast); per-user override in the
-# admin. The day ends at midnight in this zone (the codefast panel's, Europe/Istanbul).
+# admin. The day ends at midnight in TIME_ZONE (the codefast panel's is Europe/Istanbul).
 GENERATION_DAILY_LIMIT = env_int("GENERATION_DAILY_LIMIT", 20)
-GENERATION_DAILY_LIMIT_TIME_ZONE = env_str("GENERATION_DAILY_LIMIT_TIME_ZONE", "Europe/Istanbul")
 # veo3o1 has no model, duration or resolution parameters: these are what it gets.
 VEO3O1_MODEL_TIER = env_str("VEO3O1_MODEL_TIER", "fast")
 VEO3O1_DURATION_SECONDS = env_int("VEO3O1_DURATION_SECONDS", 8)
@@ -669,6 +682,12 @@ CELERY_BEAT_SCHEDULE["generation-callbacks-sweep"] = {
 # 1080p / 4K upgrades re-encode the source video; Veo cannot raise the resolution of an
 # existing video, so they run on this provider whatever the model tier's provider is.
 GENERATION_UPSCALE_PROVIDER = env_str("GENERATION_UPSCALE_PROVIDER", "local")
+# kie answers get-1080p-video with the URL on the first call: prepare the 1080p version of a
+# veo3api/kie 16:9 720p task as soon as it succeeds (priced `upgrade_1080p`, 0 by default as
+# kie bundles it). A get-1080p-video call for a prepared upgrade still rendering waits up to
+# GENERATION_AUTO_1080P_WAIT_SECONDS for it before answering "1080P is processing".
+GENERATION_AUTO_1080P = env_bool("GENERATION_AUTO_1080P", True)
+GENERATION_AUTO_1080P_WAIT_SECONDS = float(env_str("GENERATION_AUTO_1080P_WAIT_SECONDS", "20") or 0)
 # veo3api.ai defaults `model` to veo3 (quality); a kie-branded deployment may set veo3_fast (A3).
 VEO3API_DEFAULT_MODEL = env_str("VEO3API_DEFAULT_MODEL", "veo3")
 # "1" (default): the body code is also the HTTP status (401, 402, 422, 429, 503, ...), so
@@ -685,8 +704,8 @@ VEO3API_UPLOAD_MAX_BYTES = env_int("VEO3API_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
 CODEFAST_MODEL_TIER = env_str("CODEFAST_MODEL_TIER", "fast")
 CODEFAST_RESOLUTION = env_str("CODEFAST_RESOLUTION", "720p")
 # Zone of the DD.MM.YYYY HH:MM:SS times in responses (the daily limit resets at midnight in
-# GENERATION_DAILY_LIMIT_TIME_ZONE; by default both are Europe/Istanbul, contracts A23).
-CODEFAST_TIME_ZONE = env_str("CODEFAST_TIME_ZONE", GENERATION_DAILY_LIMIT_TIME_ZONE)
+# TIME_ZONE; by default both are Europe/Istanbul, contracts A23).
+CODEFAST_TIME_ZONE = env_str("CODEFAST_TIME_ZONE", "") or TIME_ZONE
 # Cap on the decoded size of the base64 `image` field (contracts: 10 MB).
 CODEFAST_IMAGE_MAX_BYTES = env_int("CODEFAST_IMAGE_MAX_BYTES", 10 * 1024 * 1024)
 # Browser origins allowed to call the codefast paths (comma-separated, "*" = any). The key is

@@ -1,14 +1,22 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 
 from generation.admin import operations_view
 from veosaas import health
 from veosaas.metrics_view import metrics_view
 
+# The admin names the product, not the framework.
+admin.site.site_header = "veosaas administration"
+admin.site.site_title = "veosaas admin"
+
 urlpatterns = [
     # Before admin/: the operations page of the admin (staff only).
     path("admin/operations/", admin.site.admin_view(operations_view), name="admin-operations"),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico whatever the page links; send them to the icon.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/live", health.healthz_live, name="healthz-live"),
     path("healthz/worker", health.healthz_worker, name="healthz-worker"),

@@ -14,13 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from billing.admin.adjustments import AdjustmentRequestAdmin
 from billing.admin.summary import finance_chart, finance_totals
@@ -35,6 +37,7 @@ from billing.models import (
     UsageAlert,
 )
 from billing.selectors import finance_daily_summary
+from billing.services import price_table
 from veosaas.http import csv_stream
 
 
@@ -108,14 +111,18 @@ TRANSFER_CSV_HEADER = [
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
+    # Money next to the kind, text last: at 1440 px the amounts never fall off the edge.
+    class Media:
+        css = {"all": ("admin-extra.css",)}
+
     list_display = (
         "created_at",
         "kind",
         "phase",
         "amount",
+        "balance_after",
         "debit_account",
         "credit_account",
-        "balance_after",
         "job_id",
         "actor",
         "reason",
@@ -182,6 +189,37 @@ class PriceAdmin(admin.ModelAdmin):
     )
     list_filter = ("operation", "model_tier", "resolution", "audio", "active")
     list_editable = ("flat_credits", "credits_per_second", "active")
+    # Above the rows: every effective price, the settings defaults included, each with a link
+    # that opens this add form pre-filled to override it.
+    change_list_template = "billing/admin/price_change_list.html"
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        add_url = reverse("admin:billing_price_add")
+        effective = [
+            {
+                "line": line,
+                "override_url": add_url
+                + "?"
+                + urlencode(
+                    {
+                        "operation": line.operation,
+                        "model_tier": line.model_tier,
+                        "resolution": line.resolution,
+                        "flat_credits": str(line.flat_credits),
+                        "credits_per_second": str(line.credits_per_second),
+                    }
+                ),
+                "change_url": (
+                    reverse("admin:billing_price_change", args=[line.row_id]) if line.row_id else ""
+                ),
+            }
+            for line in price_table()
+        ]
+        return super().changelist_view(
+            request, {**(extra_context or {}), "effective_prices": effective}
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,6 +339,8 @@ class TopUpAdmin(ReadOnlyAdmin):
             "rows": summary,
             "totals": finance_totals(summary),
             "chart": finance_chart(summary),
+            # Days are business days (TIME_ZONE), whatever zone the viewer displays times in.
+            "time_zone": settings.TIME_ZONE,
         }
         return TemplateResponse(request, "billing/admin/summary.html", context)
 

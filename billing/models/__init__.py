@@ -195,7 +195,7 @@ class UsageAlert(models.Model):
     """A customer's threshold on a usage metric, notified once per crossing.
 
     `available_below`: available credits < threshold. `used_today_above`: credits captured
-    since local midnight (GENERATION_DAILY_LIMIT_TIME_ZONE) > threshold. An armed alert whose
+    since local midnight (TIME_ZONE) > threshold. An armed alert whose
     metric crosses fires (armed → fired, one guarded UPDATE) and is re-armed only once the
     value is back on the other side; a daily alert fired on an earlier day counts as re-armed.
     """
@@ -231,7 +231,7 @@ class UsageAlert(models.Model):
     state = models.CharField(max_length=8, choices=State.choices, default=State.ARMED)
     fired_at = models.DateTimeField(null=True, blank=True)
     fired_value = models.BigIntegerField(null=True, blank=True)
-    # Local day (GENERATION_DAILY_LIMIT_TIME_ZONE) of the last firing: a daily alert re-arms
+    # Local day (TIME_ZONE) of the last firing: a daily alert re-arms
     # when the day changes.
     fired_day = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

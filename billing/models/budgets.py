@@ -19,7 +19,7 @@ class KeyBudgetUsage(models.Model):
         "accounts.ApiKey", on_delete=models.PROTECT, related_name="budget_usages"
     )
     period = models.CharField(max_length=16)
-    # The instant the period starts (local midnight in GENERATION_DAILY_LIMIT_TIME_ZONE; the
+    # The instant the period starts (local midnight in TIME_ZONE; the
     # epoch for "lifetime").
     starts_at = models.DateTimeField()
     used = models.BigIntegerField(default=0)

@@ -37,7 +37,7 @@ from billing.services.ledger import (
     signup_grant,
     system_account,
 )
-from billing.services.pricing import Quote, price_quote, price_rate
+from billing.services.pricing import PriceLine, Quote, price_quote, price_rate, price_table
 from billing.services.topup_refunds import (
     topup_clawback_target,
     topup_dispute_sync,
@@ -63,6 +63,7 @@ __all__ = [
     "CheckoutStart",
     "EventResult",
     "KeyBudget",
+    "PriceLine",
     "Quote",
     "Resolution",
     "account_lock",
@@ -82,6 +83,7 @@ __all__ = [
     "ledger_account_for_user",
     "price_quote",
     "price_rate",
+    "price_table",
     "signup_grant",
     "stripe_event_process",
     "system_account",

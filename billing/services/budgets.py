@@ -1,7 +1,7 @@
 """Per-key credit budgets (billing.models.budgets): the period a hold counts in, the usage row
 of a key's current period, and giving credits back when a hold is released.
 
-Periods are calendar periods in GENERATION_DAILY_LIMIT_TIME_ZONE (the business time zone):
+Periods are calendar periods in TIME_ZONE (the business time zone):
 a day from local midnight, a week from Monday's, a month from the 1st's; "lifetime" never
 rolls over. Taking budget is part of the hold itself (billing.services.holds.credits_hold).
 """

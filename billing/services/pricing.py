@@ -1,11 +1,17 @@
-"""The price of an operation in credits: the price table, else BILLING_DEFAULT_PRICES."""
+"""The price of an operation in credits: the price table, else BILLING_DEFAULT_PRICES.
+
+`price_quote` is what every submit charges; `price_table` lists the same effective prices (a
+row where staff set one, else the default) for the price page, the new-video form and the
+admin, so what is shown is what is charged.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
+from billing import catalog
 from billing.errors import PriceNotFound
 from billing.models import Price
 
@@ -77,3 +83,65 @@ def price_rate(
     except KeyError as exc:
         raise PriceNotFound(f"{operation} {model_tier} {resolution} is not available") from exc
     return int(flat), int(per_second)
+
+
+@dataclass(frozen=True)
+class PriceLine:
+    """One sold (or staff-disabled) combination and where its price comes from."""
+
+    operation: str
+    model_tier: str
+    resolution: str
+    flat_credits: int
+    credits_per_second: int
+    active: bool
+    overridden: bool  # True: a price-table row; False: BILLING_DEFAULT_PRICES
+    row_id: int | None = None
+    examples: tuple[tuple[int, int], ...] = field(default=())  # (seconds, credits)
+
+    def credits_for(self, seconds: int) -> int:
+        return self.flat_credits + self.credits_per_second * seconds
+
+
+def price_table(*, durations: tuple[int, ...] = ()) -> list[PriceLine]:
+    """Every combination with an effective price: the defaults merged with the rows that
+    override them (rows for combinations without a default included), in catalog order.
+    `durations` adds example totals per duration. One query."""
+    lines: dict[tuple[str, str, str], PriceLine] = {}
+    for operation, tiers in settings.BILLING_DEFAULT_PRICES.items():
+        for tier, resolutions in tiers.items():
+            for resolution, (flat, per_second) in resolutions.items():
+                lines[(operation, tier, resolution)] = PriceLine(
+                    operation, tier, resolution, flat, per_second, True, False
+                )
+    # Audio prices (a silent video costs its silent row or BILLING_SILENT_PRICE_PERCENT).
+    for row in Price.objects.filter(audio=True):
+        lines[(row.operation, row.model_tier, row.resolution)] = PriceLine(
+            row.operation,
+            row.model_tier,
+            row.resolution,
+            row.flat_credits,
+            row.credits_per_second,
+            row.active,
+            True,
+            row.pk,
+        )
+
+    return [
+        replace(lines[key], examples=tuple((s, lines[key].credits_for(s)) for s in durations))
+        for key in sorted(lines, key=_catalog_order)
+    ]
+
+
+def _catalog_order(key: tuple[str, str, str]) -> tuple[int, int, int]:
+    """Operations, tiers and resolutions in the catalog's order; unknown ones last."""
+
+    def position(values: list[str], value: str) -> int:
+        return values.index(value) if value in values else len(values)
+
+    operation, tier, resolution = key
+    return (
+        position(list(catalog.Operation.values), operation),
+        position(list(catalog.TIERS), tier),
+        position(list(catalog.RESOLUTIONS), resolution),
+    )

@@ -46,11 +46,12 @@ from generation.selectors import usage_by_key
 from veosaas.api import envelope
 from veosaas.http import csv_stream
 
+# One kind column: the ledger entry's own name only where it adds something ("release
+# (expire)"); the JSON records keep both fields for programs.
 USAGE_CSV_HEADER = [
     "id",
     "created_at",
     "kind",
-    "entry",
     "amount",
     "charged",
     "balance_after",
@@ -79,14 +80,19 @@ def _usage_row(record: UsageRecord) -> dict[str, Any]:
     }
 
 
+def _csv_kind(record: UsageRecord) -> str:
+    if record.entry in (record.kind, record.kind.replace("-", "")):
+        return record.kind
+    return f"{record.kind} ({record.entry})"
+
+
 def _usage_csv(records: Iterator[UsageRecord]) -> StreamingHttpResponse:
     """Every matching record as a streamed CSV download."""
     rows = (
         [
             r.id,
             instant(r.created_at),
-            r.kind,
-            r.entry,
+            _csv_kind(r),
             r.amount,
             r.charged,
             r.balance_after,
@@ -203,7 +209,7 @@ class UsageListApi(AccountApi):
             {
                 "records": [_usage_row(r) for r in page.records],
                 "next_cursor": page.next_cursor,
-                "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+                "time_zone": settings.TIME_ZONE,
             }
         )
 
@@ -272,7 +278,7 @@ class UsageDailyApi(AccountApi):
             {
                 "from": first.isoformat(),
                 "to": last.isoformat(),
-                "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+                "time_zone": settings.TIME_ZONE,
                 "days": [
                     {
                         "date": d.day.isoformat(),
@@ -385,7 +391,7 @@ class UsageByKeyApi(AccountApi):
             {
                 "from": first.isoformat(),
                 "to": last.isoformat(),
-                "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+                "time_zone": settings.TIME_ZONE,
                 "keys": rows,
             }
         )

@@ -34,6 +34,32 @@ def entry_label(transfer: Transfer) -> str:
     return str(ENTRY_LABELS.get(transfer.kind, transfer.kind))
 
 
+# The notes services write on ledger rows are stored in English (the ledger is append-only and
+# language-neutral); the pages show them in the reader's language. Staff-written reasons and
+# anything else are shown as written.
+LEDGER_NOTES = {
+    "job succeeded": _("Job succeeded"),
+    "signup grant": _("Sign-up credits"),
+    "hold expired": _("Hold expired"),
+    "demo credits": _("Demo credits"),
+    "createapikey": _("Credits granted by the operator"),
+}
+LEDGER_NOTE_PREFIXES = (
+    ("job failed: ", _("Job failed: %(detail)s")),
+    ("Stripe top-up ", _("Credit purchase: %(detail)s")),
+)
+
+
+@register.filter
+def ledger_note(reason: str) -> str:
+    if reason in LEDGER_NOTES:
+        return str(LEDGER_NOTES[reason])
+    for prefix, text in LEDGER_NOTE_PREFIXES:
+        if reason.startswith(prefix):
+            return str(text) % {"detail": reason.removeprefix(prefix)}
+    return reason
+
+
 @register.filter
 def available_effect(transfer: Transfer, user_id: int) -> int:
     return transfer_available_effect(transfer, user_id=user_id)

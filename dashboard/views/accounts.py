@@ -4,6 +4,7 @@ and the callback signing secret. Each view parses its form and calls one service
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -37,9 +39,12 @@ from dashboard.services import user_signup
 from generation.services import api_key_settings_update
 from outbound.services import webhook_secret_get_or_create, webhook_secret_rotate
 from veosaas.http import public_base_url
+from veosaas.middleware import DISPLAY_TIME_ZONE_COOKIE
 
 # Sessions opened by a password or an API key are ordinary Django sessions.
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# A new key's raw token, from the POST that created it to the one GET that shows it.
+NEW_KEY_SESSION = "dashboard.new_api_key"
 
 
 @require_http_methods(["GET", "POST"])
@@ -148,15 +153,22 @@ def _keys_page(
 @never_cache  # the page carries a new raw token and the signing secret
 @require_http_methods(["GET", "POST"])
 def api_keys(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """List the account's keys; POST creates one and shows its token on this response only
-    (it is never stored, so it cannot be shown again)."""
+    """List the account's keys; POST creates one and redirects (post/redirect/get, so a
+    refresh never creates a second key). The raw token rides in the session to the next GET
+    only, which pops it: it is shown once and never stored anywhere else."""
     if request.method == "POST":
         form = ApiKeyCreateForm(request.POST)
         if form.is_valid():
             created = api_key_create(user=request.user, name=form.cleaned_data["name"])
-            return _keys_page(request, form=ApiKeyCreateForm(), created=created, status=201)
+            request.session[NEW_KEY_SESSION] = {
+                "token": created.token,
+                "api_key": {"name": created.api_key.name},
+            }
+            return redirect("dashboard:keys")
         return _keys_page(request, form=form, status=400)
-    return _keys_page(request, form=ApiKeyCreateForm())
+    return _keys_page(
+        request, form=ApiKeyCreateForm(), created=request.session.pop(NEW_KEY_SESSION, None)
+    )
 
 
 @login_required
@@ -212,3 +224,29 @@ def webhook_secret_rotate_view(request: AuthenticatedHttpRequest) -> HttpRespons
         _("A new callback signing secret was created. Callbacks are signed with it from now on."),
     )
     return redirect(reverse("dashboard:keys") + "#signing-secret")
+
+
+@require_POST
+def display_time_zone_set(request: HttpRequest) -> HttpResponse:
+    """Remember the zone this browser reads times in (a cookie, like the language), then go
+    back. Only display: every day boundary stays in the business zone (settings.TIME_ZONE)."""
+    name = request.POST.get("time_zone", "")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("dashboard:home")
+    response = redirect(target)
+    if _is_zone(name):
+        response.set_cookie(DISPLAY_TIME_ZONE_COOKIE, name, max_age=365 * 24 * 3600, samesite="Lax")
+    return response
+
+
+def _is_zone(name: str) -> bool:
+    if not name or len(name) > 64:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

@@ -49,7 +49,7 @@ def _alerts_render(
             "url_form": url_form,
             "callback_url": account_callback_url_get(user=request.user),
             "deliveries": alert_deliveries_recent(user=request.user),
-            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+            "time_zone": settings.TIME_ZONE,
         },
         status=status,
     )
@@ -59,8 +59,10 @@ def _alerts_render(
 @require_http_methods(["GET", "POST"])
 def alerts_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     """List the account's usage alerts; POST creates one."""
-    form = AlertCreateForm(request.POST or None)
-    url_form = CallbackUrlForm(initial={"url": account_callback_url_get(user=request.user)})
+    callback_url = account_callback_url_get(user=request.user)
+    # The webhook channel starts ticked only when there is a URL to post to.
+    form = AlertCreateForm(request.POST or None, initial={"webhook": bool(callback_url)})
+    url_form = CallbackUrlForm(initial={"url": callback_url})
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -98,4 +100,5 @@ def callback_url_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Callback URL saved."))
             return redirect("dashboard:alerts")
-    return _alerts_render(request, form=AlertCreateForm(), url_form=url_form, status=400)
+    form = AlertCreateForm(initial={"webhook": bool(account_callback_url_get(user=request.user))})
+    return _alerts_render(request, form=form, url_form=url_form, status=400)

@@ -119,7 +119,14 @@ def usage_chart(days: list[tuple[date, int]]) -> dict[str, Any]:
         }
         for i, (day, used) in enumerate(days)
     ]
-    return {"bars": bars, "top": top, "total": sum(used for _, used in days)}
+    return {
+        "bars": bars,
+        "top": top,
+        # Axis labels: the halfway value and the day in the middle of the range.
+        "middle": top // 2 if top % 2 == 0 else round(top / 2, 1),
+        "mid_day": days[len(days) // 2][0] if days else None,
+        "total": sum(used for _, used in days),
+    }
 
 
 @login_required

@@ -161,7 +161,7 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
             "balance": balance_get(user=request.user),
             "usage": daily_usage(user=request.user),
             "resets_at": daily_limit_resets_at(),
-            "time_zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE,
+            "time_zone": settings.TIME_ZONE,
             "counts": job_counts(user=request.user),
             "jobs": _cards(jobs, request),
         },
@@ -274,7 +274,7 @@ def _submit(request: AuthenticatedHttpRequest, form: VideoForm) -> Job | None:
                 "You have reached your daily limit of %(limit)d videos. It resets "
                 "at midnight (%(zone)s)."
             )
-            % {"limit": exc.limit, "zone": settings.GENERATION_DAILY_LIMIT_TIME_ZONE},
+            % {"limit": exc.limit, "zone": settings.TIME_ZONE},
         )
     except (RateLimited, LimitsUnavailable) as exc:  # (limits that cannot be checked: refused)
         form.add_error(

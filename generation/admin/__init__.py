@@ -32,19 +32,20 @@ __all__ = ["ApiKeyAdmin"]
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
+    # Money first and a short id: at 1440 px every column fits (the full uuid is on the page).
     list_display = (
-        "id",
+        "short_id",
         "user",
-        "facade",
-        "kind",
         "state",
+        "credits_quoted",
+        "credits_charged",
+        "upstream_cost_usd",
+        "kind",
+        "facade",
         "provider",
         "model_tier",
         "resolution",
         "duration_seconds",
-        "credits_quoted",
-        "credits_charged",
-        "upstream_cost_usd",
         "created_at",
         "completed_at",
     )
@@ -67,6 +68,14 @@ class JobAdmin(admin.ModelAdmin):
     )
     actions = ("delete_result_files",)
     date_hierarchy = "created_at"
+
+    class Media:
+        css = {"all": ("admin-extra.css",)}
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj: Job) -> str:
+        return str(obj.id)[:8]
+
     list_select_related = ("user",)
     raw_id_fields = ("user", "api_key", "parent")
     readonly_fields = ("ledger_entries", "video_link", "error_summary")

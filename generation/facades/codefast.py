@@ -5,8 +5,9 @@ Served at the root, as the vendor does: `GET /` (key check), `POST /generate`,
 times are `DD.MM.YYYY HH:MM:SS` in CODEFAST_TIME_ZONE and `""` when unset (never null).
 Errors are FastAPI-style `{"detail": "..."}`: 401 invalid key, 404 unknown job (another
 account's job answers the same), 409 an Idempotency-Key reused with another body, 413 a body
-longer than any valid request (checked before parsing), 422 bad input naming the field, 429
-daily limit / credits / rate / concurrency (with Retry-After where waiting helps), 500
+longer than any valid request (checked before parsing), 422 bad input naming the field, 402
+not enough credits, 429 daily limit / rate / concurrency (with Retry-After where waiting
+helps), 500
 anything unexpected. A generation that fails after acceptance is not an
 HTTP error: it shows as `status: "failed"` with `error` text.
 

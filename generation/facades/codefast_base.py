@@ -87,8 +87,10 @@ def _daily_limit(view: FacadeApi, exc: DailyLimitReached) -> Exception:
 
 
 def _insufficient(view: FacadeApi, exc: InsufficientCredits) -> Exception:
+    # 402, not 429: waiting does not bring credits back, and clients retry 429s on a timer
+    # (contracts/codefast.md §4). Every other facade answers 402 too.
     return CodefastError(
-        429,
+        402,
         "Insufficient credits",
         {
             "required_credits": exc.required,

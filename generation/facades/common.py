@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import QueryDict
 from rest_framework.request import Request
 
 from veosaas.strict import FieldError, StrictJSONParser, int_parse, text_check
@@ -29,8 +30,13 @@ __all__ = [
 
 
 def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object (DRF has parsed it; ParseError surfaces earlier)."""
+    """The request body as a JSON object (DRF has parsed it; ParseError surfaces earlier).
+
+    A form-encoded or multipart body parses into a QueryDict whose values are lists; rather
+    than "generationType must be a string", say what is wrong: the body must be JSON."""
     data = request.data
+    if isinstance(data, QueryDict) and data:
+        raise FieldError("body", "must be JSON (send Content-Type: application/json)")
     if not isinstance(data, dict):
         raise FieldError("body", "must be a JSON object")
     return dict(data)

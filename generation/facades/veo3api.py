@@ -75,7 +75,9 @@ from generation.services import (
 )
 from generation.services.upgrades import (
     extend_submit,
+    upgrade_await,
     upgrade_request,
+    upgrade_was_prepared,
 )
 
 logger = logging.getLogger(__name__)
@@ -211,7 +213,10 @@ def _index(value: Any) -> int:
 class Get1080pVideoApi(Veo3ApiView):
     """GET /api/v1/veo/get-1080p-video?taskId=&index= (contract §4, README A12).
 
-    The first call creates the upgrade job (priced `upgrade_1080p`); until it is done every
+    The 1080p version of a 16:9 720p task is prepared when the task succeeds
+    (GENERATION_AUTO_1080P), so the first call answers code 200 with `data.resultUrl` as kie's
+    does (waiting up to GENERATION_AUTO_1080P_WAIT_SECONDS if it is still rendering). Otherwise
+    the first call creates the upgrade job (priced `upgrade_1080p`); until it is done every
     call answers code 400 "1080P is processing…", then code 200 with `data.resultUrl`. An
     optional `callBackUrl` query parameter (our addition) gets the upgrade's own callback.
     """
@@ -236,8 +241,12 @@ class Get1080pVideoApi(Veo3ApiView):
             raw_request=raw,
             api_key=request.auth,
         )
-        if result.job.state == Job.State.SUCCEEDED:
-            return envelope(200, MSG_SUCCESS, {"resultUrl": job_video_url(result.job, request)})
+        job = result.job
+        if upgrade_was_prepared(job):
+            # Prepared when the task succeeded (GENERATION_AUTO_1080P); kie has it ready.
+            job = upgrade_await(job=job, seconds=settings.GENERATION_AUTO_1080P_WAIT_SECONDS)
+        if job.state == Job.State.SUCCEEDED:
+            return envelope(200, MSG_SUCCESS, {"resultUrl": job_video_url(job, request)})
         return envelope(400, MSG_1080P_PROCESSING, None)
 
 

@@ -206,7 +206,10 @@ class GenerateVideoApi(Veo3o1View):
             raise FieldError("aspectRatio", "must be auto, 16:9 or 9:16")
         inputs = _images(request.user, body)
         if generation_type == "image_to_video" and not inputs:
-            raise FieldError("imageUrl", "is required for image_to_video")
+            raise FieldError(
+                "imageUrl",
+                "(or imageKey, from POST /api/upload-video-image) is required for image_to_video",
+            )
         if generation_type == "text_to_video" and inputs:
             raise FieldError("imageUrl", "is only used with image_to_video")
         callback = optional_str(body, "callbackUrl", max_length=2048) or optional_str(

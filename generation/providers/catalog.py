@@ -210,35 +210,35 @@ def spec_validate(
     if resolution not in spec.resolutions:
         raise CapabilityError(
             "resolution",
-            f"the {spec.tier} model does not render {resolution}: "
-            f"must be one of {_allowed(spec.resolutions)}",
+            f"must be one of {_allowed(spec.resolutions)}: the {spec.tier} model does not "
+            f"render {resolution}",
         )
     if not generate_audio and not spec.audio_optional:
-        raise CapabilityError("generate_audio", f"the {spec.tier} model always generates audio")
+        raise CapabilityError(
+            "generate_audio", f"cannot be off: the {spec.tier} model always generates audio"
+        )
     if duration_seconds not in spec.durations:
         raise CapabilityError(
             "duration_seconds", f"must be one of {_allowed(spec.durations)} seconds"
         )
     if mode not in _SOURCE_VIDEO_MODES and has_source_video:
-        raise CapabilityError("source_video", f"mode {mode!r} takes no source video")
+        raise CapabilityError("source_video", f"is not taken by mode {mode!r}")
     if mode in _SOURCE_VIDEO_MODES and not has_source_video:
-        raise CapabilityError("source_video", f"mode {mode!r} needs a source video")
+        raise CapabilityError("source_video", f"is required for mode {mode!r}")
     low, high = _IMAGES_PER_MODE.get(mode, (1, spec.max_reference_images))
     if not low <= image_count <= high:
         wanted = str(low) if low == high else f"{low} to {high}"
-        raise CapabilityError("images", f"mode {mode!r} takes {wanted} image(s)")
+        raise CapabilityError("images", f"must be {wanted} image(s) for mode {mode!r}")
     if mode == "extend" and spec.extend_resolutions and resolution not in spec.extend_resolutions:
         raise CapabilityError(
-            "resolution", f"video extension must be one of {_allowed(spec.extend_resolutions)}"
+            "resolution", f"must be one of {_allowed(spec.extend_resolutions)} for video extension"
         )
     longest = max(spec.durations)
     if duration_seconds != longest:
         if resolution in spec.longest_only_resolutions:
             raise CapabilityError(
-                "duration_seconds", f"{resolution} videos must be {longest} seconds long"
+                "duration_seconds", f"must be {longest} seconds for {resolution} videos"
             )
         if mode in spec.longest_only_modes:
             what = "reference images" if mode == "reference" else "video extension"
-            raise CapabilityError(
-                "duration_seconds", f"{what} need a duration of {longest} seconds"
-            )
+            raise CapabilityError("duration_seconds", f"must be {longest} seconds for {what}")

@@ -26,8 +26,8 @@ class DailyUsage:
 
 
 def day_start(*, now: datetime | None = None) -> datetime:
-    """Midnight today in GENERATION_DAILY_LIMIT_TIME_ZONE (the day the daily limit counts)."""
-    zone = ZoneInfo(settings.GENERATION_DAILY_LIMIT_TIME_ZONE)
+    """Midnight today in TIME_ZONE (the day the daily limit counts)."""
+    zone = ZoneInfo(settings.TIME_ZONE)
     local = (now or timezone.now()).astimezone(zone)
     return datetime.combine(local.date(), time.min, tzinfo=zone)
 
@@ -50,8 +50,8 @@ def daily_usage(*, user: User, now: datetime | None = None) -> DailyUsage:
 
 
 def daily_limit_resets_at(*, now: datetime | None = None) -> datetime:
-    """The next midnight in GENERATION_DAILY_LIMIT_TIME_ZONE (when `daily_usage` starts over)."""
-    zone = ZoneInfo(settings.GENERATION_DAILY_LIMIT_TIME_ZONE)
+    """The next midnight in TIME_ZONE (when `daily_usage` starts over)."""
+    zone = ZoneInfo(settings.TIME_ZONE)
     local = (now or timezone.now()).astimezone(zone)
     return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=zone)
 

@@ -56,8 +56,11 @@ from generation.services.upgrades import (
     extend_segments,
     extend_submit,
     media_full_video_name,
+    upgrade_1080p_prepare,
+    upgrade_await,
     upgrade_live_get,
     upgrade_request,
+    upgrade_was_prepared,
 )
 from generation.services.uploads import upload_create
 
@@ -103,7 +106,10 @@ __all__ = [
     "jobs_reap",
     "key_models_validate",
     "media_full_video_name",
+    "upgrade_1080p_prepare",
+    "upgrade_await",
     "upgrade_live_get",
     "upgrade_request",
+    "upgrade_was_prepared",
     "upload_create",
 ]

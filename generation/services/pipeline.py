@@ -56,6 +56,7 @@ from generation.services.transitions import (
     job_succeed,
     job_upstream_wait,
 )
+from generation.services.upgrades import upgrade_1080p_prepare
 from generation.services.uploads import upload_create
 from outbound import netguard
 from veosaas import logcontext, metrics
@@ -206,7 +207,8 @@ def _handle_outcome(job: Job, outcome: Completed | Pending, started: float) -> N
             poll_after_seconds=outcome.poll_after_seconds,
         )
         return
-    job_succeed(job_id=job.id, result=outcome, render_seconds=time.monotonic() - started)
+    if job_succeed(job_id=job.id, result=outcome, render_seconds=time.monotonic() - started):
+        upgrade_1080p_prepare(job_id=job.id)
 
 
 def _handle_provider_error(job: Job, exc: ProviderError) -> None:
@@ -316,9 +318,10 @@ def job_poll(*, job_id: str) -> None:
             )
             return
         elapsed = (timezone.now() - (job.started_at or now)).total_seconds()
-        job_succeed(
+        if job_succeed(
             job_id=job.id, result=outcome, render_seconds=max(elapsed, time.monotonic() - started)
-        )
+        ):
+            upgrade_1080p_prepare(job_id=job.id)
     except ProviderTransientError as exc:
         if exc.details.get("operation_done") == "true":
             # The operation itself ended in a retryable error: polling it again would only

@@ -334,15 +334,17 @@ def job_submit(
             )
             # Published before the enqueue: the worker's first change comes after.
             job_snapshot_publish_on_commit(job.id)
-            hold = billing.credits_hold(
-                user=user,
-                amount=quote.credits,
-                idempotency_key=f"job:{job.id}:hold",
-                job_id=job.id,
-                budget=budget,
-            )
-            Job.objects.filter(pk=job.pk).update(hold_transfer_id=hold.pk)
-            job.hold_transfer_id = hold.pk
+            # A free operation (e.g. the 1080p upgrade at its default price) holds nothing.
+            if quote.credits > 0:
+                hold = billing.credits_hold(
+                    user=user,
+                    amount=quote.credits,
+                    idempotency_key=f"job:{job.id}:hold",
+                    job_id=job.id,
+                    budget=budget,
+                )
+                Job.objects.filter(pk=job.pk).update(hold_transfer_id=hold.pk)
+                job.hold_transfer_id = hold.pk
             logcontext.bind(job_id=job.id)
             labels = {"facade": job.facade, "provider": provider, "model": job.model_tier}
             metrics.count_on_commit(lambda: metrics.jobs_submitted.labels(**labels).inc())

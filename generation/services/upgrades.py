@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,8 +31,9 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, User
 from billing.catalog import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO, UPGRADE_RESOLUTIONS, Resolution
+from billing.errors import BillingError
 from generation import media
-from generation.errors import UpgradeRefused
+from generation.errors import SubmitRefused, UpgradeRefused
 from generation.models import Job
 from generation.services.submit import JobSpec, Submitted, job_submit
 
@@ -146,6 +148,63 @@ def upgrade_request(
             raise
         return UpgradeResult(job=existing, created=False)
     return UpgradeResult(job=submitted.job, created=True)
+
+
+# raw_request of an upgrade prepared on the source's success, not asked for by a client.
+PREPARED_MARK = "preparedOnSuccess"
+
+
+def upgrade_1080p_prepare(*, job_id: uuid.UUID | str) -> Job | None:
+    """Start the 1080p version of a just-succeeded kie task, as kie has it ready on the first
+    get-1080p-video call (GENERATION_AUTO_1080P).
+
+    Only veo3api/kie generate or extend tasks at 720p in 16:9 qualify (kie's 1080p is for
+    16:9). Goes through `upgrade_request`, so it is priced `upgrade_1080p` (free by default),
+    idempotent with a client's own request, and skipped, not failed, when submit refuses
+    (rate limit, concurrency cap, credits): the client's call creates it later then. Returns
+    the upgrade job, or None.
+    """
+    if not settings.GENERATION_AUTO_1080P:
+        return None
+    job = Job.objects.select_related("user", "api_key").filter(pk=job_id).first()
+    if (
+        job is None
+        or job.state != Job.State.SUCCEEDED
+        or job.facade != Job.Facade.VEO3API
+        or job.kind not in SOURCE_KINDS
+        or job.resolution != Resolution.P720.value
+        or _aspect_of(job) != DEFAULT_ASPECT_RATIO
+    ):
+        return None
+    try:
+        result = upgrade_request(
+            user=job.user,
+            parent=job,
+            kind=Job.Kind.UPGRADE_1080P,
+            raw_request={"taskId": job.task_id, "index": 0, PREPARED_MARK: True},
+            api_key=job.api_key,
+        )
+    except (SubmitRefused, BillingError) as exc:
+        logger.info("1080p of %s not prepared on success: %s", job.id, exc)
+        return None
+    return result.job
+
+
+def upgrade_was_prepared(job: Job) -> bool:
+    """True for an upgrade started by `upgrade_1080p_prepare`, not by a client."""
+    return bool((job.raw_request or {}).get(PREPARED_MARK))
+
+
+def upgrade_await(*, job: Job, seconds: float) -> Job:
+    """`job` re-read until it ends or `seconds` pass (a quarter-second poll of its row).
+
+    For a call that arrives while a prepared 1080p version is still rendering: kie answers
+    such a call with the URL, so it is worth a short wait in the request."""
+    deadline = time.monotonic() + max(seconds, 0.0)
+    while job.state in (Job.State.QUEUED, Job.State.RUNNING) and time.monotonic() < deadline:
+        time.sleep(0.25)
+        job = Job.objects.get(pk=job.pk)
+    return job
 
 
 def extend_submit(

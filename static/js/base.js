@@ -2,6 +2,13 @@
 (function () {
   "use strict";
 
+  // With scripts on, selects marked data-autosubmit apply on change; their buttons hide.
+  document.documentElement.classList.add("js");
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest("select[data-autosubmit]");
+    if (select && select.form) select.form.submit();
+  });
+
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
       return navigator.clipboard.writeText(text);

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 import time
@@ -241,7 +242,7 @@ def test_spending_across_a_threshold_notifies_once_and_again_only_after_re_armin
 def test_credits_used_today_fires_once_a_day_and_re_arms_after_local_midnight(
     customer: Any, receiver: Receiver, effects: Callable[..., Any], settings: Any
 ) -> None:
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "Europe/Istanbul"  # UTC+3
+    settings.TIME_ZONE = "Europe/Istanbul"  # UTC+3
     credits_grant(user=customer, amount=900, idempotency_key=key())
     # 20:00 UTC is 23:00 in Istanbul.
     with time_machine.travel(datetime(2025, 5, 1, 20, tzinfo=UTC)):
@@ -272,7 +273,7 @@ def test_credits_used_today_fires_once_a_day_and_re_arms_after_local_midnight(
 def test_a_new_day_re_arms_even_without_a_ledger_change_in_between(
     customer: Any, effects: Callable[..., Any], settings: Any
 ) -> None:
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "UTC"
+    settings.TIME_ZONE = "UTC"
     credits_grant(user=customer, amount=900, idempotency_key=key())
     with time_machine.travel(datetime(2025, 5, 1, 23, 50, tzinfo=UTC)):
         effects(
@@ -736,6 +737,19 @@ def test_dashboard_callback_url_form_refuses_private_addresses(client: Any, sett
     saved = client.post("/dashboard/alerts/callback-url/", {"url": f"http://{PUBLIC_IP}/h"})
     assert saved.status_code == 302
     assert User.objects.get(pk=user.pk).account_callback_url == f"http://{PUBLIC_IP}/h"
+
+
+@pytest.mark.django_db
+def test_the_webhook_channel_starts_ticked_only_with_a_callback_url(
+    client: Any, settings: Any
+) -> None:
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    user = UserFactory()
+    client.force_login(user)
+    webhook_box = re.compile(r'<input type="checkbox" name="webhook"[^>]*>')
+    assert "checked" not in webhook_box.search(client.get("/dashboard/alerts/").text).group(0)
+    client.post("/dashboard/alerts/callback-url/", {"url": f"http://{PUBLIC_IP}/h"})
+    assert "checked" in webhook_box.search(client.get("/dashboard/alerts/").text).group(0)
 
 
 @pytest.mark.django_db

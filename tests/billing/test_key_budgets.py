@@ -86,7 +86,7 @@ def test_the_account_balance_still_refuses_first(budgeted) -> None:  # type: ign
 def test_the_daily_budget_rolls_over_at_midnight_in_the_business_time_zone(
     budgeted, settings
 ) -> None:  # type: ignore[no-untyped-def]
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "Asia/Tokyo"  # UTC+9: midnight is 15:00 UTC
+    settings.TIME_ZONE = "Asia/Tokyo"  # UTC+9: midnight is 15:00 UTC
     user, key = budgeted
     with time_machine.travel(datetime(2026, 3, 10, 14, 59, 59, tzinfo=UTC), tick=False):
         hold(user, key, 100, "late")
@@ -105,7 +105,7 @@ def test_the_daily_budget_rolls_over_at_midnight_in_the_business_time_zone(
 
 
 def test_periods_start_at_local_midnight_monday_and_the_first(settings) -> None:
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "Europe/Istanbul"  # UTC+3
+    settings.TIME_ZONE = "Europe/Istanbul"  # UTC+3
     now = datetime(2026, 12, 10, 22, 30, tzinfo=UTC)  # Friday 11 Dec 01:30 in Istanbul
     assert budget_period_start(period="day", now=now) == datetime(2026, 12, 10, 21, tzinfo=UTC)
     assert budget_period_start(period="week", now=now) == datetime(2026, 12, 6, 21, tzinfo=UTC)
@@ -126,7 +126,7 @@ def test_an_expired_hold_gives_back_to_the_period_it_was_counted_in(budgeted, se
 
     from billing.services import holds_expire_stale
 
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "UTC"
+    settings.TIME_ZONE = "UTC"
     user, key = budgeted
     with time_machine.travel(datetime(2026, 5, 1, 23, 0, tzinfo=UTC), tick=False):
         credits_hold(

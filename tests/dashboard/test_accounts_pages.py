@@ -163,8 +163,9 @@ def test_password_reset_link_uses_public_base_url_when_set(
 
 
 def test_creating_a_key_shows_the_token_once(browser: Client, member) -> None:
-    response = browser.post(reverse("dashboard:keys"), {"name": "worker"})
-    assert response.status_code == 201
+    posted = browser.post(reverse("dashboard:keys"), {"name": "worker"})
+    assert posted.status_code == 302 and posted["Location"] == reverse("dashboard:keys")
+    response = browser.get(posted["Location"])
     page = response.content.decode()
     token = re.search(r'<code id="new-key-token">([^<]+)</code>', page).group(1)
     key = api_key_authenticate(token=token)
@@ -175,6 +176,17 @@ def test_creating_a_key_shows_the_token_once(browser: Client, member) -> None:
     listing = browser.get(reverse("dashboard:keys")).content.decode()
     assert token not in listing and key.masked in listing
     assert not ApiKey.objects.filter(digest=token).exists()
+
+
+def test_refreshing_after_creating_a_key_creates_no_second_key(browser: Client, member) -> None:
+    """Post/redirect/get: the browser's refresh repeats the GET, never the POST."""
+    posted = browser.post(reverse("dashboard:keys"), {"name": "once"})
+    assert posted.status_code == 302
+    shown = browser.get(posted["Location"])
+    refreshed = browser.get(posted["Location"])
+    assert ApiKey.objects.filter(user=member).count() == 1
+    assert 'id="new-key-token"' in shown.content.decode()
+    assert 'id="new-key-token"' not in refreshed.content.decode()
 
 
 def test_keys_page_lists_only_own_keys_with_last_use(browser: Client, member, stranger) -> None:

@@ -50,6 +50,15 @@ def test_credits_page_shows_balance_ledger_and_todays_usage(
     # The chart: 30 bars, today's holds the charge.
     bars = re.findall(r'<rect class="bar[^"]*"[^>]*><title>([^<]*)</title>', page)
     assert len(bars) == 30 and bars[-1].endswith(f": {job.credits_quoted}")
+    # Axis values: the day's maximum at the top, half of it, zero; first, middle, last day.
+    values = re.search(r'id="chart-values"[^>]*>(.*?)</div>', page).group(1)
+    assert re.findall(r"<span>([^<]*)</span>", values) == [
+        str(job.credits_quoted),
+        str(job.credits_quoted // 2),
+        "0",
+    ]
+    days = re.search(r'id="chart-days"[^>]*>(.*?)</div>', page).group(1)
+    assert len(re.findall(r"<span>[^<]+</span>", days)) == 3
 
 
 def test_ledger_and_csv_show_only_own_rows(browser: Client, member, stranger, run_job) -> None:

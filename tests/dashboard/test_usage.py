@@ -195,7 +195,6 @@ def test_csv_has_the_same_rows_as_the_pages_and_every_matching_row(
         "id",
         "created_at",
         "kind",
-        "entry",
         "amount",
         "charged",
         "balance_after",
@@ -207,6 +206,9 @@ def test_csv_has_the_same_rows_as_the_pages_and_every_matching_row(
     # Filters apply to the export too; `limit` and `cursor` do not (all rows, not one page).
     holds = csv_rows(account, kind="hold", limit=1)
     assert len(holds) == 5 and {r["kind"] for r in holds} == {"hold"}
+    # One kind column; an expired hold's release says so in it.
+    releases = csv_rows(account, kind="release")
+    assert sorted(r["kind"] for r in releases) == ["release", "release (expire)"]
 
 
 def test_csv_text_cells_cannot_become_spreadsheet_formulas(account: APIClient) -> None:
@@ -302,7 +304,7 @@ def test_job_filter_accepts_the_uuid_or_the_veo3api_task_id(
 def test_date_range_includes_the_whole_to_day_in_the_usage_time_zone(
     account: APIClient, settings: Any
 ) -> None:
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "Europe/Istanbul"  # UTC+3
+    settings.TIME_ZONE = "Europe/Istanbul"  # UTC+3
     user = account.user
     moments = {
         "before": datetime(2025, 3, 9, 20, 59, tzinfo=UTC),  # 9 Mar 23:59 local
@@ -403,7 +405,7 @@ def test_an_account_without_a_ledger_has_no_usage(account: APIClient) -> None:
 
 
 def test_daily_summary_counts_per_local_day(account: APIClient, settings: Any) -> None:
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "Europe/Istanbul"  # UTC+3
+    settings.TIME_ZONE = "Europe/Istanbul"  # UTC+3
     user, api_key = account.user, account.key
     with time_machine.travel(datetime(2025, 3, 9, 10, tzinfo=UTC), tick=False):
         credits_grant(user=user, amount=1000, idempotency_key=key())

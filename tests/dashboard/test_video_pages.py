@@ -232,7 +232,7 @@ def test_insufficient_credits_are_explained_and_nothing_is_held(db) -> None:
 def test_constraint_errors_land_on_their_field(browser: Client) -> None:
     response = browser.post(NEW, video_form(resolution="1080p", duration_seconds="4"))
     assert response.status_code == 400
-    assert "1080p videos must be 8 seconds long" in response.content.decode()
+    assert "must be 8 seconds for 1080p videos" in response.content.decode()
     assert not Job.objects.exists()
 
 

@@ -485,10 +485,12 @@ def test_daily_limit_is_editable_in_the_user_admin(client) -> None:
 # --- other refusals ------------------------------------------------------------------------
 
 
-def test_insufficient_credits_is_429_and_holds_nothing(db) -> None:
+def test_insufficient_credits_is_402_and_holds_nothing(db) -> None:
+    """402 as on every other facade: waiting does not bring credits back, so not 429."""
     poor = funded(credits=3)
     response = generate(client_for(poor))
-    assert response.status_code == 429
+    assert response.status_code == 402
+    assert "Retry-After" not in response
     body = response.json()
     assert body["detail"] == "Insufficient credits"
     assert (body["required_credits"], body["available_credits"]) == (price(8), 3)

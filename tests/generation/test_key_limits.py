@@ -171,7 +171,7 @@ def test_a_daily_key_budget_rolls_over_at_the_business_midnight_through_the_api(
 
     import time_machine
 
-    settings.GENERATION_DAILY_LIMIT_TIME_ZONE = "America/New_York"  # UTC-5 in January
+    settings.TIME_ZONE = "America/New_York"  # UTC-5 in January
     price = price_quote(operation="generate", model_tier="fast", resolution="720p", seconds=8)
     client = keyed(user, budget_credits=price.credits, budget_period="day")
     with time_machine.travel(datetime(2026, 1, 15, 4, 59, 58, tzinfo=UTC), tick=False):

@@ -215,4 +215,5 @@ def test_1080p_upgrade_runs_on_omni_as_an_upscale(fake, funded_user) -> None:
     assert video["type"] == "video" and base64.b64decode(video["data"]) == source_bytes
     job_poll(job_id=str(upgrade.id))
     upgrade.refresh_from_db()
-    assert upgrade.state == Job.State.SUCCEEDED and transfers(upgrade, "capture") == 1
+    # Free by default (kie bundles the 1080p version): nothing held, nothing captured.
+    assert upgrade.state == Job.State.SUCCEEDED and transfers(upgrade, "capture") == 0

@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
-from billing.models import Transfer
+from billing.models import Price, Transfer
 from billing.selectors import balance_get
 from billing.services import credits_grant, price_quote
 from generation.models import Job, Upload
@@ -78,8 +78,10 @@ def done_job(bearer, finish_with_tiny_video) -> Job:
 
 
 @pytest.fixture
-def rendered_done_job(bearer) -> Job:
-    """The same job rendered by the local provider: 4 real seconds to extend."""
+def rendered_done_job(bearer, settings) -> Job:
+    """The same job rendered by the local provider: 4 real seconds to extend. Its 1080p
+    version is not prepared on success (tests/generation/test_auto_1080p.py covers that)."""
+    settings.GENERATION_AUTO_1080P = False
     job = run_job(queued_fast_job(bearer).pk)
     assert job.state == Job.State.SUCCEEDED, job.error_message
     return job
@@ -441,6 +443,9 @@ def get_1080p(client, task_id: str, **params):
 
 
 def test_1080p_is_created_once_processing_then_ready(bearer, done_job) -> None:
+    Price.objects.create(
+        operation="upgrade_1080p", model_tier="fast", resolution="1080p", flat_credits=5
+    )
     processing = {
         "code": 400,
         "data": None,

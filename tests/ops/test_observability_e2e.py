@@ -83,6 +83,8 @@ def test_request_id_and_metrics_follow_jobs_through_every_process(tmp_path) -> N
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
         "LOG_FORMAT": "json",
         "METRICS_WORKER_PORT": str(worker_port),
+        # Counts one submit per request: no prepared 1080p version on success (issue 16).
+        "GENERATION_AUTO_1080P": "0",
     }
     request_id = "ticket-4711-0123456789abcdef"
     with receiver_running() as receiver, running_stack(tmp_path, **env) as stack:
