@@ -2,7 +2,7 @@
 contract for the real google-genai 3.x SDK, on the Gemini API and on Vertex.
 
 Endpoints (paths as google-genai 3.6.1 builds them with `HttpOptions(base_url=...)`; `{v}` is
-`v1beta` on the Gemini API, `v1beta1` on Vertex; https://ai.google.dev/gemini-api/docs/omni,
+`v1` on the Gemini API, `v1beta1` on Vertex; https://ai.google.dev/gemini-api/docs/omni,
 https://ai.google.dev/api/interactions):
 
 - `POST /{v}/interactions` records the request and answers the interaction

@@ -6,7 +6,7 @@ Flow (https://ai.google.dev/gemini-api/docs/omni): `submit` creates a background
 `response_format: {type: "video", aspect_ratio, duration: "<n>s", resolution, delivery}` and
 `generation_config.video_config.task`) and returns `Pending` with its id; the pipeline polls
 (`GET …/interactions/{id}?stream=false`) from scheduled tasks; `cancel` calls
-`POST …/interactions/{id}/cancel`. `{version}` is `v1beta` on the Gemini API and `v1beta1` on
+`POST …/interactions/{id}/cancel`. `{version}` is `v1` on the Gemini API and `v1beta1` on
 Vertex (as google-genai 3.6.1 sends them; `tests/generation/test_omni_provider.py` pins it).
 
 Statuses -> outcomes:

@@ -77,9 +77,9 @@ def test_sdk_request_paths_and_body_are_pinned(fake: FakeInteractions, tmp_path:
     paths = [(r.method, r.path) for r in fake.requests]
     interaction_id = completed.details["omni_interaction"]
     assert paths == [
-        ("POST", "/v1beta/interactions"),
-        ("GET", f"/v1beta/interactions/{interaction_id}"),
-        ("GET", f"/v1beta/interactions/{interaction_id}"),
+        ("POST", "/v1/interactions"),
+        ("GET", f"/v1/interactions/{interaction_id}"),
+        ("GET", f"/v1/interactions/{interaction_id}"),
     ]
     assert fake.requests[1].query == {"stream": ["false"]}
     assert all(r.headers["x-goog-api-key"] == API_KEY for r in fake.requests)
@@ -181,7 +181,7 @@ def test_cancel_reaches_the_cancel_endpoint(fake: FakeInteractions, tmp_path: Pa
     provider = OmniProvider()
     pending = provider.submit(_request(), workdir=tmp_path, progress=print)
     assert provider.cancel(pending.operation) is True
-    assert fake.cancels()[0].path == f"/v1beta/interactions/{pending.operation}/cancel"
+    assert fake.cancels()[0].path == f"/v1/interactions/{pending.operation}/cancel"
 
 
 def test_http_errors(fake: FakeInteractions, tmp_path: Path) -> None:
