@@ -122,9 +122,7 @@ def test_cancel_of_a_running_job_reaches_upstream_and_releases_once(fake, funded
     job_run(job_id=str(job.id))
     job.refresh_from_db()
     assert job_cancel(job=job) is True
-    assert [r.path for r in fake.cancels()] == [
-        f"/v1/interactions/{job.provider_operation}/cancel"
-    ]
+    assert [r.path for r in fake.cancels()] == [f"/v1/interactions/{job.provider_operation}/cancel"]
     job.refresh_from_db()
     assert job.state == Job.State.CANCELLED
     assert job_cancel(job=job) is False  # twice: nothing more
