@@ -91,7 +91,8 @@ def test_fifty_simultaneous_requests_over_http_let_exactly_twenty_through(
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
-    assert all(r is not None and r[0] == 200 for r in results), results
+    # veo3api answers with real HTTP statuses: the status mirrors the envelope's code.
+    assert all(r is not None and r[0] == r[1] for r in results), results
     accepted = [r for r in results if r[1] == 200]
     limited = [r for r in results if r[1] == 429]
     assert (len(accepted), len(limited)) == (20, 30), results
@@ -177,7 +178,9 @@ def test_concurrent_first_upgrade_requests_make_one_upgrade(account, settings) -
     assert Job.objects.filter(kind="upgrade_4k").count() == 1
     four_k = [r for r in results if "taskId" in (r.get("data") or {})]
     assert sum(r["code"] == 200 for r in four_k) == 1  # only the creating call is "first"
-    assert Transfer.objects.filter(kind="hold", job_id__isnull=False).count() == 3
+    # The source and the 4K upgrade hold credits; the 1080p version is free by default (kie
+    # bundles it with the task), so it holds nothing.
+    assert Transfer.objects.filter(kind="hold", job_id__isnull=False).count() == 2
 
 
 def test_duplicate_delivery_messages_send_one_attempt(account, settings) -> None:

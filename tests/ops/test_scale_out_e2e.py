@@ -144,6 +144,8 @@ def test_two_webs_two_workers_run_every_job_exactly_once(kind, bucket, tmp_path)
             WEBHOOK_ALLOW_PRIVATE_NETWORKS="1",
             GENERATION_PROVIDER="scripted",
             GENERATION_TEST_DELAY_SECONDS="1",
+            # Only the submitted jobs: no 1080p versions prepared on success.
+            GENERATION_AUTO_1080P="0",
             LOG_FORMAT="text",
         )
         stack = Stack(env, tmp_path)
