@@ -29,7 +29,7 @@ from generation.errors import (
     SubmitRefused,
     UpgradeRefused,
 )
-from generation.services.cancel import job_cancel
+from generation.services.cancel import CancelOutcome, job_cancel
 from generation.services.keys import (
     api_key_issue,
     api_key_settings_update,
@@ -72,6 +72,7 @@ __all__ = [
     "MSG_IMAGE_FETCH",
     "MSG_INTERNAL",
     "RECORD_RETENTION",
+    "CancelOutcome",
     "ConcurrencyLimited",
     "DailyLimitReached",
     "FullVideoUnavailable",

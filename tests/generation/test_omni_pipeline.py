@@ -15,7 +15,7 @@ from django.utils import timezone
 from billing.models import Transfer
 from billing.selectors import balance_get
 from generation.models import Job
-from generation.services import JobSpec, job_cancel, job_poll, job_run, job_submit
+from generation.services import CancelOutcome, JobSpec, job_cancel, job_poll, job_run, job_submit
 from tests.fake_interactions import running_fake_interactions
 from tests.fake_vertex import tiny_mp4
 
@@ -121,11 +121,11 @@ def test_cancel_of_a_running_job_reaches_upstream_and_releases_once(fake, funded
     job = submit(funded_user)
     job_run(job_id=str(job.id))
     job.refresh_from_db()
-    assert job_cancel(job=job) is True
+    assert job_cancel(job=job) == CancelOutcome.CANCELLED
     assert [r.path for r in fake.cancels()] == [f"/v1/interactions/{job.provider_operation}/cancel"]
     job.refresh_from_db()
     assert job.state == Job.State.CANCELLED
-    assert job_cancel(job=job) is False  # twice: nothing more
+    assert job_cancel(job=job) == CancelOutcome.ENDED  # twice: nothing more
     job_poll(job_id=str(job.id))  # a late poll changes nothing
     assert transfers(job, "release") == 1 and balance_get(user=funded_user).available == 1000
 
@@ -137,7 +137,7 @@ def test_cancel_after_upstream_finished_keeps_the_job(fake, funded_user) -> None
     interaction = fake.interactions[Job.objects.get(pk=job.pk).provider_operation]
     interaction["status"] = "completed"
     job.refresh_from_db()
-    assert job_cancel(job=job) is False
+    assert job_cancel(job=job) == CancelOutcome.REQUESTED
     assert Job.objects.get(pk=job.pk).state == Job.State.RUNNING
     job_poll(job_id=str(job.id))
     assert Job.objects.get(pk=job.pk).state == Job.State.SUCCEEDED
