@@ -16,6 +16,9 @@ it expires — GENERATION_STATUS_CACHE_SECONDS for a queued or running job. Snap
 jobs (whose status columns no longer change) live GENERATION_STATUS_CACHE_FINAL_SECONDS.
 Anything that changes a job's row outside `generation.services` must call
 `job_snapshot_publish` (or `job_snapshot_publish_on_commit`) itself.
+
+Live streams: each publication also announces the change over Redis pub/sub
+(generation/changes.py), which wakes the job's open event streams (generation/streams.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, transaction
 
+from generation.changes import job_change_announce
 from generation.models import Job
 
 # The columns status answers are made of (veo3o1 status; the ETA of a queued job).
@@ -108,6 +112,8 @@ def job_snapshot_publish(*, job_id: object) -> None:
             cache.delete(snapshot_key(pk))
         else:
             cache.set(snapshot_key(pk), job, _ttl(job))
+        # Still under the lock, so announcements leave in commit order (generation/changes.py).
+        job_change_announce(job_id=pk)
 
 
 def job_snapshot_publish_on_commit(job_id: object) -> None:

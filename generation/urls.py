@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
 from generation import delivery
-from generation.facades import codefast, kie_uploads, veo3api, veo3api_media, veo3o1
+from generation.facades import codefast, events, kie_uploads, veo3api, veo3api_media, veo3o1
 
 urlpatterns = [
     # First: the path clients poll (patterns are tried in order).
@@ -15,6 +15,10 @@ urlpatterns = [
         "media/v/<uuid:job_id>/full.mp4", veo3api_media.media_full_video, name="veo3api-full-video"
     ),
     path("media/d/<str:token>", veo3api_media.media_download, name="veo3api-download"),
+    # Live status streams (async views; veosaas/asgi.py routes these paths to Django's ASGI
+    # handler, keep its EVENT_PATHS in step).
+    path("api/v1/jobs/<str:job_id>/events", events.job_events, name="job-events"),
+    path("v1/videos/<str:video>/events", events.video_events, name="video-events"),
     # veo3o1 (contracts/veo3o1.md)
     path("api/generate-video", veo3o1.GenerateVideoApi.as_view(), name="veo3o1-generate"),
     path("api/upload-video-image", veo3o1.UploadVideoImageApi.as_view(), name="veo3o1-upload"),

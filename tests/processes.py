@@ -1,4 +1,5 @@
-"""Start the real web (gunicorn) and worker (celery) processes against the test database.
+"""Start the real web (gunicorn, as the Procfile's `web`) and worker (celery) processes against
+the test database.
 
 Used by end-to-end tests, which must be transactional (`django_db(transaction=True)`) so that
 the processes see committed rows. The processes share the test run's VAR_DIR (broker folder,
@@ -106,35 +107,37 @@ class Stack:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], **env: str) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         self.procs[name] = subprocess.Popen(
             args,
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
     def start_web(self, name: str = "web", port: int | None = None) -> str:
-        """Start a gunicorn (2 workers) on `port` (default: the stack's); returns its URL."""
+        """Start the web server as the Procfile's `web` does (gunicorn, 2 uvicorn workers with 4
+        WSGI threads each) on `port` (default: the stack's); returns its URL."""
         port = port or self.port
         base_url = f"http://127.0.0.1:{port}"
         self._spawn(
             name,
             [
                 str(BIN / "gunicorn"),
-                "veosaas.wsgi",
+                "veosaas.asgi",
+                "--worker-class",
+                "veosaas.server.Worker",
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",
                 "2",
-                "--threads",
-                "4",
                 "--timeout",
                 "60",
             ],
+            WEB_THREADS="4",
         )
         self.wait_for(lambda: requests.get(f"{base_url}/healthz/live", timeout=2).ok, name)
         return base_url

@@ -623,6 +623,14 @@ GENERATION_REAPER_INTERVAL_SECONDS = env_int("GENERATION_REAPER_INTERVAL_SECONDS
 # ended job's.
 GENERATION_STATUS_CACHE_SECONDS = env_int("GENERATION_STATUS_CACHE_SECONDS", 30)
 GENERATION_STATUS_CACHE_FINAL_SECONDS = env_int("GENERATION_STATUS_CACHE_FINAL_SECONDS", 3600)
+# Live status streams (SSE, generation/streams.py): a comment line every HEARTBEAT seconds, the
+# longest a stream stays open (the client reconnects and resumes; no proxy holds forever), the
+# reconnect delay advised to clients, and how often a stream re-reads the snapshot when no Redis
+# subscription wakes it.
+GENERATION_EVENTS_HEARTBEAT_SECONDS = env_int("GENERATION_EVENTS_HEARTBEAT_SECONDS", 15)
+GENERATION_EVENTS_MAX_SECONDS = env_int("GENERATION_EVENTS_MAX_SECONDS", 600)
+GENERATION_EVENTS_RETRY_MS = env_int("GENERATION_EVENTS_RETRY_MS", 3000)
+GENERATION_EVENTS_POLL_SECONDS = float(env_str("GENERATION_EVENTS_POLL_SECONDS", "1") or 1)
 # Input images: uploads (veo3o1: 50 MB), fetched URLs and base64 bodies (10 MB), pixel cap.
 GENERATION_UPLOAD_MAX_BYTES = env_int("GENERATION_UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
 GENERATION_URL_IMAGE_MAX_BYTES = env_int("GENERATION_URL_IMAGE_MAX_BYTES", 10 * 1024 * 1024)
