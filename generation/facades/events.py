@@ -51,8 +51,9 @@ def _epoch(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
 
 
-def job_data(job: Job) -> dict[str, Any]:
-    """Our envelope's view of a job's status (the snapshot's columns only)."""
+def job_data(job: Job, request: HttpRequest | None = None) -> dict[str, Any]:
+    """Our envelope's view of a job's status (the snapshot's columns only); media URLs on
+    PUBLIC_BASE_URL, else the request's host."""
     return {
         "id": str(job.id),
         "state": job.state,
@@ -63,8 +64,8 @@ def job_data(job: Job) -> dict[str, Any]:
         "aspect_ratio": job.resolved_aspect_ratio or job.aspect_ratio,
         "resolution": job.resolution,
         "duration_seconds": job.duration_seconds,
-        "video_url": job_video_url(job),
-        "poster_url": job_poster_url(job),
+        "video_url": job_video_url(job, request),
+        "poster_url": job_poster_url(job, request),
         "error": (
             {"code": job.error_code, "message": job.error_message} if job.state in _ENDED else None
         ),
@@ -211,7 +212,7 @@ async def job_events(request: HttpRequest, job_id: str) -> HttpResponse | Stream
         request,
         job_id=snapshot_id(job_id),
         user_id=user_id,
-        payload=job_data,
+        payload=lambda job: job_data(job, request),
         event="job",
         not_found=lambda: JsonResponse(
             {"code": 404, "msg": JOB_NOT_FOUND, "data": None}, status=404
