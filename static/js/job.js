@@ -1,11 +1,14 @@
-// Job page: polls the session-authenticated status endpoint every 2 s and updates the page
-// in place (state, queue position, progress, ETA); when the video is ready it shows the
-// player and the download link, then refreshes the ledger and callback sections.
+// Job page: listens to the job's live event stream (EventSource on /api/v1/jobs/{id}/events,
+// session-authenticated) and, on each event, reads the page's status endpoint once to update
+// the page in place (state, queue position, progress, ETA); when the video is ready it shows
+// the player and the download link, then refreshes the ledger and callback sections. Without
+// EventSource, or when the stream keeps failing, it polls the status endpoint every 2 s.
 (function () {
   "use strict";
   var root = document.getElementById("job-status");
   if (!root) return;
   var url = root.getAttribute("data-status-url");
+  var eventsUrl = root.getAttribute("data-events-url");
   var INTERVAL = 2000;
   var wasLive = root.getAttribute("data-terminal") !== "true";
 
@@ -77,5 +80,58 @@
       .catch(function () { window.setTimeout(tick, INTERVAL * 2); });
   }
 
-  if (wasLive) window.setTimeout(tick, INTERVAL);
+  var polling = false;
+  function startPolling() {
+    if (polling) return;
+    polling = true;
+    window.setTimeout(tick, INTERVAL);
+  }
+
+  // One status read at a time; an event arriving meanwhile asks for one more afterwards.
+  var reading = false, again = false;
+  function readOnce() {
+    if (reading) { again = true; return; }
+    reading = true;
+    fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"},
+                cache: "no-store"})
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(apply)
+      .catch(function () {})
+      .then(function () {
+        reading = false;
+        if (again) { again = false; readOnce(); }
+      });
+  }
+
+  function listen() {
+    var source = new EventSource(eventsUrl);
+    var failures = 0;
+    source.onopen = function () { failures = 0; };
+    source.addEventListener("job", function (event) {
+      var data = JSON.parse(event.data);
+      var bar = el("progress");
+      bar.value = data.progress;
+      setText("progress-text", data.progress + "%");
+      // The stream ends after the terminal event; EventSource would reconnect otherwise.
+      if (data.state === "succeeded" || data.state === "failed" || data.state === "cancelled") {
+        source.close();
+      }
+      readOnce();
+    });
+    source.onerror = function () {
+      // EventSource reconnects by itself (a stream's lifetime ended, a proxy restarted);
+      // after repeated failures the page falls back to polling.
+      failures += 1;
+      if (source.readyState === EventSource.CLOSED || failures >= 3) {
+        source.close();
+        startPolling();
+      }
+    };
+  }
+
+  if (!wasLive) return;
+  if (window.EventSource && eventsUrl) listen(); else startPolling();
 })();

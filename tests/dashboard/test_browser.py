@@ -221,6 +221,16 @@ def run_flow(browser: Any, base: str, texts: Texts, email: str, price: int) -> s
     page.select_option("#id_duration_seconds", "4")
     expect(page.locator("#price-amount")).to_have_text(str(price))
     shot(page, f"{tag}-3-new-video")
+    # The job page follows the job's live event stream (polling is only its fallback).
+    streams: list[tuple[int, str]] = []
+    page.on(
+        "response",
+        lambda r: (
+            streams.append((r.status, r.headers.get("content-type", "")))
+            if r.url.endswith("/events")
+            else None
+        ),
+    )
     page.get_by_role("button", name=texts.create_video).click()
     expect(page).to_have_url(re.compile(r"/dashboard/jobs/[0-9a-f-]{36}/$"))
     job_id = page.url.rstrip("/").rsplit("/", 1)[1]
@@ -231,6 +241,7 @@ def run_flow(browser: Any, base: str, texts: Texts, email: str, price: int) -> s
     expect(page.locator("#state-label")).to_have_text(texts.completed)
     assert page.evaluate("window.__sameDocument") == "yes", "the page reloaded"
     expect(page.locator("#progress")).to_have_attribute("value", "100")
+    assert (200, "text/event-stream") in streams, streams
 
     # The player plays our permanent media URL; poster and download link are set.
     player = page.locator("#player")
