@@ -11,6 +11,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 
 from generation.openapi.codefast import BILLING_OPERATIONS, CODEFAST_OPERATIONS
+from generation.openapi.events import document_event_streams
 from generation.openapi.shapes import (
     TAG_CODEFAST,
     Operation,
@@ -124,8 +125,8 @@ def postprocess_schema(
     public: bool = True,
     **kwargs: Any,
 ) -> Schema:
-    """Add codefast's `GET /` (a plain view that hands keyed requests to its APIView) and
-    this server's base URL as the server."""
+    """Add codefast's `GET /` (a plain view that hands keyed requests to its APIView), the live
+    status streams (async views) and this server's base URL as the server."""
     result.setdefault("paths", {})["/"] = {
         "get": {
             "operationId": "codefast_key_check",
@@ -155,6 +156,7 @@ def postprocess_schema(
     )
     if base:
         result["servers"] = [{"url": base}]
+    document_event_streams(result)
     _document_edge_answers(result)
     return result
 

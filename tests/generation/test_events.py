@@ -299,3 +299,11 @@ def test_the_wsgi_handler_refuses_streams_rather_than_hold_a_thread(account) -> 
     response = Client().get(f"/v1/videos/video_{job.id.hex}/events", headers=bearer(token))
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "server_error"
+
+
+def test_the_schema_documents_both_streams() -> None:
+    paths = Client().get("/docs/openapi.json").json()["paths"]
+    for path in ("/api/v1/jobs/{job_id}/events", "/v1/videos/{video_id}/events"):
+        responses = paths[path]["get"]["responses"]
+        assert "text/event-stream" in responses["200"]["content"], path
+        assert {"204", "401", "403", "404"} <= set(responses), path

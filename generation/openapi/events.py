@@ -1,0 +1,141 @@
+"""The live status streams in the schema (plain async views, so no APIView to introspect):
+`GET /api/v1/jobs/{id}/events` and `GET /v1/videos/{id}/events` (generation/streams.py)."""
+
+from __future__ import annotations
+
+from generation.openapi.shapes import Schema, integer, nullable, obj, string
+
+TAG_EVENTS = "live status (SSE)"
+
+_STREAM_TEXT = (
+    "Server-Sent Events (`text/event-stream`): a `retry:` hint, then one event per change of "
+    "the job's status, each with an `id:`; a `: heartbeat` comment every "
+    "GENERATION_EVENTS_HEARTBEAT_SECONDS (15); the stream closes after the terminal event, or "
+    "after GENERATION_EVENTS_MAX_SECONDS (600), when the client reconnects. Send the last `id:` "
+    "seen as `Last-Event-ID` to resume: nothing seen is replayed, the current state is sent if "
+    "it differs; a client that already saw the terminal event gets 204 (EventSource stops). "
+    "A job of another account answers like an unknown id (404)."
+)
+
+_JOB = obj(
+    {
+        "id": string(format="uuid"),
+        "state": string(enum=["queued", "running", "succeeded", "failed", "cancelled"]),
+        "progress": integer(minimum=0, maximum=100),
+        "eta_seconds": nullable(integer()),
+        "model": string(),
+        "mode": string(),
+        "aspect_ratio": string(),
+        "resolution": string(),
+        "duration_seconds": integer(),
+        "video_url": nullable(string(format="uri")),
+        "poster_url": nullable(string(format="uri")),
+        "error": nullable(obj({"code": string(), "message": string()})),
+        "credits_quoted": integer(),
+        "credits_charged": nullable(integer()),
+        "created_at": string(format="date-time"),
+        "started_at": nullable(string(format="date-time")),
+        "completed_at": nullable(string(format="date-time")),
+    },
+    description="`data` of each `event: job` (one line of JSON).",
+)
+
+_VIDEO = obj(
+    {
+        "id": string(),
+        "object": string(enum=["video"]),
+        "status": string(enum=["queued", "in_progress", "completed", "failed", "cancelled"]),
+        "progress": integer(minimum=0, maximum=100),
+        "created_at": integer(),
+        "completed_at": nullable(integer()),
+        "expires_at": nullable(integer()),
+        "error": nullable(obj({"code": string(), "message": string()})),
+        "model": string(),
+        "seconds": string(),
+        "size": nullable(string()),
+        "prompt": nullable(string()),
+        "remixed_from_video_id": nullable(string()),
+    },
+    description="`data` of each `event: video` (one line of JSON): the video object.",
+)
+
+_ENVELOPE_ERROR = obj({"code": integer(), "msg": string(), "data": nullable(obj({}))})
+_OPENAI_ERROR = obj(
+    {
+        "error": obj(
+            {
+                "message": string(),
+                "type": string(),
+                "param": nullable(string()),
+                "code": nullable(string()),
+            }
+        )
+    }
+)
+
+
+def _operation(
+    *, operation_id: str, summary: str, description: str, event: Schema, error: Schema, name: str
+) -> Schema:
+    def answer(text: str, schema: Schema) -> Schema:
+        return {"description": text, "content": {"application/json": {"schema": schema}}}
+
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "description": f"{description}\n\n{_STREAM_TEXT}",
+        "tags": [TAG_EVENTS],
+        "security": [{"bearerApiKey": []}],
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": string()},
+            {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "required": False,
+                "schema": string(),
+                "description": "The `id:` of the last event received (resume).",
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "The event stream.",
+                "content": {
+                    "text/event-stream": {
+                        "schema": string(description="SSE frames; each event's data:"),
+                        "x-event-data": event,
+                    }
+                },
+            },
+            "204": {"description": "The client already saw the terminal event: stop."},
+            "401": answer("Missing or invalid API key.", error),
+            "403": answer("The API key lacks the `read` scope.", error),
+            "404": answer("No such job for this account.", error),
+        },
+    }
+
+
+def document_event_streams(result: Schema) -> None:
+    paths = result.setdefault("paths", {})
+    paths["/api/v1/jobs/{job_id}/events"] = {
+        "get": _operation(
+            operation_id="job_events",
+            summary="Live status of a job (SSE)",
+            description="Our envelope's stream: `Authorization: Bearer <API key>` (read scope) "
+            "or the dashboard's session. Each `event: job` carries the job's status.",
+            event=_JOB,
+            error=_ENVELOPE_ERROR,
+            name="job_id",
+        )
+    }
+    paths["/v1/videos/{video_id}/events"] = {
+        "get": _operation(
+            operation_id="video_events",
+            summary="Live status of a video (SSE, OpenAI shape)",
+            description="`Authorization: Bearer <API key>` (read scope). Each `event: video` "
+            "carries the video object as `GET /v1/videos/{video_id}` answers it; errors in "
+            "OpenAI's shape.",
+            event=_VIDEO,
+            error=_OPENAI_ERROR,
+            name="video_id",
+        )
+    }
