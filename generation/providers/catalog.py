@@ -23,8 +23,9 @@ summary is in docs/ARCHITECTURE.md §4):
   extension need 8 s; extension is 720p; the lite model has no 4k; aspect ratios 16:9 and
   9:16; up to 3 asset reference images; `generateAudio` may be switched off; `seed` is
   honoured; `personGeneration` takes allow_adult (Google's default), dont_allow and
-  allow_all, and with input images only allow_adult / dont_allow (a Google forum thread shows
-  other values refused there; the exact per-mode rule is our reading).
+  allow_all. With input images we take only allow_adult / dont_allow: Veo 3.1's docs, as
+  quoted in a thread on Google's developer forum, give allow_all for text and extension and
+  allow_adult for image input (not verified on a Google page; the per-mode rule is ours).
 - Gemini Omni Flash on the Interactions API (Gemini API key, and Vertex): Google's video page
   makes Omni the default video model. `gemini-omni-1.2-flash` (GA 2026-11-05 [3rd]; 3-15 s,
   up to 6 reference images, extension to 30 s) and `gemini-omni-1.1-flash` (GA 2026-08-27
