@@ -10,6 +10,9 @@ with one uvicorn worker, veosaas/asgi.py), on the benchmark database, loopback o
    snapshot every GENERATION_EVENTS_POLL_SECONDS and the row says so.
 3. `GET /healthz/live` requests/s on the same process while the streams are open, against the
    same with none open: the streams hold no thread of the sync API.
+4. What serving WSGI through the ASGI process costs: `GET /api/video-status` requests/s on the
+   Procfile's web (2 uvicorn workers, 4 WSGI threads each) against gunicorn's threaded workers
+   (2 x 4) on the same job and key, alternating rounds, medians.
 """
 
 from __future__ import annotations
@@ -52,17 +55,21 @@ def _raise_fd_limit(needed: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def _start_web(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+ASGI_WEB = ["veosaas.asgi", "--worker-class", "veosaas.server.Worker"]
+GTHREAD_WEB = ["veosaas.wsgi", "--threads", "4"]
+
+
+def _start_web(
+    port: int, env: dict[str, str], server: list[str] = ASGI_WEB, workers: int = 1
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
-            "veosaas.asgi",
-            "--worker-class",
-            "veosaas.server.Worker",
+            *server,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "1",
+            str(workers),
             "--timeout",
             "120",
             "--log-level",
@@ -163,7 +170,9 @@ def _change(job_id: str, progress: int) -> None:
     job_progress_set(job_id=uuid.UUID(job_id), progress=progress, eta_seconds=None)
 
 
-def _rate(port: int, seconds: float = 2.0, threads: int = 8) -> float:
+def _rate(
+    port: int, seconds: float = 2.0, threads: int = 8, path: str = "/healthz/live", token: str = ""
+) -> float:
     import http.client
     import threading
 
@@ -172,9 +181,13 @@ def _rate(port: int, seconds: float = 2.0, threads: int = 8) -> float:
 
     def work(index: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         while time.perf_counter() < stop_at:
-            conn.request("GET", "/healthz/live")
-            conn.getresponse().read()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{path} answered {response.status}")
             counts[index] += 1
         conn.close()
 
@@ -275,7 +288,7 @@ def _run(vendor: str, limit: int, redis_url: str) -> list[dict]:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
     latencies = sorted(held["latencies"])  # type: ignore[arg-type]
-    load = "load avg %.2f %.2f %.2f" % os.getloadavg()
+    load = "load avg {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     rows = [
         {
             "name": f"open SSE streams held by one web process ({vendor}, {source})",
@@ -305,6 +318,7 @@ def _run(vendor: str, limit: int, redis_url: str) -> list[dict]:
                 f"publication) to the event read by the client; {load}",
             }
         )
+    rows.append(_server_row(env, token, job_ids[0], load))
     rows.append(
         {
             "name": "GET /healthz/live rps, same process, streams open",
@@ -317,3 +331,33 @@ def _run(vendor: str, limit: int, redis_url: str) -> list[dict]:
         }
     )
     return rows
+
+
+def _server_row(env: dict[str, str], token: str, job_id: str, load: str) -> dict:
+    path = f"/api/video-status/{job_id}"
+    rates: dict[str, list[float]] = {"asgi": [], "gthread": []}
+    servers = {"asgi": ASGI_WEB, "gthread": GTHREAD_WEB}
+    procs = {}
+    try:
+        for name, server in servers.items():
+            port = _free_port()
+            procs[name] = (port, _start_web(port, env, server, workers=2))
+            _rate(port, 1.0, path=path, token=token)  # warm up
+        for _ in range(3):
+            for name, (port, _) in procs.items():
+                rates[name].append(_rate(port, path=path, token=token))
+    finally:
+        for _, proc in procs.values():
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+    asgi, gthread = statistics.median(rates["asgi"]), statistics.median(rates["gthread"])
+    return {
+        "name": "GET /api/video-status rps, Procfile web (uvicorn + WSGI pool, 2 x 4 threads)",
+        "value": asgi,
+        "unit": "req/s",
+        "baseline": gthread,
+        "ratio": asgi / gthread if gthread else 0.0,
+        "goal": "",
+        "note": f"baseline: gunicorn threaded workers 2 x 4 on the same job; medians of 3 "
+        f"alternating 2 s runs; {load}",
+    }

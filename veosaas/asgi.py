@@ -4,8 +4,8 @@ One base URL, two ways of serving:
 - the live status streams (`EVENT_PATHS`) go to Django's ASGI handler and its async views, so an
   open stream costs a coroutine, not a thread;
 - everything else goes to the unchanged WSGI application on a pool of WEB_THREADS threads per
-  process (a2wsgi). Django's own ASGI handler would run every sync view through one
-  thread-sensitive executor; the pool keeps the throughput of gunicorn's threaded workers.
+  process (veosaas/wsgi_pool.py). Django's own ASGI handler would run every sync view through
+  one thread-sensitive executor; the pool keeps the throughput of gunicorn's threaded workers.
 
 The ASGI handler here runs sync code (middleware, authentication, snapshot reads) in asgiref's
 one shared thread instead of a thread per request: a thread per open stream is what serving
@@ -20,12 +20,12 @@ from typing import Any
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "veosaas.settings")
 
 import django
-from a2wsgi import WSGIMiddleware
 from django.core.handlers.asgi import ASGIHandler
 
 django.setup(set_prefix=False)
 
 from veosaas.wsgi import application as wsgi_application  # noqa: E402
+from veosaas.wsgi_pool import WSGIPool  # noqa: E402
 
 # Keep in step with the stream routes (generation/urls.py).
 EVENT_PATHS = re.compile(r"^/(?:api/v1/jobs|v1/videos)/[^/]+/events/?$")
@@ -43,10 +43,7 @@ class SharedThreadASGIHandler(ASGIHandler):
 
 
 django_asgi = SharedThreadASGIHandler()
-wsgi_pool = WSGIMiddleware(
-    wsgi_application,  # type: ignore[arg-type]
-    workers=int(os.environ.get("WEB_THREADS") or 4),
-)
+wsgi_pool = WSGIPool(wsgi_application, threads=int(os.environ.get("WEB_THREADS") or 4))
 
 
 async def _lifespan(receive: Any, send: Any) -> None:
@@ -70,4 +67,4 @@ async def application(scope: Scope, receive: Any, send: Any) -> None:
     elif EVENT_PATHS.match(scope["path"]):
         await django_asgi(scope, receive, send)
     else:
-        await wsgi_pool(scope, receive, send)  # type: ignore[arg-type]
+        await wsgi_pool(scope, receive, send)
