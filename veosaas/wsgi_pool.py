@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import io
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -40,15 +41,19 @@ class _Disconnected(Exception):
 
 
 async def _read_body(receive: Receive) -> Any:
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise _Disconnected
+    if not message.get("more_body", False):  # most requests: the whole body in one message
+        return io.BytesIO(message.get("body", b""))
     body = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)  # noqa: SIM115
-    while True:
+    body.write(message.get("body", b""))
+    while message.get("more_body", False):
         message = await receive()
         if message["type"] == "http.disconnect":
             body.close()
             raise _Disconnected
         body.write(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
     body.seek(0)
     return body
 
