@@ -13,6 +13,7 @@ from drf_spectacular.views import (
 )
 
 from dashboard.apis import alerts as alert_apis
+from dashboard.apis import jobs as job_apis
 from dashboard.apis import keys as key_apis
 from dashboard.apis import models as model_apis
 from dashboard.apis import topups as topup_apis
@@ -90,6 +91,10 @@ urlpatterns = [
         topup_apis.CheckoutSessionCreateApi.as_view(),
         name="api-checkout-sessions",
     ),
+    # The account's jobs (every facade's) and their cancel, in our envelope.
+    path("api/v1/jobs", job_apis.JobListApi.as_view(), name="api-jobs"),
+    path("api/v1/jobs/<str:job_id>", job_apis.JobDetailApi.as_view(), name="api-job"),
+    path("api/v1/jobs/<str:job_id>/cancel", job_apis.JobCancelApi.as_view(), name="api-job-cancel"),
     # Account management: usage records, usage alerts, the account callback URL.
     path("api/v1/account/usage", usage_apis.UsageListApi.as_view(), name="api-usage"),
     path("api/v1/account/usage/daily", usage_apis.UsageDailyApi.as_view(), name="api-usage-daily"),

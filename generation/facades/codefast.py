@@ -34,6 +34,7 @@ from rest_framework.response import Response
 from accounts.models import User
 from accounts.typing import AuthenticatedRequest
 from generation import images
+from generation.errors import CANCEL_MESSAGE
 from generation.delivery import job_video_url
 from generation.facades.codefast_base import (
     CodefastError,
@@ -106,8 +107,8 @@ def aspect_ratio(job: Job) -> str:
 
 
 def error_text(job: Job) -> str:
-    if job.state == Job.State.CANCELLED:
-        return job.error_message or "The job was cancelled."
+    if job.state == Job.State.CANCELLED:  # codefast knows no cancelled status: failed + why
+        return job.error_message or CANCEL_MESSAGE
     if job.state == Job.State.FAILED:
         return job.error_message or "The generation failed."
     return ""
