@@ -34,8 +34,8 @@ from rest_framework.response import Response
 from accounts.models import User
 from accounts.typing import AuthenticatedRequest
 from generation import images
-from generation.errors import CANCEL_MESSAGE
 from generation.delivery import job_video_url
+from generation.errors import CANCEL_MESSAGE
 from generation.facades.codefast_base import (
     CodefastError,
     CodefastView,
