@@ -18,7 +18,7 @@ from dashboard.apis import keys as key_apis
 from dashboard.apis import models as model_apis
 from dashboard.apis import topups as topup_apis
 from dashboard.apis import usage as usage_apis
-from dashboard.views import accounts, alerts, credits, docs, videos
+from dashboard.views import accounts, alerts, cancel, credits, docs, videos
 
 app_name = "dashboard"
 
@@ -64,6 +64,7 @@ urlpatterns = [
     path("dashboard/jobs/", videos.history, name="history"),
     path("dashboard/jobs/<uuid:job_id>/", videos.job_detail, name="job"),
     path("dashboard/jobs/<uuid:job_id>/status/", videos.job_status_json, name="job-status"),
+    path("dashboard/jobs/<uuid:job_id>/cancel/", cancel.job_cancel_view, name="job-cancel"),
     # API documentation: a page per facade, the OpenAPI schema and its local viewers.
     path("docs/", docs.docs_index, name="docs"),
     path("docs/openapi.json", SpectacularJSONAPIView.as_view(), name="docs-schema"),
