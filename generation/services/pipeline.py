@@ -136,7 +136,7 @@ def _progress_reporter(job: Job) -> Callable[[float], None]:
             job_id=job.pk, progress=min(99, max(1, int(fraction * 100))), eta_seconds=eta
         ):
             # Cancelled (or ended, or taken back by the reaper): stop rendering now.
-            raise RenderCancelled(f"job {job.pk} is no longer running")
+            raise RenderCancelled(f"{fraction:.0%} rendered")
 
     return report
 
@@ -189,9 +189,9 @@ def job_run(*, job_id: str) -> None:
         provider = provider_get(job.provider)
         outcome = provider.submit(request, workdir=workdir, progress=_progress_reporter(job))
         _handle_outcome(job, outcome, started)
-    except RenderCancelled:
+    except RenderCancelled as exc:
         logger.info(
-            "job %s: render stopped after %.1fs (no longer running)", job.id, _since(started)
+            "job %s: render stopped, no longer running (%s in %.1fs)", job.id, exc, _since(started)
         )
     except ProviderError as exc:
         _handle_provider_error(job, exc)

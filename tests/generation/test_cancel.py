@@ -6,6 +6,7 @@ run again nor ends failed."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from generation.facades.jobs import job_data
 from generation.models import Job
 from generation.providers.base import RenderCancelled, RenderRequest
 from generation.providers.local import LocalProvider
+from generation.providers.omni import OmniProvider
 from generation.services import (
     CancelOutcome,
     JobSpec,
@@ -32,8 +34,10 @@ from generation.services import (
     job_succeed,
     jobs_reap,
 )
+from generation.services.pipeline import _handle_outcome
 from generation.services.transitions import job_claim, job_retry
 from generation.snapshots import job_snapshot_get
+from tests.fake_interactions import running_fake_interactions
 from tests.fake_vertex import running_fake_vertex, tiny_mp4
 from tests.generation.test_pipeline import settled_holds_ok
 
@@ -234,3 +238,44 @@ def test_veo_failing_after_the_request_ends_cancelled_and_released(vertex, funde
     job.refresh_from_db()
     assert job.state == Job.State.CANCELLED and captures(job) == 0 and releases(job) == 1
     assert balance_get(user=funded_user).available == 1000
+
+
+@pytest.fixture
+def omni(settings):
+    with running_fake_interactions(mp4=tiny_mp4()) as server:
+        settings.GENERATION_PROVIDERS_BY_TIER = dict.fromkeys(("quality", "fast", "lite"), "omni")
+        settings.OMNI_SURFACE = "gemini"
+        settings.GEMINI_BASE_URL = server.base_url
+        settings.GEMINI_API_KEY = "test-key"
+        settings.OMNI_POLL_INTERVAL_SECONDS = 1
+        server.script.polls_until_done = 100
+        yield server
+
+
+def test_a_cancel_during_the_omni_submit_reaches_upstream_once_it_answers(
+    omni, funded_user, tmp_path
+) -> None:
+    job = submit(funded_user, facade="veo3api", duration_seconds=8)
+    claimed = job_claim(job_id=str(job.id))
+    assert claimed is not None
+    # The submit is in flight (no operation known yet): recorded, nothing to call upstream.
+    assert job_cancel(job=job) == CancelOutcome.REQUESTED and omni.cancels() == []
+    request = _request(job, seconds=8)
+    outcome = OmniProvider().submit(request, workdir=tmp_path, progress=lambda f: None)
+    _handle_outcome(claimed, outcome, time.monotonic())  # the worker, once it answered
+    job.refresh_from_db()
+    assert [r.path for r in omni.cancels()] == [f"/v1/interactions/{outcome.operation}/cancel"]
+    assert job.state == Job.State.CANCELLED and releases(job) == 1 and captures(job) == 0
+
+
+def test_an_omni_cancel_that_fails_upstream_is_retried_at_the_next_poll(omni, funded_user) -> None:
+    job = submit(funded_user, facade="veo3api", duration_seconds=8)
+    job_run(job_id=str(job.id))
+    job.refresh_from_db()
+    omni.script.cancel_errors = [503]
+    assert job_cancel(job=job) == CancelOutcome.REQUESTED
+    assert Job.objects.get(pk=job.pk).state == Job.State.RUNNING
+    job_poll(job_id=str(job.id))  # still running upstream: the cancel is asked again
+    job.refresh_from_db()
+    assert job.state == Job.State.CANCELLED and releases(job) == 1
+    assert len(omni.cancels()) == 2

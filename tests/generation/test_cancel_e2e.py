@@ -59,7 +59,12 @@ def test_a_long_local_render_cancelled_mid_way_stops_early_and_returns_the_credi
         assert response.status_code == 200, response.content
         assert response.json()["data"]["outcome"] == "cancelled"
         progress_at_cancel = Job.objects.get(pk=job.pk).progress
+        cancelled_at = time.monotonic()
         wait(lambda: "render stopped" in stack.log("worker"), "the worker to stop")
+        # A figure for the record, never asserted on (no timed assertions).
+        stopped = [line for line in stack.log("worker").splitlines() if "render stopped" in line]
+        print(f"cancel at {progress_at_cancel}%: {stopped[0][-160:]}")
+        print(f"stop seen {time.monotonic() - cancelled_at:.2f}s after the cancel answer")
         work = Path(settings.VAR_DIR) / "work"
         # The worker removes its work directory right after it stopped.
         wait(lambda: not list(work.glob(f"{job.id}-*")), "the work directory to go")
