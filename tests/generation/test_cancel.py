@@ -279,3 +279,15 @@ def test_an_omni_cancel_that_fails_upstream_is_retried_at_the_next_poll(omni, fu
     job.refresh_from_db()
     assert job.state == Job.State.CANCELLED and releases(job) == 1
     assert len(omni.cancels()) == 2
+
+
+def test_the_job_admin_shows_when_a_cancel_was_asked(admin_client, funded_user, settings) -> None:
+    settings.GENERATION_PROVIDERS_BY_TIER = {"fast": "vertex"}
+    job = submit(funded_user, facade="veo3api")
+    job_claim(job_id=str(job.id))
+    assert job_cancel(job=job) == CancelOutcome.REQUESTED
+    page = admin_client.get(f"/admin/generation/job/{job.pk}/change/").content.decode()
+    assert "Cancel requested at" in page
+    asked = Job.objects.get(pk=job.pk).cancel_requested_at
+    assert asked is not None and str(asked.year) in page
+    job_fail(job_id=job.id, stage="generation", code=500, message="stop")  # (settle it)
