@@ -5,6 +5,7 @@ the stop, never finishes the render, and leaves no file in storage or in its wor
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from generation.services import JobSpec, job_submit
 from tests.factories import UserFactory
 from tests.processes import running_stack
 
+logger = logging.getLogger(__name__)
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 
@@ -63,8 +65,8 @@ def test_a_long_local_render_cancelled_mid_way_stops_early_and_returns_the_credi
         wait(lambda: "render stopped" in stack.log("worker"), "the worker to stop")
         # A figure for the record, never asserted on (no timed assertions).
         stopped = [line for line in stack.log("worker").splitlines() if "render stopped" in line]
-        print(f"cancel at {progress_at_cancel}%: {stopped[0][-160:]}")
-        print(f"stop seen {time.monotonic() - cancelled_at:.2f}s after the cancel answer")
+        logger.info("cancelled at %s%%: %s", progress_at_cancel, stopped[0][-160:])
+        logger.info("stop seen %.2fs after the cancel answer", time.monotonic() - cancelled_at)
         work = Path(settings.VAR_DIR) / "work"
         # The worker removes its work directory right after it stopped.
         wait(lambda: not list(work.glob(f"{job.id}-*")), "the work directory to go")
