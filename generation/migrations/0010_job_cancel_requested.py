@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0008_job_generate_audio'),
+        ('generation', '0009_job_person_generation'),
     ]
 
     operations = [
