@@ -205,18 +205,26 @@ class ApiKeySettingsForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = cast(forms.MultipleChoiceField, self.fields["allowed_models"])
-        field.choices = key_model_choice_labels()
+        field.choices = key_model_choice_labels(self.initial.get("allowed_models") or [])
 
     def clean_allowed_ips(self) -> list[str]:
         text = self.cleaned_data.get("allowed_ips") or ""
         return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
-def key_model_choice_labels() -> list[tuple[str, str]]:
-    """The catalog's model ids with the tiers each runs, for key allow-list checkboxes."""
+def key_model_choice_labels(stored: list[str]) -> list[tuple[str, str]]:
+    """The catalog's model ids with the tiers each runs, for key allow-list checkboxes, and
+    any id the key holds that the catalog no longer offers (shown ticked, never dropped
+    silently: saving asks to untick it)."""
+    offered = key_model_choices()
+    ids = {model_id for model_id, _tiers in offered}
     return [
-        (model_id, f"{model_id} ({', '.join(str(Tier(t).label) for t in tiers)})")
-        for model_id, tiers in key_model_choices()
+        *((m, f"{m} ({', '.join(str(Tier(t).label) for t in tiers)})") for m, tiers in offered),
+        *(
+            (m, str(_("%(model)s (no longer offered)") % {"model": m}))
+            for m in stored
+            if m not in ids
+        ),
     ]
 
 

@@ -54,10 +54,15 @@ class ApiKeySettingsForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = cast(forms.MultipleChoiceField, self.fields["allowed_models"])
-        field.choices = [(m, f"{m} ({', '.join(tiers)})") for m, tiers in key_model_choices()]
+        offered = key_model_choices()
+        field.choices = [(m, f"{m} ({', '.join(tiers)})") for m, tiers in offered]
         if self.instance.pk:
             self.initial["allowed_ips"] = "\n".join(self.instance.allowed_ips or [])
-            self.initial["allowed_models"] = key_models_as_ids(self.instance.allowed_models or [])
+            stored = key_models_as_ids(self.instance.allowed_models or [])
+            self.initial["allowed_models"] = stored
+            ids = {m for m, _tiers in offered}
+            # Shown ticked, never dropped silently: saving asks to untick it.
+            field.choices += [(m, f"{m} (no longer offered)") for m in stored if m not in ids]
 
     def clean_allowed_ips(self) -> list[str]:
         text = self.cleaned_data.get("allowed_ips") or ""

@@ -94,3 +94,24 @@ def test_the_key_page_offers_a_checkbox_per_catalog_model(browser: Client, membe
     assert form.initial["allowed_models"] == [lite]
     page = browser.get(f"/accounts/keys/{key.pk}/").content.decode()
     assert f'value="{lite}"' in page and "checked" in page.split(f'value="{lite}"')[1][:40]
+
+
+def test_a_model_the_catalog_no_longer_offers_stays_ticked_and_is_not_dropped_silently(  # type: ignore[no-untyped-def]
+    browser: Client, member
+) -> None:
+    key = api_key_create(user=member, name="pinned").api_key
+    # Limited while Vertex served the fast tier; the operator has since switched providers.
+    key = api_key_limits_set(
+        api_key=key, changes={"allowed_models": ["veo-3.1-fast-generate-001"]}, actor=None, via="t"
+    )
+    page = browser.get(f"/accounts/keys/{key.pk}/").content.decode()
+    assert "veo-3.1-fast-generate-001 (no longer offered)" in page
+    form = {"name": "pinned", "scopes": ["read", "generate"], "budget_period": "month"}
+    response = browser.post(
+        f"/accounts/keys/{key.pk}/", {**form, "allowed_models": ["veo-3.1-fast-generate-001"]}
+    )
+    assert response.status_code == 400
+    errors = response.context["form"].errors.as_data()["allowed_models"]
+    assert "unknown model 'veo-3.1-fast-generate-001'" in errors[0].message
+    key.refresh_from_db()
+    assert key.allowed_models == ["veo-3.1-fast-generate-001"]
