@@ -8,7 +8,8 @@ job of another account answers exactly like an unknown id (404). Reached through
 handler instead (a server started on veosaas.wsgi), they answer 503 rather than hold a thread.
 
 Payloads: each event's `data` is what that facade's status answer says about the job, built from
-the status snapshot by a small function of it (`job_data`, `video_data`).
+the status snapshot: `job_data` (generation/facades/jobs.py, as `GET /api/v1/jobs/{id}` answers)
+and `video_data` here (the OpenAI facade's video object).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 
 from accounts.authentication import BearerApiKeyAuthentication, KeyScopePermission
-from generation.delivery import job_poster_url, job_video_url
+from generation.facades.jobs import job_data
 from generation.models import Job
 from generation.snapshots import snapshot_id
 from generation.streams import STREAM_HEADERS, JobStream, Payload
@@ -43,38 +44,8 @@ class _NeedsAsgi(exceptions.APIException):
     default_detail = NEEDS_ASGI
 
 
-def _instant(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
 def _epoch(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
-
-
-def job_data(job: Job, request: HttpRequest | None = None) -> dict[str, Any]:
-    """Our envelope's view of a job's status (the snapshot's columns only); media URLs on
-    PUBLIC_BASE_URL, else the request's host."""
-    return {
-        "id": str(job.id),
-        "state": job.state,
-        "progress": 100 if job.state == Job.State.SUCCEEDED else job.progress,
-        "eta_seconds": None if job.is_terminal else job.eta_seconds,
-        "model": job.model_tier,
-        "mode": job.mode,
-        "aspect_ratio": job.resolved_aspect_ratio or job.aspect_ratio,
-        "resolution": job.resolution,
-        "duration_seconds": job.duration_seconds,
-        "video_url": job_video_url(job, request),
-        "poster_url": job_poster_url(job, request),
-        "error": (
-            {"code": job.error_code, "message": job.error_message} if job.state in _ENDED else None
-        ),
-        "credits_quoted": job.credits_quoted,
-        "credits_charged": job.credits_charged,
-        "created_at": _instant(job.created_at),
-        "started_at": _instant(job.started_at),
-        "completed_at": _instant(job.completed_at),
-    }
 
 
 VIDEO_STATUS = {

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from generation.facades.jobs import JOB_SCHEMA
 from generation.openapi.shapes import Schema, integer, nullable, obj, string
 
 TAG_EVENTS = "live status (SSE)"
@@ -17,28 +18,10 @@ _STREAM_TEXT = (
     "A job of another account answers like an unknown id (404)."
 )
 
-_JOB = obj(
-    {
-        "id": string(format="uuid"),
-        "state": string(enum=["queued", "running", "succeeded", "failed", "cancelled"]),
-        "progress": integer(minimum=0, maximum=100),
-        "eta_seconds": nullable(integer()),
-        "model": string(),
-        "mode": string(),
-        "aspect_ratio": string(),
-        "resolution": string(),
-        "duration_seconds": integer(),
-        "video_url": nullable(string(format="uri")),
-        "poster_url": nullable(string(format="uri")),
-        "error": nullable(obj({"code": string(), "message": string()})),
-        "credits_quoted": integer(),
-        "credits_charged": nullable(integer()),
-        "created_at": string(format="date-time"),
-        "started_at": nullable(string(format="date-time")),
-        "completed_at": nullable(string(format="date-time")),
-    },
-    description="`data` of each `event: job` (one line of JSON).",
-)
+_JOB = {
+    **JOB_SCHEMA,
+    "description": "`data` of each `event: job` (one line of JSON), as GET /api/v1/jobs/{id}.",
+}
 
 _VIDEO = obj(
     {
