@@ -44,7 +44,8 @@ def count_sql():  # type: ignore[no-untyped-def]
 
     def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         counts["statements"] += 1
-        if not connection.in_atomic_block and not sql.lstrip().upper().startswith("SELECT"):
+        verb = sql.lstrip()[:9].upper()
+        if not connection.in_atomic_block and not verb.startswith(("SELECT", "BEGIN")):
             counts["commits"] += 1  # a write outside a transaction commits on its own
         return execute(sql, params, many, context)
 
@@ -256,18 +257,13 @@ def _purge_broker() -> None:
 
     try:
         app.control.purge()
-    except Exception as exc:  # noqa: BLE001 - a broker that cannot purge leaves messages only
+    except Exception as exc:
         print(f"# bench_submit: broker not purged: {exc}", flush=True)
 
 
 def run() -> list[dict[str, Any]]:
     vendor = setup_django()
     try:
-        return (
-            _sql_rows(vendor)
-            + _cpu_rows(vendor)
-            + _throughput_rows(vendor)
-            + _litellm_rows()
-        )
+        return _sql_rows(vendor) + _cpu_rows(vendor) + _throughput_rows(vendor) + _litellm_rows()
     finally:
         _purge_broker()

@@ -53,7 +53,9 @@ def bench_database_url() -> str | None:
     """The database this run uses (see the module doc); None means SQLite."""
     explicit = os.environ.get("BENCH_DATABASE_URL")
     if explicit:
-        return explicit if explicit.startswith("postgres") and _ensure_pg_database(explicit) else None
+        return (
+            explicit if explicit.startswith("postgres") and _ensure_pg_database(explicit) else None
+        )
     base = os.environ.get("DATABASE_URL", "")
     if base.startswith("postgres"):
         return _fresh_pg_database(base)
@@ -71,7 +73,9 @@ def load_average() -> str:
 def _ensure_pg_database(url: str) -> bool:
     name = url.split("?", 1)[0].rsplit("/", 1)[1]
     try:
-        with psycopg.connect(_admin_url(url.split("?", 1)[0]), autocommit=True, connect_timeout=3) as conn:
+        with psycopg.connect(
+            _admin_url(url.split("?", 1)[0]), autocommit=True, connect_timeout=3
+        ) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')

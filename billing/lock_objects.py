@@ -31,6 +31,11 @@ def ledger_account_lock(*, account_id: int) -> LedgerAccount:
     return LedgerAccount.objects.select_for_update().get(pk=account_id)
 
 
+def ledger_account_locked() -> QuerySet[LedgerAccount]:
+    """Customer accounts, each row locked as it is read (step 2): filter, then `.first()`."""
+    return LedgerAccount.objects.select_for_update()
+
+
 def topups_locked() -> QuerySet[TopUp]:
     """Top-ups, each row locked as it is read (step 1): filter, then `.first()`."""
     return TopUp.objects.select_for_update()

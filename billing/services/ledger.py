@@ -65,6 +65,9 @@ def account_lock(*, user: User) -> LedgerAccount:
     `job_submit`) take this lock first, so the check and the hold are serialised together.
     Must be called inside `transaction.atomic()`.
     """
+    account = lock_objects.ledger_account_locked().filter(user=user).first()
+    if account is not None:  # one statement when the account exists (it almost always does)
+        return account
     account = ledger_account_for_user(user=user)
     return lock_objects.ledger_account_lock(account_id=account.pk)
 
