@@ -220,7 +220,8 @@ class GenerateApi(CodefastView):
             raw_request=raw,
             enforce_daily_limit=True,
         )
-        job = job_submit(user=user, spec=spec, api_key=request.auth, idempotency_key=key).job
+        submitted = job_submit(user=user, spec=spec, api_key=request.auth, idempotency_key=key)
+        job = submitted.job
         place = queue_place(job)
         return Response(
             {
@@ -231,7 +232,7 @@ class GenerateApi(CodefastView):
                 "aspect_ratio": aspect_ratio(job),
                 "duration_seconds": job.duration_seconds,
                 "has_image": bool(job.image_refs),
-                **limits(user),
+                **limits(user, submitted.daily_usage),
             }
         )
 

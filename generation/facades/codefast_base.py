@@ -35,6 +35,7 @@ from generation.errors import (
 from generation.facades.base import ErrorRule, FacadeApi, validation_rule
 from generation.facades.common import FieldError, StrictJSONParser, int_parse
 from generation.selectors import daily_limit_resets_at, daily_usage
+from generation.selectors.usage import DailyUsage
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +179,9 @@ class CodefastView(FacadeApi):
         return detail_response(500, "Internal server error")
 
 
-def limits(user: User) -> dict[str, int]:
-    usage = daily_usage(user=user)
+def limits(user: User, usage: DailyUsage | None = None) -> dict[str, int]:
+    """The account's daily limit and what is left of it (`usage`: counted already)."""
+    usage = usage or daily_usage(user=user)
     return {"daily_limit": usage.limit, "daily_limit_remaining": usage.remaining}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from billing.catalog import DEFAULT_ASPECT_RATIO, DEFAULT_DURATION, DEFAULT_RESOLUTION, DEFAULT_TIER
 from generation.models import Job
+from generation.selectors.usage import DailyUsage
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,5 @@ class JobSpec:
 class Submitted:
     job: Job
     replayed: bool
+    # The day's usage with this job, when the submit checked the daily limit (else None).
+    daily_usage: DailyUsage | None = None

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import uuid
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -42,6 +44,7 @@ from generation.providers import provider_name_for
 from generation.providers.catalog import CapabilityError, model_spec, spec_validate
 from generation.ratelimit import RateLimitUnavailable, generate_rate_limit, key_rate_limit
 from generation.selectors import daily_usage
+from generation.selectors.usage import DailyUsage
 from generation.services.keys import job_key_limits_check
 from generation.services.specs import ImageInput, JobSpec, Submitted
 from generation.services.transitions import job_run_enqueue
@@ -244,7 +247,7 @@ def job_submit(
     limit = settings.GENERATION_MAX_ACTIVE_JOBS
     for _ in range(3):
         try:
-            job = _job_create(
+            job, usage = _job_create(
                 user=user,
                 spec=spec,
                 api_key=api_key,
@@ -277,7 +280,7 @@ def job_submit(
                 if existing is not None:
                     return Submitted(job=existing, replayed=True)
             raise
-        return Submitted(job=job, replayed=False)
+        return Submitted(job=job, replayed=False, daily_usage=usage)
     raise ConcurrencyLimited(limit)  # refused three times with nothing refusing afterwards
 
 
@@ -298,15 +301,18 @@ def _job_create(
     provider: str,
     budget: billing.KeyBudget | None,
     now: datetime,
-) -> Job:
+) -> tuple[Job, DailyUsage | None]:
     """The job row and its hold in one transaction; the hold (the account row's lock) last.
 
     The account's concurrency cap is counted by the hold's own statement
     (billing.services.job_holds). Only the checks that must count rows under the account's
     lock (a key's own cap, the daily limit) lock it first. Raises JobHoldRefused (rolled back).
+    Returns the job and, when the daily limit was checked, the day's usage with the job.
     """
+    locked = bool(api_key is not None and api_key.max_concurrent_jobs) or spec.enforce_daily_limit
+    usage = None
     with transaction.atomic():
-        if (api_key is not None and api_key.max_concurrent_jobs) or spec.enforce_daily_limit:
+        if locked:
             billing.account_lock(user=user)
             if idempotency_key:
                 existing = _replay(
@@ -324,10 +330,27 @@ def _job_create(
                 usage = daily_usage(user=user)
                 if usage.remaining <= 0:
                     raise DailyLimitReached(usage.limit)
-        # A free operation (e.g. the 1080p upgrade at its default price) holds nothing. The
-        # hold's id is reserved first (PostgreSQL) so the row names it without an UPDATE.
-        transfer_id = billing.transfer_id_reserve() if credits > 0 else None
+                usage = replace(usage, used=usage.used + 1)
+        job_id = uuid.uuid4()
+
+        def hold(transfer_id: int | None = None) -> int | None:
+            # A free operation (e.g. the 1080p upgrade at its default price) holds nothing.
+            return billing.job_hold(
+                user=user,
+                amount=credits,
+                job_id=job_id,
+                active_limit=settings.GENERATION_MAX_ACTIVE_JOBS,
+                budget=budget,
+                transfer_id=transfer_id,
+            )
+
+        # The hold comes last, its id reserved first so the job row names it (PostgreSQL),
+        # unless the account is locked already or no id can be reserved (SQLite, where the
+        # transaction holds the database's write lock from its start): then it comes first.
+        reserved = None if locked or credits <= 0 else billing.transfer_id_reserve()
+        held = hold() if reserved is None else reserved
         job = Job.objects.create(
+            id=job_id,
             user=user,
             api_key=api_key,
             facade=spec.facade,
@@ -352,25 +375,16 @@ def _job_create(
             request_id=logcontext.get("request_id"),
             provider=provider,
             credits_quoted=credits,
-            hold_transfer_id=transfer_id,
+            hold_transfer_id=held,
             enqueued_at=now,
             created_at=now,
         )
+        if reserved is not None:
+            hold(reserved)
         # Published before the enqueue: the worker's first change comes after.
         job_snapshot_publish_new_on_commit(job)
-        hold_id = billing.job_hold(
-            user=user,
-            amount=credits,
-            job_id=job.id,
-            active_limit=settings.GENERATION_MAX_ACTIVE_JOBS,
-            budget=budget,
-            transfer_id=transfer_id,
-        )
-        if hold_id is not None and transfer_id is None:  # no id could be reserved (SQLite)
-            Job.objects.filter(pk=job.pk).update(hold_transfer_id=hold_id)
-            job.hold_transfer_id = hold_id
         logcontext.bind(job_id=job.id)
         labels = {"facade": job.facade, "provider": provider, "model": job.model_tier}
         metrics.count_on_commit(lambda: metrics.jobs_submitted.labels(**labels).inc())
         job_run_enqueue(job_id=job.id)
-    return job
+    return job, usage
