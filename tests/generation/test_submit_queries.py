@@ -30,6 +30,7 @@ from billing.models import LedgerAccount, Price
 from billing.services import credits_grant, price_quote
 from generation.models import Job
 from generation.services import job_fail
+from tests.conftest import run_in_threads
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -157,3 +158,30 @@ def test_an_ended_job_gives_its_slot_back(settings) -> None:
     submit()
     assert LedgerAccount.objects.get(user=user).active_jobs == 2
     assert Job.objects.filter(user=user, state__in=["queued", "running"]).count() == 2
+
+
+def test_slots_stay_exact_when_submits_race_ends(require_postgres: None, settings) -> None:
+    """Submits and terminal transitions of one account in 16 threads: the slot count ends equal
+    to the live jobs, and no submit was accepted beyond the cap at any moment."""
+    settings.GENERATION_RATE_LIMIT = 1000
+    settings.GENERATION_MAX_ACTIVE_JOBS = 3
+    user, _, client = _client("veo3api")
+    path, body, _ = FACADES["veo3api"]
+    token = client._credentials["HTTP_AUTHORIZATION"]
+
+    def one(index: int) -> int:
+        own = APIClient()
+        own.credentials(HTTP_AUTHORIZATION=token)
+        answer = own.post(path, {**body, "prompt": f"race {index}"}, format="json").json()
+        if answer["code"] == 200:
+            live = Job.objects.filter(user=user, state__in=["queued", "running"]).count()
+            assert live <= 3
+            job_id = answer["data"]["taskId"].removeprefix("veo_task_")
+            job_fail(job_id=job_id, stage="pre_start", code=500, message="ended in the race")
+        return int(answer["code"])
+
+    codes = run_in_threads(16, one)
+    assert all(code in (200, 429) for code in codes), codes
+    assert codes.count(200) >= 2
+    live = Job.objects.filter(user=user, state__in=["queued", "running"]).count()
+    assert LedgerAccount.objects.get(user=user).active_jobs == live == 1  # the warm-up's job
