@@ -62,7 +62,8 @@ def account_lock(*, user: User) -> LedgerAccount:
     """Lock the user's customer account row until the caller's transaction ends.
 
     Callers that must check something and then spend (a key's own concurrency cap or the
-    daily limit in `job_submit`) take this lock first, so the check and the hold are serialised together.
+    daily limit in `job_submit`) take this lock first, so the check and the hold are
+    serialised together.
     Must be called inside `transaction.atomic()`.
     """
     account = lock_objects.ledger_account_locked().filter(user=user).first()

@@ -4,13 +4,14 @@
 row where staff set one, else the default) for the price page, the new-video form and the
 admin, so what is shown is what is charged.
 
-The price table is read once per process and kept (`_price_rows`): every quote checks a version
-token in the shared cache (one cache read, no SQL), which every change of a Price row replaces,
-at once and again after its commit (`price_cache_invalidate`, connected to Price's signals in
-billing.apps), so every process sees an edit from its next quote on. A process never keeps
-rows read inside a transaction that changed prices (they may still be rolled back), reloads a
-table older than PRICE_CACHE_MAX_AGE seconds anyway, and reads the database on every quote
-while the shared cache is unreachable.
+The price table is read once per process and kept (`_price_rows`): a quote checks a version
+token in the shared cache (one cache read, no SQL; at most every PRICE_VERSION_CHECK_SECONDS),
+which every change of a Price row replaces, at once and again after its commit
+(`price_cache_invalidate`, connected to Price's signals in billing.apps): the process that made
+the change quotes the new price at once, every other process within that second. A process
+never keeps rows read inside a transaction that changed prices (they may still be rolled
+back), reloads a table older than PRICE_CACHE_MAX_AGE seconds anyway, and reads the database
+on every quote while the shared cache is unreachable.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from billing.models import Price
 
 PRICE_VERSION_KEY = "billing:prices:version"
 PRICE_CACHE_MAX_AGE = 300.0
+PRICE_VERSION_CHECK_SECONDS = 1.0
 _Rows = dict[tuple[str, str, str, bool], tuple[int, int, bool]]
-# (version token, monotonic time loaded, rows), replaced as a whole.
-_cached: list[tuple[str, float, _Rows] | None] = [None]
+# (version token, monotonic time loaded, monotonic time the version was checked, rows),
+# replaced as a whole.
+_cached: list[tuple[str, float, float, _Rows] | None] = [None]
 _editing = threading.local()  # .block: the outermost atomic block that changed a Price row
 
 
@@ -50,19 +53,18 @@ def _editing_now() -> bool:
 
 def _price_rows() -> _Rows:
     """Every Price row as {(operation, tier, resolution, audio): (flat, per second, active)}."""
+    now = time.monotonic()
+    cached = _cached[0]
+    fresh = cached is not None and now - cached[1] < PRICE_CACHE_MAX_AGE and not _editing_now()
+    if cached is not None and fresh and now - cached[2] < PRICE_VERSION_CHECK_SECONDS:
+        return cached[3]
     version = cache.get(PRICE_VERSION_KEY)
     if version is None:
         token = uuid.uuid4().hex
         version = token if cache.add(PRICE_VERSION_KEY, token, None) else None
-    cached = _cached[0]
-    if (
-        cached is not None
-        and version is not None
-        and cached[0] == version
-        and time.monotonic() - cached[1] < PRICE_CACHE_MAX_AGE
-        and not _editing_now()
-    ):
-        return cached[2]
+    if cached is not None and fresh and version is not None and cached[0] == version:
+        _cached[0] = (cached[0], cached[1], now, cached[3])
+        return cached[3]
     rows: _Rows = {
         (r.operation, r.model_tier, r.resolution, r.audio): (
             r.flat_credits,
@@ -72,7 +74,7 @@ def _price_rows() -> _Rows:
         for r in Price.objects.all()
     }
     if version is not None and not _editing_now():
-        _cached[0] = (str(version), time.monotonic(), rows)
+        _cached[0] = (str(version), now, now, rows)
     return rows
 
 
