@@ -34,6 +34,8 @@ class JobSpec:
     negative_prompt: str = ""
     watermark: str = ""
     generate_audio: bool = True
+    # Veo's personGeneration: "" (the model's default) or one of catalog.PERSON_GENERATION.
+    person_generation: str = ""
     callback_url: str = ""
     raw_request: dict[str, Any] = field(default_factory=dict)
     parent_id: uuid.UUID | None = None
