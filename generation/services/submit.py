@@ -48,8 +48,7 @@ from generation.providers.catalog import (
     spec_validate,
 )
 from generation.ratelimit import RateLimitUnavailable, generate_rate_limit, key_rate_limit
-from generation.selectors import daily_usage
-from generation.selectors.usage import DailyUsage
+from generation.selectors import DailyUsage, daily_usage
 from generation.services.keys import job_key_limits_check
 from generation.services.specs import ImageInput, JobSpec, Submitted
 from generation.services.transitions import job_run_enqueue
