@@ -116,8 +116,15 @@ class ModelSpec:
     upscales_upstream: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def id(self) -> str:
+        """The model's public id (`GET /api/v1/models`, key allow-lists): the upstream id, or
+        `<provider>-<tier>` for our own renderers, which have none."""
+        return self.model_id or f"{self.provider}-{self.tier}"
+
     def as_dict(self) -> dict[str, object]:
         return {
+            "id": self.id,
             "tier": self.tier,
             "provider": self.provider,
             "upstream_model": self.model_id,

@@ -18,7 +18,7 @@ def count_active(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0009_job_person_generation"),
+        ("generation", "0010_job_cancel_requested"),
         ("billing", "0010_ledgeraccount_active_jobs"),
     ]
 
