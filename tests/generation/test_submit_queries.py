@@ -29,7 +29,7 @@ from accounts.tokens import digest
 from billing.models import LedgerAccount, Price
 from billing.services import credits_grant, price_quote
 from generation.models import Job
-from generation.services import job_fail
+from generation.services import CancelOutcome, job_cancel, job_fail
 from tests.conftest import run_in_threads
 from tests.factories import UserFactory
 
@@ -185,3 +185,14 @@ def test_slots_stay_exact_when_submits_race_ends(require_postgres: None, setting
     assert codes.count(200) >= 2
     live = Job.objects.filter(user=user, state__in=["queued", "running"]).count()
     assert LedgerAccount.objects.get(user=user).active_jobs == live == 1  # the warm-up's job
+
+
+def test_a_cancelled_queued_job_gives_its_slot_back(settings) -> None:
+    settings.GENERATION_RATE_LIMIT = 1000
+    user, submit, _ = _client("veo3api")
+    job = Job.objects.get(user=user)
+    assert LedgerAccount.objects.get(user=user).active_jobs == 1
+    assert job_cancel(job=job) == CancelOutcome.CANCELLED
+    assert LedgerAccount.objects.get(user=user).active_jobs == 0
+    submit()
+    assert LedgerAccount.objects.get(user=user).active_jobs == 1
