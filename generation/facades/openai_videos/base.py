@@ -216,7 +216,7 @@ class OpenAIView(FacadeApi):
         if isinstance(exc, Http404 | exceptions.NotFound):
             return error_response(404, "Not found.", code="not_found")
         if isinstance(exc, exceptions.APIException):
-            return error_response(exc.status_code, str(exc.detail), code=exc.get_codes())
+            return error_response(exc.status_code, str(exc.detail), code=str(exc.default_code))
         logger.exception("/v1/videos request failed")
         return error_response(500, "The server had an error processing your request.")
 

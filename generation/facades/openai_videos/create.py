@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -138,7 +138,10 @@ def submit_with_upload(
             raise FieldError("input_reference", f"is larger than {limit // (1024 * 1024)} MB")
         try:
             stored = upload_create(
-                user=request.user, source=file.file, file_name=file.name or "", max_bytes=limit
+                user=request.user,
+                source=cast(BinaryIO, file.file),
+                file_name=file.name or "",
+                max_bytes=limit,
             )
         except images.ImageRejected as exc:
             raise FieldError("input_reference", str(exc)) from exc
@@ -189,11 +192,15 @@ def video_create(request: AuthenticatedRequest, body: dict[str, Any]) -> Job:
         inputs.append(last)
     inputs += references
     mode = Job.Mode.REFERENCE if references else None
-    extras = {
-        "negative_prompt": optional_str(body, "negative_prompt", max_length=2000),
-        "seed": optional_int(body, "seed"),
-        "audio": optional_bool(body, "audio", True),
-        "callback_url": optional_str(body, "callback_url", max_length=2048),
+    negative_prompt = optional_str(body, "negative_prompt", max_length=2000)
+    seed = optional_int(body, "seed")
+    audio = optional_bool(body, "audio", True)
+    callback_url = optional_str(body, "callback_url", max_length=2048)
+    extras: dict[str, Any] = {
+        "negative_prompt": negative_prompt,
+        "seed": seed,
+        "audio": audio,
+        "callback_url": callback_url,
     }
     raw.update({k: v for k, v in extras.items() if v not in (None, "")})
     raw["images"] = [
@@ -209,11 +216,11 @@ def video_create(request: AuthenticatedRequest, body: dict[str, Any]) -> Job:
         aspect_ratio=aspect,
         resolution=resolution,
         duration_seconds=seconds,
-        seed=extras["seed"],
+        seed=seed,
         images=tuple(inputs),
-        negative_prompt=str(extras["negative_prompt"]),
-        generate_audio=bool(extras["audio"]),
-        callback_url=str(extras["callback_url"]),
+        negative_prompt=negative_prompt,
+        generate_audio=audio,
+        callback_url=callback_url,
         raw_request=raw,
     )
     return submit_with_upload(request, spec, file, idempotency_key(request)).job
