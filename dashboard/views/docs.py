@@ -12,7 +12,7 @@ from billing import catalog
 from billing.services import PriceLine, price_table
 from veosaas.http import public_base_url
 
-FACADES = ("veo3o1", "veo3api", "codefast")
+FACADES = ("veo3o1", "veo3api", "codefast", "openai")
 
 
 @require_GET
