@@ -191,13 +191,16 @@ def jobs_page_for_user(
     after: Job | None,
     ascending: bool,
     limit: int,
+    kinds: tuple[str, ...] = (),
     fields: tuple[str, ...] = (),
 ) -> list[Job]:
     """One page of the account's jobs in creation order (`ascending` or newest first),
     starting after the job `after` (a cursor; ties on the creation time are ordered by id).
-    `fields` limits the columns loaded (others load on access)."""
+    `kinds` limits the job kinds listed; `fields` the columns loaded (others load on access)."""
     direction = "" if ascending else "-"
     queryset = jobs_for_user(user=user).order_by(f"{direction}created_at", f"{direction}id")
+    if kinds:
+        queryset = queryset.filter(kind__in=kinds)
     if after is not None:
         if ascending:
             beyond = Q(created_at__gt=after.created_at) | Q(

@@ -20,7 +20,7 @@ from billing.services import price_quote
 from generation.facades.callbacks import callback_render
 from generation.facades.openai_videos.shapes import video_id, video_id_parse, video_object
 from generation.models import Job, Upload
-from generation.snapshots import job_snapshot_get
+from generation.snapshots import job_snapshot_get, job_snapshot_publish
 from tests.factories import UserFactory
 from tests.generation.conftest import enqueued, image_bytes
 from tests.generation.test_callbacks import verify
@@ -347,6 +347,29 @@ def test_cancel_a_queued_video_releases_and_a_second_cancel_is_409(bearer) -> No
         f"/v1/videos/{video['id']}/cancel", HTTP_AUTHORIZATION=f"Bearer {reader}"
     )
     assert forbidden.status_code == 403
+
+
+def test_cancel_of_a_running_upstream_job_says_cancel_requested(bearer) -> None:
+    video = create(bearer, {"prompt": "x"}).json()
+    pk = video_id_parse(video["id"])
+    # Running upstream on a provider without a cancel endpoint (the scripted one, like Veo).
+    Job.objects.filter(pk=pk).update(state="running", provider="scripted", provider_operation="op")
+    job_snapshot_publish(job_id=pk)
+    response = bearer.post(f"/v1/videos/{video['id']}/cancel")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "in_progress" and body["cancel_requested"] is True
+    assert Job.objects.get(pk=pk).state == "running"
+    assert balance_get(user=bearer.user).held > 0  # settled by what the provider reports
+
+
+def test_list_leaves_out_upgrades_and_accepts_upstream_model_ids(bearer, settings) -> None:
+    settings.GENERATION_PROVIDERS_BY_TIER = {"quality": "vertex"}
+    response = create(bearer, {"prompt": "x", "model": settings.VERTEX_MODEL_QUALITY})
+    assert response.status_code == 200, response.content
+    assert response.json()["model"] == "veo-3.1"
+    ids = [v["id"] for v in bearer.get("/v1/videos").json()["data"]]
+    assert ids == [response.json()["id"]]
 
 
 def test_callback_is_an_openai_style_event_signed_like_every_callback(

@@ -36,6 +36,7 @@ from generation.facades.common import (
 )
 from generation.facades.openai_videos.shapes import MODEL_IDS, SIZES, video_id
 from generation.models import Job, Upload
+from generation.providers.catalog import models_for_tiers
 from generation.selectors import job_get_by_idempotency_key, upload_get_by_key
 from generation.services import (
     ImageInput,
@@ -60,6 +61,11 @@ def parse_model(body: dict[str, Any], default: str = DEFAULT_TIER) -> str:
         return MODEL_IDS[value]
     if value in TIERS:
         return value
+    # The upstream id of a tier's model as configured now (GET /api/v1/models), when only one
+    # tier runs it.
+    upstream = [spec.tier for spec in models_for_tiers() if spec.model_id == value]
+    if len(upstream) == 1:
+        return upstream[0]
     raise FieldError("model", f"must be one of {', '.join(MODEL_IDS)}")
 
 

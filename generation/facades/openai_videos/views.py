@@ -45,6 +45,9 @@ from generation.snapshots import STATUS_FIELDS, job_snapshot_get
 LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
 VARIANTS = ("video", "thumbnail", "spritesheet")
+# What the list shows: generated videos and extensions (1080p / 4K upgrades are versions of a
+# video; they stay readable by id).
+LISTED_KINDS = (Job.Kind.GENERATE, Job.Kind.EXTEND)
 
 
 def _video_response(job: Job, *, cancel_requested: bool = False) -> Response:
@@ -63,7 +66,8 @@ def _full_job(request: AuthenticatedRequest, value: str) -> Job:
 
 
 class VideosApi(OpenAIView):
-    """POST /v1/videos (create) and GET /v1/videos (the account's videos, cursor pages)."""
+    """POST /v1/videos (create) and GET /v1/videos (the account's videos from every facade,
+    cursor pages)."""
 
     def post(self, request: AuthenticatedRequest) -> Response:
         return _video_response(video_create(request, request_body(request)))
@@ -89,6 +93,7 @@ class VideosApi(OpenAIView):
             after=after,
             ascending=order == "asc",
             limit=limit + 1,
+            kinds=LISTED_KINDS,
             fields=STATUS_FIELDS,
         )
         page = jobs[:limit]
