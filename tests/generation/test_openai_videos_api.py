@@ -223,8 +223,9 @@ def test_retrieve_reads_any_facade_and_hides_other_accounts(bearer) -> None:
         assert response.json()["id"] == video_id(job.id)
         assert response["openai-poll-after-ms"] == "2000"
     # ... and the other way: the video id works on kie's record-info and veo3o1's status.
-    record = bearer.get(f"/api/v1/veo/record-info?taskId={job.id}").json()
-    assert record["data"]["taskId"] == task_id
+    for spelling in (str(job.id), video_id(job.id)):
+        record = bearer.get(f"/api/v1/veo/record-info?taskId={spelling}").json()
+        assert record["data"]["taskId"] == task_id
     stranger = Client(
         HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=UserFactory(), name='s').token}"
     )
