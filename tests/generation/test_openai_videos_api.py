@@ -400,3 +400,26 @@ def test_callback_is_an_openai_style_event_signed_like_every_callback(
 def test_unknown_v1_paths_answer_json(bearer) -> None:
     response = bearer.get("/v1/videos/a/b/c")
     assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+
+
+def test_the_sprite_sheet_is_kept_with_its_video_and_swept_without_it(
+    bearer, settings, finish_with_tiny_video, django_capture_on_commit_callbacks
+) -> None:
+    from django.core.files.storage import default_storage
+
+    from generation.services.storage import storage_sweep
+
+    settings.STORAGE_ORPHAN_MIN_AGE_SECONDS = 0
+    video = create(bearer, {"prompt": "x"}).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = finish_with_tiny_video(Job.objects.get(pk=video_id_parse(video["id"])))
+    response = bearer.get(f"/v1/videos/{video['id']}/content?variant=spritesheet")
+    assert response.status_code == 200
+    name = f"videos/sprites/{job.id}.jpg"
+    again = bearer.get(f"/v1/videos/{video['id']}/content?variant=spritesheet")
+    assert b"".join(again.streaming_content) == b"".join(response.streaming_content)
+    storage_sweep()
+    assert default_storage.exists(name)  # its video is live: not an orphan
+    Job.objects.filter(pk=job.pk).update(video_deleted_at=job.completed_at)
+    storage_sweep()
+    assert not default_storage.exists(name)  # the video's files went: so does its sprite sheet
