@@ -7,8 +7,6 @@ rest (create, remix, extensions, cancel, delete).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpResponseBase
 from rest_framework.response import Response
 
@@ -31,10 +29,10 @@ from generation.facades.openai_videos.create import (
 from generation.facades.openai_videos.shapes import (
     STATUS,
     poll_after_ms,
-    video_id,
     video_id_parse,
     video_object,
 )
+from generation.facades.openai_videos.shapes import video_id as format_video_id
 from generation.models import Job
 from generation.selectors import job_get, jobs_page_for_user
 from generation.services import CancelOutcome, job_cancel
@@ -126,11 +124,7 @@ class VideoApi(OpenAIView):
                 code="video_not_finished",
             )
         job_media_delete(job_id=job.id)
-        return Response({"id": video_id_of(job), "object": "video.deleted", "deleted": True})
-
-
-def video_id_of(job: Job) -> str:
-    return video_id(job.id)
+        return Response({"id": format_video_id(job.id), "object": "video.deleted", "deleted": True})
 
 
 class VideoContentApi(OpenAIView):
@@ -199,13 +193,3 @@ class VideoCancelApi(OpenAIView):
             )
         current = job_snapshot_get(user_id=request.user.pk, job_id=job.id) or job
         return _video_response(current, cancel_requested=outcome == CancelOutcome.REQUESTED)
-
-
-__all__: list[Any] = [
-    "VideoApi",
-    "VideoCancelApi",
-    "VideoContentApi",
-    "VideoExtensionsApi",
-    "VideoRemixApi",
-    "VideosApi",
-]
