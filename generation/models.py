@@ -85,6 +85,8 @@ class Job(models.Model):
     duration_seconds = models.PositiveSmallIntegerField(default=8)
     # Audio on (default) or off; only models whose catalog entry has `audio_optional` take off.
     generate_audio = models.BooleanField(default=True)
+    # Veo's personGeneration ("" = the model's default); only models whose catalog lists values.
+    person_generation = models.CharField(max_length=20, blank=True, default="")
     seed = models.PositiveIntegerField(default=0)
     watermark = models.CharField(max_length=200, blank=True)
     image_refs = models.JSONField(

@@ -36,6 +36,7 @@ def _accepts(provider: str, job: Job) -> bool:
             image_count=len(job.image_refs),
             has_source_video=job.parent_id is not None,
             generate_audio=job.generate_audio,
+            person_generation=job.person_generation,
         )
     except (CapabilityError, LookupError):
         return False

@@ -179,6 +179,7 @@ def job_run(*, job_id: str) -> None:
             negative_prompt=job.negative_prompt,
             watermark=job.watermark,
             generate_audio=job.generate_audio,
+            person_generation=job.person_generation,
             source_video_path=source_path,
             source_video_uri=source_uri,
         )
