@@ -70,6 +70,7 @@ CREATE_FIELDS: dict[str, Schema] = {
     "seed": integer(minimum=0, maximum=2**32 - 1),
     "audio": {"type": "boolean", "default": True},
     "callback_url": string(format="uri"),
+    "person_generation": string("as the model's catalog entry lists (GET /api/v1/models)"),
     "reference_images": STRINGS,
 }
 VIDEO_ID = OpenApiParameter(

@@ -84,11 +84,20 @@ def test_multipart_create_answers_the_video_object_and_holds(
 
 def test_json_create_with_numbers_and_sizes(bearer) -> None:
     response = create(
-        bearer, {"prompt": "x", "seconds": 8, "size": "1920x1080", "model": "quality"}, "json"
+        bearer,
+        {
+            "prompt": "x",
+            "seconds": 8,
+            "size": "1920x1080",
+            "model": "quality",
+            "person_generation": "allow_adult",
+        },
+        "json",
     )
     assert response.status_code == 200, response.content
     job = Job.objects.get(pk=video_id_parse(response.json()["id"]))
     assert (job.model_tier, job.resolution, job.aspect_ratio) == ("quality", "1080p", "16:9")
+    assert job.person_generation == "allow_adult"
     assert response.json()["model"] == "veo-3.1"
 
 

@@ -8,7 +8,7 @@ Request fields (multipart fields, form fields or JSON members):
   "1920x1080", "1080x1920", "3840x2160", "2160x3840", "640x360", "360x640");
 - `input_reference`: an uploaded file, or `{image_url}` / `{file_id}` (an `img_<hex>` key of
   our uploads); extras: `last_frame` and `reference_images` (the same forms), `negative_prompt`,
-  `seed`, `audio` (true/false), `callback_url`.
+  `seed`, `audio` (true/false), `person_generation`, `callback_url`.
 """
 
 from __future__ import annotations
@@ -202,7 +202,9 @@ def video_create(request: AuthenticatedRequest, body: dict[str, Any]) -> Job:
     seed = optional_int(body, "seed")
     audio = optional_bool(body, "audio", True)
     callback_url = optional_str(body, "callback_url", max_length=2048)
+    person_generation = optional_str(body, "person_generation", max_length=40)
     extras: dict[str, Any] = {
+        "person_generation": person_generation,
         "negative_prompt": negative_prompt,
         "seed": seed,
         "audio": audio,
@@ -227,6 +229,7 @@ def video_create(request: AuthenticatedRequest, body: dict[str, Any]) -> Job:
         negative_prompt=negative_prompt,
         generate_audio=audio,
         callback_url=callback_url,
+        person_generation=person_generation,
         raw_request=raw,
     )
     return submit_with_upload(request, spec, file, idempotency_key(request)).job
@@ -261,6 +264,7 @@ def video_remix(request: AuthenticatedRequest, source: Job, body: dict[str, Any]
         negative_prompt=source.negative_prompt,
         generate_audio=source.generate_audio,
         watermark=source.watermark,
+        person_generation=source.person_generation,
         callback_url=callback,
         raw_request={"remix_of": video_id(source.id), "prompt": prompt, "callback_url": callback},
         remixed_from_id=source.id,
