@@ -119,6 +119,10 @@ class Job(models.Model):
     next_poll_at = models.DateTimeField(null=True, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # Set once when a cancel is asked for a running job (generation/services/cancel.py): the
+    # local renderer stops at its next frame batch; an upstream job is settled by what its
+    # provider finally reports (charged only if it completed, as upstream billed it).
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
     # Provider and result.
     provider = models.CharField(max_length=32, blank=True)

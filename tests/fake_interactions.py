@@ -64,6 +64,7 @@ class Script:
     with_partial_video: bool = True  # incomplete / budget_exceeded deliver the part made so far
     create_errors: list[int] = field(default_factory=list)
     poll_errors: list[int] = field(default_factory=list)
+    cancel_errors: list[int] = field(default_factory=list)
     always_status: int | None = None
 
 
@@ -138,6 +139,8 @@ class FakeInteractions:
         return json_answer(200, self._shape(interaction_id))
 
     def _cancel(self, interaction_id: str) -> Answer:
+        if self.script.cancel_errors:
+            return _error(self.script.cancel_errors.pop(0), "Service unavailable.")
         item = self.interactions.get(interaction_id)
         if item is None:
             return _error(404, f"Interaction {interaction_id} not found.")

@@ -138,8 +138,9 @@ def error_of(job: Job) -> dict[str, str] | None:
 
 def video_object(job: Job, *, cancel_requested: bool = False) -> dict[str, Any]:
     """The OpenAI video object of a job (a full row or a status snapshot,
-    generation.snapshots.job_snapshot_get). `cancel_requested` adds `cancel_requested: true`
-    for a running job whose cancel was asked for but not yet confirmed upstream."""
+    generation.snapshots.job_snapshot_get). A running job whose cancel was asked for but not
+    yet confirmed upstream (`cancel_requested_at`, or `cancel_requested` from the cancel call
+    itself) has `cancel_requested: true`."""
     remixed_from = getattr(job, "remixed_from_id", None)
     data: dict[str, Any] = {
         "id": video_id(job.id),
@@ -156,7 +157,7 @@ def video_object(job: Job, *, cancel_requested: bool = False) -> dict[str, Any]:
         "prompt": job.prompt,
         "remixed_from_video_id": video_id(remixed_from) if remixed_from else None,
     }
-    if cancel_requested and not job.is_terminal:
+    if (cancel_requested or getattr(job, "cancel_requested_at", None)) and not job.is_terminal:
         data["cancel_requested"] = True
     return data
 

@@ -182,8 +182,8 @@ class VideoCancelApi(OpenAIView):
     `cancel_requested: true`; a finished one is 409."""
 
     def post(self, request: AuthenticatedRequest, video_id: str) -> Response:
-        job = _full_job(request, video_id)
-        outcome = job_cancel(job=job, reason="Cancelled by the customer.")
+        job = self.snapshot(video_id)
+        outcome = job_cancel(job=job)
         if outcome == CancelOutcome.ENDED:
             current = job_snapshot_get(user_id=request.user.pk, job_id=job.id) or job
             raise OpenAIError(

@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0009_job_person_generation"),
+        ("generation", "0010_job_cancel_requested"),
     ]
 
     operations = [
