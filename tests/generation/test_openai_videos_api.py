@@ -362,8 +362,8 @@ def test_cancel_a_queued_video_releases_and_a_second_cancel_is_409(bearer) -> No
 def test_cancel_of_a_running_upstream_job_says_cancel_requested(bearer) -> None:
     video = create(bearer, {"prompt": "x"}).json()
     pk = video_id_parse(video["id"])
-    # Running upstream on a provider without a cancel endpoint (the scripted one, like Veo).
-    Job.objects.filter(pk=pk).update(state="running", provider="scripted", provider_operation="op")
+    # Running upstream on a provider without a cancel endpoint (Veo on Vertex AI).
+    Job.objects.filter(pk=pk).update(state="running", provider="vertex", provider_operation="op")
     job_snapshot_publish(job_id=pk)
     response = bearer.post(f"/v1/videos/{video['id']}/cancel")
     assert response.status_code == 200, response.content
@@ -371,6 +371,8 @@ def test_cancel_of_a_running_upstream_job_says_cancel_requested(bearer) -> None:
     assert body["status"] == "in_progress" and body["cancel_requested"] is True
     assert Job.objects.get(pk=pk).state == "running"
     assert balance_get(user=bearer.user).held > 0  # settled by what the provider reports
+    job_snapshot_publish(job_id=pk)
+    assert bearer.get(f"/v1/videos/{video['id']}").json()["cancel_requested"] is True
 
 
 def test_list_leaves_out_upgrades_and_accepts_upstream_model_ids(bearer, settings) -> None:

@@ -38,7 +38,7 @@ from generation.selectors import job_get, jobs_page_for_user
 from generation.services import CancelOutcome, job_cancel
 from generation.services.sprites import SpritesheetUnavailable, job_spritesheet
 from generation.services.storage import job_media_delete
-from generation.snapshots import STATUS_FIELDS, job_snapshot_get
+from generation.snapshots import STATUS_FIELDS
 
 LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
@@ -182,14 +182,13 @@ class VideoCancelApi(OpenAIView):
     `cancel_requested: true`; a finished one is 409."""
 
     def post(self, request: AuthenticatedRequest, video_id: str) -> Response:
-        job = self.snapshot(video_id)
-        outcome = job_cancel(job=job)
+        outcome = job_cancel(job=self.snapshot(video_id))
+        # The row as the cancel left it (a write path: read the database, not the snapshot).
+        current = _full_job(request, video_id)
         if outcome == CancelOutcome.ENDED:
-            current = job_snapshot_get(user_id=request.user.pk, job_id=job.id) or job
             raise OpenAIError(
                 409,
                 f"Video {video_id} has already ended ({STATUS[current.state]}): nothing to cancel.",
                 code="video_already_ended",
             )
-        current = job_snapshot_get(user_id=request.user.pk, job_id=job.id) or job
         return _video_response(current, cancel_requested=outcome == CancelOutcome.REQUESTED)
