@@ -63,6 +63,10 @@ STATUS_FIELDS: tuple[str, ...] = (
     "created_at",
     "started_at",
     "completed_at",
+    # The /v1/videos video object (generation/facades/openai_videos/shapes.py).
+    "prompt",
+    "remixed_from_id",
+    "video_deleted_at",
     "cancel_requested_at",
 )
 # The same names in model order, which Model.from_db needs for a partial row.
@@ -70,7 +74,7 @@ _MODEL_ORDER = tuple(f.attname for f in Job._meta.concrete_fields if f.attname i
 _TERMINAL = frozenset(Job.TERMINAL_STATES)
 # Part of the cache key: bump it when STATUS_FIELDS or the Job model changes shape, so no
 # process reads a snapshot pickled by an older release.
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
 
 
 def snapshot_key(job_id: uuid.UUID) -> str:

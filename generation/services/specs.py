@@ -40,6 +40,8 @@ class JobSpec:
     raw_request: dict[str, Any] = field(default_factory=dict)
     parent_id: uuid.UUID | None = None
     result_index: int = 0
+    # The job this one remixes (same inputs, a new prompt; /v1/videos/{id}/remix).
+    remixed_from_id: uuid.UUID | None = None
     # Enforce the account's jobs-per-day limit (codefast); checked under the account lock.
     enforce_daily_limit: bool = False
 

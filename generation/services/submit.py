@@ -353,9 +353,8 @@ def _job_create(
                 transfer_id=transfer_id,
             )
 
-        # The hold comes last, its id reserved first so the job row names it (PostgreSQL),
-        # unless the account is locked already or no id can be reserved (SQLite, where the
-        # transaction holds the database's write lock from its start): then it comes first.
+        # The hold last, its id reserved so the row names it; first when the account is locked
+        # already or no id can be reserved (SQLite: the write lock is held from BEGIN anyway).
         reserved = None if locked or credits <= 0 else billing.transfer_id_reserve()
         held = hold() if reserved is None else reserved
         job = Job.objects.create(
@@ -365,6 +364,7 @@ def _job_create(
             facade=spec.facade,
             kind=spec.kind,
             parent_id=spec.parent_id,
+            remixed_from_id=spec.remixed_from_id,
             result_index=spec.result_index,
             prompt=spec.prompt.strip(),
             negative_prompt=spec.negative_prompt,

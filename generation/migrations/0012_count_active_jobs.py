@@ -18,7 +18,7 @@ def count_active(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0010_job_cancel_requested"),
+        ("generation", "0011_job_remixed_from"),
         ("billing", "0010_ledgeraccount_active_jobs"),
     ]
 
