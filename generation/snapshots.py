@@ -29,7 +29,8 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 
 from generation.models import Job
 
-# The columns status answers are made of (veo3o1 status; the ETA of a queued job).
+# The columns status answers are made of (veo3o1 status, kie record-info, codefast status; the
+# ETA of a queued job).
 STATUS_FIELDS: tuple[str, ...] = (
     "id",
     "user_id",
@@ -58,13 +59,15 @@ STATUS_FIELDS: tuple[str, ...] = (
     "created_at",
     "started_at",
     "completed_at",
+    "image_refs",  # codefast `has_image`
+    "raw_request",  # kie `paramJson`
 )
 # The same names in model order, which Model.from_db needs for a partial row.
 _MODEL_ORDER = tuple(f.attname for f in Job._meta.concrete_fields if f.attname in STATUS_FIELDS)
 _TERMINAL = frozenset(Job.TERMINAL_STATES)
 # Part of the cache key: bump it when STATUS_FIELDS or the Job model changes shape, so no
 # process reads a snapshot pickled by an older release.
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 
 def snapshot_key(job_id: uuid.UUID) -> str:

@@ -34,7 +34,7 @@ from generation.errors import (
 )
 from generation.facades.base import ErrorRule, FacadeApi, validation_rule
 from generation.facades.common import FieldError, StrictJSONParser, int_parse
-from generation.selectors import daily_limit_resets_at, daily_usage
+from generation.selectors import daily_limit_resets_at, daily_usage, daily_usage_cached
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class CodefastView(FacadeApi):
 
 
 def limits(user: User) -> dict[str, int]:
-    usage = daily_usage(user=user)
+    usage = daily_usage_cached(user=user)
     return {"daily_limit": usage.limit, "daily_limit_remaining": usage.remaining}
 
 

@@ -37,6 +37,8 @@ from generation.selectors.usage import (
     KeyUsage,
     daily_limit_resets_at,
     daily_usage,
+    daily_usage_cached,
+    daily_usage_forget,
     day_start,
     usage_by_key,
 )
@@ -52,6 +54,8 @@ __all__ = [
     "callback_deliveries_for_job",
     "daily_limit_resets_at",
     "daily_usage",
+    "daily_usage_cached",
+    "daily_usage_forget",
     "day_start",
     "job_counts",
     "job_eta_seconds",

@@ -46,7 +46,7 @@ from generation.models import Job, Upload
 from generation.providers import provider_name_for
 from generation.providers.catalog import CapabilityError, model_spec, spec_validate
 from generation.ratelimit import RateLimitUnavailable, generate_rate_limit, key_rate_limit
-from generation.selectors import daily_usage
+from generation.selectors import daily_usage, daily_usage_forget
 from generation.services.keys import job_key_limits_check
 from generation.services.transitions import job_run_enqueue
 from generation.snapshots import job_snapshot_publish_on_commit
@@ -334,6 +334,7 @@ def job_submit(
             )
             # Published before the enqueue: the worker's first change comes after.
             job_snapshot_publish_on_commit(job.id)
+            daily_usage_forget(user_id=user.pk)
             # A free operation (e.g. the 1080p upgrade at its default price) holds nothing.
             if quote.credits > 0:
                 hold = billing.credits_hold(
