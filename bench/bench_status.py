@@ -99,7 +99,13 @@ def status_paths() -> list[tuple[str, str, dict[str, str]]]:
     running = {"state": "running", "progress": 40, "eta_seconds": 12, "started_at": now}
     veo3o1 = job("veo3o1", **running)
     kie = job("veo3api", raw_request={"prompt": "bench", "model": "veo3_fast"}, **running)
-    codefast_done = job("codefast", state="succeeded", started_at=now, completed_at=now)
+    done = {
+        "state": "succeeded",
+        "video_file": "bench/x.mp4",
+        "started_at": now,
+        "completed_at": now,
+    }
+    codefast_done = job("codefast", **done)
     codefast_running = job("codefast", **running)
     bearer = {"Authorization": f"Bearer {token}"}
     api_key = {"X-API-Key": token}

@@ -25,7 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
@@ -241,7 +242,7 @@ class StatusApi(CodefastView):
     """GET /status/{job_id}. GET and HEAD answer from the job's status snapshot without DRF
     (generation.facades.status_read), with the same bytes; other methods take DRF's way."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method not in FAST_METHODS:
             return super().dispatch(request, *args, **kwargs)
         try:

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -214,7 +215,7 @@ class RecordInfoApi(Veo3ApiView):
     status_read), with the same bytes; other methods, and an Accept header DRF would refuse,
     take DRF's way."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method not in FAST_METHODS or not accepts_json(request):
             return super().dispatch(request, *args, **kwargs)
         try:
