@@ -205,6 +205,7 @@ class _StaleConnection(Exception):
 # pinned to and when they fell idle. One is reused only while that address is still among the
 # host's checked addresses of this very request, and for at most _IDLE_SECONDS.
 _IDLE_SECONDS = 4.0
+_MAX_IDLE = 8
 _idle = threading.local()
 _Pinned = tuple[HTTPConnection, socket.socket, IPAddress]
 
@@ -223,12 +224,16 @@ def _idle_take(key: tuple[str, str, int], addresses: list[IPAddress]) -> _Pinned
 
 
 def _idle_put(key: tuple[str, str, int], pinned: _Pinned) -> None:
+    """Keep `pinned` for the next request to its host; connections idle too long, and the
+    oldest beyond _MAX_IDLE hosts, are closed (a thread never holds many sockets)."""
     pool: dict[tuple[str, str, int], tuple[_Pinned, float]] = _idle.__dict__.setdefault("pool", {})
-    previous = pool.pop(key, None)
-    if previous is not None:
-        previous[0][0].close()
-        previous[0][1].close()
-    pool[key] = (pinned, time.monotonic())
+    now = time.monotonic()
+    for old_key, (old, since) in list(pool.items()):
+        if old_key == key or now - since > _IDLE_SECONDS or len(pool) >= _MAX_IDLE:
+            del pool[old_key]
+            old[0].close()
+            old[1].close()
+    pool[key] = (pinned, now)
 
 
 def _exchange(
