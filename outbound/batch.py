@@ -61,24 +61,23 @@ def _due() -> Q:
     return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=due_by)
 
 
-def _claim_batch(delivery_id: int, limit: int) -> list[Delivery]:
-    """The message's delivery and up to `limit - 1` other due webhook deliveries, claimed
-    (attempts + 1, lease set) in one transaction; [] when the message's own delivery is not
-    due, not pending or being claimed by another worker (nothing is claimed then)."""
+def _claim_batch(ids: list[int], limit: int) -> list[Delivery]:
+    """The message's deliveries (`ids`) and other due webhook deliveries, at most `limit`
+    (or all of `ids`), claimed (attempts + 1, lease set) in one transaction; [] when none of
+    the message's own is due, pending and free (another worker holds it): nothing is claimed
+    then."""
     pending = Delivery.objects.filter(_due(), status=Delivery.Status.PENDING)
     now = timezone.now()
     lease = now + timedelta(seconds=CLAIM_LEASE_SECONDS)
     with transaction.atomic():
-        first = Case(
-            When(pk=delivery_id, then=Value(0)), default=Value(1), output_field=IntegerField()
-        )
+        first = Case(When(pk__in=ids, then=Value(0)), default=Value(1), output_field=IntegerField())
         rows = list(
             pending.filter(channel=Delivery.Channel.WEBHOOK)
             .select_related("user")
             .select_for_update(skip_locked=True, of=("self",))
-            .order_by(first, "next_attempt_at", "pk")[:limit]
+            .order_by(first, "next_attempt_at", "pk")[: max(limit, len(ids))]
         )
-        if not rows or rows[0].pk != delivery_id:
+        if not rows or rows[0].pk not in ids:
             return []
         Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
             attempts=F("attempts") + 1, next_attempt_at=lease, updated_at=now
@@ -168,24 +167,26 @@ def _record_batch(results: list[tuple[Delivery, _Sent]]) -> list[Attempt]:
     return attempts
 
 
-def deliveries_attempt_batch(*, delivery_id: int, limit: int = BATCH_SIZE) -> list[Attempt]:
-    """Make the message's automatic attempt, and those of other due webhook deliveries (see
-    the module doc); returns the logged attempts ([] when there was nothing to do)."""
-    head = (
-        Delivery.objects.filter(pk=delivery_id)
-        .values_list("channel", "status", "next_attempt_at")
-        .first()
+def deliveries_attempt_batch(
+    *, delivery_id: int, others: list[int] | tuple[int, ...] = (), limit: int = BATCH_SIZE
+) -> list[Attempt]:
+    """Make the automatic attempts of the message's deliveries (`delivery_id` and `others`,
+    enqueued together by one transaction), and of other due webhook deliveries (see the
+    module doc); returns the logged attempts ([] when there was nothing to do)."""
+    ids = [delivery_id, *others]
+    heads = Delivery.objects.filter(pk__in=ids).values_list(
+        "pk", "channel", "status", "next_attempt_at"
     )
-    if head is None:
-        return []
-    channel, status, due_at = head
-    if channel != Delivery.Channel.WEBHOOK:
-        attempt = delivery_attempt(delivery_id=delivery_id)
-        return [attempt] if attempt is not None else []
     early = timezone.now() + timedelta(seconds=EARLY_TOLERANCE_SECONDS)
-    if status != Delivery.Status.PENDING or (due_at is not None and due_at > early):
-        return []  # a duplicate message, or one that a batch has already claimed
-    claimed = _claim_batch(delivery_id, limit)
+    due = []
+    for pk, channel, status, due_at in heads:
+        if channel != Delivery.Channel.WEBHOOK:
+            delivery_attempt(delivery_id=pk)  # an email: on its own, as always
+        elif status == Delivery.Status.PENDING and (due_at is None or due_at <= early):
+            due.append(pk)
+    if not due:
+        return []  # duplicate messages, or deliveries that a batch has already claimed
+    claimed = _claim_batch(due, limit)
     results: list[tuple[Delivery, _Sent]] = []
     started = time.monotonic()
     for index, delivery in enumerate(claimed):

@@ -184,3 +184,22 @@ def test_without_keep_alive_each_post_has_its_own_connection(receiver) -> None:
         netguard.guarded_post(receiver.url, body=b"{}", headers={})
     assert receiver.connections == 2
     assert {r["Connection"] for r in receiver.requests} == {"close"}
+
+
+def test_deliveries_enqueued_by_one_transaction_share_their_messages(
+    receiver, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    from outbound.tasks import delivery_send_task
+
+    sent: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(
+        delivery_send_task, "apply_async", lambda args, kwargs, **_: sent.append((args, kwargs))
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        rows = deliveries(receiver.url, 20)
+    ids = [d.pk for d in rows]
+    assert sent == [([ids[0]], {"others": ids[1:16]}), ([ids[16]], {"others": ids[17:]})]
+    for args, kwargs in sent:  # what the callbacks worker runs for each message
+        deliveries_attempt_batch(delivery_id=args[0], **kwargs)
+    assert Delivery.objects.filter(status="delivered", attempts=1).count() == 20
+    assert len(receiver.requests) == 20 and receiver.connections == 1
