@@ -12,9 +12,9 @@ Rows:
   sign, guarded POST, attempt log, state change, through the broker. Baseline: the same
   number of bare `netguard.guarded_post` calls from 16 threads of this process to the same
   receiver (the network part alone, a new connection per POST). Goal: ratio >= 0.5. Each
-  delivery message claims its delivery with up to 15 other due ones in one transaction and
-  logs their attempts in one more (outbound/batch.py), and POSTs on the worker thread's
-  kept-alive connection to the receiver; the other messages find their delivery claimed.
+  message carries up to 8 of the deliveries one transaction enqueued, claims them in one
+  transaction, POSTs them on the worker thread's kept-alive connection to the receiver and
+  logs their attempts in one more (outbound/batch.py).
 - "generation with 50 callbacks hanging 10 s": wall time until 4 generation jobs (local
   renderer, 4 s 720p) succeed while 50 callbacks are stuck on a receiver that answers after
   10 s, against the same 4 jobs with idle callbacks (baseline). Goal: ratio <= 1.2 (unchanged

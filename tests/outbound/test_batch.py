@@ -21,7 +21,7 @@ from django.utils import timezone
 from outbound import batch, netguard
 from outbound.batch import deliveries_attempt_batch
 from outbound.models import Attempt, Delivery
-from outbound.services import delivery_create, webhook_secret_get_or_create
+from outbound.services import SEND_GROUP, delivery_create, webhook_secret_get_or_create
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -131,12 +131,12 @@ def test_one_message_sends_every_due_delivery_once_on_one_connection(receiver) -
 def test_statements_per_batch_are_fixed_whatever_its_size(receiver) -> None:
     small = deliveries(receiver.url, 2)
     two = statements(lambda: deliveries_attempt_batch(delivery_id=small[0].pk))
-    large = deliveries(receiver.url, 8)
+    large = deliveries(receiver.url, batch.BATCH_SIZE)
     eight = statements(lambda: deliveries_attempt_batch(delivery_id=large[0].pk))
     # The message's row; the claim (locked read, UPDATE); the log (locked read, numbers,
-    # INSERT, UPDATE): 7 statements for 2 deliveries as for 8.
+    # INSERT, UPDATE): 7 statements for 2 deliveries as for a full batch.
     assert len(two) == len(eight) == 7, eight
-    assert Delivery.objects.filter(status="delivered").count() == 10
+    assert Delivery.objects.filter(status="delivered").count() == 2 + batch.BATCH_SIZE
 
 
 def test_a_message_whose_delivery_is_claimed_costs_one_read(receiver) -> None:
@@ -198,7 +198,10 @@ def test_deliveries_enqueued_by_one_transaction_share_their_messages(
     with django_capture_on_commit_callbacks(execute=True):
         rows = deliveries(receiver.url, 20)
     ids = [d.pk for d in rows]
-    assert sent == [([ids[0]], {"others": ids[1:16]}), ([ids[16]], {"others": ids[17:]})]
+    group = SEND_GROUP
+    assert sent == [
+        ([ids[first]], {"others": ids[first + 1 : first + group]}) for first in range(0, 20, group)
+    ]
     for args, kwargs in sent:  # what the callbacks worker runs for each message
         deliveries_attempt_batch(delivery_id=args[0], **kwargs)
     assert Delivery.objects.filter(status="delivered", attempts=1).count() == 20
