@@ -62,6 +62,7 @@ class _Receiver(ThreadingHTTPServer):
             # Keeps connections open when the client asks, as receivers behind any common
             # server do (the bare loop asks for a new connection every time).
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as production servers do (TCP_NODELAY)
 
             def log_message(self, *args: Any) -> None:
                 pass
