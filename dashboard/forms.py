@@ -1,10 +1,10 @@
 """Dashboard forms: sign up, log in (email or API key), API keys; a new video, the live price
-query, history filters; usage alerts and the account callback URL."""
+query, history filters (usage alerts: dashboard.alert_forms)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
@@ -22,10 +22,15 @@ from accounts.throttle import (
     login_lockout_get,
     login_success_record,
 )
-from billing.alerts import THRESHOLD_MAX
-from billing.catalog import DURATIONS, RESOLUTIONS, TIERS
-from billing.models import UsageAlert
+from billing.catalog import DURATIONS, RESOLUTIONS, Tier
+from dashboard.catalog_choices import (
+    catalog_models,
+    duration_choices,
+    model_choices,
+    resolution_choices,
+)
 from generation.models import Job
+from generation.services import key_model_choices, key_models_as_ids
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise
@@ -154,10 +159,9 @@ class ApiKeySettingsForm(forms.Form):
     budget_period = forms.ChoiceField(label=_("Budget period"), choices=BudgetPeriod.choices)
     allowed_models = forms.MultipleChoiceField(
         label=_("Models"),
-        choices=[(t, t) for t in TIERS],
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text=_("None ticked: every model."),
+        help_text=_("None ticked: every model. The ids of GET /api/v1/models."),
     )
     max_resolution = forms.ChoiceField(
         label=_("Highest resolution"),
@@ -189,7 +193,7 @@ class ApiKeySettingsForm(forms.Form):
             "scopes": api_key.scopes,
             "budget_credits": api_key.budget_credits,
             "budget_period": api_key.budget_period,
-            "allowed_models": api_key.allowed_models,
+            "allowed_models": key_models_as_ids(api_key.allowed_models or []),
             "max_resolution": api_key.max_resolution,
             "max_seconds": api_key.max_seconds,
             "rate_limit_per_minute": api_key.rate_limit_per_minute,
@@ -198,9 +202,30 @@ class ApiKeySettingsForm(forms.Form):
         }
         return cls(data, initial=initial)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = cast(forms.MultipleChoiceField, self.fields["allowed_models"])
+        field.choices = key_model_choice_labels(self.initial.get("allowed_models") or [])
+
     def clean_allowed_ips(self) -> list[str]:
         text = self.cleaned_data.get("allowed_ips") or ""
         return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
+
+
+def key_model_choice_labels(stored: list[str]) -> list[tuple[str, str]]:
+    """The catalog's model ids with the tiers each runs, for key allow-list checkboxes, and
+    any id the key holds that the catalog no longer offers (shown ticked, never dropped
+    silently: saving asks to untick it)."""
+    offered = key_model_choices()
+    ids = {model_id for model_id, _tiers in offered}
+    return [
+        *((m, f"{m} ({', '.join(str(Tier(t).label) for t in tiers)})") for m, tiers in offered),
+        *(
+            (m, str(_("%(model)s (no longer offered)") % {"model": m}))
+            for m in stored
+            if m not in ids
+        ),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +274,20 @@ class PriceForm(forms.Form):
     resolution = forms.ChoiceField(
         label=_("Resolution"), choices=RESOLUTION_CHOICES, initial="720p"
     )
+    generate_audio = forms.BooleanField(label=_("With sound"), required=False, initial=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Models, durations and resolutions are those of the catalog (`GET /api/v1/models`);
+        `self.models` holds each model's capabilities for the page."""
+        super().__init__(*args, **kwargs)
+        self.models = catalog_models()
+        for name, choices in (
+            ("model_tier", model_choices(self.models)),
+            ("duration_seconds", duration_choices(self.models)),
+            ("resolution", resolution_choices(self.models)),
+        ):
+            field = cast(forms.ChoiceField, self.fields[name])
+            field.choices = choices
 
 
 class VideoForm(PriceForm):
@@ -290,6 +329,7 @@ class VideoForm(PriceForm):
         "aspect_ratio",
         "duration_seconds",
         "resolution",
+        "generate_audio",
         "seed",
     ]
 
@@ -348,36 +388,3 @@ class HistoryFilterForm(forms.Form):
         if first and last and first > last:
             self.add_error("created_to", _("The end date is before the start date."))
         return cleaned
-
-
-# ---------------------------------------------------------------------------------------------
-# Usage alerts and the account callback URL
-# ---------------------------------------------------------------------------------------------
-
-# Alerts on a key's budget are created over the API; the page lists them with this label.
-KEY_METRIC_LABEL = _("Key %(name)s has used more of its budget than (%%)")
-METRIC_LABELS: dict[str, StrPromise] = {
-    UsageAlert.Metric.AVAILABLE_BELOW: _("Available credits fall below"),
-    UsageAlert.Metric.USED_TODAY_ABOVE: _("Credits used today rise above"),
-}
-
-
-class AlertCreateForm(forms.Form):
-    metric = forms.ChoiceField(
-        label=_("Notify me when"),
-        # Account metrics; key budget alerts are set over /api/v1/account/alerts.
-        choices=list(METRIC_LABELS.items()),
-    )
-    threshold = forms.IntegerField(label=_("Credits"), min_value=0, max_value=THRESHOLD_MAX)
-    email = forms.BooleanField(label=_("By email"), required=False, initial=True)
-    webhook = forms.BooleanField(label=_("To my callback URL"), required=False, initial=True)
-
-
-class CallbackUrlForm(forms.Form):
-    url = forms.CharField(
-        label=_("Callback URL"),
-        required=False,
-        max_length=2048,
-        widget=forms.URLInput(attrs={"placeholder": "https://"}),
-        help_text=_("Leave empty to stop webhook notifications."),
-    )

@@ -13,11 +13,12 @@ from drf_spectacular.views import (
 )
 
 from dashboard.apis import alerts as alert_apis
+from dashboard.apis import jobs as job_apis
 from dashboard.apis import keys as key_apis
 from dashboard.apis import models as model_apis
 from dashboard.apis import topups as topup_apis
 from dashboard.apis import usage as usage_apis
-from dashboard.views import accounts, alerts, credits, docs, videos
+from dashboard.views import accounts, alerts, cancel, credits, docs, videos
 
 app_name = "dashboard"
 
@@ -63,6 +64,7 @@ urlpatterns = [
     path("dashboard/jobs/", videos.history, name="history"),
     path("dashboard/jobs/<uuid:job_id>/", videos.job_detail, name="job"),
     path("dashboard/jobs/<uuid:job_id>/status/", videos.job_status_json, name="job-status"),
+    path("dashboard/jobs/<uuid:job_id>/cancel/", cancel.job_cancel_view, name="job-cancel"),
     # API documentation: a page per facade, the OpenAPI schema and its local viewers.
     path("docs/", docs.docs_index, name="docs"),
     path("docs/openapi.json", SpectacularJSONAPIView.as_view(), name="docs-schema"),
@@ -90,6 +92,10 @@ urlpatterns = [
         topup_apis.CheckoutSessionCreateApi.as_view(),
         name="api-checkout-sessions",
     ),
+    # The account's jobs (every facade's) and their cancel, in our envelope.
+    path("api/v1/jobs", job_apis.JobListApi.as_view(), name="api-jobs"),
+    path("api/v1/jobs/<str:job_id>", job_apis.JobDetailApi.as_view(), name="api-job"),
+    path("api/v1/jobs/<str:job_id>/cancel", job_apis.JobCancelApi.as_view(), name="api-job-cancel"),
     # Account management: usage records, usage alerts, the account callback URL.
     path("api/v1/account/usage", usage_apis.UsageListApi.as_view(), name="api-usage"),
     path("api/v1/account/usage/daily", usage_apis.UsageDailyApi.as_view(), name="api-usage-daily"),

@@ -118,6 +118,8 @@ CODE_CONTENT = 400
 CODE_INTERNAL = 500
 CODE_GENERATION_FAILED = 501
 MSG_INTERNAL = "Internal Error, Please try again later."
+# What a cancelled job says (every facade shows it; kie in its failure fields).
+CANCEL_MESSAGE = "Cancelled by the customer."
 MSG_IMAGE_FETCH = (
     "Failed to fetch the image. Kindly verify any access limits set by you or your service "
     "provider."

@@ -80,6 +80,8 @@ class Job(models.Model):
     duration_seconds = models.PositiveSmallIntegerField(default=8)
     # Audio on (default) or off; only models whose catalog entry has `audio_optional` take off.
     generate_audio = models.BooleanField(default=True)
+    # Veo's personGeneration ("" = the model's default); only models whose catalog lists values.
+    person_generation = models.CharField(max_length=20, blank=True, default="")
     seed = models.PositiveIntegerField(default=0)
     watermark = models.CharField(max_length=200, blank=True)
     image_refs = models.JSONField(
@@ -112,6 +114,10 @@ class Job(models.Model):
     next_poll_at = models.DateTimeField(null=True, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # Set once when a cancel is asked for a running job (generation/services/cancel.py): the
+    # local renderer stops at its next frame batch; an upstream job is settled by what its
+    # provider finally reports (charged only if it completed, as upstream billed it).
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
     # Provider and result.
     provider = models.CharField(max_length=32, blank=True)

@@ -59,6 +59,7 @@ STATUS_FIELDS: tuple[str, ...] = (
     "created_at",
     "started_at",
     "completed_at",
+    "cancel_requested_at",
     "image_refs",  # codefast `has_image`
     "raw_request",  # kie `paramJson`
 )
@@ -67,7 +68,7 @@ _MODEL_ORDER = tuple(f.attname for f in Job._meta.concrete_fields if f.attname i
 _TERMINAL = frozenset(Job.TERMINAL_STATES)
 # Part of the cache key: bump it when STATUS_FIELDS or the Job model changes shape, so no
 # process reads a snapshot pickled by an older release.
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
 
 
 def snapshot_key(job_id: uuid.UUID) -> str:

@@ -1,9 +1,11 @@
 """The estimated upstream cost of a result: seconds billed x a configurable rate per second.
 
 UPSTREAM_COST_PER_SECOND_USD maps `"<model>:<resolution>"` (or `"<model>"` for every
-resolution) to US dollars per second of output. The defaults are third-party figures collected
-in December 2026 (Google's pricing page could not be read): pointers to verify, overridable
-without a release (a JSON object in the environment variable of the same name).
+resolution; `"<model>:<resolution>:silent"` for a video without audio) to US dollars per
+second of output. The defaults (veosaas/settings.py) were re-checked on 2026-12-07 and are
+still third-party figures: Google's pricing pages could not be read, so none is verified
+against Google. They are pointers to verify, overridable without a release (a JSON object in
+the environment variable of the same name).
 """
 
 from __future__ import annotations

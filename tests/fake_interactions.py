@@ -37,7 +37,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fake_vertex import _STATUS_NAMES, RecordedRequest, _json, _Server, tiny_mp4
+from tests.fake_google_http import (
+    STATUS_NAMES,
+    Answer,
+    RecordedRequest,
+    json_answer,
+    running,
+    serve_forever,
+)
+from tests.fake_vertex import tiny_mp4
 
 _V = r"^/(?P<version>v1|v1beta|v1beta1)/(?:projects/[^/]+/locations/[^/]+/)?"
 CREATE_RE = re.compile(_V + r"interactions$")
@@ -56,14 +64,15 @@ class Script:
     with_partial_video: bool = True  # incomplete / budget_exceeded deliver the part made so far
     create_errors: list[int] = field(default_factory=list)
     poll_errors: list[int] = field(default_factory=list)
+    cancel_errors: list[int] = field(default_factory=list)
     always_status: int | None = None
 
 
-def _error(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+def _error(status: int, message: str) -> Answer:
     """The Interactions API's error envelope: `code` is a string (google-genai 3.6.1 refuses an
     integer there), no `status` field."""
-    code = _STATUS_NAMES.get(status, "UNKNOWN")
-    return _json(status, {"error": {"code": code, "message": message}})
+    code = STATUS_NAMES.get(status, "UNKNOWN")
+    return json_answer(status, {"error": {"code": code, "message": message}})
 
 
 class FakeInteractions:
@@ -85,7 +94,7 @@ class FakeInteractions:
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> Answer:
         parts = urlsplit(raw_path)
         path, query = parts.path, parse_qs(parts.query)
         body: Any = json.loads(raw_body) if raw_body else None
@@ -110,7 +119,7 @@ class FakeInteractions:
             return 200, {"Content-Type": "video/mp4"}, self.delivered_mp4
         return _error(404, f"Method or path not found: {method} {path}")
 
-    def _create(self, body: Any) -> tuple[int, dict[str, str], bytes]:
+    def _create(self, body: Any) -> Answer:
         if self.script.create_errors:
             status = self.script.create_errors.pop(0)
             return _error(status, "Resource exhausted." if status == 429 else "Failed.")
@@ -127,17 +136,19 @@ class FakeInteractions:
                 "file": secrets.token_hex(6),
                 "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             }
-        return _json(200, self._shape(interaction_id))
+        return json_answer(200, self._shape(interaction_id))
 
-    def _cancel(self, interaction_id: str) -> tuple[int, dict[str, str], bytes]:
+    def _cancel(self, interaction_id: str) -> Answer:
+        if self.script.cancel_errors:
+            return _error(self.script.cancel_errors.pop(0), "Service unavailable.")
         item = self.interactions.get(interaction_id)
         if item is None:
             return _error(404, f"Interaction {interaction_id} not found.")
         if item["status"] in ("queued", "in_progress"):
             item["status"] = "cancelled"
-        return _json(200, self._shape(interaction_id))
+        return json_answer(200, self._shape(interaction_id))
 
-    def _get(self, interaction_id: str) -> tuple[int, dict[str, str], bytes]:
+    def _get(self, interaction_id: str) -> Answer:
         if self.script.poll_errors:
             return _error(self.script.poll_errors.pop(0), "Service unavailable.")
         item = self.interactions.get(interaction_id)
@@ -149,7 +160,7 @@ class FakeInteractions:
                 item["status"] = {"blocked": "failed", "error": "failed"}.get(
                     self.script.result, self.script.result
                 )
-        return _json(200, self._shape(interaction_id))
+        return json_answer(200, self._shape(interaction_id))
 
     def _shape(self, interaction_id: str) -> dict[str, Any]:
         item = self.interactions[interaction_id]
@@ -198,19 +209,9 @@ class FakeInteractions:
 def running_fake_interactions(
     *, mp4: bytes, api_key: str = "test-key"
 ) -> Iterator[FakeInteractions]:
-    fake = FakeInteractions(mp4=mp4, api_key=api_key)
-    server = _Server(fake)
-    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    """Serve a fresh `FakeInteractions` on 127.0.0.1 (random port) for the block."""
+    with running(FakeInteractions(mp4=mp4, api_key=api_key)) as fake:
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def main() -> None:
@@ -231,10 +232,7 @@ def main() -> None:
     fake = FakeInteractions(mp4=tiny_mp4(), api_key=args.api_key)
     fake.script.polls_until_done = args.polls
     fake.script.result = args.result
-    server = _Server(fake, port=args.port)
-    fake.base_url = f"http://127.0.0.1:{args.port}"
-    print(f"fake Interactions API on {fake.base_url} (api key {args.api_key!r})", flush=True)  # noqa: T201
-    server.serve_forever()
+    serve_forever(fake, port=args.port, what="Interactions API", api_key=args.api_key)
 
 
 if __name__ == "__main__":

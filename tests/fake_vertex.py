@@ -36,17 +36,24 @@ import io
 import json
 import re
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import av
 import numpy as np
+
+from tests.fake_google_http import (
+    STATUS_NAMES,
+    Answer,
+    RecordedRequest,
+    json_answer,
+    running,
+    serve_forever,
+)
 
 _PREFIX = r"^/(?P<version>v1|v1beta1)/(?P<scope>projects/[^/]+/locations/[^/]+/)?"
 SUBMIT_RE = re.compile(_PREFIX + r"publishers/google/models/(?P<model>[^/:]+):predictLongRunning$")
@@ -64,14 +71,6 @@ DEFAULT_BLOCK_REASONS = [
     "Veo could not generate videos because the input image violates Veo's usage guidelines. "
     "You have not been charged for this attempt."
 ]
-_STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-}
 
 
 @dataclass
@@ -97,15 +96,6 @@ class Script:
     retry_after: str | None = "7"  # Retry-After header sent with 429 answers
     retry_delay: str | None = None  # google.rpc.RetryInfo.retryDelay in 429 bodies, e.g. "30s"
     delay_seconds: float = 0.0  # sleep before answering any Vertex call
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-cased names
-    body: Any  # parsed JSON or None
 
 
 class FakeVertex:
@@ -141,7 +131,7 @@ class FakeVertex:
         raw_path: str,
         headers: dict[str, str],
         raw_body: bytes,
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> Answer:
         parts = urlsplit(raw_path)
         path, query = parts.path, parse_qs(parts.query)
         body: Any = None
@@ -157,9 +147,9 @@ class FakeVertex:
             # Google's OAuth 2.0 token endpoint for a service account key's signed JWT.
             grant = parse_qs(body if isinstance(body, str) else raw_body.decode())
             if grant.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"]:
-                return _json(400, {"error": "unsupported_grant_type"})
+                return json_answer(400, {"error": "unsupported_grant_type"})
             token = {"access_token": self.access_token, "token_type": "Bearer", "expires_in": 3600}
-            return _json(200, token)
+            return json_answer(200, token)
         authorized = headers.get("x-goog-api-key") == self.api_key or (
             headers.get("authorization") == f"Bearer {self.access_token}"
         )
@@ -179,7 +169,7 @@ class FakeVertex:
             return self._poll(match["model"], body)
         return _error(404, f"Method or path not found: {method} {path}")
 
-    def _status(self, status: int) -> tuple[int, dict[str, str], bytes]:
+    def _status(self, status: int) -> Answer:
         extra = {}
         if status == 429 and self.script.retry_after:
             extra["Retry-After"] = self.script.retry_after
@@ -197,7 +187,7 @@ class FakeVertex:
         code, headers, payload = _error(status, message, extra_detail=retry_info)
         return code, {**headers, **extra}, payload
 
-    def _submit(self, scope: str, model: str, body: Any) -> tuple[int, dict[str, str], bytes]:
+    def _submit(self, scope: str, model: str, body: Any) -> Answer:
         if self.script.submit_errors:
             return self._status(self.script.submit_errors.pop(0))
         if "submit" in self.script.malformed:
@@ -208,9 +198,11 @@ class FakeVertex:
         storage_uri = (body.get("parameters") or {}).get("storageUri") or ""
         with self._lock:
             self.operations[op_id] = {"model": model, "polls": 0, "storage_uri": storage_uri}
-        return _json(200, {"name": f"{scope}publishers/google/models/{model}/operations/{op_id}"})
+        return json_answer(
+            200, {"name": f"{scope}publishers/google/models/{model}/operations/{op_id}"}
+        )
 
-    def _poll(self, model: str, body: Any) -> tuple[int, dict[str, str], bytes]:
+    def _poll(self, model: str, body: Any) -> Answer:
         if self.script.poll_errors:
             return self._status(self.script.poll_errors.pop(0))
         if "poll" in self.script.malformed:
@@ -224,10 +216,12 @@ class FakeVertex:
             operation["polls"] += 1
             polls = operation["polls"]
         if polls <= self.script.polls_until_done:
-            return _json(200, {"name": name, "done": False})
+            return json_answer(200, {"name": name, "done": False})
         result = self.script.result
         if result == "error":
-            return _json(200, {"name": name, "done": True, "error": self.script.operation_error})
+            return json_answer(
+                200, {"name": name, "done": True, "error": self.script.operation_error}
+            )
         response: dict[str, Any] = {"@type": RESPONSE_TYPE}
         if result == "video":
             if operation["storage_uri"]:
@@ -241,11 +235,9 @@ class FakeVertex:
         elif result == "blocked":
             response["raiMediaFilteredCount"] = 1
             response["raiMediaFilteredReasons"] = list(self.script.block_reasons)
-        return _json(200, {"name": name, "done": True, "response": response})
+        return json_answer(200, {"name": name, "done": True, "response": response})
 
-    def _download(
-        self, bucket: str, obj: str, query: dict[str, list[str]]
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _download(self, bucket: str, obj: str, query: dict[str, list[str]]) -> Answer:
         if self.script.download_errors:
             return self._status(self.script.download_errors.pop(0))
         data = self.objects.get((bucket, obj))
@@ -254,13 +246,9 @@ class FakeVertex:
         return 200, {"Content-Type": "video/mp4"}, data
 
 
-def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
-    return status, {"Content-Type": "application/json; charset=UTF-8"}, json.dumps(payload).encode()
-
-
 def _error(
     status: int, message: str, *, reason: str = "", extra_detail: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
+) -> Answer:
     """Google's error envelope (https://cloud.google.com/apis/design/errors#http_mapping)."""
     details: list[dict[str, str]] = []
     if reason:
@@ -276,14 +264,14 @@ def _error(
     error: dict[str, Any] = {
         "code": status,
         "message": message,
-        "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+        "status": STATUS_NAMES.get(status, "UNKNOWN"),
     }
     if details:
         error["details"] = details
-    return _json(status, {"error": error})
+    return json_answer(status, {"error": error})
 
 
-def _malformed() -> tuple[int, dict[str, str], bytes]:
+def _malformed() -> Answer:
     return (
         200,
         {"Content-Type": "application/json; charset=UTF-8"},
@@ -291,60 +279,11 @@ def _malformed() -> tuple[int, dict[str, str], bytes]:
     )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length else b""
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        status, response_headers, payload = self.server.fake.handle(
-            self.command, self.path, headers, raw_body
-        )
-        self.send_response(status)
-        for name, value in response_headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = _serve
-    do_POST = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeVertex, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
-        self.fake = fake
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out and hung up is part of the scripts, not a server bug.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 @contextlib.contextmanager
 def running_fake_vertex(*, mp4: bytes, api_key: str = "test-key") -> Iterator[FakeVertex]:
     """Serve a fresh `FakeVertex` on 127.0.0.1 (random port) for the duration of the block."""
-    fake = FakeVertex(mp4=mp4, api_key=api_key)
-    server = _Server(fake)
-    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    with running(FakeVertex(mp4=mp4, api_key=api_key)) as fake:
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @functools.cache
@@ -395,10 +334,7 @@ def main() -> None:
     fake = FakeVertex(mp4=tiny_mp4(), api_key=args.api_key)
     fake.script.polls_until_done = args.polls
     fake.script.result = args.result
-    server = _Server(fake, port=args.port)
-    fake.base_url = f"http://127.0.0.1:{args.port}"
-    print(f"fake Vertex AI on {fake.base_url} (api key {args.api_key!r})", flush=True)  # noqa: T201
-    server.serve_forever()
+    serve_forever(fake, port=args.port, what="Vertex AI", api_key=args.api_key)
 
 
 if __name__ == "__main__":

@@ -505,9 +505,13 @@ OMNI_DELIVERY = env_str("OMNI_DELIVERY", "inline")
 OMNI_POLL_INTERVAL_SECONDS = env_int("OMNI_POLL_INTERVAL_SECONDS", 10)
 OMNI_HTTP_TIMEOUT_SECONDS = env_int("OMNI_HTTP_TIMEOUT_SECONDS", 60)
 
-# Upstream cost estimate per second of output, USD, by "model:resolution" or "model" (a JSON
-# object). Defaults: third-party figures of Dec 2026 (Veo 3.1 with audio via OpenRouter; Omni
-# 1.2 = 1.1 reseller prices less the reported 30 %); verify against Google's pricing page.
+# Upstream cost estimate per second of output, USD, by "model:resolution[:silent]" or "model"
+# (a JSON object; ":silent" rows price a video without audio, else the audio rate applies).
+# Re-checked 2026-12-07: Google's pricing pages could not be read, so every default is a
+# third-party figure to verify: Veo 3.1 with audio and quality / fast silent rates from
+# resellers quoting Google (OpenRouter pages, per-second official-tier resellers); lite 1080p
+# from a page quoting ai.google.dev pricing (2026-04); Omni 1.1 from reseller per-second
+# prices, Omni 1.2 = 1.1 less the reported 30 % (not confirmed by Google).
 UPSTREAM_COST_PER_SECOND_USD: dict[str, float] = json.loads(
     env_str("UPSTREAM_COST_PER_SECOND_USD", "")
     or json.dumps(
@@ -515,10 +519,16 @@ UPSTREAM_COST_PER_SECOND_USD: dict[str, float] = json.loads(
             "veo-3.1-generate-001:720p": 0.40,
             "veo-3.1-generate-001:1080p": 0.40,
             "veo-3.1-generate-001:4k": 0.60,
+            "veo-3.1-generate-001:720p:silent": 0.20,
+            "veo-3.1-generate-001:1080p:silent": 0.20,
+            "veo-3.1-generate-001:4k:silent": 0.40,
             "veo-3.1-fast-generate-001:720p": 0.10,
             "veo-3.1-fast-generate-001:1080p": 0.12,
             "veo-3.1-fast-generate-001:4k": 0.30,
+            "veo-3.1-fast-generate-001:720p:silent": 0.08,
+            "veo-3.1-fast-generate-001:1080p:silent": 0.08,
             "veo-3.1-lite-generate-001": 0.05,
+            "veo-3.1-lite-generate-001:1080p": 0.08,
             "gemini-omni-1.2-flash:360p": 0.021,
             "gemini-omni-1.2-flash:720p": 0.07,
             "gemini-omni-1.2-flash:1080p": 0.105,

@@ -74,7 +74,12 @@ KEY_SCHEMA = {
         "budget_period": {"type": "string", "enum": BudgetPeriod.values},
         "budget_used": {"type": "integer", "description": "Held + charged this period."},
         "budget_remaining": {"type": "integer", "nullable": True},
-        "allowed_models": {"type": "array", "items": {"type": "string"}},
+        "allowed_models": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Model ids of GET /api/v1/models (empty: every model); tier names "
+            "(quality, fast, lite) are still accepted and mean the model running that tier.",
+        },
         "max_resolution": {"type": "string", "nullable": True},
         "max_seconds": {"type": "integer", "nullable": True},
         "rate_limit_per_minute": {"type": "integer", "nullable": True},

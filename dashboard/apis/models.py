@@ -1,9 +1,10 @@
 """`GET /api/v1/models`: the models behind our tiers, their capabilities and prices. Public.
 
 Answers in our envelope; `data.models[]` lists, per tier, the provider and upstream model that
-run it now, what it accepts (modes, durations, resolutions, aspect ratios, audio, reference
-images, which combinations need the longest duration) and its prices in credits. Submit on
-every facade validates against the same catalog.
+run it now, what it accepts (modes, durations, resolutions, aspect ratios, audio, person
+generation, reference images, which combinations need the longest duration) and its prices in
+credits (generation, with and without audio, and extension). Submit on every facade validates
+against the same catalog.
 """
 
 from __future__ import annotations

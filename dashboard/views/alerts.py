@@ -20,7 +20,7 @@ from billing.alerts import (
 )
 from billing.models import UsageAlert
 from billing.selectors import alert_deliveries_recent, alerts_for_user
-from dashboard.forms import KEY_METRIC_LABEL, METRIC_LABELS, AlertCreateForm, CallbackUrlForm
+from dashboard.alert_forms import KEY_METRIC_LABEL, METRIC_LABELS, AlertCreateForm, CallbackUrlForm
 from outbound.errors import CallbackUrlInvalid
 from outbound.selectors import account_callback_url_get
 from outbound.services import account_callback_url_set
@@ -39,7 +39,14 @@ def _alerts_render(
     url_form: CallbackUrlForm,
     status: int = 200,
 ) -> HttpResponse:
-    alerts = [{"alert": a, "label": _alert_label(a)} for a in alerts_for_user(user=request.user)]
+    alerts = [
+        {
+            "alert": a,
+            "label": _alert_label(a),
+            "percent": a.metric == UsageAlert.Metric.KEY_BUDGET_USED_ABOVE,
+        }
+        for a in alerts_for_user(user=request.user)
+    ]
     return render(
         request,
         "dashboard/alerts.html",
@@ -61,7 +68,9 @@ def alerts_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     """List the account's usage alerts; POST creates one."""
     callback_url = account_callback_url_get(user=request.user)
     # The webhook channel starts ticked only when there is a URL to post to.
-    form = AlertCreateForm(request.POST or None, initial={"webhook": bool(callback_url)})
+    form = AlertCreateForm(
+        request.POST or None, user=request.user, initial={"webhook": bool(callback_url)}
+    )
     url_form = CallbackUrlForm(initial={"url": callback_url})
     if request.method == "POST":
         if form.is_valid():
@@ -100,5 +109,8 @@ def callback_url_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Callback URL saved."))
             return redirect("dashboard:alerts")
-    form = AlertCreateForm(initial={"webhook": bool(account_callback_url_get(user=request.user))})
+    form = AlertCreateForm(
+        user=request.user,
+        initial={"webhook": bool(account_callback_url_get(user=request.user))},
+    )
     return _alerts_render(request, form=form, url_form=url_form, status=400)

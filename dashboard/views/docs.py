@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from billing import catalog
 from billing.services import PriceLine, price_table
+from generation.selectors.models import models_published
 from veosaas.http import public_base_url
 
 FACADES = ("veo3o1", "veo3api", "codefast")
@@ -42,7 +43,8 @@ def docs_facade(request: HttpRequest, facade: str) -> HttpResponse:
 
 @require_GET
 def docs_prices(request: HttpRequest) -> HttpResponse:
-    """Every price in credits, from the same table every submit charges (price_quote)."""
+    """Every price in credits, from the same table every submit charges (price_quote), and
+    the model catalog with its prices as `GET /api/v1/models` publishes it."""
     sold = [
         line
         for line in price_table(durations=catalog.DURATIONS)
@@ -68,5 +70,6 @@ def docs_prices(request: HttpRequest) -> HttpResponse:
             "flat": rows([line for line in sold if not line.credits_per_second]),
             "signup_grant": settings.BILLING_SIGNUP_GRANT_CREDITS,
             "auto_1080p": settings.GENERATION_AUTO_1080P,
+            "catalog": models_published(),
         },
     )

@@ -71,7 +71,9 @@ FORM_FIELDS = {
     "imageKey": "image",
     "images": "image",
     "mode": "mode",
+    "generate_audio": "generate_audio",
 }
+RAW_FIELDS = ("prompt", *PriceForm.base_fields, "seed")  # stored as the job's raw request
 RECENT_JOBS = 6
 
 
@@ -177,6 +179,7 @@ def _price_context(request: AuthenticatedHttpRequest, form: PriceForm) -> dict[s
             resolution=data["resolution"],
             duration_seconds=data["duration_seconds"],
             aspect_ratio=data["aspect_ratio"],
+            generate_audio=data["generate_audio"],
         )
     else:
         check = None
@@ -231,16 +234,7 @@ def _submit(request: AuthenticatedHttpRequest, form: VideoForm) -> Job | None:
             form.add_error(name, _("This image cannot be used: %(reason)s") % {"reason": exc})
     if form.errors:
         return None
-    raw = {
-        "prompt": data["prompt"],
-        "mode": data["mode"],
-        "model_tier": data["model_tier"],
-        "aspect_ratio": data["aspect_ratio"],
-        "duration_seconds": data["duration_seconds"],
-        "resolution": data["resolution"],
-        "seed": data["seed"],
-        "images": digests,
-    }
+    raw = {name: data[name] for name in RAW_FIELDS} | {"images": digests}
     spec = JobSpec(
         facade=Job.Facade.DASHBOARD,
         prompt=data["prompt"],
@@ -249,6 +243,7 @@ def _submit(request: AuthenticatedHttpRequest, form: VideoForm) -> Job | None:
         aspect_ratio=data["aspect_ratio"],
         resolution=data["resolution"],
         duration_seconds=data["duration_seconds"],
+        generate_audio=data["generate_audio"],
         seed=data["seed"],
         images=tuple(ImageInput(upload_id=u.id) for u in stored),
         raw_request=raw,
@@ -323,6 +318,7 @@ def video_new(request: AuthenticatedHttpRequest) -> HttpResponse:
         {
             "form": form,
             "price": _price_context(request, price_form),
+            "models": form.models,
             "usage": daily_usage(user=request.user),
         },
         status=status,

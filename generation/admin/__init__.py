@@ -78,7 +78,7 @@ class JobAdmin(admin.ModelAdmin):
 
     list_select_related = ("user",)
     raw_id_fields = ("user", "api_key", "parent")
-    readonly_fields = ("ledger_entries", "video_link", "error_summary")
+    readonly_fields = ("ledger_entries", "video_link", "error_summary", "cancel_requested_at")
 
     def get_urls(self) -> list[URLPattern]:
         margin = path(
@@ -184,6 +184,7 @@ class JobAdmin(admin.ModelAdmin):
                     "eta_seconds",
                     "lease_expires_at",
                     "next_poll_at",
+                    "cancel_requested_at",
                     "render_seconds",
                     "created_at",
                     "started_at",

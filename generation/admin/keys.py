@@ -6,7 +6,7 @@ key's product limits are generation's vocabulary (generation.services.keys)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -15,9 +15,15 @@ from django.http import HttpRequest
 
 from accounts.models import ALL_SCOPES, LIMIT_FIELDS, ApiKey, ApiKeyChange, BudgetPeriod, User
 from accounts.services import ApiKeyLimitsInvalid, api_key_revoke
-from billing.catalog import RESOLUTIONS, TIERS
+from billing.catalog import RESOLUTIONS
 from billing.selectors import key_budgets_used
-from generation.services import api_key_issue, api_key_settings_update, api_key_settings_validate
+from generation.services import (
+    api_key_issue,
+    api_key_settings_update,
+    api_key_settings_validate,
+    key_model_choices,
+    key_models_as_ids,
+)
 
 
 class ApiKeySettingsForm(forms.ModelForm):
@@ -27,10 +33,9 @@ class ApiKeySettingsForm(forms.ModelForm):
         choices=[(s, s) for s in ALL_SCOPES], widget=forms.CheckboxSelectMultiple
     )
     allowed_models = forms.MultipleChoiceField(
-        choices=[(t, t) for t in TIERS],
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every model.",
+        help_text="None ticked: every model. Ids of GET /api/v1/models (tiers it runs).",
     )
     max_resolution = forms.ChoiceField(
         choices=[("", "any"), *[(r, r) for r in RESOLUTIONS]], required=False
@@ -48,8 +53,16 @@ class ApiKeySettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        field = cast(forms.MultipleChoiceField, self.fields["allowed_models"])
+        offered = key_model_choices()
+        field.choices = [(m, f"{m} ({', '.join(tiers)})") for m, tiers in offered]
         if self.instance.pk:
             self.initial["allowed_ips"] = "\n".join(self.instance.allowed_ips or [])
+            stored = key_models_as_ids(self.instance.allowed_models or [])
+            self.initial["allowed_models"] = stored
+            ids = {m for m, _tiers in offered}
+            # Shown ticked, never dropped silently: saving asks to untick it.
+            field.choices += [(m, f"{m} (no longer offered)") for m in stored if m not in ids]
 
     def clean_allowed_ips(self) -> list[str]:
         text = self.cleaned_data.get("allowed_ips") or ""

@@ -36,6 +36,7 @@ from accounts.models import User
 from accounts.typing import AuthenticatedRequest
 from generation import images
 from generation.delivery import job_video_url
+from generation.errors import CANCEL_MESSAGE
 from generation.facades.codefast_base import (
     CodefastError,
     CodefastView,
@@ -108,8 +109,8 @@ def aspect_ratio(job: Job) -> str:
 
 
 def error_text(job: Job) -> str:
-    if job.state == Job.State.CANCELLED:
-        return job.error_message or "The job was cancelled."
+    if job.state == Job.State.CANCELLED:  # codefast knows no cancelled status: failed + why
+        return job.error_message or CANCEL_MESSAGE
     if job.state == Job.State.FAILED:
         return job.error_message or "The generation failed."
     return ""

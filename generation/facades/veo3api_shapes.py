@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from billing.catalog import DEFAULT_ASPECT_RATIO, Tier
 from generation.delivery import absolute_url, job_poster_url, job_video_url
-from generation.errors import MSG_INTERNAL
+from generation.errors import CODE_CONTENT, MSG_INTERNAL
 from generation.models import Job
 
 MSG_4K_UNAVAILABLE = "The 4K version of this video is unavailable. Please try a different video."
@@ -48,6 +48,14 @@ def success_flag(job: Job) -> int:
     if job.state == Job.State.CANCELLED:
         return 2
     return 0
+
+
+def error_code(job: Job) -> int:
+    """kie's failure code; kie has no cancelled status, so a cancel is a 400 (the request's
+    own outcome, never retried as an internal error) with "Cancelled by the customer."."""
+    if job.state == Job.State.CANCELLED:
+        return CODE_CONTENT
+    return job.error_code or 500
 
 
 def full_video_url(job: Job, request: HttpRequest | None) -> str:
@@ -97,7 +105,7 @@ def record_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
         "completeTime": kie_time(job.completed_at),
         "response": response_data(job, request),
         "successFlag": success_flag(job),
-        "errorCode": (job.error_code or 500) if failed else None,
+        "errorCode": error_code(job) if failed else None,
         "errorMessage": (job.error_message or MSG_INTERNAL)
         if failed
         else ("" if job.state == Job.State.SUCCEEDED else None),
@@ -151,7 +159,7 @@ def callback_body(job: Job) -> dict[str, Any]:
         }
     if job.state != Job.State.SUCCEEDED:
         return {
-            "code": job.error_code or 500,
+            "code": error_code(job),
             "msg": job.error_message or MSG_INTERNAL,
             "data": {"taskId": job.task_id, "fallbackFlag": False},
         }

@@ -242,6 +242,7 @@ def status_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
     success_flags: dict[str, int] = {
         Job.State.SUCCEEDED: 1,
         Job.State.FAILED: 3 if job.failure_stage == Job.FailureStage.GENERATION else 2,
+        Job.State.CANCELLED: 2,
     }
     success_flag = success_flags.get(job.state, 0)
     data: dict[str, Any] = {
@@ -259,6 +260,9 @@ def status_data(job: Job, request: HttpRequest | None) -> dict[str, Any]:
     }
     if job.state in (Job.State.FAILED, Job.State.CANCELLED):
         data["errorMessage"] = job.error_message
+    if job.state == Job.State.CANCELLED:
+        # veo3o1 knows no cancelled status: `failed` (clients stop polling), and this says why.
+        data["cancelled"] = True
     return data
 
 

@@ -80,6 +80,12 @@ Outcome = Completed | Pending
 ProgressFn = Callable[[float], None]  # fraction done, 0.0 to 1.0
 
 
+class RenderCancelled(Exception):
+    """Raised by the pipeline's progress callback once the job is no longer running (it was
+    cancelled, or ended otherwise): an in-process renderer stops at its next frame batch.
+    Not a `ProviderError`, so no provider catches it; work files are left to the pipeline."""
+
+
 class ProviderError(Exception):
     code = "provider_error"
 
@@ -113,6 +119,9 @@ class ProviderFailed(ProviderError):
 
 class VideoProvider(ABC):
     name: ClassVar[str]
+    # Renders inside the worker, billing nothing upstream: a cancel settles at once and the
+    # render stops at its next progress report (the local renderer and the test provider).
+    in_process: ClassVar[bool] = False
 
     @abstractmethod
     def submit(self, request: RenderRequest, *, workdir: Path, progress: ProgressFn) -> Outcome:

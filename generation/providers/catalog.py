@@ -5,28 +5,41 @@ check and `GET /api/v1/models` all read the same table without importing a provi
 inputs are checked against the entry of the provider that will run it
 (`GENERATION_PROVIDER[_<TIER>]`), before any credit is held.
 
-What was verified about Google's current state, and when (2026-12-07; sources:
-ai.google.dev/gemini-api/docs/video and /docs/deprecations, the Vertex AI Veo 3.1 model
-pages, google-genai 3.6.1 source; summary in docs/ARCHITECTURE.md §4):
+What was checked about Google's current state, and when (re-checked 2026-12-07 against the
+copies of Google's pages that could be read; "[3rd]" marks what only third parties state; a
+summary is in docs/ARCHITECTURE.md §4):
 
-- Gemini Developer API: `veo-3.1-generate-preview`, `-fast-`, `-lite-` were shut down on
-  2026-10-22 (404 "no longer available"); Veo 2 / 3.0 ids were gone by 2026-07. No Veo id is
-  served there any more, and google-genai 3.x refuses `generate_videos` outside Vertex mode,
-  so there is no Developer-API Veo provider.
-- Vertex AI: `veo-3.1-generate-001` and `veo-3.1-fast-generate-001` are GA (2025-11-17, no
-  retirement date); `veo-3.1-lite-generate-001` is listed as preview. Durations 4/6/8 s;
-  1080p, 4k, reference images and extension need 8 s; extension is 720p; the lite model has
-  no 4k; aspect ratios 16:9 and 9:16; up to 3 asset reference images; `generateAudio` may be
-  switched off; `seed` is honoured.
-
-- Gemini Omni Flash on the Interactions API (Gemini API key, and Vertex): `gemini-omni-1.2-flash`
-  (GA 2026-11-05; 3-15 s, up to 6 reference images) and `gemini-omni-1.1-flash` (GA
-  2026-08-27; 3-10 s, up to 3); `gemini-omni-flash-preview` was shut down on 2026-09-30.
+- Gemini Developer API: Google's changelog (2026-06-15) shut Veo 2 / 3.0 down on 2026-06-30
+  and pointed to the `veo-3.1-*-preview` ids or to the 3.1 GA models on Vertex (Agent
+  Platform). The shutdown of `veo-3.1-generate-preview`, `-fast-` and `-lite-` on 2026-10-22
+  (404 "is no longer available", replacement `gemini-omni-1.1-flash`) is stated by resellers
+  citing Google's deprecations page [3rd]; the copies of that page we could read predate it,
+  so that date is not verified against Google itself. google-genai 3.x refuses
+  `generate_videos` outside Vertex mode, so there is no Developer-API Veo provider.
+- Vertex AI: Google's Veo 2 / 3.0 model pages retire `veo-2.0-*`, `veo-3.0-*-001` on
+  2026-06-30 and name `veo-3.1-generate-001` / `veo-3.1-fast-generate-001` as their
+  replacements (GA 2025-11-17; earliest retirement 2027-05-04 [3rd]);
+  `veo-3.1-lite-generate-001` is preview. Durations 4/6/8 s; 1080p, 4k, reference images and
+  extension need 8 s; extension is 720p; the lite model has no 4k; aspect ratios 16:9 and
+  9:16; up to 3 asset reference images; `generateAudio` may be switched off; `seed` is
+  honoured; `personGeneration` takes allow_adult (Google's default), dont_allow and
+  allow_all. With input images we take only allow_adult / dont_allow: Veo 3.1's docs, as
+  quoted in a thread on Google's developer forum, give allow_all for text and extension and
+  allow_adult for image input (not verified on a Google page; the per-mode rule is ours).
+- Gemini Omni Flash on the Interactions API (Gemini API key, and Vertex): Google's video page
+  makes Omni the default video model. `gemini-omni-1.2-flash` (GA 2026-11-05 [3rd]; 3-15 s,
+  up to 6 reference images, extension to 30 s) and `gemini-omni-1.1-flash` (GA 2026-08-27
+  [3rd]; 3-10 s, up to 3); `gemini-omni-flash-preview` was shut down on 2026-09-30 [3rd].
   Resolutions 360p/720p/1080p/4k, aspect ratios 16:9 and 9:16, tasks text/image/reference to
   video, extend, upscale (no first+last frame); no negative prompt and no seed parameter.
+  google-genai 3.6.x's Interactions types have no person generation and no audio switch
+  (`response_format`: aspect_ratio, duration, resolution, delivery, gcs_uri;
+  `video_config`: task), so Omni always has sound and takes no person generation setting.
   Billed on the seconds actually delivered. Statuses: queued, in_progress, requires_action,
   completed, failed, cancelled, incomplete, budget_exceeded, requires_continuation; a cancel
   endpoint exists. google-genai 3.6.1 lists no Veo id in its Interactions model enum.
+- Prices per second: Google's pricing pages could not be read; the upstream rates
+  (UPSTREAM_COST_PER_SECOND_USD, generation/upstream_cost.py) are third-party figures.
 
 Upstream ids are settings (`VERTEX_MODEL_QUALITY` …), read when a spec is built, so a rename
 needs no release.
@@ -43,9 +56,14 @@ from billing.catalog import ASPECT_RATIOS, TIERS, Resolution, Tier
 CATALOG_CHECKED_ON = "2026-12-07"
 
 VEO_DURATIONS = (4, 6, 8)
+# The length of one extension (Veo's rule; our extend endpoint asks every model for it).
+EXTEND_SECONDS = 8
 VEO_RESOLUTIONS = (Resolution.P720.value, Resolution.P1080.value, Resolution.K4.value)
 
 MODES = ("text", "image", "first_last", "reference", "extend", "upscale")
+# Veo's `personGeneration` values: adults only, no people at all, adults and children.
+PERSON_GENERATION = ("allow_adult", "dont_allow", "allow_all")
+_IMAGE_MODES = ("image", "first_last", "reference")
 # Images each mode takes: (at least, at most); "reference" is capped per model instead.
 _IMAGES_PER_MODE = {
     "text": (0, 0),
@@ -82,6 +100,10 @@ class ModelSpec:
     audio: bool  # the model generates sound
     max_reference_images: int
     audio_optional: bool = False  # and it can be switched off (`generate_audio` false)
+    # The `person_generation` values the model takes (empty: it has no such setting), and those
+    # it takes when the job has input images (Google does not take `allow_all` with them).
+    person_generation: tuple[str, ...] = ()
+    person_generation_with_images: tuple[str, ...] = ()
     seed: bool = True
     negative_prompt: bool = True
     # Resolutions and modes that exist only at the longest duration (Veo: 8 s).
@@ -94,8 +116,15 @@ class ModelSpec:
     upscales_upstream: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def id(self) -> str:
+        """The model's public id (`GET /api/v1/models`, key allow-lists): the upstream id, or
+        `<provider>-<tier>` for our own renderers, which have none."""
+        return self.model_id or f"{self.provider}-{self.tier}"
+
     def as_dict(self) -> dict[str, object]:
         return {
+            "id": self.id,
             "tier": self.tier,
             "provider": self.provider,
             "upstream_model": self.model_id,
@@ -105,6 +134,8 @@ class ModelSpec:
             "aspect_ratios": list(self.aspect_ratios),
             "audio": self.audio,
             "audio_optional": self.audio_optional,
+            "person_generation": list(self.person_generation),
+            "person_generation_with_images": list(self.person_generation_with_images),
             "seed": self.seed,
             "negative_prompt": self.negative_prompt,
             "max_reference_images": self.max_reference_images,
@@ -133,6 +164,8 @@ def _veo31(provider: str, tier: str, model_id: str, *, upscale: bool) -> ModelSp
         aspect_ratios=ASPECT_RATIOS,
         audio=True,
         audio_optional=True,
+        person_generation=PERSON_GENERATION,
+        person_generation_with_images=("allow_adult", "dont_allow"),
         max_reference_images=3,
         longest_only_resolutions=(Resolution.P1080.value, Resolution.K4.value),
         longest_only_modes=("reference", "extend"),
@@ -198,6 +231,7 @@ def spec_validate(
     image_count: int,
     has_source_video: bool,
     generate_audio: bool = True,
+    person_generation: str = "",
 ) -> None:
     """Raise CapabilityError unless `spec`'s model accepts this combination.
 
@@ -217,6 +251,7 @@ def spec_validate(
         raise CapabilityError(
             "generate_audio", f"cannot be off: the {spec.tier} model always generates audio"
         )
+    _person_generation_check(spec, mode, person_generation)
     if duration_seconds not in spec.durations:
         raise CapabilityError(
             "duration_seconds", f"must be one of {_allowed(spec.durations)} seconds"
@@ -242,3 +277,23 @@ def spec_validate(
         if mode in spec.longest_only_modes:
             what = "reference images" if mode == "reference" else "video extension"
             raise CapabilityError("duration_seconds", f"must be {longest} seconds for {what}")
+
+
+def _person_generation_check(spec: ModelSpec, mode: str, value: str) -> None:
+    """ "" (the model's default) always passes; otherwise a value this model takes in `mode`."""
+    if not value:
+        return
+    if not spec.person_generation:
+        raise CapabilityError(
+            "person_generation",
+            f"is not supported: the {spec.tier} model ({spec.provider}) has no person "
+            "generation setting",
+        )
+    with_images = mode in _IMAGE_MODES
+    allowed = spec.person_generation_with_images if with_images else spec.person_generation
+    if value not in allowed:
+        raise CapabilityError(
+            "person_generation",
+            f"must be one of {_allowed(allowed)}"
+            + (f" for mode {mode!r} (input images)" if with_images else ""),
+        )

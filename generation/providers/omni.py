@@ -96,6 +96,7 @@ class OmniProvider(VideoProvider):
                 image_count=len(request.images),
                 has_source_video=bool(request.source_video_path),
                 generate_audio=request.generate_audio,
+                person_generation=request.person_generation,
             )
         except CapabilityError as exc:
             raise ProviderFailed(

@@ -26,6 +26,7 @@ from generation.providers.local import LocalProvider
 
 class ScriptedProvider(VideoProvider):
     name = "scripted"
+    in_process = True
 
     def submit(self, request: RenderRequest, *, workdir: Path, progress: ProgressFn) -> Outcome:
         delay = settings.GENERATION_TEST_DELAY_SECONDS

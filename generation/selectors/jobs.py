@@ -153,7 +153,13 @@ _IMAGES_PER_MODE: dict[str, int] = {Job.Mode.TEXT: 0, Job.Mode.IMAGE: 1, Job.Mod
 
 
 def job_price_check(
-    *, mode: str, model_tier: str, resolution: str, duration_seconds: int, aspect_ratio: str
+    *,
+    mode: str,
+    model_tier: str,
+    resolution: str,
+    duration_seconds: int,
+    aspect_ratio: str,
+    generate_audio: bool = True,
 ) -> PriceCheck:
     """The credits `job_submit` would hold for a generation with these inputs (the same
     `billing.services.price_quote` call), after the same catalog check; reads only."""
@@ -166,12 +172,14 @@ def job_price_check(
             aspect_ratio=aspect_ratio if aspect_ratio != "auto" else DEFAULT_ASPECT_RATIO,
             image_count=_IMAGES_PER_MODE.get(mode, 0),
             has_source_video=False,
+            generate_audio=generate_audio,
         )
         quote = price_quote(
             operation=Job.Kind.GENERATE,
             model_tier=model_tier,
             resolution=resolution,
             seconds=duration_seconds,
+            audio=generate_audio,
         )
     except CapabilityError as exc:
         return PriceCheck(credits=None, field=exc.field, message=exc.message)

@@ -35,6 +35,8 @@ from generation.services.keys import (
     api_key_settings_update,
     api_key_settings_validate,
     job_key_limits_check,
+    key_model_choices,
+    key_models_as_ids,
     key_models_validate,
 )
 from generation.services.pipeline import _progress_reporter, job_poll, job_run, jobs_poll_due
@@ -105,6 +107,8 @@ __all__ = [
     "job_validate",
     "jobs_poll_due",
     "jobs_reap",
+    "key_model_choices",
+    "key_models_as_ids",
     "key_models_validate",
     "media_full_video_name",
     "upgrade_1080p_prepare",

@@ -36,6 +36,7 @@ def _accepts(provider: str, job: Job) -> bool:
             image_count=len(job.image_refs),
             has_source_video=job.parent_id is not None,
             generate_audio=job.generate_audio,
+            person_generation=job.person_generation,
         )
     except (CapabilityError, LookupError):
         return False
@@ -50,6 +51,8 @@ def job_fall_back(*, job: Job, exc: ProviderError) -> bool:
     moved on. Providers already tried, or whose catalog refuses the job, are skipped. Returns
     True if moved.
     """
+    if job.cancel_requested_at is not None:  # the customer asked to stop: no other provider
+        return False
     attempts = list(job.error_details.get("attempts") or [])
     tried = {item.get("provider") for item in attempts} | {job.provider}
     following = [p for p in _fallback_chain(job.model_tier) if p not in tried and _accepts(p, job)]

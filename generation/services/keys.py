@@ -2,9 +2,11 @@
 checked before anything is held, and changing a key's settings with the product vocabulary
 validated (accounts.services.api_key_limits_set writes and audits).
 
-Model names are the tiers of billing.catalog today (`quality`, `fast`, `lite`), which every
-facade's model names map onto. `key_models_validate` is the one place that decides what a
-valid allow-list entry is, so it can later accept the provider catalog's model ids.
+A model allow-list names the capability catalog's model ids (`GET /api/v1/models`, e.g.
+`veo-3.1-fast-generate-001`; `<provider>-<tier>` for our own renderers). The tier names of
+billing.catalog (`quality`, `fast`, `lite`) that keys stored before are still accepted and
+mapped when a job is checked (no data migration: a tier keeps meaning "whatever model runs that
+tier now"). `key_models_validate` is the one place that decides what a valid entry is.
 """
 
 from __future__ import annotations
@@ -22,22 +24,43 @@ from accounts.services import (
 )
 from billing.catalog import DURATIONS, RESOLUTIONS, TIERS
 from generation.errors import KeyLimitRefused
+from generation.providers import provider_name_for
+from generation.providers.catalog import model_spec, models_for_tiers
+
+
+def key_model_choices() -> list[tuple[str, list[str]]]:
+    """The model ids a key may be limited to, in catalog order, each with the tiers it runs
+    (one model may serve several tiers, e.g. Omni)."""
+    choices: dict[str, list[str]] = {}
+    for spec in models_for_tiers():
+        choices.setdefault(spec.id, []).append(spec.tier)
+    return list(choices.items())
 
 
 def key_models_validate(*, models: Any) -> list[str]:
-    """A key's model allow-list, cleaned: known model names only, no duplicates, in catalog
-    order. Raises ApiKeyLimitsInvalid naming `allowed_models`."""
+    """A key's model allow-list, cleaned: catalog model ids (or the older tier names), no
+    duplicates, in catalog order. Raises ApiKeyLimitsInvalid naming `allowed_models` and the
+    valid ids."""
     if models is None:
         return []
     if not isinstance(models, list | tuple) or not all(isinstance(m, str) for m in models):
-        raise ApiKeyLimitsInvalid("allowed_models", "must be a list of model names")
+        raise ApiKeyLimitsInvalid("allowed_models", "must be a list of model ids")
     names = {m.strip().lower() for m in models if m.strip()}
-    unknown = sorted(names - set(TIERS))
+    ids = [model_id for model_id, _tiers in key_model_choices()]
+    known = [*ids, *(t for t in TIERS if t not in ids)]
+    unknown = sorted(names - set(known))
     if unknown:
         raise ApiKeyLimitsInvalid(
-            "allowed_models", f"unknown model {unknown[0]!r}; one of {', '.join(TIERS)}"
+            "allowed_models",
+            f"unknown model {unknown[0]!r}; one of {', '.join(ids)} (see GET /api/v1/models)",
         )
-    return [t for t in TIERS if t in names]
+    return [name for name in known if name in names]
+
+
+def key_models_as_ids(models: list[str]) -> list[str]:
+    """A stored allow-list in today's catalog ids (older tier names mapped), for forms."""
+    tiers = {tier: model_id for model_id, served in key_model_choices() for tier in served}
+    return list(dict.fromkeys(tiers.get(name, name) for name in models))
 
 
 def _resolution_clean(value: Any) -> str:
@@ -109,9 +132,13 @@ def job_key_limits_check(
     called by job_submit before anything is held."""
     allowed = api_key.allowed_models or []
     if allowed and model_tier not in allowed:
-        raise KeyLimitRefused(
-            "model", f"is not allowed for this API key (allowed: {', '.join(allowed)})"
-        )
+        model_id = model_spec(provider=provider_name_for(model_tier=model_tier), tier=model_tier).id
+        if model_id not in allowed:
+            raise KeyLimitRefused(
+                "model",
+                f"{model_id} is not allowed for this API key "
+                f"(allowed: {', '.join(key_models_as_ids(allowed))})",
+            )
     ceiling = api_key.max_resolution
     if (
         ceiling in RESOLUTIONS

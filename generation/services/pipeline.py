@@ -43,9 +43,11 @@ from generation.providers.base import (
     ProviderError,
     ProviderFailed,
     ProviderTransientError,
+    RenderCancelled,
     RenderRequest,
 )
 from generation.ratelimit import rate_limit_hit
+from generation.services.cancel import CancelOutcome, upstream_cancel_try
 from generation.services.fallback import job_fall_back
 from generation.services.transitions import (
     job_claim,
@@ -130,9 +132,11 @@ def _progress_reporter(job: Job) -> Callable[[float], None]:
         fraction = min(max(fraction, 0.0), 1.0)
         elapsed = now - started
         eta = round(elapsed * (1 - fraction) / fraction) if fraction >= 0.02 else None
-        job_progress_set(
+        if not job_progress_set(
             job_id=job.pk, progress=min(99, max(1, int(fraction * 100))), eta_seconds=eta
-        )
+        ):
+            # Cancelled (or ended, or taken back by the reaper): stop rendering now.
+            raise RenderCancelled(f"{fraction:.0%} rendered")
 
     return report
 
@@ -179,12 +183,17 @@ def job_run(*, job_id: str) -> None:
             negative_prompt=job.negative_prompt,
             watermark=job.watermark,
             generate_audio=job.generate_audio,
+            person_generation=job.person_generation,
             source_video_path=source_path,
             source_video_uri=source_uri,
         )
         provider = provider_get(job.provider)
         outcome = provider.submit(request, workdir=workdir, progress=_progress_reporter(job))
         _handle_outcome(job, outcome, started)
+    except RenderCancelled as exc:
+        logger.info(
+            "job %s: render stopped, no longer running (%s in %.1fs)", job.id, exc, _since(started)
+        )
     except ProviderError as exc:
         _handle_provider_error(job, exc)
     except Exception:
@@ -199,6 +208,10 @@ def job_run(*, job_id: str) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _since(started: float) -> float:
+    return time.monotonic() - started
+
+
 def _handle_outcome(job: Job, outcome: Completed | Pending, started: float) -> None:
     if isinstance(outcome, Pending):
         job_upstream_wait(
@@ -206,6 +219,7 @@ def _handle_outcome(job: Job, outcome: Completed | Pending, started: float) -> N
             operation=outcome.operation,
             poll_after_seconds=outcome.poll_after_seconds,
         )
+        upstream_cancel_try(job_id=job.pk)  # (a no-op unless a cancel came during the submit)
         return
     if job_succeed(job_id=job.id, result=outcome, render_seconds=time.monotonic() - started):
         upgrade_1080p_prepare(job_id=job.id)
@@ -304,6 +318,11 @@ def job_poll(*, job_id: str) -> None:
         outcome = provider.poll(job.provider_operation, request, workdir=workdir)
         Job.objects.filter(pk=job.pk).update(poll_count=F("poll_count") + 1)
         if isinstance(outcome, Pending):
+            if (
+                job.cancel_requested_at
+                and upstream_cancel_try(job_id=job.pk) != CancelOutcome.REQUESTED
+            ):
+                return  # cancelled upstream now (or ended meanwhile)
             delay, eta = outcome.poll_after_seconds, None
             if past_deadline > 0:
                 # Past the deadline Google may still finish (and bill): keep reconciling, less

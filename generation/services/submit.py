@@ -44,7 +44,12 @@ from generation.errors import (
 )
 from generation.models import Job, Upload
 from generation.providers import provider_name_for
-from generation.providers.catalog import CapabilityError, model_spec, spec_validate
+from generation.providers.catalog import (
+    PERSON_GENERATION,
+    CapabilityError,
+    model_spec,
+    spec_validate,
+)
 from generation.ratelimit import RateLimitUnavailable, generate_rate_limit, key_rate_limit
 from generation.selectors import daily_usage, daily_usage_forget
 from generation.services.keys import job_key_limits_check
@@ -81,6 +86,8 @@ class JobSpec:
     negative_prompt: str = ""
     watermark: str = ""
     generate_audio: bool = True
+    # Veo's personGeneration: "" (the model's default) or one of catalog.PERSON_GENERATION.
+    person_generation: str = ""
     callback_url: str = ""
     raw_request: dict[str, Any] = field(default_factory=dict)
     parent_id: uuid.UUID | None = None
@@ -149,6 +156,10 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
         raise JobValidationError(
             "duration_seconds", f"must be between {DURATIONS[0]} and {DURATIONS[-1]} seconds"
         )
+    if spec.person_generation and spec.person_generation not in PERSON_GENERATION:
+        raise JobValidationError(
+            "person_generation", f"must be one of {', '.join(PERSON_GENERATION)}"
+        )
     if spec.seed is not None and not 0 <= spec.seed <= MAX_SEED:
         raise JobValidationError("seeds", f"must be between 0 and {MAX_SEED}")
     mode = _infer_mode(spec)
@@ -195,6 +206,7 @@ def job_validate(*, user: User, spec: JobSpec) -> str:
                 image_count=len(spec.images),
                 has_source_video=spec.parent_id is not None,
                 generate_audio=spec.generate_audio,
+                person_generation=spec.person_generation,
             )
         except CapabilityError as exc:
             raise JobValidationError(exc.field, exc.message) from exc
@@ -319,6 +331,7 @@ def job_submit(
                 resolution=spec.resolution,
                 duration_seconds=spec.duration_seconds,
                 generate_audio=spec.generate_audio,
+                person_generation=spec.person_generation,
                 seed=spec.seed if spec.seed is not None else secrets.randbelow(90000) + 10000,
                 watermark=spec.watermark,
                 image_refs=_image_refs(spec.images),

@@ -7,7 +7,8 @@ Rules (RELIABILITY.md J2-J5):
 - The winning call, in the same transaction: settles the credit hold (success captures it,
   failure releases it), publishes the status snapshot after commit (generation/snapshots.py)
   and enqueues what follows after commit (the next run, or the callback of an ended job).
-- Guarded progress and poll-schedule writes live here too; enqueues are robust (on commit).
+- Guarded progress writes live here too (poll-schedule writes: schedule.py); enqueues are
+  robust (on commit).
 """
 
 from __future__ import annotations
@@ -21,24 +22,34 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, JSONField, PositiveSmallIntegerField, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing import services as billing
 from billing.selectors import hold_for_job
 from generation import media
+from generation.errors import CANCEL_MESSAGE
 from generation.models import Job
 from generation.providers.base import Completed
 from generation.selectors.usage import daily_usage_forget
 from generation.services.charges import charge_for, upstream_usage
+from generation.services.schedule import job_poll_defer, job_upstream_wait
 from generation.snapshots import job_snapshot_publish_on_commit
 from veosaas import metrics
 from veosaas.celery import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["job_poll_defer", "job_upstream_wait"]  # (re-exported; the others are defined here)
+
 _LIVE = Q(state__in=[Job.State.QUEUED, Job.State.RUNNING])
 _RUNNING = Q(state=Job.State.RUNNING)
+_CODE = PositiveSmallIntegerField(null=True)
+
+
+def _json(value: dict[str, str]) -> Value:
+    return Value(value, output_field=JSONField())
 
 
 def job_run_enqueue(*, job_id: uuid.UUID | str, countdown: float | None = None) -> None:
@@ -112,18 +123,18 @@ def job_claim(*, job_id: str) -> Job | None:
     The winner gets a fresh lease and one more attempt; `started_at` is set on the first claim."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
-    claimed = (
-        Job.objects.filter(pk=job_id)
-        .filter(Q(state=Job.State.QUEUED) | Q(state=Job.State.RUNNING, lease_expires_at__lt=now))
-        .update(
-            state=Job.State.RUNNING,
-            lease_expires_at=lease,
-            attempts=F("attempts") + 1,
-            progress=1,
-            eta_seconds=None,
-        )
+    claimable = Q(state=Job.State.QUEUED) | Q(state=Job.State.RUNNING, lease_expires_at__lt=now)
+    claimed = Job.objects.filter(claimable, pk=job_id, cancel_requested_at__isnull=True).update(
+        state=Job.State.RUNNING,
+        lease_expires_at=lease,
+        attempts=F("attempts") + 1,
+        progress=1,
+        eta_seconds=None,
     )
     if not claimed:
+        # Asked to cancel while running, then queued again (retry, fallback, reaper): it ends.
+        asked = claimable & Q(cancel_requested_at__isnull=False)
+        job_cancel_confirmed(job_id=job_id, message=CANCEL_MESSAGE, guard=asked)
         return None
     first_start = Job.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
     job_snapshot_publish_on_commit(job_id)
@@ -146,38 +157,6 @@ def job_progress_set(*, job_id: uuid.UUID, progress: int, eta_seconds: int | Non
     if updated:
         job_snapshot_publish_on_commit(job_id)
     return bool(updated)
-
-
-def job_upstream_wait(*, job_id: uuid.UUID, operation: str, poll_after_seconds: float) -> None:
-    """An upstream operation was accepted: poll it later. The lease covers the deadline and the
-    reconciliation after it (the reaper must never re-run or release a job still billable)."""
-    now, deadline = timezone.now(), settings.GENERATION_DEADLINE_SECONDS
-    reconcile = deadline + settings.GENERATION_RECONCILE_SECONDS + 300
-    Job.objects.filter(_RUNNING, pk=job_id).update(
-        provider_operation=operation,
-        next_poll_at=now + timedelta(seconds=poll_after_seconds),
-        deadline_at=now + timedelta(seconds=deadline),
-        lease_expires_at=now + timedelta(seconds=reconcile),
-    )
-
-
-def job_poll_defer(
-    *,
-    job_id: uuid.UUID,
-    at: datetime,
-    count_poll: bool = False,
-    eta_seconds: int | None = None,
-) -> None:
-    """Poll a running job's upstream operation again at `at` (counting this poll if asked);
-    with `eta_seconds` (reconciling past the deadline) the ETA is updated and published."""
-    changes: dict[str, Any] = {"next_poll_at": at}
-    if count_poll:
-        changes["poll_count"] = F("poll_count") + 1
-    if eta_seconds is not None:
-        changes["eta_seconds"] = eta_seconds
-    updated = Job.objects.filter(_RUNNING, pk=job_id).update(**changes)
-    if updated and eta_seconds is not None:
-        job_snapshot_publish_on_commit(job_id)
 
 
 def job_retry(*, job_id: uuid.UUID, delay: float) -> bool:
@@ -297,30 +276,46 @@ def job_succeed(*, job_id: uuid.UUID, result: Completed, render_seconds: float) 
     return True
 
 
-def job_cancel_confirmed(*, job_id: uuid.UUID, message: str) -> bool:
-    """Cancel a queued job, or a running one upstream confirmed cancelled; release once."""
-
+def _release(job_id: uuid.UUID | str, reason: str) -> Callable[[], None]:
     def release() -> None:
         hold = hold_for_job(job_id=job_id)
         if hold is not None:
-            billing.credits_release(hold=hold, reason=f"job cancelled: {message[:200]}")
+            billing.credits_release(hold=hold, reason=reason[:250])
 
+    return release
+
+
+def job_cancel_confirmed(*, job_id: uuid.UUID | str, message: str, guard: Q = _LIVE) -> bool:
+    """Cancel the job if it still matches `guard` (default: queued or running) and release its
+    hold, exactly once. Callers narrow the guard to what makes the cancel safe (cancel.py)."""
+    now = timezone.now()
     return _apply(
         job_id,
         _Move(
-            guard=_LIVE,
+            guard=guard & _LIVE,
             changes={
                 "state": Job.State.CANCELLED,
                 "error_message": message[:2000],
-                "completed_at": timezone.now(),
+                "cancel_requested_at": Coalesce(F("cancel_requested_at"), Value(now)),
+                "completed_at": now,
                 "lease_expires_at": None,
                 "next_poll_at": None,
                 "eta_seconds": None,
             },
-            settle=release,
+            settle=_release(job_id, f"job cancelled: {message[:200]}"),
             terminal=True,
         ),
     )
+
+
+def job_cancel_request(*, job_id: uuid.UUID | str) -> bool:
+    """Record a cancel request on a running job (kept if already set); False if not running."""
+    updated = Job.objects.filter(_RUNNING, pk=job_id).update(
+        cancel_requested_at=Coalesce(F("cancel_requested_at"), Value(timezone.now()))
+    )
+    if updated:
+        job_snapshot_publish_on_commit(job_id)
+    return bool(updated)
 
 
 def job_fail(
@@ -333,31 +328,36 @@ def job_fail(
 ) -> bool:
     """Fail a queued or running job and release its hold, exactly once.
 
-    Returns False when the job had already ended (nothing changes then). On success the
-    callback is enqueued after commit.
+    A job whose cancel was requested ends `cancelled` instead (the customer asked to stop it;
+    the failure is kept in `error_details`). Returns False when the job had already ended
+    (nothing changes then). On success the callback is enqueued after commit.
     """
-
-    def release() -> None:
-        hold = hold_for_job(job_id=job_id)
-        if hold is not None:
-            billing.credits_release(hold=hold, reason=f"job failed: {message[:200]}")
-
+    asked = Q(cancel_requested_at__isnull=False)
     return _apply(
         job_id,
         _Move(
             guard=_LIVE,
             changes={
-                "state": Job.State.FAILED,
+                "state": Case(
+                    When(asked, then=Value(Job.State.CANCELLED)), default=Value(Job.State.FAILED)
+                ),
                 "failure_stage": stage,
-                "error_code": code,
-                "error_message": message[:2000],
-                "error_details": details or {},
+                "error_code": Case(
+                    When(asked, then=Value(None)), default=Value(code), output_field=_CODE
+                ),
+                "error_message": Case(
+                    When(asked, then=Value(CANCEL_MESSAGE)), default=Value(message[:2000])
+                ),
+                "error_details": Case(
+                    When(asked, then=_json({**(details or {}), "failure": message[:500]})),
+                    default=_json(details or {}),
+                ),
                 "completed_at": timezone.now(),
                 "lease_expires_at": None,
                 "next_poll_at": None,
                 "eta_seconds": None,
             },
-            settle=release,
+            settle=_release(job_id, f"job failed: {message[:200]}"),
             terminal=True,
         ),
     )

@@ -35,6 +35,8 @@ from billing.errors import BillingError
 from generation import media
 from generation.errors import SubmitRefused, UpgradeRefused
 from generation.models import Job
+from generation.providers import provider_name_for
+from generation.providers.catalog import EXTEND_SECONDS, CapabilityError, model_spec
 from generation.services.submit import JobSpec, Submitted, job_submit
 
 logger = logging.getLogger(__name__)
@@ -43,7 +45,6 @@ logger = logging.getLogger(__name__)
 RECORD_RETENTION = timedelta(days=14)
 # Kinds whose video can be upgraded or extended (an upgrade's output is not a Veo video).
 SOURCE_KINDS = (Job.Kind.GENERATE, Job.Kind.EXTEND)
-EXTEND_SECONDS = 8
 EXTEND_RESOLUTION = Resolution.P720.value
 # A result this much longer than the clip asked for already contains its source (Veo's
 # extension returns source + continuation in one file; the local renderer returns only the
@@ -225,7 +226,9 @@ def extend_submit(
 
     `parent` must be the user's succeeded 720p generate/extend job, at most 14 days old
     (UpgradeRefused otherwise). Priced as operation `extend` for `model_tier`; everything else
-    is `job_submit`'s (errors, idempotency key replay, enqueue after commit).
+    is `job_submit`'s (errors, idempotency key replay, enqueue after commit). The extension
+    keeps the source's person generation, and its silence where the extending model can be
+    silent (else it has sound, priced so).
     """
     _check_source(parent)
     if parent.resolution != EXTEND_RESOLUTION:
@@ -241,11 +244,21 @@ def extend_submit(
         duration_seconds=EXTEND_SECONDS,
         seed=seed,
         watermark=watermark,
+        generate_audio=parent.generate_audio or not _audio_optional(model_tier),
+        person_generation=parent.person_generation,
         callback_url=callback_url,
         raw_request=raw_request or {},
         parent_id=parent.id,
     )
     return job_submit(user=user, spec=spec, api_key=api_key, idempotency_key=idempotency_key)
+
+
+def _audio_optional(model_tier: str) -> bool:
+    try:
+        provider = provider_name_for(model_tier=model_tier)
+        return model_spec(provider=provider, tier=model_tier).audio_optional
+    except (CapabilityError, LookupError):
+        return False  # job_submit refuses the tier or provider with its own message
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@
   if (!form) return;
   var priceBox = document.getElementById("price-box");
   var priceUrl = form.getAttribute("data-price-url");
-  var priced = ["mode", "model_tier", "aspect_ratio", "duration_seconds", "resolution"];
+  var priced = ["mode", "model_tier", "aspect_ratio", "duration_seconds", "resolution", "generate_audio"];
+  var catalogData = document.getElementById("model-catalog");
+  var catalog = catalogData ? JSON.parse(catalogData.textContent) : [];
   var pending = null;
 
   function mode() {
@@ -43,7 +45,8 @@
     var params = new URLSearchParams();
     priced.forEach(function (name) {
       var field = name === "mode" ? null : form.elements[name];
-      params.set(name, name === "mode" ? mode() : (field ? field.value : ""));
+      var value = field ? (field.type === "checkbox" ? (field.checked ? "on" : "") : field.value) : "";
+      params.set(name, name === "mode" ? mode() : value);
     });
     if (pending) pending.abort();
     pending = new AbortController();
@@ -62,8 +65,24 @@
     });
   }
 
+  // Durations, resolutions and sound the chosen model does not offer are disabled (the
+  // catalog embedded in the page, the same list as /api/v1/models).
+  function limitToModel() {
+    var tier = form.elements.model_tier.value;
+    var model = catalog.filter(function (m) { return m.tier === tier; })[0];
+    if (!model) return;
+    [["duration_seconds", model.durations.map(String)], ["resolution", model.resolutions]].forEach(function (pair) {
+      Array.prototype.forEach.call(form.elements[pair[0]].options, function (option) {
+        option.disabled = pair[1].indexOf(option.value) === -1;
+      });
+    });
+    var audio = form.elements.generate_audio;
+    if (audio && !model.audio_optional) audio.checked = model.audio;  // (sent: not disabled)
+  }
+
   form.addEventListener("change", function (event) {
     var name = event.target.name;
+    if (name === "model_tier") limitToModel();
     if (name === "mode") showImageFields();
     if (event.target.type === "file") preview(event.target);
     if (priced.indexOf(name) !== -1) updatePrice();
@@ -74,5 +93,6 @@
     window.setTimeout(function () { button.disabled = true; }, 0);
   });
   showImageFields();
+  limitToModel();
   updatePrice();
 })();

@@ -21,7 +21,7 @@ def settings_form(**overrides: Any) -> dict[str, Any]:
         "scopes": ["read", "generate"],
         "budget_credits": "300",
         "budget_period": "day",
-        "allowed_models": ["fast"],
+        "allowed_models": ["local-fast"],
         "max_resolution": "1080p",
         "max_seconds": "6",
         "rate_limit_per_minute": "",
@@ -51,7 +51,7 @@ def test_editing_a_key_saves_its_limits_and_records_the_change(
     assert response.status_code == 302
     key.refresh_from_db()
     assert (key.budget_credits, key.budget_period, key.max_seconds) == (300, "day", 6)
-    assert key.allowed_models == ["fast"] and key.allowed_ips == ["198.51.100.0/24"]
+    assert key.allowed_models == ["local-fast"] and key.allowed_ips == ["198.51.100.0/24"]
     assert key.scopes == ["read", "generate"]
     changes = ApiKeyChange.objects.filter(api_key=key)
     assert changes.count() == 8

@@ -56,7 +56,7 @@ def test_staff_edit_limits_and_each_change_is_audited(staff) -> None:  # type: i
             key,
             budget_credits="250",
             budget_period="week",
-            allowed_models=["lite"],
+            allowed_models=["local-lite"],
             max_resolution="720p",
             allowed_ips="10.0.0.0/8, 192.0.2.7",
             scopes=["read", "generate"],
@@ -64,7 +64,11 @@ def test_staff_edit_limits_and_each_change_is_audited(staff) -> None:  # type: i
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     key.refresh_from_db()
-    assert (key.budget_credits, key.budget_period, key.allowed_models) == (250, "week", ["lite"])
+    assert (key.budget_credits, key.budget_period, key.allowed_models) == (
+        250,
+        "week",
+        ["local-lite"],
+    )
     assert key.allowed_ips == ["10.0.0.0/8", "192.0.2.7/32"]
     assert key.scopes == ["read", "generate"]
     trail = ApiKeyChange.objects.filter(api_key=key)

@@ -64,6 +64,7 @@ class LocalProvider(VideoProvider):
     """The embedded preview renderer; finishes inside `submit`."""
 
     name = "local"
+    in_process = True
 
     def submit(self, request: RenderRequest, *, workdir: Path, progress: ProgressFn) -> Completed:
         """Render the request into `workdir/video.mp4` and `workdir/poster.jpg`, synchronously.
