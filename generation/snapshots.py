@@ -59,6 +59,10 @@ STATUS_FIELDS: tuple[str, ...] = (
     "created_at",
     "started_at",
     "completed_at",
+    # The /v1/videos video object (generation/facades/openai_videos/shapes.py).
+    "prompt",
+    "remixed_from_id",
+    "video_deleted_at",
     "cancel_requested_at",
     "image_refs",  # codefast `has_image`
     "raw_request",  # kie `paramJson`

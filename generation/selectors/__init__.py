@@ -17,6 +17,7 @@ from generation.selectors.jobs import (
     job_price_check,
     jobs_filtered_for_user,
     jobs_for_user,
+    jobs_page_for_user,
     jobs_succeeded_for_user,
 )
 from generation.selectors.queue import (
@@ -65,6 +66,7 @@ __all__ = [
     "job_queue_place",
     "jobs_filtered_for_user",
     "jobs_for_user",
+    "jobs_page_for_user",
     "jobs_succeeded_for_user",
     "queue_snapshot_forget",
     "queue_snapshot_get",

@@ -92,6 +92,8 @@ class JobSpec:
     raw_request: dict[str, Any] = field(default_factory=dict)
     parent_id: uuid.UUID | None = None
     result_index: int = 0
+    # The job this one remixes (same inputs, a new prompt; /v1/videos/{id}/remix).
+    remixed_from_id: uuid.UUID | None = None
     # Enforce the account's jobs-per-day limit (codefast); checked under the account lock.
     enforce_daily_limit: bool = False
 
@@ -322,6 +324,7 @@ def job_submit(
                 facade=spec.facade,
                 kind=spec.kind,
                 parent_id=spec.parent_id,
+                remixed_from_id=spec.remixed_from_id,
                 result_index=spec.result_index,
                 prompt=spec.prompt.strip(),
                 negative_prompt=spec.negative_prompt,
