@@ -58,6 +58,7 @@ KEY_API_PREFIXES = (
     "/generate",
     "/status/",
     "/videos",
+    "/v1/videos",
     "/healthz",
 )
 

@@ -1,9 +1,9 @@
 """SQL statements of every facade's status read, pinned (a regression fails here, not in prod).
 
 A poll whose job snapshot and key entry are in the shared cache runs no SQL (veo3o1 status,
-kie record-info, codefast status of an ended job); a snapshot miss reads the job once. A
-codefast job still queued or running reads its row and counts its queue place (two
-statements). Runs on SQLite and, with DATABASE_URL, on PostgreSQL.
+kie record-info, codefast status of an ended job, GET /v1/videos/{id}); a snapshot miss reads
+the job once. A codefast job still queued or running reads its row and counts its queue place
+(two statements). Runs on SQLite and, with DATABASE_URL, on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def world(time_machine: Any) -> dict[str, Any]:
 
     jobs = {
         "veo3o1": job("veo3o1", **running),
+        "openai": job("veo3o1", **running),
         "kie": job("veo3api", raw_request={"prompt": "p"}, **running),
         "codefast_done": job("codefast", **done),
         "codefast_running": job("codefast", **running),
@@ -65,19 +66,21 @@ def poll(world: dict[str, Any], name: str) -> Any:
     job = world["jobs"][name]
     if name == "veo3o1":
         return world["bearer"].get(f"/api/video-status/{job.pk}")
+    if name == "openai":
+        return world["bearer"].get(f"/v1/videos/{job.pk}")
     if name == "kie":
         return world["bearer"].get("/api/v1/veo/record-info", {"taskId": job.task_id})
     return world["xkey"].get(f"/status/{job.pk}")
 
 
-@pytest.mark.parametrize("name", ["veo3o1", "kie", "codefast_done"])
+@pytest.mark.parametrize("name", ["veo3o1", "kie", "codefast_done", "openai"])
 def test_a_snapshot_hit_runs_no_sql(world, name, django_assert_num_queries) -> None:
     with django_assert_num_queries(0):
         response = poll(world, name)
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("name", ["veo3o1", "kie", "codefast_done"])
+@pytest.mark.parametrize("name", ["veo3o1", "kie", "codefast_done", "openai"])
 def test_a_snapshot_miss_reads_the_job_once(world, name, django_assert_num_queries) -> None:
     cache.delete(snapshot_key(world["jobs"][name].pk))
     with django_assert_num_queries(1):
