@@ -116,6 +116,7 @@ def status_paths() -> list[tuple[str, str, dict[str, str]]]:
             f"/api/v1/veo/record-info?taskId={kie.task_id}",
             bearer,
         ),
+        ("OpenAI-style GET /v1/videos/{id}", f"/v1/videos/{veo3o1.id}", bearer),
         ("codefast GET /status/{id} (ended)", f"/status/{codefast_done.id}", api_key),
         ("codefast GET /status/{id} (running)", f"/status/{codefast_running.id}", api_key),
     ]
