@@ -34,7 +34,8 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 
 from generation.models import Job
 
-# The columns status answers are made of (veo3o1 status; the ETA of a queued job).
+# The columns status answers are made of (veo3o1 status, kie record-info, codefast status; the
+# ETA of a queued job).
 STATUS_FIELDS: tuple[str, ...] = (
     "id",
     "user_id",
@@ -68,6 +69,8 @@ STATUS_FIELDS: tuple[str, ...] = (
     "remixed_from_id",
     "video_deleted_at",
     "cancel_requested_at",
+    "image_refs",  # codefast `has_image`
+    "raw_request",  # kie `paramJson`
 )
 # The same names in model order, which Model.from_db needs for a partial row.
 _MODEL_ORDER = tuple(f.attname for f in Job._meta.concrete_fields if f.attname in STATUS_FIELDS)

@@ -34,8 +34,12 @@ from generation.errors import (
 )
 from generation.facades.base import ErrorRule, FacadeApi, validation_rule
 from generation.facades.common import FieldError, StrictJSONParser, int_parse
-from generation.selectors import daily_limit_resets_at, daily_usage
-from generation.selectors.usage import DailyUsage
+from generation.selectors import (
+    DailyUsage,
+    daily_limit_resets_at,
+    daily_usage,
+    daily_usage_cached,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +185,7 @@ class CodefastView(FacadeApi):
 
 def limits(user: User, usage: DailyUsage | None = None) -> dict[str, int]:
     """The account's daily limit and what is left of it (`usage`: counted already)."""
-    usage = usage or daily_usage(user=user)
+    usage = usage or daily_usage_cached(user=user)
     return {"daily_limit": usage.limit, "daily_limit_remaining": usage.remaining}
 
 

@@ -38,6 +38,8 @@ from generation.selectors.usage import (
     KeyUsage,
     daily_limit_resets_at,
     daily_usage,
+    daily_usage_cached,
+    daily_usage_forget,
     day_start,
     usage_by_key,
 )
@@ -53,6 +55,8 @@ __all__ = [
     "callback_deliveries_for_job",
     "daily_limit_resets_at",
     "daily_usage",
+    "daily_usage_cached",
+    "daily_usage_forget",
     "day_start",
     "job_counts",
     "job_eta_seconds",

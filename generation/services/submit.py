@@ -48,7 +48,7 @@ from generation.providers.catalog import (
     spec_validate,
 )
 from generation.ratelimit import RateLimitUnavailable, generate_rate_limit, key_rate_limit
-from generation.selectors import DailyUsage, daily_usage
+from generation.selectors import DailyUsage, daily_usage, daily_usage_forget
 from generation.services.keys import job_key_limits_check
 from generation.services.specs import ImageInput, JobSpec, Submitted
 from generation.services.transitions import job_run_enqueue
@@ -268,8 +268,7 @@ def job_submit(
                 budget=budget,
                 now=now,
             )
-        except billing.JobHoldRefused:
-            # Rolled back; now read why (or try again: the account was just created).
+        except billing.JobHoldRefused:  # rolled back: read why (or retry: the account is new)
             refusal = billing.job_hold_refusal(
                 user=user, amount=quote.credits, active_limit=limit, budget=budget
             )
@@ -393,6 +392,7 @@ def _job_create(
             hold(reserved)
         # Published before the enqueue: the worker's first change comes after.
         job_snapshot_publish_new_on_commit(job)
+        daily_usage_forget(user_id=user.pk)
         logcontext.bind(job_id=job.id)
         labels = {"facade": job.facade, "provider": provider, "model": job.model_tier}
         metrics.count_on_commit(lambda: metrics.jobs_submitted.labels(**labels).inc())

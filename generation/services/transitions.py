@@ -32,6 +32,7 @@ from generation import media
 from generation.errors import CANCEL_MESSAGE
 from generation.models import Job
 from generation.providers.base import Completed
+from generation.selectors.usage import daily_usage_forget
 from generation.services.charges import charge_for, upstream_usage
 from generation.services.schedule import job_poll_defer, job_upstream_wait
 from generation.snapshots import job_snapshot_publish_on_commit
@@ -100,10 +101,11 @@ def _apply(job_id: uuid.UUID | str, move: _Move) -> bool:
 
 
 def _count_finished(job_id: uuid.UUID | str) -> None:
-    """Count an ended job in veosaas_jobs_finished_total once its transition commits."""
+    """Count an ended job (veosaas_jobs_finished_total) after commit; forget its daily usage."""
+    row = Job.objects.values("user_id", "facade", "provider", "model_tier", "state").get(pk=job_id)
+    daily_usage_forget(user_id=row["user_id"])
     if not metrics.enabled():
         return
-    row = Job.objects.filter(pk=job_id).values("facade", "provider", "model_tier", "state").get()
     labels = {
         "facade": row["facade"],
         "provider": row["provider"],
@@ -120,9 +122,7 @@ def _count_finished(job_id: uuid.UUID | str) -> None:
 
 def job_claim(*, job_id: str) -> Job | None:
     """Move a queued job (or a running one whose lease expired) to running; None if taken.
-
-    The winner gets a fresh lease and one more attempt; `started_at` is set on the first claim.
-    """
+    The winner gets a fresh lease and one more attempt; `started_at` is set on the first claim."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
     claimable = Q(state=Job.State.QUEUED) | Q(state=Job.State.RUNNING, lease_expires_at__lt=now)
