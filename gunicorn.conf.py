@@ -11,3 +11,9 @@ https://docs.gunicorn.org/en/stable/settings.html#keepalive
 import os
 
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
+
+# Access log: off unless GUNICORN_ACCESS_LOG names a file ("-" for stdout). The app already
+# writes one line per request (veosaas.middleware.RequestContextMiddleware: method, path,
+# route, status, latency, request id, account), so a second line per request would only cost
+# CPU on the hottest paths.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None

@@ -11,11 +11,10 @@ Rows:
   (`callback_schedule`) and the clock stops when every delivery is `delivered`: render,
   sign, guarded POST, attempt log, state change, through the broker. Baseline: the same
   number of bare `netguard.guarded_post` calls from 16 threads of this process to the same
-  receiver (the network part alone). Goal: ratio >= 0.05. Besides the POST, a delivery
-  makes two durable commits (the claim, then the attempt log with the new state), five more
-  queries and a broker round trip; a commit alone (fsync) costs several loopback POSTs on a
-  development VM. In absolute terms one callbacks worker delivers far more callbacks per
-  second than generation finishes jobs (seconds to minutes each).
+  receiver (the network part alone, a new connection per POST). Goal: ratio >= 0.5. Each
+  message carries up to 8 of the deliveries one transaction enqueued, claims them in one
+  transaction, POSTs them on the worker thread's kept-alive connection to the receiver and
+  logs their attempts in one more (outbound/batch.py).
 - "generation with 50 callbacks hanging 10 s": wall time until 4 generation jobs (local
   renderer, 4 s 720p) succeed while 50 callbacks are stuck on a receiver that answers after
   10 s, against the same 4 jobs with idle callbacks (baseline). Goal: ratio <= 1.2 (unchanged
@@ -60,6 +59,11 @@ class _Receiver(ThreadingHTTPServer):
         self.delay = delay
 
         class Handler(BaseHTTPRequestHandler):
+            # Keeps connections open when the client asks, as receivers behind any common
+            # server do (the bare loop asks for a new connection every time).
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as production servers do (TCP_NODELAY)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -309,9 +313,9 @@ def run() -> list[dict[str, Any]]:
                 "unit": "callbacks/s",
                 "baseline": baseline_posts,
                 "ratio": delivered / baseline_posts,
-                "goal": ">= 0.05",
+                "goal": ">= 0.5",
                 "note": note + f"{DELIVERIES} signed callbacks through Celery; baseline: bare "
-                "guarded POSTs",
+                f"guarded POSTs; load {os.getloadavg()[0]:.2f}",
             }
         )
 

@@ -11,6 +11,7 @@ of the jobs ahead costs at 100,000 (the queue snapshot avoids it) and what one s
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import uuid
@@ -160,7 +161,7 @@ def run() -> list[dict]:
                 "goal": "<= 1.5",
                 "note": f"{note}position {body['queue_position']:,}/{body['total_in_queue']:,} vs "
                 f"{small_body['queue_position']}/{small_body['total_in_queue']}; "
-                f"p95 {large_p95:.1f} vs {small_p95:.1f} ms",
+                f"p95 {large_p95:.1f} vs {small_p95:.1f} ms; load {os.getloadavg()[0]:.2f}",
             }
         )
     rows.append(

@@ -34,6 +34,7 @@ class Job(models.Model):
         VEO3O1 = "veo3o1", "veo3o1"
         VEO3API = "veo3api", "veo3api / kie"
         CODEFAST = "codefast", "codefast"
+        OPENAI = "openai", "OpenAI-style /v1/videos"
         DASHBOARD = "dashboard", "Dashboard"
 
     class Mode(models.TextChoices):
@@ -67,6 +68,10 @@ class Job(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
     result_index = models.PositiveSmallIntegerField(default=0)
+    # The job this one remixes (`POST /v1/videos/{id}/remix`): same inputs, a new prompt.
+    remixed_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="remixes"
+    )
 
     # What was asked for.
     prompt = models.TextField()

@@ -5,11 +5,16 @@ outnumber the job's changes. Every change made in `generation.services` is follo
 is committed, by `job_snapshot_publish`, which copies the job's status columns into the shared
 cache; status endpoints read `job_snapshot_get` and touch the database only on a miss.
 
-Ordering: a publication re-reads the row under its row lock (SELECT ... FOR UPDATE; on SQLite
-the IMMEDIATE transaction's write lock) and stores it before the lock is released, so
-publications land in commit order and a slow publisher can never put an older row over a newer
-one. A read that misses stores what it loaded with `cache.add`, which never replaces a
-publication.
+Ordering: a publication of a change re-reads the row under its row lock (SELECT ... FOR
+UPDATE; on SQLite the IMMEDIATE transaction's write lock) and stores it before the lock is
+released, so publications land in commit order and a slow publisher can never put an older row
+over a newer one. The submit's publication (`job_snapshot_publish_new_on_commit`) needs no
+read and no second transaction: it stores the row it has just inserted, built from the inserted
+values, with `cache.add` after the commit. That row is the job's first version, older than any
+other publication of the job, and `cache.add` never replaces an entry, so whatever a later
+change (a cancel, the worker) published first is kept; a job id is new, so no entry of an
+earlier job can be there. A read that misses stores what it loaded with `cache.add` too, which
+never replaces a publication.
 
 Staleness: if a process dies between a commit and its publication, the snapshot is stale until
 it expires — GENERATION_STATUS_CACHE_SECONDS for a queued or running job. Snapshots of ended
@@ -33,7 +38,8 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from generation.changes import job_change_announce
 from generation.models import Job
 
-# The columns status answers are made of (veo3o1 status; the ETA of a queued job).
+# The columns status answers are made of (veo3o1 status, kie record-info, codefast status; the
+# ETA of a queued job).
 STATUS_FIELDS: tuple[str, ...] = (
     "id",
     "user_id",
@@ -62,14 +68,20 @@ STATUS_FIELDS: tuple[str, ...] = (
     "created_at",
     "started_at",
     "completed_at",
+    # The /v1/videos video object (generation/facades/openai_videos/shapes.py).
+    "prompt",
+    "remixed_from_id",
+    "video_deleted_at",
     "cancel_requested_at",
+    "image_refs",  # codefast `has_image`
+    "raw_request",  # kie `paramJson`
 )
 # The same names in model order, which Model.from_db needs for a partial row.
 _MODEL_ORDER = tuple(f.attname for f in Job._meta.concrete_fields if f.attname in STATUS_FIELDS)
 _TERMINAL = frozenset(Job.TERMINAL_STATES)
 # Part of the cache key: bump it when STATUS_FIELDS or the Job model changes shape, so no
 # process reads a snapshot pickled by an older release.
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
 
 
 def snapshot_key(job_id: uuid.UUID) -> str:
@@ -124,6 +136,14 @@ def job_snapshot_publish_on_commit(job_id: object) -> None:
     expires on its own (GENERATION_STATUS_CACHE_SECONDS).
     """
     transaction.on_commit(lambda: job_snapshot_publish(job_id=job_id), robust=True)
+
+
+def job_snapshot_publish_new_on_commit(job: Job) -> None:
+    """Publish a job the current transaction has just created, from the inserted values,
+    once the transaction commits (see the module doc: `cache.add`, never over a later one)."""
+    snapshot = Job.from_db(DEFAULT_DB_ALIAS, _MODEL_ORDER, [getattr(job, f) for f in _MODEL_ORDER])
+    key, ttl = snapshot_key(job.pk), _ttl(job)
+    transaction.on_commit(lambda: cache.add(key, snapshot, ttl), robust=True)
 
 
 def job_snapshot_get(

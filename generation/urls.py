@@ -2,10 +2,37 @@ from django.urls import path, re_path
 
 from generation import delivery
 from generation.facades import codefast, events, kie_uploads, veo3api, veo3api_media, veo3o1
+from generation.facades.openai_videos import views as openai_videos
 
 urlpatterns = [
     # First: the path clients poll (patterns are tried in order).
     path("api/video-status/<str:uuid>", veo3o1.VideoStatusApi.as_view(), name="veo3o1-status"),
+    # OpenAI-style Videos API (generation/facades/openai_videos). `extensions` before the ids;
+    # any id string is taken (an unknown or malformed one is the facade's 404, not HTML).
+    path("v1/videos", openai_videos.VideosApi.as_view(), name="openai-videos"),
+    path(
+        "v1/videos/extensions",
+        openai_videos.VideoExtensionsApi.as_view(),
+        name="openai-video-extensions",
+    ),
+    re_path(
+        r"^v1/videos/(?P<video_id>[^/]+)$", openai_videos.VideoApi.as_view(), name="openai-video"
+    ),
+    re_path(
+        r"^v1/videos/(?P<video_id>[^/]+)/content$",
+        openai_videos.VideoContentApi.as_view(),
+        name="openai-video-content",
+    ),
+    re_path(
+        r"^v1/videos/(?P<video_id>[^/]+)/remix$",
+        openai_videos.VideoRemixApi.as_view(),
+        name="openai-video-remix",
+    ),
+    re_path(
+        r"^v1/videos/(?P<video_id>[^/]+)/cancel$",
+        openai_videos.VideoCancelApi.as_view(),
+        name="openai-video-cancel",
+    ),
     # Permanent media URLs (unguessable ids).
     path("media/v/<uuid:job_id>.mp4", delivery.media_video, name="media-video"),
     path("media/v/<uuid:job_id>.jpg", delivery.media_poster, name="media-poster"),

@@ -95,7 +95,9 @@ def _retry_after_seconds(value: str | None, now: datetime) -> int | None:
     return max(0, int((moment - now).total_seconds()))
 
 
-def _send_webhook(delivery: Delivery, policy: TopicPolicy, secret: str) -> _Sent:
+def _send_webhook(
+    delivery: Delivery, policy: TopicPolicy, secret: str, *, keep_alive: bool = False
+) -> _Sent:
     sent_at = timezone.now()
     headers = webhook_headers(
         secret=secret,
@@ -112,6 +114,7 @@ def _send_webhook(delivery: Delivery, policy: TopicPolicy, secret: str) -> _Sent
             headers=headers,
             timeout=policy.timeout(),
             excerpt_bytes=policy.excerpt_bytes,
+            keep_alive=keep_alive,
         )
     except netguard.BlockedDestination as exc:
         return _Sent(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import threading
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,19 +100,49 @@ def account_callback_url_set(*, user: User, url: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+# Deliveries due at once that one transaction enqueues share their messages, SEND_GROUP per
+# message (outbound/batch.py claims a message's deliveries together).
+SEND_GROUP = 8
+_group = threading.local()
+
+
 def delivery_send_on_commit(
     delivery_id: int, *, countdown: float | None = None, manual: bool = False
 ) -> None:
     """Enqueue one attempt after commit. `robust`: a broker error is logged, the other
-    on-commit callbacks still run, and the sweeper re-enqueues the delivery later."""
+    on-commit callbacks still run, and the sweeper re-enqueues the delivery later.
+
+    Automatic attempts due now that one transaction enqueues are grouped: the first of their
+    on-commit callbacks to run sends them all, SEND_GROUP deliveries per message (an id whose
+    row a rolled-back savepoint removed only costs its message a read)."""
     from outbound.tasks import delivery_send_task  # outbound.tasks imports the engine
 
-    kwargs = {"manual": True} if manual else {}
+    if manual or countdown is not None:
+        kwargs = {"manual": True} if manual else {}
 
-    def enqueue() -> None:
-        delivery_send_task.apply_async(args=[delivery_id], kwargs=kwargs, countdown=countdown)
+        def enqueue() -> None:
+            delivery_send_task.apply_async(args=[delivery_id], kwargs=kwargs, countdown=countdown)
 
-    transaction.on_commit(enqueue, robust=True)
+        transaction.on_commit(enqueue, robust=True)
+        return
+    # A group lives as long as the transaction's list of on-commit callbacks (Django replaces
+    # that list on commit and on any rollback).
+    hooks = transaction.get_connection().run_on_commit
+    group: list[int] | None = getattr(_group, "ids", None)
+    if group is None or getattr(_group, "hooks", None) is not hooks:
+        group = _group.ids = []
+        _group.hooks = hooks
+    group.append(delivery_id)
+
+    def enqueue_group(ids: list[int] = group) -> None:
+        if getattr(_group, "ids", None) is ids:
+            _group.ids = _group.hooks = None  # later deliveries start a new group
+        sending, ids[:] = ids[:], []
+        for first in range(0, len(sending), SEND_GROUP):
+            head, *others = sending[first : first + SEND_GROUP]
+            delivery_send_task.apply_async(args=[head], kwargs={"others": others} if others else {})
+
+    transaction.on_commit(enqueue_group, robust=True)
 
 
 def delivery_create(

@@ -6,6 +6,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 
 def _api_body(path: str, status: int, message: str) -> dict[str, object] | None:
+    if path.startswith("/v1/"):  # the OpenAI-style API's error envelope
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        code = "not_found" if status == 404 else None
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
     if path.startswith("/api/v1/") or path.startswith("/api/file-"):
         return {"code": status, "msg": message, "data": None}
     if path.startswith("/api/"):

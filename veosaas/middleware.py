@@ -11,9 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
@@ -37,6 +41,56 @@ API_PREFIXES = (
 
 def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES)
+
+
+# Paths that authenticate by API key (or not at all) and never read a session, a login, a CSRF
+# token or a flash message: the facades' endpoints and the health probes. The dashboard's own
+# JSON APIs (/api/v1/account/, /api/v1/billing/) use the session and are not listed.
+KEY_API_PREFIXES = (
+    "/api/video-status/",
+    "/api/generate-video",
+    "/api/upload-video-image",
+    "/api/file-",
+    "/api/v1/veo/",
+    "/api/v1/common/",
+    "/api/v1/chat/",
+    "/generate",
+    "/status/",
+    "/videos",
+    "/v1/videos",
+    "/healthz",
+)
+
+
+def is_key_api_path(path: str) -> bool:
+    return path.startswith(KEY_API_PREFIXES)
+
+
+# Session, login and message middleware that step aside on key-authenticated API paths
+# (`is_key_api_path`): there they would only build lazy objects nobody reads, on the paths
+# that carry most of the traffic. Everywhere else they are Django's own. (CSRF stays Django's
+# own everywhere: the deploy check asks for it by name, and the API views are exempt.)
+
+
+class SessionOffApiMiddleware(SessionMiddleware):
+    def __call__(self, request: HttpRequest) -> Any:
+        if is_key_api_path(request.path_info):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class AuthenticationOffApiMiddleware(AuthenticationMiddleware):
+    def __call__(self, request: HttpRequest) -> Any:
+        if is_key_api_path(request.path_info):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class MessageOffApiMiddleware(MessageMiddleware):
+    def __call__(self, request: HttpRequest) -> Any:
+        if is_key_api_path(request.path_info):
+            return self.get_response(request)
+        return super().__call__(request)
 
 
 class DashboardLocaleMiddleware(LocaleMiddleware):

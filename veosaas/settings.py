@@ -107,16 +107,18 @@ MIDDLEWARE = [
     # Answers CORS preflights for the codefast paths only (CODEFAST_CORS_ALLOWED_ORIGINS).
     "generation.facades.cors.CodefastCorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Session, login and messages step aside on API-key paths (veosaas.middleware).
+    "veosaas.middleware.SessionOffApiMiddleware",
     # After sessions, before CommonMiddleware: picks the dashboard language (set_language cookie,
     # then Accept-Language). https://docs.djangoproject.com/en/5.2/topics/i18n/translation/
     "veosaas.middleware.DashboardLocaleMiddleware",
     # Pages render times in the visitor's chosen zone (cookie); day boundaries stay TIME_ZONE.
     "veosaas.middleware.DisplayTimeZoneMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Django's own (the deploy check asks for it by name); the API views are CSRF-exempt.
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "veosaas.middleware.AuthenticationOffApiMiddleware",
+    "veosaas.middleware.MessageOffApiMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]

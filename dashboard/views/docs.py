@@ -13,7 +13,7 @@ from billing.services import PriceLine, price_table
 from generation.selectors.models import models_published
 from veosaas.http import public_base_url
 
-FACADES = ("veo3o1", "veo3api", "codefast")
+FACADES = ("veo3o1", "veo3api", "codefast", "openai")
 
 
 @require_GET

@@ -3,9 +3,11 @@
 1. `callback_schedule_for_job` runs in the `job_callback_schedule` task, enqueued after the
    commit that ended a job (generation.services._after_terminal). A job with a callback URL
    gets one outbound `Delivery` (topic job_callback, reference = the job's uuid hex): the
-   facade's body (kie shape for veo3api jobs, the status envelope for veo3o1 jobs; codefast
-   has no callbacks), rendered once and stored, and a `webhook-id` (`msg_<uuid hex>`) that
-   every attempt repeats. Sending, signing, retries and re-sends are `outbound.engine`'s.
+   facade's body (kie shape for veo3api jobs, the status envelope for veo3o1 jobs, an
+   OpenAI-style `video.completed` / `video.failed` / `video.cancelled` event for /v1/videos
+   jobs; codefast has no callbacks), rendered once and stored, and a `webhook-id`
+   (`msg_<uuid hex>`) that every attempt repeats. Sending, signing, retries and re-sends are
+   `outbound.engine`'s.
 2. `callbacks_sweep_orphans` (beat) schedules the callbacks of finished jobs that a crash
    kept from being created, so nothing is lost (outbound's sweeper re-sends lost messages).
 
@@ -46,6 +48,10 @@ def callback_render(job: Job) -> tuple[str, dict[str, Any]] | None:
         from generation.facades.veo3o1 import status_data
 
         return str(job.id), {"code": 0, "msg": "Success", "data": status_data(job, None)}
+    if job.facade == Job.Facade.OPENAI:
+        from generation.facades.openai_videos.shapes import video_event, video_id
+
+        return video_id(job.id), video_event(job)
     from generation.facades.veo3api_shapes import callback_body
 
     return job.task_id, callback_body(job)

@@ -25,7 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
@@ -46,6 +47,7 @@ from generation.facades.codefast_base import (
     parse_image,
 )
 from generation.facades.common import FieldError, idempotency_key, json_object, required_str
+from generation.facades.status_read import ALLOW_GET, FAST_METHODS, json_response, status_read
 from generation.models import Job, Upload
 from generation.selectors import (
     QueuePlace,
@@ -221,7 +223,8 @@ class GenerateApi(CodefastView):
             raw_request=raw,
             enforce_daily_limit=True,
         )
-        job = job_submit(user=user, spec=spec, api_key=request.auth, idempotency_key=key).job
+        submitted = job_submit(user=user, spec=spec, api_key=request.auth, idempotency_key=key)
+        job = submitted.job
         place = queue_place(job)
         return Response(
             {
@@ -232,12 +235,45 @@ class GenerateApi(CodefastView):
                 "aspect_ratio": aspect_ratio(job),
                 "duration_seconds": job.duration_seconds,
                 "has_image": bool(job.image_refs),
-                **limits(user),
+                **limits(user, submitted.daily_usage),
             }
         )
 
 
 class StatusApi(CodefastView):
+    """GET /status/{job_id}. GET and HEAD answer from the job's status snapshot without DRF
+    (generation.facades.status_read), with the same bytes; other methods take DRF's way."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method not in FAST_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        try:
+            return self.fast_get(request, kwargs["job_id"])
+        except Exception:
+            logger.exception("codefast request failed")
+            return self.plain(500, {"detail": "Internal server error"})
+
+    def plain(
+        self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> HttpResponse:
+        return json_response(data, status, {"Allow": ALLOW_GET, **(headers or {})})
+
+    def fast_get(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        token = request.META.get("HTTP_X_API_KEY", "")
+        read = status_read(request, token=token, job_id=job_id)
+        if read.refusal == "auth" or read.api_key is None:
+            return self.plain(401, {"detail": "Invalid API key"}, {"WWW-Authenticate": "X-API-Key"})
+        if read.refusal == "scope":
+            return self.plain(403, {"detail": read.message})
+        user, job = read.api_key.user, read.job
+        if job is not None and not job.is_terminal:
+            # Its queue place is counted from the database anyway: read the row as it is
+            # (one indexed statement), so state and place come from the same moment.
+            job = job_get(user=user, job_id=job.pk)
+        if job is None:
+            return self.plain(404, {"detail": "Job not found"})
+        return self.plain(200, status_body(job, user=user, request=request))
+
     def get(self, request: AuthenticatedRequest, job_id: str) -> Response:
         job = job_get(user=request.user, job_id=job_id)
         if job is None:

@@ -34,7 +34,12 @@ from generation.errors import (
 )
 from generation.facades.base import ErrorRule, FacadeApi, validation_rule
 from generation.facades.common import FieldError, StrictJSONParser, int_parse
-from generation.selectors import daily_limit_resets_at, daily_usage
+from generation.selectors import (
+    DailyUsage,
+    daily_limit_resets_at,
+    daily_usage,
+    daily_usage_cached,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +183,9 @@ class CodefastView(FacadeApi):
         return detail_response(500, "Internal server error")
 
 
-def limits(user: User) -> dict[str, int]:
-    usage = daily_usage(user=user)
+def limits(user: User, usage: DailyUsage | None = None) -> dict[str, int]:
+    """The account's daily limit and what is left of it (`usage`: counted already)."""
+    usage = usage or daily_usage_cached(user=user)
     return {"daily_limit": usage.limit, "daily_limit_remaining": usage.remaining}
 
 

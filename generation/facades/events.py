@@ -9,15 +9,13 @@ handler instead (a server started on veosaas.wsgi), they answer 503 rather than 
 
 Payloads: each event's `data` is what that facade's status answer says about the job, built from
 the status snapshot: `job_data` (generation/facades/jobs.py, as `GET /api/v1/jobs/{id}` answers)
-and `video_data` here (the OpenAI facade's video object).
+and `video_object` (generation/facades/openai_videos/shapes.py, as `GET /v1/videos/{id}`).
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -29,6 +27,9 @@ from rest_framework.request import Request
 
 from accounts.authentication import BearerApiKeyAuthentication, KeyScopePermission
 from generation.facades.jobs import job_data
+from generation.facades.openai_videos.base import error_response
+from generation.facades.openai_videos.base import not_found as not_found_error
+from generation.facades.openai_videos.shapes import video_id_parse, video_object
 from generation.models import Job
 from generation.snapshots import snapshot_id
 from generation.streams import STREAM_HEADERS, JobStream, Payload
@@ -42,53 +43,6 @@ _ENDED = (Job.State.FAILED, Job.State.CANCELLED)
 class _NeedsAsgi(exceptions.APIException):
     status_code = 503
     default_detail = NEEDS_ASGI
-
-
-def _epoch(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp())
-
-
-VIDEO_STATUS = {
-    Job.State.QUEUED: "queued",
-    Job.State.RUNNING: "in_progress",
-    Job.State.SUCCEEDED: "completed",
-    Job.State.FAILED: "failed",
-    Job.State.CANCELLED: "cancelled",
-}
-_VIDEO_ID = re.compile(r"^video_([0-9a-f]{32})$")
-
-
-def video_id(job_id: uuid.UUID) -> str:
-    return f"video_{job_id.hex}"
-
-
-def video_job_id(text: str) -> uuid.UUID | None:
-    """The job id of `video_<hex>` (or of a bare job id), else None."""
-    match = _VIDEO_ID.match(text)
-    return snapshot_id(match.group(1) if match else text)
-
-
-def video_data(job: Job) -> dict[str, Any]:
-    """OpenAI's video object for a job's status (the snapshot's columns only; `prompt` and
-    `remixed_from_video_id` are added by the stream, which reads them once)."""
-    size = f"{job.output_width}x{job.output_height}" if job.output_width else None
-    return {
-        "id": video_id(job.id),
-        "object": "video",
-        "status": VIDEO_STATUS.get(Job.State(job.state), job.state),
-        "progress": 100 if job.state == Job.State.SUCCEEDED else job.progress,
-        "created_at": _epoch(job.created_at),
-        "completed_at": _epoch(job.completed_at),
-        "expires_at": None,
-        "error": (
-            {"code": job.error_code or "failed", "message": job.error_message}
-            if job.state in _ENDED
-            else None
-        ),
-        "model": job.model_tier,
-        "seconds": str(job.duration_seconds),
-        "size": size,
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,11 +74,10 @@ def _envelope_error(exc: exceptions.APIException) -> HttpResponse:
     return response
 
 
-def openai_error(
-    message: str, *, status: int, kind: str = "invalid_request_error", code: str | None = None
-) -> JsonResponse:
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    response = JsonResponse(body, status=status)
+def openai_error(status: int, message: str, *, code: str | None = None) -> JsonResponse:
+    """The `/v1/videos` facade's error body (generation/facades/openai_videos/base.py)."""
+    answer = error_response(status, message, code=code)
+    response = JsonResponse(answer.data, status=status)
     if status == 401:
         response["WWW-Authenticate"] = "Bearer"
     return response
@@ -132,8 +85,13 @@ def openai_error(
 
 def _openai_auth_error(exc: exceptions.APIException) -> HttpResponse:
     if isinstance(exc, exceptions.PermissionDenied):
-        return openai_error(str(exc.detail), status=403, code="insufficient_scope")
-    return openai_error(str(exc.detail), status=401, code="invalid_api_key")
+        return openai_error(403, str(exc.detail), code="insufficient_scope")
+    return openai_error(401, str(exc.detail), code="invalid_api_key")
+
+
+def video_data(job: Job) -> dict[str, Any]:
+    """The video object as `GET /v1/videos/{id}` answers it, from the status snapshot."""
+    return video_object(job, cancel_requested=job.cancel_requested_at is not None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,28 +157,23 @@ def _video_extras(user_id: int, job_id: uuid.UUID) -> dict[str, Any]:
 async def video_events(request: HttpRequest, video: str) -> HttpResponse | StreamingHttpResponse:
     """`GET /v1/videos/{id}/events`: `Authorization: Bearer <key>` (read scope)."""
     if not isinstance(request, ASGIRequest):
-        return openai_error(NEEDS_ASGI, status=503, kind="server_error")
+        return openai_error(503, NEEDS_ASGI)
     if request.method not in ("GET", "HEAD"):
-        return openai_error(f"Method {request.method} not allowed.", status=405)
+        return openai_error(405, f"Method {request.method} not allowed.")
     try:
         user_id = await sync_to_async(_authenticate)(request, session=False)
     except exceptions.APIException as exc:
         return _openai_auth_error(exc)
-    job_id = video_job_id(video)
 
     def not_found() -> HttpResponse:
-        return openai_error(f"Video with id '{video[:100]}' not found.", status=404)
-
-    extras = await sync_to_async(_video_extras)(user_id, job_id) if job_id is not None else {}
-
-    def payload(job: Job) -> dict[str, Any]:
-        return {**video_data(job), **extras}
+        error = not_found_error(video)
+        return openai_error(error.status, error.message, code=error.code)
 
     return await _stream(
         request,
-        job_id=job_id,
+        job_id=video_id_parse(video),
         user_id=user_id,
-        payload=payload,
+        payload=video_data,
         event="video",
         not_found=not_found,
     )

@@ -19,6 +19,9 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils import timezone
 from rest_framework.response import Response
 
 from accounts.typing import AuthenticatedRequest
@@ -34,6 +37,7 @@ from billing.catalog import (
 )
 from billing.selectors import balance_get
 from generation.delivery import job_video_url
+from generation.errors import MSG_INTERNAL
 from generation.facades.common import (
     FieldError,
     idempotency_key,
@@ -45,20 +49,34 @@ from generation.facades.common import (
     required_str,
     strict_int,
 )
+from generation.facades.status_read import (
+    ALLOW_GET,
+    FAST_METHODS,
+    accepts_json,
+    bearer_token,
+    json_response,
+    status_read,
+)
 from generation.facades.veo3api_base import (
     EXTEND_MODELS,
     FIRST_LAST,
     MSG_4K_DONE,
     MSG_4K_PROCESSING,
     MSG_1080P_PROCESSING,
+    MSG_RECORD_NULL,
     MSG_SUCCESS,
+    MSG_TOO_OLD,
+    MSG_UNAUTHORIZED,
     REFERENCE,
     SEED_RANGE,
+    TASK_ID_MAX,
     TEXT,
     Veo3ApiView,
     check_retention,
     envelope,
+    http_status,
     job_for_task,
+    task_uuid,
 )
 from generation.facades.veo3api_media import download_url
 from generation.facades.veo3api_shapes import (
@@ -74,6 +92,7 @@ from generation.services import (
     job_submit,
 )
 from generation.services.upgrades import (
+    RECORD_RETENTION,
     extend_submit,
     upgrade_await,
     upgrade_request,
@@ -190,7 +209,48 @@ class GenerateApi(Veo3ApiView):
 
 
 class RecordInfoApi(Veo3ApiView):
-    """GET /api/v1/veo/record-info?taskId= (contract §3)."""
+    """GET /api/v1/veo/record-info?taskId= (contract §3).
+
+    GET and HEAD answer from the job's status snapshot without DRF (generation.facades.
+    status_read), with the same bytes; other methods, and an Accept header DRF would refuse,
+    take DRF's way."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method not in FAST_METHODS or not accepts_json(request):
+            return super().dispatch(request, *args, **kwargs)
+        try:
+            return self.fast_get(request)
+        except Exception:
+            logger.exception("veo3api record-info failed")
+            return self.plain(500, MSG_INTERNAL)
+
+    def plain(
+        self, code: int, msg: str, data: Any = None, headers: dict[str, str] | None = None
+    ) -> HttpResponse:
+        return json_response(
+            {"code": code, "msg": msg, "data": data},
+            http_status(code),
+            {"Allow": ALLOW_GET, **(headers or {})},
+        )
+
+    def fast_get(self, request: HttpRequest) -> HttpResponse:
+        task_id = request.GET.get("taskId")
+        pk = task_uuid(task_id) if task_id and len(task_id) <= TASK_ID_MAX else None
+        read = status_read(request, token=bearer_token(request), job_id=pk)
+        if read.refusal == "auth":
+            return self.plain(401, MSG_UNAUTHORIZED, None, {"WWW-Authenticate": "Bearer"})
+        if read.refusal == "scope":
+            return self.plain(403, read.message)
+        if not task_id:
+            return self.plain(422, "taskId is required")
+        if len(task_id) > TASK_ID_MAX:
+            return self.plain(422, f"taskId must be at most {TASK_ID_MAX} characters")
+        job = read.job
+        if job is None:
+            return self.plain(422, MSG_RECORD_NULL)
+        if job.created_at < timezone.now() - RECORD_RETENTION:
+            return self.plain(422, MSG_TOO_OLD)
+        return self.plain(200, MSG_SUCCESS, record_data(job, request))
 
     def get(self, request: AuthenticatedRequest) -> Response:
         job = job_for_task(request.user, request.query_params.get("taskId"))

@@ -56,7 +56,7 @@ EXTEND_MODELS = (Tier.FAST.value, Tier.QUALITY.value, Tier.LITE.value)
 TEXT, FIRST_LAST, REFERENCE = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO")
 SEED_RANGE = (10000, 99999)
 TASK_ID_MAX = 64
-_TASK_ID_RE = re.compile(r"^(?:veo_extend_task_|veo_task_)?([0-9a-f]{32})$")
+_TASK_ID_RE = re.compile(r"^(?:veo_extend_task_|veo_task_|video_)?([0-9a-f]{32})$")
 # The HTTP status for each body code (VEO3API_HTTP_ERROR_STATUS, on by default; README A1).
 _HTTP_STATUS = {455: 503, 501: 500, 505: 503}
 # Job field names in service errors → the request field a veo3api client sent.
@@ -188,8 +188,8 @@ class Veo3ApiView(FacadeApi):
 
 
 def task_uuid(task_id: str) -> uuid.UUID | None:
-    """The job id inside a kie task id (`veo_task_<hex>`, `veo_extend_task_<hex>`, or a UUID
-    as the other facades show it), None for anything else."""
+    """The job id inside a kie task id (`veo_task_<hex>`, `veo_extend_task_<hex>`, or the id
+    another facade shows: a UUID, `/v1/videos`' `video_<hex>`), None for anything else."""
     match = _TASK_ID_RE.match(task_id.strip().lower())
     if match:
         return uuid.UUID(match.group(1))

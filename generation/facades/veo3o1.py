@@ -13,20 +13,11 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from accounts.authentication import BearerApiKeyAuthentication, scope_denied_message
-from accounts.models import Scope
-from accounts.selectors import (
-    ApiKeyInvalid,
-    api_key_address_allowed,
-    api_key_authenticate,
-    api_key_cache_keys,
-)
-from accounts.services import api_key_touch
+from accounts.authentication import BearerApiKeyAuthentication
 from accounts.typing import AuthenticatedRequest
 from billing.catalog import ASPECT_RATIOS
 from billing.errors import InsufficientCredits, KeyBudgetExceeded
@@ -41,6 +32,7 @@ from generation.facades.common import (
     optional_str_list,
     required_str,
 )
+from generation.facades.status_read import bearer_token, status_read
 from generation.models import Job
 from generation.selectors import job_eta_seconds, upload_get_by_key
 from generation.services import (
@@ -54,8 +46,6 @@ from generation.services import (
     job_submit,
     upload_create,
 )
-from generation.snapshots import job_snapshot_get, snapshot_id, snapshot_key
-from veosaas.http import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -312,30 +302,14 @@ class VideoStatusApi(Veo3o1View):
             return plain_envelope(5000, "Server error", None, 500)
 
     def get(self, request: HttpRequest, uuid: str) -> HttpResponse:
-        parts = request.META.get("HTTP_AUTHORIZATION", "").split()
-        keys = api_key_cache_keys(parts[1]) if len(parts) == 2 else []
-        if not keys or parts[0].lower() != "bearer":
+        read = status_read(request, token=bearer_token(request), job_id=uuid)
+        if read.refusal == "auth":
             return _auth_failed()
-        # The key's and the job's cache entries in one round trip (one MGET on Redis).
-        job_id = snapshot_id(uuid)
-        wanted = list(keys)
-        if job_id is not None:
-            wanted.append(snapshot_key(job_id))
-        prefetched = cache.get_many(wanted)
-        try:
-            api_key = api_key_authenticate(token=parts[1], prefetched=prefetched)
-        except ApiKeyInvalid:
-            return _auth_failed()
-        # What BearerApiKeyAuthentication and KeyScopePermission check on every other endpoint.
-        if not api_key_address_allowed(api_key=api_key, address=client_ip(request)):
-            return _auth_failed()
-        if not api_key.has_scope(Scope.READ):
-            return plain_envelope(1000, scope_denied_message(Scope.READ), None, 403)
-        api_key_touch(api_key=api_key)
-        job = job_snapshot_get(user_id=api_key.user_id, job_id=job_id, prefetched=prefetched)
-        if job is None:
+        if read.refusal == "scope":
+            return plain_envelope(1000, read.message, None, 403)
+        if read.job is None:
             return plain_envelope(1000, "Video not found", None, 404)
-        return plain_envelope(0, "Success", status_data(job, request))
+        return plain_envelope(0, "Success", status_data(read.job, request))
 
 
 def _auth_failed() -> HttpResponse:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from generation.facades.jobs import JOB_SCHEMA
+from generation.openapi.openai import VIDEO
 from generation.openapi.shapes import Schema, integer, nullable, obj, string
 
 TAG_EVENTS = "live status (SSE)"
@@ -23,24 +24,10 @@ _JOB = {
     "description": "`data` of each `event: job` (one line of JSON), as GET /api/v1/jobs/{id}.",
 }
 
-_VIDEO = obj(
-    {
-        "id": string(),
-        "object": string(enum=["video"]),
-        "status": string(enum=["queued", "in_progress", "completed", "failed", "cancelled"]),
-        "progress": integer(minimum=0, maximum=100),
-        "created_at": integer(),
-        "completed_at": nullable(integer()),
-        "expires_at": nullable(integer()),
-        "error": nullable(obj({"code": string(), "message": string()})),
-        "model": string(),
-        "seconds": string(),
-        "size": nullable(string()),
-        "prompt": nullable(string()),
-        "remixed_from_video_id": nullable(string()),
-    },
-    description="`data` of each `event: video` (one line of JSON): the video object.",
-)
+_VIDEO = {
+    **VIDEO,
+    "description": "`data` of each `event: video` (one line of JSON), as GET /v1/videos/{id}.",
+}
 
 _ENVELOPE_ERROR = obj({"code": integer(), "msg": string(), "data": nullable(obj({}))})
 _OPENAI_ERROR = obj(

@@ -12,6 +12,7 @@ from drf_spectacular.openapi import AutoSchema
 
 from generation.openapi.codefast import BILLING_OPERATIONS, CODEFAST_OPERATIONS
 from generation.openapi.events import document_event_streams
+from generation.openapi.openai import OPENAI_OPERATIONS, content_binary
 from generation.openapi.shapes import (
     TAG_CODEFAST,
     Operation,
@@ -43,6 +44,10 @@ OPERATIONS: dict[tuple[str, str, str], Operation] = {
     **{
         ("generation.facades.codefast", cls, method): op
         for (cls, method), op in CODEFAST_OPERATIONS.items()
+    },
+    **{
+        ("generation.facades.openai_videos.views", cls, method): op
+        for (cls, method), op in OPENAI_OPERATIONS.items()
     },
 }
 
@@ -101,7 +106,7 @@ class BearerApiKeyScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "description": "`Authorization: Bearer <API key>` (veo3o1, veo3api/kie, "
-            "billing). Create keys in the dashboard.",
+            "OpenAI-style /v1/videos, billing). Create keys in the dashboard.",
         }
 
 
@@ -158,6 +163,7 @@ def postprocess_schema(
         result["servers"] = [{"url": base}]
     document_event_streams(result)
     _document_edge_answers(result)
+    content_binary(result)
     return result
 
 

@@ -17,6 +17,7 @@ from generation.selectors.jobs import (
     job_price_check,
     jobs_filtered_for_user,
     jobs_for_user,
+    jobs_page_for_user,
     jobs_succeeded_for_user,
 )
 from generation.selectors.queue import (
@@ -37,6 +38,8 @@ from generation.selectors.usage import (
     KeyUsage,
     daily_limit_resets_at,
     daily_usage,
+    daily_usage_cached,
+    daily_usage_forget,
     day_start,
     usage_by_key,
 )
@@ -52,6 +55,8 @@ __all__ = [
     "callback_deliveries_for_job",
     "daily_limit_resets_at",
     "daily_usage",
+    "daily_usage_cached",
+    "daily_usage_forget",
     "day_start",
     "job_counts",
     "job_eta_seconds",
@@ -61,6 +66,7 @@ __all__ = [
     "job_queue_place",
     "jobs_filtered_for_user",
     "jobs_for_user",
+    "jobs_page_for_user",
     "jobs_succeeded_for_user",
     "queue_snapshot_forget",
     "queue_snapshot_get",

@@ -191,3 +191,35 @@ def job_price_check(
 def callback_deliveries_for_job(*, job: Job) -> QuerySet[Delivery]:
     """The job's callback deliveries with their attempts (two queries)."""
     return deliveries_for_reference(topic=Delivery.Topic.JOB_CALLBACK, reference=job.pk.hex)
+
+
+def jobs_page_for_user(
+    *,
+    user: User,
+    after: Job | None,
+    ascending: bool,
+    limit: int,
+    kinds: tuple[str, ...] = (),
+    fields: tuple[str, ...] = (),
+) -> list[Job]:
+    """One page of the account's jobs in creation order (`ascending` or newest first),
+    starting after the job `after` (a cursor; ties on the creation time are ordered by id).
+    `kinds` limits the job kinds listed; `fields` the columns loaded (others load on access)."""
+    direction = "" if ascending else "-"
+    queryset = jobs_for_user(user=user).order_by(f"{direction}created_at", f"{direction}id")
+    if kinds:
+        queryset = queryset.filter(kind__in=kinds)
+    if after is not None:
+        if ascending:
+            beyond = Q(created_at__gt=after.created_at) | Q(
+                created_at=after.created_at, id__gt=after.id
+            )
+        else:
+            beyond = Q(created_at__lt=after.created_at) | Q(
+                created_at=after.created_at, id__lt=after.id
+            )
+        queryset = queryset.filter(beyond)
+    if fields:
+        names = {f.attname: f.name for f in Job._meta.concrete_fields}
+        queryset = queryset.only(*(names.get(f, f) for f in fields))
+    return list(queryset[:limit])

@@ -240,8 +240,13 @@ def _queue_place_exact(job: Job) -> QueuePlace:
     if job.state != Job.State.QUEUED:
         return QueuePlace(position=0, total=_queued().count())
     counts = _queued().aggregate(
-        total=Count("pk"), ahead=Count("pk", filter=_before(job.created_at, job.pk))
+        total=Count("pk"),
+        ahead=Count("pk", filter=_before(job.created_at, job.pk)),
+        mine=Count("pk", filter=Q(pk=job.pk)),
     )
+    if not counts["mine"]:
+        # Read from a status snapshot, the job has left the queue since (its row says so).
+        return QueuePlace(position=0, total=counts["total"])
     position = counts["ahead"] + 1
     # The job may have started since it was read; its position still stands as read.
     return QueuePlace(position=position, total=max(counts["total"], position))
@@ -260,12 +265,19 @@ def _queue_place_near_fence(job: Job, snapshot: QueueSnapshot) -> QueuePlace:
         ahead &= _at_or_after(*_from_queue_key(snapshot.keys[index]))
     # One statement over the two short index ranges (arrivals after the last fence, and the
     # jobs between this job's fence and itself) instead of two round trips.
+    mine = Q(pk=job.pk)
     counts = (
         _queued()
-        .filter(arrived | ahead)
-        .aggregate(arrived=Count("pk", filter=arrived), ahead=Count("pk", filter=ahead))
+        .filter(arrived | ahead | mine)
+        .aggregate(
+            arrived=Count("pk", filter=arrived),
+            ahead=Count("pk", filter=ahead),
+            mine=Count("pk", filter=mine),
+        )
     )
     total = snapshot.total + counts["arrived"]
+    if not counts["mine"]:  # left the queue since its snapshot was read
+        return QueuePlace(position=0, total=total)
     # Ahead of every fence (index -1), only jobs requeued since the snapshot can precede it.
     position = (snapshot.ranks[index] if index >= 0 else 1) + counts["ahead"]
     return QueuePlace(position=position, total=max(total, position))

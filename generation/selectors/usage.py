@@ -7,6 +7,8 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery, Sum
 from django.utils import timezone
 
@@ -42,6 +44,39 @@ def daily_usage(*, user: User, now: datetime | None = None) -> DailyUsage:
         .count()
     )
     return DailyUsage(limit=limit, used=used)
+
+
+def _daily_usage_key(user_id: int, day: datetime) -> str:
+    return f"usage:daily:v1:{user_id}:{day.date().isoformat()}"
+
+
+def daily_usage_cached(*, user: User) -> DailyUsage:
+    """`daily_usage` for display (codefast's `daily_limit_remaining` on every status poll),
+    read through the shared cache so a poll runs no COUNT.
+
+    `job_submit` and the moves to failed or cancelled call `daily_usage_forget`, so the figure
+    follows every change that alters the count; should a process die between a commit and the
+    forget, the stale figure lasts at most GENERATION_STATUS_CACHE_SECONDS, the staleness
+    bound of the status snapshots themselves. The limit itself is enforced by `job_submit` on
+    an exact count under the account lock, never from here.
+    """
+    limit = user.daily_limit if user.daily_limit is not None else settings.GENERATION_DAILY_LIMIT
+    start = day_start()
+    key = _daily_usage_key(user.pk, start)
+    used = cache.get(key)
+    if used is None:
+        used = daily_usage(user=user).used
+        cache.add(key, used, settings.GENERATION_STATUS_CACHE_SECONDS)
+    return DailyUsage(limit=limit, used=used)
+
+
+def daily_usage_forget(*, user_id: int) -> None:
+    """Drop the account's cached daily usage when a job of it is created or fails or is
+    cancelled: now (this transaction's own reads see the change) and again once the current
+    transaction commits (a reader that cached the old count meanwhile is overruled)."""
+    key = _daily_usage_key(user_id, day_start())
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key), robust=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ from generation.services.upgrades import (
     upgrade_request,
     upgrade_was_prepared,
 )
-from generation.services.uploads import upload_create
+from generation.services.uploads import upload_create, upload_discard
 
 __all__ = [
     "CODE_CONTENT",
@@ -117,4 +117,5 @@ __all__ = [
     "upgrade_request",
     "upgrade_was_prepared",
     "upload_create",
+    "upload_discard",
 ]

@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generation.models import Job, Upload
+from generation.snapshots import job_snapshot_publish_on_commit
 from veosaas import metrics
 
 logger = logging.getLogger(__name__)
@@ -73,8 +74,15 @@ def _full_video_name(job_id: uuid.UUID) -> str:
     return f"videos/full/{job_id}.mp4"
 
 
+def _sprites_name(job_id: uuid.UUID) -> str:
+    """The sprite sheet of a video, made on first request (services/sprites.py)."""
+    return f"videos/sprites/{job_id}.jpg"
+
+
 def _video_names(job: Job) -> list[str]:
     names = [job.video_file]
+    if default_storage.exists(_sprites_name(job.pk)):
+        names.append(_sprites_name(job.pk))
     if job.kind == Job.Kind.EXTEND:
         names.append(_full_video_name(job.pk))
     return names
@@ -101,6 +109,7 @@ def job_media_delete(
         if not changes:
             return False
         Job.objects.filter(pk=job_id).update(media_deleted_reason=reason, **changes)
+        job_snapshot_publish_on_commit(job_id)
     _delete(names, reason, SweepReport())
     return True
 
@@ -129,6 +138,7 @@ def _expire_videos(kinds: tuple[str, ...], days: int, now: datetime, report: Swe
             video_deleted_at=now, media_deleted_reason=Job.MediaDeleted.EXPIRED
         ):
             marked.add(job.pk)
+            job_snapshot_publish_on_commit(job.pk)
     names = [name for job in jobs if job.pk in marked for name in _video_names(job)]
     _delete(names, "expired", report)
     report.videos += len(marked)
@@ -223,18 +233,23 @@ def _referenced(names: list[str]) -> set[str]:
         )
     )
     live.update(Upload.objects.filter(file__in=names).values_list("file", flat=True))
-    full = {}
-    for name in names:
-        if name.startswith("videos/full/") and name.endswith(".mp4"):
-            try:
-                full[uuid.UUID(name.removeprefix("videos/full/").removesuffix(".mp4"))] = name
-            except ValueError:
-                continue
-    if full:
-        kept = Job.objects.filter(
-            pk__in=list(full), kind=Job.Kind.EXTEND, video_deleted_at__isnull=True
-        ).values_list("pk", flat=True)
-        live.update(full[pk] for pk in kept)
+    # Files named after their job: the whole video of an extension, a video's sprite sheet.
+    for prefix, suffix, kinds in (
+        ("videos/full/", ".mp4", [Job.Kind.EXTEND]),
+        ("videos/sprites/", ".jpg", list(Job.Kind.values)),
+    ):
+        derived = {}
+        for name in names:
+            if name.startswith(prefix) and name.endswith(suffix):
+                try:
+                    derived[uuid.UUID(name.removeprefix(prefix).removesuffix(suffix))] = name
+                except ValueError:
+                    continue
+        if derived:
+            kept = Job.objects.filter(
+                pk__in=list(derived), kind__in=kinds, video_deleted_at__isnull=True
+            ).values_list("pk", flat=True)
+            live.update(derived[pk] for pk in kept)
     return live
 
 

@@ -5,8 +5,8 @@ Rules (RELIABILITY.md J2-J5):
   the caller saw), so a redelivered task, a late worker and a concurrent reaper cannot apply a
   change twice; only the call whose UPDATE matched does anything else.
 - The winning call, in the same transaction: settles the credit hold (success captures it,
-  failure releases it), publishes the status snapshot after commit (generation/snapshots.py)
-  and enqueues what follows after commit (the next run, or the callback of an ended job).
+  failure releases it; an ended job gives back its account's job slot), publishes the status
+  snapshot and enqueues what follows after commit (the next run, an ended job's callback).
 - Guarded progress writes live here too (poll-schedule writes: schedule.py); enqueues are
   robust (on commit).
 """
@@ -32,6 +32,7 @@ from generation import media
 from generation.errors import CANCEL_MESSAGE
 from generation.models import Job
 from generation.providers.base import Completed
+from generation.selectors.usage import daily_usage_forget
 from generation.services.charges import charge_for, upstream_usage
 from generation.services.schedule import job_poll_defer, job_upstream_wait
 from generation.snapshots import job_snapshot_publish_on_commit
@@ -92,16 +93,19 @@ def _apply(job_id: uuid.UUID | str, move: _Move) -> bool:
         if move.enqueue_run:
             job_run_enqueue(job_id=job_id, countdown=move.run_countdown)
         if move.terminal:
+            owner = Job.objects.filter(pk=job_id).values("user_id")[:1]  # a subquery
+            billing.account_active_job_end(user_id=owner)  # the slot the submit counted
             _callback_enqueue(job_id)
             _count_finished(job_id)
     return True
 
 
 def _count_finished(job_id: uuid.UUID | str) -> None:
-    """Count an ended job in veosaas_jobs_finished_total once its transition commits."""
+    """Count an ended job (veosaas_jobs_finished_total) after commit; forget its daily usage."""
+    row = Job.objects.values("user_id", "facade", "provider", "model_tier", "state").get(pk=job_id)
+    daily_usage_forget(user_id=row["user_id"])
     if not metrics.enabled():
         return
-    row = Job.objects.filter(pk=job_id).values("facade", "provider", "model_tier", "state").get()
     labels = {
         "facade": row["facade"],
         "provider": row["provider"],
@@ -118,9 +122,7 @@ def _count_finished(job_id: uuid.UUID | str) -> None:
 
 def job_claim(*, job_id: str) -> Job | None:
     """Move a queued job (or a running one whose lease expired) to running; None if taken.
-
-    The winner gets a fresh lease and one more attempt; `started_at` is set on the first claim.
-    """
+    The winner gets a fresh lease and one more attempt; `started_at` is set on the first claim."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
     claimable = Q(state=Job.State.QUEUED) | Q(state=Job.State.RUNNING, lease_expires_at__lt=now)
@@ -363,9 +365,7 @@ def job_fail(
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Recovery (the reaper's moves, guarded on what the reaper saw)
-# ---------------------------------------------------------------------------------------------
+# --- Recovery (the reaper's moves, guarded on what the reaper saw) ---------------------------
 
 
 def job_redeliver(*, job_id: uuid.UUID, enqueued_at: datetime, now: datetime) -> bool:

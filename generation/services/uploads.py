@@ -68,3 +68,11 @@ def upload_create(
         # No row, no file: a failed insert must not leave an orphan in storage.
         default_storage.delete(stored)
         raise
+
+
+def upload_discard(*, upload: Upload) -> None:
+    """Remove an upload made for a request that was then refused (row and file), so a refused
+    request leaves nothing behind. Only for an upload created by that same request: no job
+    can name it yet."""
+    Upload.objects.filter(pk=upload.pk).delete()
+    default_storage.delete(upload.file)

@@ -135,6 +135,7 @@ def _request(
     timeout: float,
     body_limit: int,
     is_download: bool,
+    keep_alive: bool = False,
 ) -> GuardedResponse:
     if timeout <= 0:
         raise ValueError("timeout must be positive")
@@ -148,14 +149,27 @@ def _request(
     deadline = started + timeout
     target = _parse_url(url)
     addresses = resolve_public(target.host, target.port)
+    key = (target.scheme, target.host, target.port)
+    idle = _idle_take(key, addresses) if keep_alive else None
+    if idle is not None:
+        try:
+            return _exchange(
+                idle,
+                method,
+                target,
+                body,
+                headers,
+                timeout,
+                deadline,
+                started,
+                body_limit=body_limit,
+                is_download=is_download,
+                keep_alive=True,
+                reused=True,
+            )
+        except _StaleConnection:
+            pass  # the receiver closed it while idle: nothing was answered, send afresh
     sock, address = _connect(target.host, addresses, target.port, deadline)
-    try:
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        watchdog = _Watchdog(sock, deadline - time.monotonic())
-    except BaseException:
-        sock.close()
-        raise
-
     conn: HTTPConnection
     if target.scheme == "https":
         # server_hostname is sent as SNI and OpenSSL verifies the certificate against it
@@ -167,16 +181,96 @@ def _request(
     else:
         conn = _PinnedHTTPConnection(target.host, target.port, timeout=timeout)
     conn.pinned_sock = sock
+    return _exchange(
+        (conn, sock, address),
+        method,
+        target,
+        body,
+        headers,
+        timeout,
+        deadline,
+        started,
+        body_limit=body_limit,
+        is_download=is_download,
+        keep_alive=keep_alive,
+        reused=False,
+    )
 
+
+class _StaleConnection(Exception):
+    """A kept-alive connection turned out closed before any answer came back."""
+
+
+# Kept-alive connections, one per (scheme, host, port) and thread, with the address they are
+# pinned to and when they fell idle. One is reused only while that address is still among the
+# host's checked addresses of this very request, and for at most _IDLE_SECONDS.
+_IDLE_SECONDS = 4.0
+_MAX_IDLE = 8
+_idle = threading.local()
+_Pinned = tuple[HTTPConnection, socket.socket, IPAddress]
+
+
+def _idle_take(key: tuple[str, str, int], addresses: list[IPAddress]) -> _Pinned | None:
+    pool: dict[tuple[str, str, int], tuple[_Pinned, float]] = _idle.__dict__.setdefault("pool", {})
+    entry = pool.pop(key, None)
+    if entry is None:
+        return None
+    pinned, since = entry
+    if pinned[2] in addresses and time.monotonic() - since <= _IDLE_SECONDS:
+        return pinned
+    pinned[0].close()
+    pinned[1].close()
+    return None
+
+
+def _idle_put(key: tuple[str, str, int], pinned: _Pinned) -> None:
+    """Keep `pinned` for the next request to its host; connections idle too long, and the
+    oldest beyond _MAX_IDLE hosts, are closed (a thread never holds many sockets)."""
+    pool: dict[tuple[str, str, int], tuple[_Pinned, float]] = _idle.__dict__.setdefault("pool", {})
+    now = time.monotonic()
+    for old_key, (old, since) in list(pool.items()):
+        if old_key == key or now - since > _IDLE_SECONDS or len(pool) >= _MAX_IDLE:
+            del pool[old_key]
+            old[0].close()
+            old[1].close()
+    pool[key] = (pinned, now)
+
+
+def _exchange(
+    pinned: _Pinned,
+    method: str,
+    target: Any,
+    body: bytes | None,
+    headers: dict[str, str],
+    timeout: float,
+    deadline: float,
+    started: float,
+    *,
+    body_limit: int,
+    is_download: bool,
+    keep_alive: bool,
+    reused: bool,
+) -> GuardedResponse:
+    conn, sock, address = pinned
+    try:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        watchdog = _Watchdog(sock, deadline - time.monotonic())
+    except BaseException:
+        conn.close()
+        sock.close()
+        raise
     request_headers = {
         "User-Agent": USER_AGENT,
         "Accept-Encoding": "identity",
         **headers,
-        "Connection": "close",
+        "Connection": "keep-alive" if keep_alive else "close",
     }
     where = f"{target.host} ({address})"
+    reusable = False
+    answered = False
     try:
         try:
+            conn.timeout = max(deadline - time.monotonic(), 0.001)
             conn.request(
                 method,
                 target.request_target,
@@ -187,6 +281,7 @@ def _request(
             )
             conn.timeout = max(deadline - time.monotonic(), 0.001)
             response = conn.getresponse()
+            answered = True
             status = response.status
             response_headers = {name.lower(): response.headers[name] for name in response.headers}
             if is_download:
@@ -201,14 +296,22 @@ def _request(
                 raise FetchError(f"{where}: no complete response within {timeout:g} s")
             if truncated and is_download:
                 raise FetchError(f"{where}: response is larger than {body_limit} bytes")
+            original = getattr(response, "_original_response", None)
+            reusable = keep_alive and not truncated and not getattr(original, "will_close", True)
+            response.close()
         except (OSError, HTTPException, urllib3.exceptions.HTTPError) as exc:
+            if reused and not answered and not watchdog.fired:
+                raise _StaleConnection from exc
             if watchdog.fired or isinstance(exc, TimeoutError | urllib3.exceptions.TimeoutError):
                 raise FetchError(f"{where}: no complete response within {timeout:g} s") from exc
             raise FetchError(f"{where}: {type(exc).__name__}: {exc}") from exc
     finally:
         watchdog.cancel()
-        conn.close()
-        sock.close()
+        if reusable:
+            _idle_put((target.scheme, target.host, target.port), pinned)
+        else:
+            conn.close()
+            sock.close()
 
     return GuardedResponse(
         status=status,
@@ -252,6 +355,7 @@ def guarded_post(
     headers: dict[str, str],
     timeout: float = 15.0,
     excerpt_bytes: int = 2048,
+    keep_alive: bool = False,
 ) -> GuardedResponse:
     """POST `body` with `headers` to `url` (a customer's callback) through the guard.
 
@@ -261,6 +365,11 @@ def guarded_post(
     (ValueError if passed); a User-Agent is added unless given. Raises BlockedDestination for
     a disallowed URL or address (nothing is sent) and FetchError for DNS, connect, TLS and
     timeout failures. Not idempotent by itself: receivers deduplicate on the webhook-id.
+
+    `keep_alive`: keep the connection open after a complete answer and reuse it for this
+    thread's next request to the same host (still pinned to an address checked for that
+    request, idle for at most a few seconds). A kept connection the receiver closed meanwhile
+    is replaced by a new one, once, when nothing had been answered on it.
     """
     return _request(
         "POST",
@@ -270,4 +379,5 @@ def guarded_post(
         timeout=timeout,
         body_limit=excerpt_bytes,
         is_download=False,
+        keep_alive=keep_alive,
     )

@@ -33,6 +33,14 @@ FACADE_PATHS = {
         "/api/file-url-upload",
     ],
     "codefast": ["/", "/generate", "/status/{job_id}", "/videos"],
+    "openai": [
+        "/v1/videos",
+        "/v1/videos/{video_id}",
+        "/v1/videos/{video_id}/content",
+        "/v1/videos/{video_id}/remix",
+        "/v1/videos/{video_id}/cancel",
+        "/v1/videos/extensions",
+    ],
 }
 
 
@@ -60,6 +68,16 @@ def test_docs_prefer_public_base_url(client: Client, settings) -> None:
     assert 'curl -X POST "https://api.example.com/generate"' in page.replace("&quot;", '"')
     index = client.get(reverse("dashboard:docs")).content.decode()
     assert '<code id="base-url">https://api.example.com</code>' in index
+
+
+def test_openai_docs_page_shows_both_sdks_against_this_server(client: Client, settings) -> None:
+    settings.PUBLIC_BASE_URL = "https://video.example.test"
+    page = client.get(reverse("dashboard:docs-facade", args=["openai"])).content.decode()
+    assert 'base_url="https://video.example.test/v1"' in page
+    assert 'baseURL: "https://video.example.test/v1"' in page
+    assert "videos.create_and_poll" in page and "downloadContent" in page
+    index = client.get(reverse("dashboard:docs")).content.decode()
+    assert reverse("dashboard:docs-facade", args=["openai"]) in index
 
 
 def test_unknown_docs_page_is_404(client: Client) -> None:

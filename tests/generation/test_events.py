@@ -281,7 +281,7 @@ def test_errors_answer_in_each_facades_shape(account) -> None:
             response = await client.get(path, headers=bearer(other_token))
             assert response.status_code == 404
             error = response.json()["error"]
-            assert error["type"] == "invalid_request_error" and "not found" in error["message"]
+            assert error["type"] == "invalid_request_error" and error["code"] == "not_found"
         # The owner's key streams.
         response = await client.get(ours, headers=bearer(token))
         assert response.status_code == 200

@@ -40,6 +40,14 @@ TABLE: list[tuple[str, str, str, str]] = [
     ("veo3api", "post", "/api/file-stream-upload", "generate"),
     ("veo3api", "post", "/api/file-base64-upload", "generate"),
     ("veo3api", "post", "/api/file-url-upload", "generate"),
+    ("openai", "post", "/v1/videos", "generate"),
+    ("openai", "get", "/v1/videos", "read"),
+    ("openai", "post", "/v1/videos/extensions", "generate"),
+    ("openai", "get", f"/v1/videos/video_{JOB.replace('-', '')}", "read"),
+    ("openai", "delete", f"/v1/videos/video_{JOB.replace('-', '')}", "generate"),
+    ("openai", "get", f"/v1/videos/video_{JOB.replace('-', '')}/content", "read"),
+    ("openai", "post", f"/v1/videos/video_{JOB.replace('-', '')}/remix", "generate"),
+    ("openai", "post", f"/v1/videos/video_{JOB.replace('-', '')}/cancel", "generate"),
     ("account", "get", "/api/v1/jobs", "read"),
     ("account", "get", f"/api/v1/jobs/{JOB}", "read"),
     ("account", "post", f"/api/v1/jobs/{JOB}/cancel", "generate"),
@@ -132,6 +140,8 @@ def assert_forbidden_in_format(facade: str, response: Any, scope: str) -> None:
     text = f"lacks the '{scope}' scope"
     if facade == "codefast":
         assert set(body) == {"detail"} and text in body["detail"]
+    elif facade == "openai":
+        assert body["error"]["type"] == "permission_error" and text in body["error"]["message"]
     elif facade == "veo3o1":
         assert body["code"] == 1000 and text in body["msg"] and body["data"] is None
     else:  # veo3api and the account API: {code, msg, data} with code = HTTP status

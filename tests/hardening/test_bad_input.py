@@ -54,6 +54,11 @@ def codefast_shape(status: int, body: Any) -> bool:
     return 400 <= status < 500 and isinstance(body["detail"], str)
 
 
+def openai_shape(status: int, body: Any) -> bool:
+    error = body["error"]
+    return 400 <= status < 500 and isinstance(error["message"], str) and "type" in error
+
+
 def account_shape(status: int, body: Any) -> bool:
     return 400 <= status < 500 and body["code"] == status and body["data"] is None
 
@@ -73,6 +78,7 @@ FACADES: dict[str, tuple[str, str, dict[str, Any], Callable[[int, Any], bool]]] 
         kie_shape,
     ),
     "codefast": ("/generate", "x-api-key", {"prompt": "ok"}, codefast_shape),
+    "openai": ("/v1/videos", "bearer", {"prompt": "ok"}, openai_shape),
     "account": (
         "/api/v1/account/alerts",
         "bearer",
@@ -102,6 +108,7 @@ def _int_field(name: str) -> str:
         "veo3api": "seeds",
         "kie-base64": "base64Data",
         "codefast": "duration_seconds",
+        "openai": "seed",
         "account": "threshold",
     }[name]
 

@@ -55,6 +55,9 @@ def test_reads_authenticate_through_the_database_when_the_cache_is_down(
     assert status.status_code == 404 and status.json()["code"] == 1000, status.content
     codefast = client.get(f"/status/{uuid.uuid4()}", HTTP_X_API_KEY=token)
     assert codefast.status_code == 404 and "detail" in codefast.json(), codefast.content
+    videos = client.get(f"/v1/videos/video_{uuid.uuid4().hex}", **bearer)
+    assert videos.status_code == 404 and videos.json()["error"]["code"] == "not_found"
+    assert client.get("/v1/videos", **bearer).status_code == 200
     usage = client.get("/api/v1/account/usage", **bearer)
     assert usage.status_code == 200, usage.content
     wrong = client.get("/api/v1/common/credit", HTTP_AUTHORIZATION="Bearer vsk_wrong")
@@ -81,6 +84,12 @@ def test_reads_authenticate_through_the_database_when_the_cache_is_down(
             "x-api-key",
             {"prompt": "x"},
             lambda r: r.status_code == 503 and isinstance(r.json()["detail"], str),
+        ),
+        (
+            "/v1/videos",
+            "bearer",
+            {"prompt": "x"},
+            lambda r: r.status_code == 503 and r.json()["error"]["code"] == "service_unavailable",
         ),
     ],
 )
