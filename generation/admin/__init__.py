@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from billing.selectors import transfers_for_job
 from generation.admin.keys import ApiKeyAdmin
@@ -244,7 +244,7 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="video")
     def video_link(self, obj: Job) -> SafeString:
         url = job_video_url(obj)
-        return format_html('<a href="{}">{}</a>', url, url) if url else format_html("—")
+        return format_html('<a href="{}">{}</a>', url, url) if url else mark_safe("—")
 
     @admin.display(description="error")
     def error_summary(self, obj: Job) -> str:
