@@ -16,6 +16,10 @@ it expires — GENERATION_STATUS_CACHE_SECONDS for a queued or running job. Snap
 jobs (whose status columns no longer change) live GENERATION_STATUS_CACHE_FINAL_SECONDS.
 Anything that changes a job's row outside `generation.services` must call
 `job_snapshot_publish` (or `job_snapshot_publish_on_commit`) itself.
+
+Every publication also writes a new queue epoch (QUEUE_EPOCH_CACHE_KEY): cached queue places
+(generation.selectors.queue_cache) are used only while the epoch they were counted under is
+current.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ _TERMINAL = frozenset(Job.TERMINAL_STATES)
 # Part of the cache key: bump it when STATUS_FIELDS or the Job model changes shape, so no
 # process reads a snapshot pickled by an older release.
 SNAPSHOT_VERSION = 3
+QUEUE_EPOCH_CACHE_KEY = "queue:epoch:v1"
 
 
 def snapshot_key(job_id: uuid.UUID) -> str:
@@ -112,10 +117,14 @@ def job_snapshot_publish(*, job_id: object) -> None:
         return
     with transaction.atomic():
         job = _load(pk, lock=True)
+        epoch = uuid.uuid4().hex
         if job is None:
+            cache.set(QUEUE_EPOCH_CACHE_KEY, epoch, settings.GENERATION_STATUS_CACHE_SECONDS)
             cache.delete(snapshot_key(pk))
         else:
-            cache.set(snapshot_key(pk), job, _ttl(job))
+            # One round trip; the epoch first, so a poll that reads the new snapshot counts
+            # its queue place afresh. An epoch that expires reads as None: a new one follows.
+            cache.set_many({QUEUE_EPOCH_CACHE_KEY: epoch, snapshot_key(pk): job}, _ttl(job))
 
 
 def job_snapshot_publish_on_commit(job_id: object) -> None:

@@ -2,8 +2,9 @@
 
 A poll whose job snapshot and key entry are in the shared cache runs no SQL (veo3o1 status,
 kie record-info, codefast status of an ended job, GET /v1/videos/{id}); a snapshot miss reads
-the job once. A codefast job still queued or running reads its row and counts its queue place
-(two statements). Runs on SQLite and, with DATABASE_URL, on PostgreSQL.
+the job once. A codefast job still queued or running answers its queue place from the cache
+until the queue changes (a publication), then counts it once (one statement). Runs on SQLite
+and, with DATABASE_URL, on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -91,13 +92,18 @@ def test_a_snapshot_miss_reads_the_job_once(world, name, django_assert_num_queri
 
 
 @pytest.mark.parametrize("name", ["codefast_running", "codefast_queued"])
-def test_a_codefast_job_in_progress_reads_its_row_and_counts_its_place(
+def test_a_codefast_job_in_progress_counts_its_place_once_per_queue_change(
     world, name, django_assert_num_queries
 ) -> None:
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(0):
         body = poll(world, name).json()
     assert body["total_in_queue"] == 1
     assert body["queue_position"] == (1 if name == "codefast_queued" else 0)
+    job_snapshot_publish(job_id=world["jobs"]["veo3o1"].pk)  # any change to the queue
+    with django_assert_num_queries(1):
+        assert poll(world, name).json() == body
+    with django_assert_num_queries(0):
+        assert poll(world, name).json() == body
 
 
 def test_unknown_jobs_and_bad_keys_run_no_sql(world, django_assert_num_queries) -> None:
