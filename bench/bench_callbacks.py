@@ -14,7 +14,7 @@ Rows:
   process to the same receiver (the network part alone, each thread keeping its connection
   alive as the delivering threads do: the same guarded POST without our bookkeeping).
   Goal: ratio >= 0.5. Each
-  message carries up to 8 of the deliveries one transaction enqueued, claims them in one
+  message carries up to 32 of the deliveries one transaction enqueued, claims them in one
   transaction, POSTs them on the worker thread's kept-alive connection to the receiver and
   logs their attempts in one more (outbound/batch.py).
 - "generation with 50 callbacks hanging 10 s": wall time until 4 generation jobs (local
