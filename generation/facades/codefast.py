@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,7 @@ from generation.facades.status_read import ALLOW_GET, FAST_METHODS, json_respons
 from generation.models import Job, Upload
 from generation.selectors import (
     QueuePlace,
+    daily_usage_cache_key,
     job_get,
     job_get_by_idempotency_key,
     job_queue_place,
@@ -118,7 +120,12 @@ def error_text(job: Job) -> str:
 
 
 def status_body(
-    job: Job, *, user: User, request: HttpRequest | None, place: QueuePlace | None = None
+    job: Job,
+    *,
+    user: User,
+    request: HttpRequest | None,
+    place: QueuePlace | None = None,
+    prefetched: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every key of both documented status shapes, for every status (A21)."""
     if place is None:
@@ -136,7 +143,7 @@ def status_body(
         "created_at": stamp(job.created_at),
         "started_at": stamp(job.started_at),
         "completed_at": stamp(job.completed_at),
-        **limits(user),
+        **limits(user, prefetched),
     }
 
 
@@ -243,6 +250,13 @@ class GenerateApi(CodefastView):
         )
 
 
+def _status_cache_keys(job_id: uuid.UUID | None, account_id: int | None) -> list[str]:
+    """What a status poll reads with the key and the snapshot: the queue place entries and
+    the account's daily usage."""
+    usage = [daily_usage_cache_key(user_id=account_id)] if account_id is not None else []
+    return [*queue_place_cache_keys(job_id), *usage]
+
+
 class StatusApi(CodefastView):
     """GET /status/{job_id}. GET and HEAD answer from the job's status snapshot without DRF
     (generation.facades.status_read), with the same bytes; other methods take DRF's way."""
@@ -263,7 +277,7 @@ class StatusApi(CodefastView):
 
     def fast_get(self, request: HttpRequest, job_id: str) -> HttpResponse:
         token = request.META.get("HTTP_X_API_KEY", "")
-        read = status_read(request, token=token, job_id=job_id, extra=queue_place_cache_keys)
+        read = status_read(request, token=token, job_id=job_id, extra=_status_cache_keys)
         if read.refusal == "auth" or read.api_key is None:
             return self.plain(401, {"detail": "Invalid API key"}, {"WWW-Authenticate": "X-API-Key"})
         if read.refusal == "scope":
@@ -281,7 +295,8 @@ class StatusApi(CodefastView):
                 snapshot_seconds=settings.CODEFAST_QUEUE_SNAPSHOT_SECONDS,
                 prefetched=read.cached,
             )
-        return self.plain(200, status_body(job, user=user, request=request, place=place))
+        body = status_body(job, user=user, request=request, place=place, prefetched=read.cached)
+        return self.plain(200, body)
 
     def get(self, request: AuthenticatedRequest, job_id: str) -> Response:
         job = job_get(user=request.user, job_id=job_id)

@@ -178,8 +178,8 @@ class CodefastView(FacadeApi):
         return detail_response(500, "Internal server error")
 
 
-def limits(user: User) -> dict[str, int]:
-    usage = daily_usage_cached(user=user)
+def limits(user: User, prefetched: dict[str, Any] | None = None) -> dict[str, int]:
+    usage = daily_usage_cached(user=user, prefetched=prefetched)
     return {"daily_limit": usage.limit, "daily_limit_remaining": usage.remaining}
 
 

@@ -114,3 +114,27 @@ def test_unknown_jobs_and_bad_keys_run_no_sql(world, django_assert_num_queries) 
         assert world["xkey"].get("/status/not-a-job").status_code == 404
         response = world["bearer"].get("/api/v1/veo/record-info", {"taskId": "veo_task_x"})
         assert response.json()["code"] == 422
+
+
+def test_a_codefast_poll_reads_the_cache_once(world, monkeypatch) -> None:
+    """Key, snapshot, queue place and the account's daily usage come in one round trip."""
+    calls: list[str] = []
+    inside = [0]  # the local-memory cache's get_many calls its own get
+
+    for name in ("get", "get_many"):
+        real = getattr(cache, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            if not inside[0]:
+                calls.append(_name)
+            inside[0] += 1
+            try:
+                return _real(*args, **kwargs)
+            finally:
+                inside[0] -= 1
+
+        monkeypatch.setattr(cache, name, spy)
+    for name in ("codefast_done", "codefast_running", "codefast_queued"):
+        calls.clear()
+        assert poll(world, name).status_code == 200
+        assert calls == ["get_many"], (name, calls)
