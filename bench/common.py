@@ -1,11 +1,14 @@
 """Shared setup for benchmarks: a Django environment on a dedicated benchmark database.
 
-PostgreSQL at BENCH_DATABASE_URL (default: the local server, database `veosaas_bench`, created
-if missing) when it is reachable; otherwise SQLite under var/bench, noted in the table.
+Which database: BENCH_DATABASE_URL when set (used as it is, created if missing); else, when
+DATABASE_URL names a PostgreSQL server, a fresh database of the run's own on that server
+(`<name>_bench_<pid>`), dropped when the run ends; else SQLite under var/bench. Every row
+names the vendor.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import threading
@@ -14,15 +17,65 @@ from collections.abc import Callable
 
 import psycopg
 
-DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/veosaas_bench"
 _ready = False
 
 
-def _ensure_pg_database(url: str) -> bool:
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+def _admin_url(url: str) -> str:
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
+def _fresh_pg_database(base_url: str) -> str | None:
+    """A new, empty database on the server of `base_url`, dropped at exit; None if unreachable."""
+    base = base_url.split("?", 1)[0]
+    name = f"{base.rsplit('/', 1)[1] or 'veosaas'}_bench_{os.getpid()}"[:63]
     try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
+        with psycopg.connect(_admin_url(base), autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError:
+        return None
+    atexit.register(_drop_pg_database, base, name)
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_pg_database(base: str, name: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    try:
+        with psycopg.connect(_admin_url(base), autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error as exc:
+        print(f"# could not drop benchmark database {name}: {exc}", flush=True)
+
+
+def bench_database_url() -> str | None:
+    """The database this run uses (see the module doc); None means SQLite."""
+    explicit = os.environ.get("BENCH_DATABASE_URL")
+    if explicit:
+        return (
+            explicit if explicit.startswith("postgres") and _ensure_pg_database(explicit) else None
+        )
+    base = os.environ.get("DATABASE_URL", "")
+    if base.startswith("postgres"):
+        return _fresh_pg_database(base)
+    return None
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average now (other work shares the machine)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
+
+
+def _ensure_pg_database(url: str) -> bool:
+    name = url.split("?", 1)[0].rsplit("/", 1)[1]
+    try:
+        with psycopg.connect(
+            _admin_url(url.split("?", 1)[0]), autocommit=True, connect_timeout=3
+        ) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')
@@ -57,9 +110,11 @@ def setup_django() -> str:
     """Configure and migrate the benchmark database once. Returns the database vendor."""
     global _ready
     if not _ready:
-        url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG)
-        if url.startswith("postgres") and _ensure_pg_database(url):
+        url = bench_database_url()
+        if url:
             os.environ["DATABASE_URL"] = url
+        else:
+            os.environ.pop("DATABASE_URL", None)
         import django
         from django.core.management import call_command
 

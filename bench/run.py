@@ -4,6 +4,11 @@ Each `bench/bench_*.py` exposes `run() -> list[Row]`. A row is a figure, optiona
 baseline measured in the same run, their ratio and the goal for that ratio. Benchmarks report;
 they never fail the build (machines are noisy).
 
+The database: BENCH_DATABASE_URL, else a fresh database of the run's own on the server of
+DATABASE_URL (dropped afterwards), else SQLite (bench/common.py). Each row shows the machine's
+1-minute load average when it was measured: the machine may be shared, so compare ratios
+measured in one run, not figures from different runs.
+
 Usage: `make bench` (all) or `make bench BENCH_ARGS="render ledger"` (modules by name).
 """
 
@@ -28,6 +33,7 @@ class Row(TypedDict, total=False):
     ratio: float
     goal: str
     note: str
+    load: str
 
 
 def _fmt(value: object) -> str:
@@ -39,7 +45,7 @@ def _fmt(value: object) -> str:
 def main(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "veosaas.settings")
     os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench"))
-    from bench.common import choose_broker
+    from bench.common import choose_broker, load_average
 
     choose_broker()
     wanted = set(argv)
@@ -51,11 +57,15 @@ def main(argv: list[str]) -> int:
         print(f"# running {module_name} ...", file=sys.stderr, flush=True)
         try:
             module = importlib.import_module(f"bench.{module_name}")
-            rows.extend(module.run())
+            found = module.run()
         except Exception:  # one broken benchmark must not hide the others
             traceback.print_exc()
-            rows.append({"name": module_name, "note": "FAILED (see traceback above)"})
-    headers = ["benchmark", "value", "unit", "baseline", "ratio", "goal", "note"]
+            found = [{"name": module_name, "note": "FAILED (see traceback above)"}]
+        load = load_average()
+        for row in found:
+            row.setdefault("load", load)
+        rows.extend(found)
+    headers = ["benchmark", "value", "unit", "baseline", "ratio", "goal", "load", "note"]
     table = [
         [
             r.get("name", ""),
@@ -64,6 +74,7 @@ def main(argv: list[str]) -> int:
             _fmt(r.get("baseline")),
             _fmt(r.get("ratio")),
             r.get("goal", ""),
+            r.get("load", ""),
             r.get("note", ""),
         ]
         for r in rows

@@ -51,3 +51,11 @@ class KeyBudgetExceeded(InsufficientCredits):
             f"API key budget exceeded: key {key_name!r} may spend {budget} credits {per}; "
             f"{required} required, {max(available, 0)} left",
         )
+
+
+class ActiveJobsLimited(BillingError):
+    """The account already has `limit` jobs queued or running (LedgerAccount.active_jobs)."""
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"at most {limit} jobs at once")
+        self.limit = limit

@@ -6,7 +6,7 @@ one, so two billing transactions cannot deadlock on each other):
 1. the business row the operation decides about: a `TopUp` (fulfilment, refunds, disputes) or
    an `AdjustmentRequest` (approve or reject);
 2. the customer's `LedgerAccount` row: explicitly with `ledger_account_lock` (resolving a hold,
-   `account_lock` before a check-then-spend such as the concurrency cap in `job_submit`), or
+   `account_lock` before a check-then-spend such as a key's own cap in `job_submit`), or
    implicitly by the relative `UPDATE` of `services.ledger.customer_totals_apply`, which every
    change of a customer's totals goes through;
 3. an API key's budget usage row (`KeyBudgetUsage`, services/budgets.py): only ever changed
@@ -29,6 +29,11 @@ from billing.models import AdjustmentRequest, LedgerAccount, TopUp
 def ledger_account_lock(*, account_id: int) -> LedgerAccount:
     """Lock one customer account row (step 2) and return it as it is now."""
     return LedgerAccount.objects.select_for_update().get(pk=account_id)
+
+
+def ledger_account_locked() -> QuerySet[LedgerAccount]:
+    """Customer accounts, each row locked as it is read (step 2): filter, then `.first()`."""
+    return LedgerAccount.objects.select_for_update()
 
 
 def topups_locked() -> QuerySet[TopUp]:

@@ -5,11 +5,16 @@ outnumber the job's changes. Every change made in `generation.services` is follo
 is committed, by `job_snapshot_publish`, which copies the job's status columns into the shared
 cache; status endpoints read `job_snapshot_get` and touch the database only on a miss.
 
-Ordering: a publication re-reads the row under its row lock (SELECT ... FOR UPDATE; on SQLite
-the IMMEDIATE transaction's write lock) and stores it before the lock is released, so
-publications land in commit order and a slow publisher can never put an older row over a newer
-one. A read that misses stores what it loaded with `cache.add`, which never replaces a
-publication.
+Ordering: a publication of a change re-reads the row under its row lock (SELECT ... FOR
+UPDATE; on SQLite the IMMEDIATE transaction's write lock) and stores it before the lock is
+released, so publications land in commit order and a slow publisher can never put an older row
+over a newer one. The submit's publication (`job_snapshot_publish_new_on_commit`) needs no
+read and no second transaction: it stores the row it has just inserted, built from the inserted
+values, with `cache.add` after the commit. That row is the job's first version, older than any
+other publication of the job, and `cache.add` never replaces an entry, so whatever a later
+change (a cancel, the worker) published first is kept; a job id is new, so no entry of an
+earlier job can be there. A read that misses stores what it loaded with `cache.add` too, which
+never replaces a publication.
 
 Staleness: if a process dies between a commit and its publication, the snapshot is stale until
 it expires — GENERATION_STATUS_CACHE_SECONDS for a queued or running job. Snapshots of ended
@@ -17,9 +22,9 @@ jobs (whose status columns no longer change) live GENERATION_STATUS_CACHE_FINAL_
 Anything that changes a job's row outside `generation.services` must call
 `job_snapshot_publish` (or `job_snapshot_publish_on_commit`) itself.
 
-Every publication also writes a new queue epoch (QUEUE_EPOCH_CACHE_KEY): cached queue places
-(generation.selectors.queue_cache) are used only while the epoch they were counted under is
-current.
+Every publication (a new job's too) also writes a new queue epoch (QUEUE_EPOCH_CACHE_KEY):
+cached queue places (generation.selectors.queue_cache) are used only while the epoch they were
+counted under is current.
 """
 
 from __future__ import annotations
@@ -134,6 +139,20 @@ def job_snapshot_publish_on_commit(job_id: object) -> None:
     expires on its own (GENERATION_STATUS_CACHE_SECONDS).
     """
     transaction.on_commit(lambda: job_snapshot_publish(job_id=job_id), robust=True)
+
+
+def job_snapshot_publish_new_on_commit(job: Job) -> None:
+    """Publish a job the current transaction has just created, from the inserted values,
+    once the transaction commits (see the module doc: `cache.add`, never over a later one)."""
+    snapshot = Job.from_db(DEFAULT_DB_ALIAS, _MODEL_ORDER, [getattr(job, f) for f in _MODEL_ORDER])
+    key, ttl = snapshot_key(job.pk), _ttl(job)
+
+    def publish() -> None:
+        # A new job lengthens the queue: cached queue places are counted again.
+        cache.set(QUEUE_EPOCH_CACHE_KEY, uuid.uuid4().hex, ttl)
+        cache.add(key, snapshot, ttl)
+
+    transaction.on_commit(publish, robust=True)
 
 
 def job_snapshot_get(

@@ -56,6 +56,10 @@ class LedgerAccount(models.Model):
     credits_posted = models.BigIntegerField(default=0)
     debits_pending = models.BigIntegerField(default=0)
     credits_pending = models.BigIntegerField(default=0)
+    # The customer's jobs that are queued or running (billing.services.job_holds): counted up
+    # by the submit's hold statement, guarded on the cap there, and down when the job ends, so
+    # the concurrency cap needs no lock held across statements.
+    active_jobs = models.PositiveIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -21,6 +21,13 @@ from billing.services.holds import (
     credits_release,
     holds_expire_stale,
 )
+from billing.services.job_holds import (
+    JobHoldRefused,
+    account_active_job_end,
+    job_hold,
+    job_hold_refusal,
+    transfer_id_reserve,
+)
 from billing.services.ledger import (
     SYSTEM_ADJUSTMENTS,
     SYSTEM_CLAWBACKS,
@@ -62,10 +69,12 @@ __all__ = [
     "SYSTEM_TOPUPS",
     "CheckoutStart",
     "EventResult",
+    "JobHoldRefused",
     "KeyBudget",
     "PriceLine",
     "Quote",
     "Resolution",
+    "account_active_job_end",
     "account_lock",
     "adjustment_request_approve",
     "adjustment_request_create",
@@ -79,6 +88,8 @@ __all__ = [
     "credits_hold",
     "credits_release",
     "holds_expire_stale",
+    "job_hold",
+    "job_hold_refusal",
     "key_budget_open",
     "ledger_account_for_user",
     "price_quote",
@@ -94,4 +105,5 @@ __all__ = [
     "topup_fulfil_from_stripe",
     "topup_payment_fail",
     "topup_refund_sync",
+    "transfer_id_reserve",
 ]

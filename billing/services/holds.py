@@ -168,8 +168,14 @@ def _hold_single_statement(
     fields: dict[str, object],
     budget: KeyBudget | None = None,
     retried: bool = False,
+    active_limit: int | None = None,
+    transfer_id: int | None = None,
 ) -> Transfer | None:
     """PostgreSQL: the guarded UPDATE and the INSERT in one statement (a data-modifying CTE).
+
+    With `active_limit` the account's `active_jobs` is counted up in the same UPDATE, guarded
+    on staying within the limit (job_holds.py); `transfer_id` is the id the hold takes (one
+    reserved with job_holds.transfer_id_reserve), else the sequence's next.
 
     The account row lock is then held only inside the server, never across Python work between
     statements, which under many threads is what limits throughput on one hot account. A unique
@@ -185,7 +191,15 @@ def _hold_single_statement(
         "revenue_code": SYSTEM_REVENUE,
         "created_at": timezone.now(),
         "budget_limit": budget.limit if budget is not None else 0,
+        "active_limit": active_limit,
+        "transfer_id": transfer_id,
     }
+    active_set = active_guard = id_column = id_value = ""
+    if active_limit is not None:
+        active_set = ", active_jobs = active_jobs + 1"
+        active_guard = " AND active_jobs < %(active_limit)s"
+    if transfer_id is not None:
+        id_column, id_value = "id, ", "%(transfer_id)s, "
     budget_step = budget_guard = ""
     if budget is not None:
         # The key's budget, counted only once the account was debited (it reads `acc`, so the
@@ -209,16 +223,16 @@ def _hold_single_statement(
         WITH revenue AS (
             SELECT id FROM {accounts} WHERE code = %(revenue_code)s AND kind = 'system'
         ), acc AS (
-            UPDATE {accounts} SET debits_pending = debits_pending + %(amount)s
+            UPDATE {accounts} SET debits_pending = debits_pending + %(amount)s{active_set}
             WHERE user_id = %(user_id)s AND EXISTS (SELECT 1 FROM revenue) AND (allow_negative
-                  OR credits_posted - debits_posted - debits_pending >= %(amount)s)
+                  OR credits_posted - debits_posted - debits_pending >= %(amount)s){active_guard}
             RETURNING id, credits_posted - debits_posted - debits_pending AS available,
                 alerts_enabled
         ){budget_step}
-        INSERT INTO {transfers} (uid, debit_account_id, credit_account_id, amount, kind, phase,
-            idempotency_key, job_id, reason, reference, balance_after, expires_at, created_at,
-            budget_usage_id)
-        SELECT %(uid)s, acc.id, revenue.id, %(amount)s, %(kind)s, %(phase)s,
+        INSERT INTO {transfers} ({id_column}uid, debit_account_id, credit_account_id, amount,
+            kind, phase, idempotency_key, job_id, reason, reference, balance_after, expires_at,
+            created_at, budget_usage_id)
+        SELECT {id_value}%(uid)s, acc.id, revenue.id, %(amount)s, %(kind)s, %(phase)s,
             %(idempotency_key)s, %(job_id)s, '', '', acc.available, %(expires_at)s,
             %(created_at)s, %(budget_usage_id)s
         FROM acc, revenue{budget_guard}
@@ -239,7 +253,14 @@ def _hold_single_statement(
         if retried:
             return None
         system_account(code=SYSTEM_REVENUE)
-        return _hold_single_statement(user=user, fields=fields, budget=budget, retried=True)
+        return _hold_single_statement(
+            user=user,
+            fields=fields,
+            budget=budget,
+            retried=True,
+            active_limit=active_limit,
+            transfer_id=transfer_id,
+        )
     transfer_id, debit_account_id, credit_account_id, balance_after, alerts_enabled = result
     metrics.ledger_entry_on_commit(kind=str(fields["kind"]), amount=int(fields["amount"]))  # type: ignore[call-overload]
     if alerts_enabled:

@@ -61,10 +61,14 @@ def system_account(*, code: str) -> LedgerAccount:
 def account_lock(*, user: User) -> LedgerAccount:
     """Lock the user's customer account row until the caller's transaction ends.
 
-    Callers that must check something and then spend (the per-account concurrency cap in
-    `job_submit`) take this lock first, so the check and the hold are serialised together.
+    Callers that must check something and then spend (a key's own concurrency cap or the
+    daily limit in `job_submit`) take this lock first, so the check and the hold are
+    serialised together.
     Must be called inside `transaction.atomic()`.
     """
+    account = lock_objects.ledger_account_locked().filter(user=user).first()
+    if account is not None:  # one statement when the account exists (it almost always does)
+        return account
     account = ledger_account_for_user(user=user)
     return lock_objects.ledger_account_lock(account_id=account.pk)
 

@@ -3,17 +3,89 @@
 `price_quote` is what every submit charges; `price_table` lists the same effective prices (a
 row where staff set one, else the default) for the price page, the new-video form and the
 admin, so what is shown is what is charged.
+
+The price table is read once per process and kept (`_price_rows`): a quote checks a version
+token in the shared cache (one cache read, no SQL; at most every PRICE_VERSION_CHECK_SECONDS),
+which every change of a Price row replaces, at once and again after its commit
+(`price_cache_invalidate`, connected to Price's signals in billing.apps): the process that made
+the change quotes the new price at once, every other process within that second. A process
+never keeps rows read inside a transaction that changed prices (they may still be rolled
+back), reloads a table older than PRICE_CACHE_MAX_AGE seconds anyway, and reads the database
+on every quote while the shared cache is unreachable.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
 
 from billing import catalog
 from billing.errors import PriceNotFound
 from billing.models import Price
+
+PRICE_VERSION_KEY = "billing:prices:version"
+PRICE_CACHE_MAX_AGE = 300.0
+PRICE_VERSION_CHECK_SECONDS = 1.0
+_Rows = dict[tuple[str, str, str, bool], tuple[int, int, bool]]
+# (version token, monotonic time loaded, monotonic time the version was checked, rows),
+# replaced as a whole.
+_cached: list[tuple[str, float, float, _Rows] | None] = [None]
+_editing = threading.local()  # .block: the outermost atomic block that changed a Price row
+
+
+def _editing_now() -> bool:
+    """True while this thread is inside the transaction that changed a Price row."""
+    block = getattr(_editing, "block", None)
+    if block is None:
+        return False
+    if connection.in_atomic_block and connection.atomic_blocks[0] is block:
+        return True
+    _editing.block = None
+    return False
+
+
+def _price_rows() -> _Rows:
+    """Every Price row as {(operation, tier, resolution, audio): (flat, per second, active)}."""
+    now = time.monotonic()
+    cached = _cached[0]
+    fresh = cached is not None and now - cached[1] < PRICE_CACHE_MAX_AGE and not _editing_now()
+    if cached is not None and fresh and now - cached[2] < PRICE_VERSION_CHECK_SECONDS:
+        return cached[3]
+    version = cache.get(PRICE_VERSION_KEY)
+    if version is None:
+        token = uuid.uuid4().hex
+        version = token if cache.add(PRICE_VERSION_KEY, token, None) else None
+    if cached is not None and fresh and version is not None and cached[0] == version:
+        _cached[0] = (cached[0], cached[1], now, cached[3])
+        return cached[3]
+    rows: _Rows = {
+        (r.operation, r.model_tier, r.resolution, r.audio): (
+            r.flat_credits,
+            r.credits_per_second,
+            r.active,
+        )
+        for r in Price.objects.all()
+    }
+    if version is not None and not _editing_now():
+        _cached[0] = (str(version), now, now, rows)
+    return rows
+
+
+def price_cache_invalidate(**_: Any) -> None:
+    """A Price row changed: forget this process's table and make every process reload theirs
+    (now, and again once the change commits). Connected to Price's save and delete signals."""
+    _cached[0] = None
+    if connection.in_atomic_block:
+        _editing.block = connection.atomic_blocks[0]
+    cache.set(PRICE_VERSION_KEY, uuid.uuid4().hex, None)
+    transaction.on_commit(lambda: cache.set(PRICE_VERSION_KEY, uuid.uuid4().hex, None), robust=True)
 
 
 @dataclass(frozen=True)
@@ -56,28 +128,25 @@ def price_rate(
     row if there is one, else BILLING_SILENT_PRICE_PERCENT of the audio price (rounded up). An
     inactive row or a combination in neither raises PriceNotFound.
     """
+    rows = _price_rows()
     if not audio:
-        silent = Price.objects.filter(
-            operation=operation, model_tier=model_tier, resolution=resolution, audio=False
-        ).first()
+        silent = rows.get((operation, model_tier, resolution, False))
         if silent is not None:
-            if not silent.active:
+            if not silent[2]:
                 raise PriceNotFound(
                     f"{operation} {model_tier} {resolution} silent is not available"
                 )
-            return silent.flat_credits, silent.credits_per_second
+            return silent[0], silent[1]
         flat, per_second = price_rate(
             operation=operation, model_tier=model_tier, resolution=resolution
         )
         percent = int(settings.BILLING_SILENT_PRICE_PERCENT)
         return -(-flat * percent // 100), -(-per_second * percent // 100)
-    row = Price.objects.filter(
-        operation=operation, model_tier=model_tier, resolution=resolution, audio=True
-    ).first()
+    row = rows.get((operation, model_tier, resolution, True))
     if row is not None:
-        if not row.active:
+        if not row[2]:
             raise PriceNotFound(f"{operation} {model_tier} {resolution} is not available")
-        return row.flat_credits, row.credits_per_second
+        return row[0], row[1]
     try:
         flat, per_second = settings.BILLING_DEFAULT_PRICES[operation][model_tier][resolution]
     except KeyError as exc:

@@ -143,7 +143,7 @@ def status_body(
         "created_at": stamp(job.created_at),
         "started_at": stamp(job.started_at),
         "completed_at": stamp(job.completed_at),
-        **limits(user, prefetched),
+        **limits(user, prefetched=prefetched),
     }
 
 
@@ -234,7 +234,8 @@ class GenerateApi(CodefastView):
             raw_request=raw,
             enforce_daily_limit=True,
         )
-        job = job_submit(user=user, spec=spec, api_key=request.auth, idempotency_key=key).job
+        submitted = job_submit(user=user, spec=spec, api_key=request.auth, idempotency_key=key)
+        job = submitted.job
         place = queue_place(job)
         return Response(
             {
@@ -245,7 +246,7 @@ class GenerateApi(CodefastView):
                 "aspect_ratio": aspect_ratio(job),
                 "duration_seconds": job.duration_seconds,
                 "has_image": bool(job.image_refs),
-                **limits(user),
+                **limits(user, submitted.daily_usage),
             }
         )
 

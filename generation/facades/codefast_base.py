@@ -34,7 +34,12 @@ from generation.errors import (
 )
 from generation.facades.base import ErrorRule, FacadeApi, validation_rule
 from generation.facades.common import FieldError, StrictJSONParser, int_parse
-from generation.selectors import daily_limit_resets_at, daily_usage, daily_usage_cached
+from generation.selectors import (
+    DailyUsage,
+    daily_limit_resets_at,
+    daily_usage,
+    daily_usage_cached,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +183,12 @@ class CodefastView(FacadeApi):
         return detail_response(500, "Internal server error")
 
 
-def limits(user: User, prefetched: dict[str, Any] | None = None) -> dict[str, int]:
-    usage = daily_usage_cached(user=user, prefetched=prefetched)
+def limits(
+    user: User, usage: DailyUsage | None = None, *, prefetched: dict[str, Any] | None = None
+) -> dict[str, int]:
+    """The account's daily limit and what is left of it (`usage`: counted already;
+    `prefetched`: a cache read that may hold the cached usage)."""
+    usage = usage or daily_usage_cached(user=user, prefetched=prefetched)
     return {"daily_limit": usage.limit, "daily_limit_remaining": usage.remaining}
 
 

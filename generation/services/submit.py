@@ -12,8 +12,8 @@ import hashlib
 import json
 import secrets
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import replace
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -25,14 +25,11 @@ from billing import services as billing
 from billing.catalog import (
     ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
-    DEFAULT_DURATION,
-    DEFAULT_RESOLUTION,
-    DEFAULT_TIER,
     DURATIONS,
     RESOLUTIONS,
     TIERS,
 )
-from billing.errors import PriceNotFound
+from billing.errors import ActiveJobsLimited, PriceNotFound
 from generation.delivery import upload_id_from_url
 from generation.errors import (
     ConcurrencyLimited,
@@ -51,57 +48,17 @@ from generation.providers.catalog import (
     spec_validate,
 )
 from generation.ratelimit import RateLimitUnavailable, generate_rate_limit, key_rate_limit
-from generation.selectors import daily_usage, daily_usage_forget
+from generation.selectors import DailyUsage, daily_usage, daily_usage_forget
 from generation.services.keys import job_key_limits_check
+from generation.services.specs import ImageInput, JobSpec, Submitted
 from generation.services.transitions import job_run_enqueue
-from generation.snapshots import job_snapshot_publish_on_commit
+from generation.snapshots import job_snapshot_publish_new_on_commit
 from outbound import netguard
 from veosaas import logcontext, metrics
 
 # "auto": the worker resolves it from the input image (or the source video) when it runs.
 SUBMIT_ASPECT_RATIOS = ("auto", *ASPECT_RATIOS)
 MAX_SEED = 2**32 - 1
-
-
-@dataclass(frozen=True)
-class ImageInput:
-    """One input image: an upload of ours (by id) or a customer URL fetched by the worker."""
-
-    upload_id: uuid.UUID | None = None
-    url: str = ""
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    facade: str
-    prompt: str
-    kind: str = Job.Kind.GENERATE
-    mode: str | None = None  # None: inferred from the number of images
-    model_tier: str = DEFAULT_TIER
-    aspect_ratio: str = DEFAULT_ASPECT_RATIO
-    resolution: str = DEFAULT_RESOLUTION
-    duration_seconds: int = DEFAULT_DURATION
-    seed: int | None = None
-    images: tuple[ImageInput, ...] = ()
-    negative_prompt: str = ""
-    watermark: str = ""
-    generate_audio: bool = True
-    # Veo's personGeneration: "" (the model's default) or one of catalog.PERSON_GENERATION.
-    person_generation: str = ""
-    callback_url: str = ""
-    raw_request: dict[str, Any] = field(default_factory=dict)
-    parent_id: uuid.UUID | None = None
-    result_index: int = 0
-    # The job this one remixes (same inputs, a new prompt; /v1/videos/{id}/remix).
-    remixed_from_id: uuid.UUID | None = None
-    # Enforce the account's jobs-per-day limit (codefast); checked under the account lock.
-    enforce_daily_limit: bool = False
-
-
-@dataclass(frozen=True)
-class Submitted:
-    job: Job
-    replayed: bool
 
 
 def _fingerprint(spec: JobSpec) -> str:
@@ -243,9 +200,11 @@ def job_submit(
 
     Raises JobValidationError (KeyLimitRefused for what the API key may not ask for),
     RateLimited, LimitsUnavailable (limits cannot be checked: fail closed), ConcurrencyLimited
-    (the account's or the key's), IdempotencyKeyReused and
-    billing's InsufficientCredits (KeyBudgetExceeded for the key's budget, taken atomically
-    with the hold); nothing is written when any is raised. With an
+    (the account's or the key's), DailyLimitReached, IdempotencyKeyReused and billing's
+    InsufficientCredits (KeyBudgetExceeded for the key's budget, taken atomically with the
+    hold); nothing is written when any is raised. One transaction (one commit); the account
+    row is locked by its last statement only, unless a key's own cap or the daily limit must
+    be counted under that lock. With an
     idempotency key, a repeat of the same request returns the first job (`replayed=True`,
     no second hold).
     """
@@ -294,20 +253,81 @@ def job_submit(
     now = timezone.now()
     # The key's budget row for this period exists before the account row is locked.
     budget = billing.key_budget_open(api_key=api_key, now=now) if api_key is not None else None
-    try:
-        with transaction.atomic():
-            billing.account_lock(user=user)
+    limit = settings.GENERATION_MAX_ACTIVE_JOBS
+    for _ in range(3):
+        try:
+            job, usage = _job_create(
+                user=user,
+                spec=spec,
+                api_key=api_key,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                mode=mode,
+                credits=quote.credits,
+                provider=provider,
+                budget=budget,
+                now=now,
+            )
+        except billing.JobHoldRefused:  # rolled back: read why (or retry: the account is new)
+            refusal = billing.job_hold_refusal(
+                user=user, amount=quote.credits, active_limit=limit, budget=budget
+            )
+            if isinstance(refusal, ActiveJobsLimited):
+                raise ConcurrencyLimited(limit) from refusal
+            if refusal is not None:
+                raise refusal from None
+            continue
+        except _Replayed as replayed:
+            return Submitted(job=replayed.job, replayed=True)
+        except IntegrityError:
+            # A concurrent request with the same idempotency key committed first.
             if idempotency_key:
                 existing = _replay(
                     user=user, idempotency_key=idempotency_key, fingerprint=fingerprint
                 )
                 if existing is not None:
                     return Submitted(job=existing, replayed=True)
-            active = Job.objects.filter(
-                user=user, state__in=[Job.State.QUEUED, Job.State.RUNNING]
-            ).count()
-            if active >= settings.GENERATION_MAX_ACTIVE_JOBS:
-                raise ConcurrencyLimited(settings.GENERATION_MAX_ACTIVE_JOBS)
+            raise
+        return Submitted(job=job, replayed=False, daily_usage=usage)
+    raise ConcurrencyLimited(limit)  # refused three times with nothing refusing afterwards
+
+
+class _Replayed(Exception):  # control flow out of the transaction
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+
+def _job_create(
+    *,
+    user: User,
+    spec: JobSpec,
+    api_key: ApiKey | None,
+    idempotency_key: str | None,
+    fingerprint: str,
+    mode: str,
+    credits: int,
+    provider: str,
+    budget: billing.KeyBudget | None,
+    now: datetime,
+) -> tuple[Job, DailyUsage | None]:
+    """The job row and its hold in one transaction; the hold (the account row's lock) last.
+
+    The account's concurrency cap is counted by the hold's own statement
+    (billing.services.job_holds). Only the checks that must count rows under the account's
+    lock (a key's own cap, the daily limit) lock it first. Raises JobHoldRefused (rolled back).
+    Returns the job and, when the daily limit was checked, the day's usage with the job.
+    """
+    locked = bool(api_key is not None and api_key.max_concurrent_jobs) or spec.enforce_daily_limit
+    usage = None
+    with transaction.atomic():
+        if locked:
+            billing.account_lock(user=user)
+            if idempotency_key:
+                existing = _replay(
+                    user=user, idempotency_key=idempotency_key, fingerprint=fingerprint
+                )
+                if existing is not None:
+                    raise _Replayed(existing)
             if api_key is not None and api_key.max_concurrent_jobs:
                 key_active = Job.objects.filter(
                     api_key=api_key, state__in=[Job.State.QUEUED, Job.State.RUNNING]
@@ -318,59 +338,63 @@ def job_submit(
                 usage = daily_usage(user=user)
                 if usage.remaining <= 0:
                     raise DailyLimitReached(usage.limit)
-            job = Job.objects.create(
-                user=user,
-                api_key=api_key,
-                facade=spec.facade,
-                kind=spec.kind,
-                parent_id=spec.parent_id,
-                remixed_from_id=spec.remixed_from_id,
-                result_index=spec.result_index,
-                prompt=spec.prompt.strip(),
-                negative_prompt=spec.negative_prompt,
-                mode=mode,
-                model_tier=spec.model_tier,
-                aspect_ratio=spec.aspect_ratio,
-                resolution=spec.resolution,
-                duration_seconds=spec.duration_seconds,
-                generate_audio=spec.generate_audio,
-                person_generation=spec.person_generation,
-                seed=spec.seed if spec.seed is not None else secrets.randbelow(90000) + 10000,
-                watermark=spec.watermark,
-                image_refs=_image_refs(spec.images),
-                callback_url=spec.callback_url,
-                raw_request=spec.raw_request,
-                idempotency_key=idempotency_key or None,
-                request_fingerprint=fingerprint,
-                request_id=logcontext.get("request_id"),
-                provider=provider,
-                credits_quoted=quote.credits,
-                enqueued_at=now,
-                created_at=now,
-            )
-            # Published before the enqueue: the worker's first change comes after.
-            job_snapshot_publish_on_commit(job.id)
-            daily_usage_forget(user_id=user.pk)
+                usage = replace(usage, used=usage.used + 1)
+        job_id = uuid.uuid4()
+
+        def hold(transfer_id: int | None = None) -> int | None:
             # A free operation (e.g. the 1080p upgrade at its default price) holds nothing.
-            if quote.credits > 0:
-                hold = billing.credits_hold(
-                    user=user,
-                    amount=quote.credits,
-                    idempotency_key=f"job:{job.id}:hold",
-                    job_id=job.id,
-                    budget=budget,
-                )
-                Job.objects.filter(pk=job.pk).update(hold_transfer_id=hold.pk)
-                job.hold_transfer_id = hold.pk
-            logcontext.bind(job_id=job.id)
-            labels = {"facade": job.facade, "provider": provider, "model": job.model_tier}
-            metrics.count_on_commit(lambda: metrics.jobs_submitted.labels(**labels).inc())
-            job_run_enqueue(job_id=job.id)
-    except IntegrityError:
-        # A concurrent request with the same idempotency key committed first.
-        if idempotency_key:
-            existing = _replay(user=user, idempotency_key=idempotency_key, fingerprint=fingerprint)
-            if existing is not None:
-                return Submitted(job=existing, replayed=True)
-        raise
-    return Submitted(job=job, replayed=False)
+            return billing.job_hold(
+                user=user,
+                amount=credits,
+                job_id=job_id,
+                active_limit=settings.GENERATION_MAX_ACTIVE_JOBS,
+                budget=budget,
+                transfer_id=transfer_id,
+            )
+
+        # The hold last, its id reserved so the row names it; first when the account is locked
+        # already or no id can be reserved (SQLite: the write lock is held from BEGIN anyway).
+        reserved = None if locked or credits <= 0 else billing.transfer_id_reserve()
+        held = hold() if reserved is None else reserved
+        job = Job.objects.create(
+            id=job_id,
+            user=user,
+            api_key=api_key,
+            facade=spec.facade,
+            kind=spec.kind,
+            parent_id=spec.parent_id,
+            remixed_from_id=spec.remixed_from_id,
+            result_index=spec.result_index,
+            prompt=spec.prompt.strip(),
+            negative_prompt=spec.negative_prompt,
+            mode=mode,
+            model_tier=spec.model_tier,
+            aspect_ratio=spec.aspect_ratio,
+            resolution=spec.resolution,
+            duration_seconds=spec.duration_seconds,
+            generate_audio=spec.generate_audio,
+            person_generation=spec.person_generation,
+            seed=spec.seed if spec.seed is not None else secrets.randbelow(90000) + 10000,
+            watermark=spec.watermark,
+            image_refs=_image_refs(spec.images),
+            callback_url=spec.callback_url,
+            raw_request=spec.raw_request,
+            idempotency_key=idempotency_key or None,
+            request_fingerprint=fingerprint,
+            request_id=logcontext.get("request_id"),
+            provider=provider,
+            credits_quoted=credits,
+            hold_transfer_id=held,
+            enqueued_at=now,
+            created_at=now,
+        )
+        if reserved is not None:
+            hold(reserved)
+        # Published before the enqueue: the worker's first change comes after.
+        job_snapshot_publish_new_on_commit(job)
+        daily_usage_forget(user_id=user.pk)
+        logcontext.bind(job_id=job.id)
+        labels = {"facade": job.facade, "provider": provider, "model": job.model_tier}
+        metrics.count_on_commit(lambda: metrics.jobs_submitted.labels(**labels).inc())
+        job_run_enqueue(job_id=job.id)
+    return job, usage

@@ -5,8 +5,8 @@ Rules (RELIABILITY.md J2-J5):
   the caller saw), so a redelivered task, a late worker and a concurrent reaper cannot apply a
   change twice; only the call whose UPDATE matched does anything else.
 - The winning call, in the same transaction: settles the credit hold (success captures it,
-  failure releases it), publishes the status snapshot after commit (generation/snapshots.py)
-  and enqueues what follows after commit (the next run, or the callback of an ended job).
+  failure releases it; an ended job gives back its account's job slot), publishes the status
+  snapshot and enqueues what follows after commit (the next run, an ended job's callback).
 - Guarded progress writes live here too (poll-schedule writes: schedule.py); enqueues are
   robust (on commit).
 """
@@ -93,6 +93,8 @@ def _apply(job_id: uuid.UUID | str, move: _Move) -> bool:
         if move.enqueue_run:
             job_run_enqueue(job_id=job_id, countdown=move.run_countdown)
         if move.terminal:
+            owner = Job.objects.filter(pk=job_id).values("user_id")[:1]  # a subquery
+            billing.account_active_job_end(user_id=owner)  # the slot the submit counted
             _callback_enqueue(job_id)
             _count_finished(job_id)
     return True
@@ -363,9 +365,7 @@ def job_fail(
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Recovery (the reaper's moves, guarded on what the reaper saw)
-# ---------------------------------------------------------------------------------------------
+# --- Recovery (the reaper's moves, guarded on what the reaper saw) ---------------------------
 
 
 def job_redeliver(*, job_id: uuid.UUID, enqueued_at: datetime, now: datetime) -> bool:

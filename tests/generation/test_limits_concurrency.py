@@ -5,7 +5,7 @@
   accepted, the rest code 429 with Retry-After. The limiter is Redis's Lua script when
   REDIS_URL is set (CI), else a locked database row.
 - J5: N concurrent submits with a cap of K jobs queued or running → exactly K accepted, never
-  more than K unfinished jobs (the count is taken under the account's row lock).
+  more than K unfinished jobs (the account's `active_jobs`, guarded in the hold's statement).
 - One live upgrade per source and one job per Idempotency-Key, under the same races.
 
 Threads each use their own database connection (transactional tests); PostgreSQL only: SQLite

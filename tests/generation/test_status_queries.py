@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
+from billing.services import credits_grant
 from generation.models import Job
 from generation.selectors import queue_snapshot_forget
 from generation.snapshots import job_snapshot_publish, snapshot_key
@@ -57,7 +58,7 @@ def world(time_machine: Any) -> dict[str, Any]:
     bearer, xkey = APIClient(), APIClient()
     bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     xkey.credentials(HTTP_X_API_KEY=token)
-    world = {"bearer": bearer, "xkey": xkey, "jobs": jobs}
+    world = {"bearer": bearer, "xkey": xkey, "jobs": jobs, "user": user}
     for name in jobs:  # first polls: the key's entry, its touch, the daily usage
         assert poll(world, name).status_code == 200
     return world
@@ -138,3 +139,15 @@ def test_a_codefast_poll_reads_the_cache_once(world, monkeypatch) -> None:
         calls.clear()
         assert poll(world, name).status_code == 200
         assert calls == ["get_many"], (name, calls)
+
+
+def test_a_new_job_counts_the_cached_places_again(
+    world, django_capture_on_commit_callbacks
+) -> None:
+    assert poll(world, "codefast_queued").json()["total_in_queue"] == 1
+    credits_grant(user=world["user"], amount=10_000, idempotency_key="grant:new-job")
+    with django_capture_on_commit_callbacks(execute=True):  # its publication, as committed
+        created = world["xkey"].post("/generate", {"prompt": "next"}, format="json")
+    assert created.status_code == 200, created.content
+    assert poll(world, "codefast_queued").json()["total_in_queue"] == 2
+    assert poll(world, "codefast_running").json()["total_in_queue"] == 2
