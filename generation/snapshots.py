@@ -22,8 +22,11 @@ jobs (whose status columns no longer change) live GENERATION_STATUS_CACHE_FINAL_
 Anything that changes a job's row outside `generation.services` must call
 `job_snapshot_publish` (or `job_snapshot_publish_on_commit`) itself.
 
-Live streams: each publication also announces the change over Redis pub/sub
-(generation/changes.py), which wakes the job's open event streams (generation/streams.py).
+            # One round trip; the epoch first, so a poll that reads the new snapshot counts
+            # its queue place afresh. An epoch that expires reads as None: a new one follows.
+            cache.set_many({QUEUE_EPOCH_CACHE_KEY: epoch, snapshot_key(pk): job}, _ttl(job))
+        # Still under the lock, so announcements leave in commit order (generation/changes.py).
+        job_change_announce(job_id=pk)
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ _TERMINAL = frozenset(Job.TERMINAL_STATES)
 # Part of the cache key: bump it when STATUS_FIELDS or the Job model changes shape, so no
 # process reads a snapshot pickled by an older release.
 SNAPSHOT_VERSION = 3
+QUEUE_EPOCH_CACHE_KEY = "queue:epoch:v1"
 
 
 def snapshot_key(job_id: uuid.UUID) -> str:
@@ -121,12 +125,20 @@ def job_snapshot_publish(*, job_id: object) -> None:
         return
     with transaction.atomic():
         job = _load(pk, lock=True)
+        epoch = uuid.uuid4().hex
         if job is None:
+            cache.set(QUEUE_EPOCH_CACHE_KEY, epoch, settings.GENERATION_STATUS_CACHE_SECONDS)
             cache.delete(snapshot_key(pk))
         else:
+<<<<<<< HEAD
             cache.set(snapshot_key(pk), job, _ttl(job))
         # Still under the lock, so announcements leave in commit order (generation/changes.py).
         job_change_announce(job_id=pk)
+=======
+            # One round trip; the epoch first, so a poll that reads the new snapshot counts
+            # its queue place afresh. An epoch that expires reads as None: a new one follows.
+            cache.set_many({QUEUE_EPOCH_CACHE_KEY: epoch, snapshot_key(pk): job}, _ttl(job))
+>>>>>>> h-statusperf2
 
 
 def job_snapshot_publish_on_commit(job_id: object) -> None:
@@ -143,7 +155,13 @@ def job_snapshot_publish_new_on_commit(job: Job) -> None:
     once the transaction commits (see the module doc: `cache.add`, never over a later one)."""
     snapshot = Job.from_db(DEFAULT_DB_ALIAS, _MODEL_ORDER, [getattr(job, f) for f in _MODEL_ORDER])
     key, ttl = snapshot_key(job.pk), _ttl(job)
-    transaction.on_commit(lambda: cache.add(key, snapshot, ttl), robust=True)
+
+    def publish() -> None:
+        # A new job lengthens the queue: cached queue places are counted again.
+        cache.set(QUEUE_EPOCH_CACHE_KEY, uuid.uuid4().hex, ttl)
+        cache.add(key, snapshot, ttl)
+
+    transaction.on_commit(publish, robust=True)
 
 
 def job_snapshot_get(

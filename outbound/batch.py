@@ -46,7 +46,7 @@ from veosaas import logcontext
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 8
+BATCH_SIZE = 32
 BATCH_BUDGET_SECONDS = 5.0
 _UPDATED_FIELDS = [
     "status",

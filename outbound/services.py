@@ -102,7 +102,7 @@ def account_callback_url_set(*, user: User, url: str) -> str:
 
 # Deliveries due at once that one transaction enqueues share their messages, SEND_GROUP per
 # message (outbound/batch.py claims a message's deliveries together).
-SEND_GROUP = 8
+SEND_GROUP = 32
 _group = threading.local()
 
 

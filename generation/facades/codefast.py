@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,11 +52,13 @@ from generation.facades.status_read import ALLOW_GET, FAST_METHODS, json_respons
 from generation.models import Job, Upload
 from generation.selectors import (
     QueuePlace,
+    daily_usage_cache_key,
     job_get,
     job_get_by_idempotency_key,
     job_queue_place,
     jobs_succeeded_for_user,
 )
+from generation.selectors.queue_cache import job_queue_place_cached, queue_place_cache_keys
 from generation.services import (
     ImageInput,
     JobSpec,
@@ -116,9 +119,17 @@ def error_text(job: Job) -> str:
     return ""
 
 
-def status_body(job: Job, *, user: User, request: HttpRequest | None) -> dict[str, Any]:
+def status_body(
+    job: Job,
+    *,
+    user: User,
+    request: HttpRequest | None,
+    place: QueuePlace | None = None,
+    prefetched: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every key of both documented status shapes, for every status (A21)."""
-    place = queue_place(job)
+    if place is None:
+        place = queue_place(job)
     return {
         "job_id": str(job.id),
         "status": STATUS[job.state],
@@ -132,7 +143,7 @@ def status_body(job: Job, *, user: User, request: HttpRequest | None) -> dict[st
         "created_at": stamp(job.created_at),
         "started_at": stamp(job.started_at),
         "completed_at": stamp(job.completed_at),
-        **limits(user),
+        **limits(user, prefetched=prefetched),
     }
 
 
@@ -240,6 +251,13 @@ class GenerateApi(CodefastView):
         )
 
 
+def _status_cache_keys(job_id: uuid.UUID | None, account_id: int | None) -> list[str]:
+    """What a status poll reads with the key and the snapshot: the queue place entries and
+    the account's daily usage."""
+    usage = [daily_usage_cache_key(user_id=account_id)] if account_id is not None else []
+    return [*queue_place_cache_keys(job_id), *usage]
+
+
 class StatusApi(CodefastView):
     """GET /status/{job_id}. GET and HEAD answer from the job's status snapshot without DRF
     (generation.facades.status_read), with the same bytes; other methods take DRF's way."""
@@ -260,19 +278,26 @@ class StatusApi(CodefastView):
 
     def fast_get(self, request: HttpRequest, job_id: str) -> HttpResponse:
         token = request.META.get("HTTP_X_API_KEY", "")
-        read = status_read(request, token=token, job_id=job_id)
+        read = status_read(request, token=token, job_id=job_id, extra=_status_cache_keys)
         if read.refusal == "auth" or read.api_key is None:
             return self.plain(401, {"detail": "Invalid API key"}, {"WWW-Authenticate": "X-API-Key"})
         if read.refusal == "scope":
             return self.plain(403, {"detail": read.message})
         user, job = read.api_key.user, read.job
-        if job is not None and not job.is_terminal:
-            # Its queue place is counted from the database anyway: read the row as it is
-            # (one indexed statement), so state and place come from the same moment.
-            job = job_get(user=user, job_id=job.pk)
         if job is None:
             return self.plain(404, {"detail": "Job not found"})
-        return self.plain(200, status_body(job, user=user, request=request))
+        place = None
+        if not job.is_terminal:
+            # Counted under the queue epoch read with the snapshot (generation.selectors.
+            # queue_cache): no SQL until the queue changes.
+            place = job_queue_place_cached(
+                job=job,
+                exact_max=settings.CODEFAST_QUEUE_EXACT_MAX,
+                snapshot_seconds=settings.CODEFAST_QUEUE_SNAPSHOT_SECONDS,
+                prefetched=read.cached,
+            )
+        body = status_body(job, user=user, request=request, place=place, prefetched=read.cached)
+        return self.plain(200, body)
 
     def get(self, request: AuthenticatedRequest, job_id: str) -> Response:
         job = job_get(user=request.user, job_id=job_id)

@@ -183,9 +183,12 @@ class CodefastView(FacadeApi):
         return detail_response(500, "Internal server error")
 
 
-def limits(user: User, usage: DailyUsage | None = None) -> dict[str, int]:
-    """The account's daily limit and what is left of it (`usage`: counted already)."""
-    usage = usage or daily_usage_cached(user=user)
+def limits(
+    user: User, usage: DailyUsage | None = None, *, prefetched: dict[str, Any] | None = None
+) -> dict[str, int]:
+    """The account's daily limit and what is left of it (`usage`: counted already;
+    `prefetched`: a cache read that may hold the cached usage)."""
+    usage = usage or daily_usage_cached(user=user, prefetched=prefetched)
     return {"daily_limit": usage.limit, "daily_limit_remaining": usage.remaining}
 
 

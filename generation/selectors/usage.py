@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -50,7 +51,12 @@ def _daily_usage_key(user_id: int, day: datetime) -> str:
     return f"usage:daily:v1:{user_id}:{day.date().isoformat()}"
 
 
-def daily_usage_cached(*, user: User) -> DailyUsage:
+def daily_usage_cache_key(*, user_id: int) -> str:
+    """The cache entry `daily_usage_cached` reads for the account today."""
+    return _daily_usage_key(user_id, day_start())
+
+
+def daily_usage_cached(*, user: User, prefetched: dict[str, Any] | None = None) -> DailyUsage:
     """`daily_usage` for display (codefast's `daily_limit_remaining` on every status poll),
     read through the shared cache so a poll runs no COUNT.
 
@@ -59,11 +65,13 @@ def daily_usage_cached(*, user: User) -> DailyUsage:
     forget, the stale figure lasts at most GENERATION_STATUS_CACHE_SECONDS, the staleness
     bound of the status snapshots themselves. The limit itself is enforced by `job_submit` on
     an exact count under the account lock, never from here.
+
+    `prefetched`: the result of a `cache.get_many` that may include `daily_usage_cache_key`.
     """
     limit = user.daily_limit if user.daily_limit is not None else settings.GENERATION_DAILY_LIMIT
     start = day_start()
     key = _daily_usage_key(user.pk, start)
-    used = cache.get(key)
+    used = prefetched.get(key) if prefetched is not None and key in prefetched else cache.get(key)
     if used is None:
         used = daily_usage(user=user).used
         cache.add(key, used, settings.GENERATION_STATUS_CACHE_SECONDS)

@@ -21,6 +21,7 @@ from billing.services import credits_grant, price_quote
 from generation.models import Job, Upload
 from generation.selectors import job_queue_place, queue_snapshot_forget
 from generation.services import job_fail
+from generation.snapshots import job_snapshot_publish
 from tests.conftest import run_in_threads
 from tests.factories import UserFactory
 from tests.generation.conftest import enqueued, image_bytes
@@ -547,6 +548,7 @@ def test_status_has_every_key_in_every_state(xkey, time_machine) -> None:
     }
     started = datetime(2031, 9, 20, 0, 7, 59, tzinfo=UTC)
     Job.objects.filter(pk=job_id).update(state="running", started_at=started, progress=40)
+    job_snapshot_publish(job_id=job_id)  # as every change outside generation.services must
     running = xkey.get(f"/status/{job_id}").json()
     assert list(running) == STATUS_KEYS
     assert (running["status"], running["queue_position"], running["total_in_queue"]) == (
@@ -560,6 +562,7 @@ def test_status_has_every_key_in_every_state(xkey, time_machine) -> None:
         video_file=f"videos/{job_id}.mp4",
         completed_at=datetime(2031, 9, 20, 0, 9, 6, tzinfo=UTC),
     )
+    job_snapshot_publish(job_id=job_id)
     done = xkey.get(f"/status/{job_id}").json()
     assert list(done) == STATUS_KEYS
     assert done["status"] == "completed" and done["error"] == ""
@@ -625,7 +628,9 @@ def test_an_unexpected_error_is_500_in_the_detail_shape(xkey, settings) -> None:
 # --- queue positions -----------------------------------------------------------------------
 
 
-def test_queue_positions_are_global_fifo_and_move_as_jobs_start(db) -> None:
+def test_queue_positions_are_global_fifo_and_move_as_jobs_start(
+    db, django_capture_on_commit_callbacks
+) -> None:
     alice, bob = client_for(funded()), client_for(funded())
     created = [generate(c).json() for c in (alice, bob, alice, bob)]
     assert [(c["queue_position"], c["total_in_queue"]) for c in created] == [
@@ -644,8 +649,10 @@ def test_queue_positions_are_global_fifo_and_move_as_jobs_start(db) -> None:
 
     assert places() == [(1, 4), (2, 4), (3, 4), (4, 4)]
     Job.objects.filter(pk=created[0]["job_id"]).update(state="running")
+    job_snapshot_publish(job_id=created[0]["job_id"])
     assert places() == [(0, 3), (1, 3), (2, 3), (3, 3)]
-    job_fail(job_id=created[2]["job_id"], stage="generation", code=501, message="x")
+    with django_capture_on_commit_callbacks(execute=True):  # its publication, as committed
+        job_fail(job_id=created[2]["job_id"], stage="generation", code=501, message="x")
     assert places() == [(0, 2), (1, 2), (0, 0), (2, 2)]
 
 
@@ -654,6 +661,8 @@ def test_jobs_created_at_the_same_instant_are_ordered_by_id(funded_user) -> None
     ids = [generate(client).json()["job_id"] for _ in range(4)]
     same = Job.objects.get(pk=ids[0]).created_at
     Job.objects.filter(pk__in=ids).update(created_at=same)
+    for job_id in ids:
+        job_snapshot_publish(job_id=job_id)
     positions = {job_id: client.get(f"/status/{job_id}").json()["queue_position"] for job_id in ids}
     assert sorted(positions, key=positions.get) == sorted(ids)
     assert sorted(positions.values()) == [1, 2, 3, 4]

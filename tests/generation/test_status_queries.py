@@ -2,8 +2,9 @@
 
 A poll whose job snapshot and key entry are in the shared cache runs no SQL (veo3o1 status,
 kie record-info, codefast status of an ended job, GET /v1/videos/{id}); a snapshot miss reads
-the job once. A codefast job still queued or running reads its row and counts its queue place
-(two statements). Runs on SQLite and, with DATABASE_URL, on PostgreSQL.
+the job once. A codefast job still queued or running answers its queue place from the cache
+until the queue changes (a publication), then counts it once (one statement). Runs on SQLite
+and, with DATABASE_URL, on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
+from billing.services import credits_grant
 from generation.models import Job
 from generation.selectors import queue_snapshot_forget
 from generation.snapshots import job_snapshot_publish, snapshot_key
@@ -56,7 +58,7 @@ def world(time_machine: Any) -> dict[str, Any]:
     bearer, xkey = APIClient(), APIClient()
     bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     xkey.credentials(HTTP_X_API_KEY=token)
-    world = {"bearer": bearer, "xkey": xkey, "jobs": jobs}
+    world = {"bearer": bearer, "xkey": xkey, "jobs": jobs, "user": user}
     for name in jobs:  # first polls: the key's entry, its touch, the daily usage
         assert poll(world, name).status_code == 200
     return world
@@ -91,13 +93,18 @@ def test_a_snapshot_miss_reads_the_job_once(world, name, django_assert_num_queri
 
 
 @pytest.mark.parametrize("name", ["codefast_running", "codefast_queued"])
-def test_a_codefast_job_in_progress_reads_its_row_and_counts_its_place(
+def test_a_codefast_job_in_progress_counts_its_place_once_per_queue_change(
     world, name, django_assert_num_queries
 ) -> None:
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(0):
         body = poll(world, name).json()
     assert body["total_in_queue"] == 1
     assert body["queue_position"] == (1 if name == "codefast_queued" else 0)
+    job_snapshot_publish(job_id=world["jobs"]["veo3o1"].pk)  # any change to the queue
+    with django_assert_num_queries(1):
+        assert poll(world, name).json() == body
+    with django_assert_num_queries(0):
+        assert poll(world, name).json() == body
 
 
 def test_unknown_jobs_and_bad_keys_run_no_sql(world, django_assert_num_queries) -> None:
@@ -108,3 +115,39 @@ def test_unknown_jobs_and_bad_keys_run_no_sql(world, django_assert_num_queries) 
         assert world["xkey"].get("/status/not-a-job").status_code == 404
         response = world["bearer"].get("/api/v1/veo/record-info", {"taskId": "veo_task_x"})
         assert response.json()["code"] == 422
+
+
+def test_a_codefast_poll_reads_the_cache_once(world, monkeypatch) -> None:
+    """Key, snapshot, queue place and the account's daily usage come in one round trip."""
+    calls: list[str] = []
+    inside = [0]  # the local-memory cache's get_many calls its own get
+
+    for name in ("get", "get_many"):
+        real = getattr(cache, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            if not inside[0]:
+                calls.append(_name)
+            inside[0] += 1
+            try:
+                return _real(*args, **kwargs)
+            finally:
+                inside[0] -= 1
+
+        monkeypatch.setattr(cache, name, spy)
+    for name in ("codefast_done", "codefast_running", "codefast_queued"):
+        calls.clear()
+        assert poll(world, name).status_code == 200
+        assert calls == ["get_many"], (name, calls)
+
+
+def test_a_new_job_counts_the_cached_places_again(
+    world, django_capture_on_commit_callbacks
+) -> None:
+    assert poll(world, "codefast_queued").json()["total_in_queue"] == 1
+    credits_grant(user=world["user"], amount=10_000, idempotency_key="grant:new-job")
+    with django_capture_on_commit_callbacks(execute=True):  # its publication, as committed
+        created = world["xkey"].post("/generate", {"prompt": "next"}, format="json")
+    assert created.status_code == 200, created.content
+    assert poll(world, "codefast_queued").json()["total_in_queue"] == 2
+    assert poll(world, "codefast_running").json()["total_in_queue"] == 2
