@@ -22,11 +22,11 @@ jobs (whose status columns no longer change) live GENERATION_STATUS_CACHE_FINAL_
 Anything that changes a job's row outside `generation.services` must call
 `job_snapshot_publish` (or `job_snapshot_publish_on_commit`) itself.
 
-            # One round trip; the epoch first, so a poll that reads the new snapshot counts
-            # its queue place afresh. An epoch that expires reads as None: a new one follows.
-            cache.set_many({QUEUE_EPOCH_CACHE_KEY: epoch, snapshot_key(pk): job}, _ttl(job))
-        # Still under the lock, so announcements leave in commit order (generation/changes.py).
-        job_change_announce(job_id=pk)
+Live streams: each publication also announces the change over Redis pub/sub
+(generation/changes.py), which wakes the job's open event streams (generation/streams.py).
+Every publication (a new job's too) also writes a new queue epoch (QUEUE_EPOCH_CACHE_KEY):
+cached queue places (generation.selectors.queue_cache) are used only while the epoch they were
+counted under is current.
 """
 
 from __future__ import annotations
@@ -130,15 +130,11 @@ def job_snapshot_publish(*, job_id: object) -> None:
             cache.set(QUEUE_EPOCH_CACHE_KEY, epoch, settings.GENERATION_STATUS_CACHE_SECONDS)
             cache.delete(snapshot_key(pk))
         else:
-<<<<<<< HEAD
-            cache.set(snapshot_key(pk), job, _ttl(job))
-        # Still under the lock, so announcements leave in commit order (generation/changes.py).
-        job_change_announce(job_id=pk)
-=======
             # One round trip; the epoch first, so a poll that reads the new snapshot counts
             # its queue place afresh. An epoch that expires reads as None: a new one follows.
             cache.set_many({QUEUE_EPOCH_CACHE_KEY: epoch, snapshot_key(pk): job}, _ttl(job))
->>>>>>> h-statusperf2
+        # Still under the lock, so announcements leave in commit order (generation/changes.py).
+        job_change_announce(job_id=pk)
 
 
 def job_snapshot_publish_on_commit(job_id: object) -> None:
