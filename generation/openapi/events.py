@@ -71,7 +71,17 @@ def _operation(
                 "description": "The event stream.",
                 "content": {
                     "text/event-stream": {
-                        "schema": string(description="SSE frames; each event's data:"),
+                        # Each event as SSE clients (and schema checkers) parse it.
+                        "schema": {
+                            "type": "object",
+                            "description": "One SSE event; `data` is the JSON in x-event-data.",
+                            "properties": {
+                                "event": string(),
+                                "id": string(),
+                                "data": string(),
+                                "retry": integer(),
+                            },
+                        },
                         "x-event-data": event,
                     }
                 },
