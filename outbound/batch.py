@@ -24,10 +24,10 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Case, F, IntegerField, Max, Q, Value, When
+from django.db.models import Case, F, Field, IntegerField, Max, Q, Value, When
 from django.utils import timezone
 
 from outbound.engine import (
@@ -199,28 +199,27 @@ def _update_deliveries(rows: list[Delivery]) -> None:
     """Write `_UPDATED_FIELDS` of every row in one statement: an UPDATE ... FROM (VALUES ...)
     on PostgreSQL, one executemany elsewhere (building an ORM UPDATE per row, or a CASE per
     column, costs more than the statements themselves)."""
-    table = Delivery._meta.db_table
-    fields = [Delivery._meta.get_field(name) for name in _UPDATED_FIELDS]
+    quote = connection.ops.quote_name
+    table = quote(Delivery._meta.db_table)
+    fields = [cast("Field[Any, Any]", Delivery._meta.get_field(name)) for name in _UPDATED_FIELDS]
+    columns = [quote(cast(str, f.column)) for f in fields]
     values = [
         [*(f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields), row.pk]
         for row in rows
     ]
-    quote = connection.ops.quote_name
     if connection.vendor == "postgresql":
-        casts = [f.db_type(connection) for f in fields] + ["bigint"]
-        row_sql = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
-        columns = ", ".join(quote(f.column) for f in fields)
-        assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
+        types = [f.db_type(connection) for f in fields] + ["bigint"]
+        row_sql = "(" + ", ".join(f"%s::{db_type}" for db_type in types) + ")"
         sql = (
-            f"UPDATE {quote(table)} SET {assignments} "  # noqa: S608 - names are the model's
-            f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({columns}, id) "
-            f"WHERE {quote(table)}.{quote('id')} = v.id"
+            f"UPDATE {table} SET {', '.join(f'{c} = v.{c}' for c in columns)} "  # noqa: S608 - names are the model's
+            f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({', '.join(columns)}, id) "
+            f"WHERE {table}.id = v.id"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [param for row in values for param in row])
         return
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {quote(table)} SET {assignments} WHERE {quote('id')} = %s"  # noqa: S608
+    assignments = ", ".join(f"{c} = %s" for c in columns)
+    sql = f"UPDATE {table} SET {assignments} WHERE id = %s"  # noqa: S608 - names are the model's
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
 
