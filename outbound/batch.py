@@ -6,11 +6,11 @@ several times what the POST itself costs. Deliveries that one transaction enqueu
 messages (`services.delivery_send_on_commit`, SEND_GROUP per message), and
 `deliveries_attempt_batch` claims a message's deliveries, topped up to BATCH_SIZE with other due
 webhook deliveries, in one transaction (`SELECT ... FOR UPDATE SKIP LOCKED`, then one guarded
-UPDATE setting the lease), sends them one
-after the other through the SSRF guard on this thread's kept-alive connections (one per host,
-`netguard.guarded_post(keep_alive=True)`), and logs every attempt and moves every delivery on
-in one more transaction (one INSERT, one UPDATE per delivery). The other deliveries' own
-messages then find them claimed and do nothing (one read).
+UPDATE setting the lease), sends them one after the other through the SSRF guard on this
+thread's kept-alive connections (one per host, `netguard.guarded_post(keep_alive=True)`), and
+logs every attempt and moves every delivery on in one more transaction (one INSERT of the
+attempts, one UPDATE of all the deliveries), with one log line per batch (and one per failed
+attempt). The other deliveries' own messages then find them claimed and do nothing (one read).
 
 Exactly once per attempt, as `engine.delivery_attempt`: a delivery is sent only by the
 transaction that claimed it (its row lock, then the lease it set), and its attempt is logged
@@ -24,16 +24,15 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from django.db import transaction
-from django.db.models import Case, F, IntegerField, Max, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import Case, F, Field, IntegerField, Max, Q, Value, When
 from django.utils import timezone
 
 from outbound.engine import (
     CLAIM_LEASE_SECONDS,
     EARLY_TOLERANCE_SECONDS,
-    _count_attempt,
     _next_delay,
     _send_webhook,
     _Sent,
@@ -42,7 +41,7 @@ from outbound.engine import (
 from outbound.models import Attempt, Delivery
 from outbound.services import delivery_send_on_commit, webhook_secret_get_or_create
 from outbound.topics import policy_for
-from veosaas import logcontext
+from veosaas import logcontext, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +54,22 @@ _UPDATED_FIELDS = [
     "last_status_code",
     "last_error",
     "updated_at",
+]
+
+
+# What a batch reads of a claimed delivery and its owner (not the payload's JSON, not the
+# owner's other columns: building them costs more than the rest of the claim).
+_CLAIMED_FIELDS = [
+    "topic",
+    "user",
+    "destination",
+    "webhook_id",
+    "signing_id",
+    "request_id",
+    "body",
+    "attempts",
+    *_UPDATED_FIELDS,
+    "user__webhook_secret",
 ]
 
 
@@ -76,6 +91,7 @@ def _claim_batch(ids: list[int], limit: int) -> list[Delivery]:
         rows = list(
             pending.filter(channel=Delivery.Channel.WEBHOOK)
             .select_related("user")
+            .only(*_CLAIMED_FIELDS)
             .select_for_update(skip_locked=True, of=("self",))
             .order_by(first, "next_attempt_at", "pk")[: max(limit, len(ids))]
         )
@@ -131,11 +147,17 @@ def _changes(locked: Delivery, sent: _Sent, attempt: int) -> dict[str, Any]:
 
 
 def _record_batch(results: list[tuple[Delivery, _Sent]]) -> list[Attempt]:
-    """Log every attempt and move every delivery on, in one transaction (three statements,
-    and one UPDATE per delivery)."""
+    """Log every attempt and move every delivery on, in one transaction of four statements
+    whatever the batch's size: the deliveries' locked state, their attempt numbers, one
+    INSERT of the attempts and one UPDATE of the deliveries (`_update_deliveries`)."""
     ids = [delivery.pk for delivery, _ in results]
     with transaction.atomic():
-        locked = {d.pk: d for d in Delivery.objects.select_for_update().filter(pk__in=ids)}
+        locked = {
+            pk: (status, attempts)
+            for pk, status, attempts in Delivery.objects.select_for_update()
+            .filter(pk__in=ids)
+            .values_list("pk", "status", "attempts")
+        }
         numbers = dict(
             Attempt.objects.filter(delivery_id__in=ids)
             .values("delivery_id")
@@ -144,12 +166,12 @@ def _record_batch(results: list[tuple[Delivery, _Sent]]) -> list[Attempt]:
         )
         attempts = []
         for delivery, sent in results:
-            row = locked[delivery.pk]
-            policy = policy_for(row.topic)
+            status, attempt = locked[delivery.pk]
+            policy = policy_for(delivery.topic)
             attempts.append(
                 Attempt(
-                    delivery=row,
-                    number=(numbers.get(row.pk) or 0) + 1,
+                    delivery=delivery,
+                    number=(numbers.get(delivery.pk) or 0) + 1,
                     manual=False,
                     outcome=sent.outcome,
                     sent_at=sent.sent_at,
@@ -159,19 +181,59 @@ def _record_batch(results: list[tuple[Delivery, _Sent]]) -> list[Attempt]:
                     error=sent.error[:2000],
                     blocked_reason=sent.blocked_reason[:2000],
                     request_headers=sent.headers,
-                    request_id=row.request_id or logcontext.get("request_id"),
+                    request_id=delivery.request_id or logcontext.get("request_id"),
                 )
             )
-            for name, value in _changes(row, sent, delivery.attempts).items():
-                setattr(row, name, value)
-            _count_attempt(row.topic, sent)
+            claimed = delivery.attempts
+            # As the row is now (a staff re-send may have moved it on since the claim).
+            delivery.status, delivery.attempts = status, attempt
+            for name, value in _changes(delivery, sent, claimed).items():
+                setattr(delivery, name, value)
         Attempt.objects.bulk_create(attempts)
-        # One plain UPDATE per delivery: cheaper to build than bulk_update's CASE per column.
-        for row in locked.values():
-            Delivery.objects.filter(pk=row.pk).update(
-                **{name: getattr(row, name) for name in _UPDATED_FIELDS}
-            )
+        _update_deliveries([delivery for delivery, _ in results])
+        _count_attempts([(delivery.topic, sent) for delivery, sent in results])
     return attempts
+
+
+def _update_deliveries(rows: list[Delivery]) -> None:
+    """Write `_UPDATED_FIELDS` of every row in one statement: an UPDATE ... FROM (VALUES ...)
+    on PostgreSQL, one executemany elsewhere (building an ORM UPDATE per row, or a CASE per
+    column, costs more than the statements themselves)."""
+    quote = connection.ops.quote_name
+    table = quote(Delivery._meta.db_table)
+    fields = [cast("Field[Any, Any]", Delivery._meta.get_field(name)) for name in _UPDATED_FIELDS]
+    columns = [quote(cast(str, f.column)) for f in fields]
+    values = [
+        [*(f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields), row.pk]
+        for row in rows
+    ]
+    if connection.vendor == "postgresql":
+        types = [f.db_type(connection) for f in fields] + ["bigint"]
+        row_sql = "(" + ", ".join(f"%s::{db_type}" for db_type in types) + ")"
+        sql = (
+            f"UPDATE {table} SET {', '.join(f'{c} = v.{c}' for c in columns)} "  # noqa: S608 - names are the model's
+            f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({', '.join(columns)}, id) "
+            f"WHERE {table}.id = v.id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [param for row in values for param in row])
+        return
+    assignments = ", ".join(f"{c} = %s" for c in columns)
+    sql = f"UPDATE {table} SET {assignments} WHERE id = %s"  # noqa: S608 - names are the model's
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, values)
+
+
+def _count_attempts(outcomes: list[tuple[str, _Sent]]) -> None:
+    """The batch's attempts in the metrics, once its transaction commits (one callback)."""
+
+    def count() -> None:
+        for topic, sent in outcomes:
+            metrics.deliveries.labels(topic=topic, outcome=sent.outcome).inc()
+            if sent.latency_ms is not None:
+                metrics.delivery_latency.labels(topic=topic).observe(sent.latency_ms / 1000)
+
+    metrics.count_on_commit(count)
 
 
 def deliveries_attempt_batch(
@@ -206,7 +268,12 @@ def deliveries_attempt_batch(
         sent = _send_webhook(delivery, policy_for(delivery.topic), secret, keep_alive=True)
         if sent.outcome != Attempt.Outcome.DELIVERED:
             logger.warning("delivery %s (%s): %s", delivery.pk, delivery.topic, sent.error)
-        else:
-            logger.info("delivery %s (%s) delivered", delivery.pk, delivery.topic)
         results.append((delivery, sent))
-    return _record_batch(results) if results else []
+    if not results:
+        return []
+    attempts = _record_batch(results)
+    # One line per batch; each failure has its own line above, and every attempt's request id
+    # is in its Attempt row.
+    delivered = sum(1 for a in attempts if a.outcome == Attempt.Outcome.DELIVERED)
+    logger.info("deliveries batch: %d sent, %d delivered", len(attempts), delivered)
+    return attempts

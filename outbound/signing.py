@@ -23,6 +23,7 @@ import base64
 import hashlib
 import hmac
 from datetime import datetime
+from functools import lru_cache
 
 STANDARD_WEBHOOKS_PREFIX = "whsec_"
 
@@ -37,12 +38,26 @@ def _body_text(body: str | bytes) -> str:
     return body.decode() if isinstance(body, bytes) else body
 
 
+@lru_cache(maxsize=512)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """An HMAC-SHA256 with `key` already absorbed, never updated itself: each signature works
+    on a copy (a callbacks worker signs for the same few accounts over and over)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def _hmac_sha256(key: bytes, message: bytes) -> bytes:
+    mac = _keyed(key).copy()
+    mac.update(message)
+    return mac.digest()
+
+
 def kie_signature(secret: str, subject_id: str, timestamp: int | str | datetime) -> str:
     """base64(HMAC-SHA256(secret as UTF-8, f"{subject_id}.{timestamp}")), kie's scheme."""
     message = f"{subject_id}.{_unix(timestamp)}".encode()
-    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+    return base64.b64encode(_hmac_sha256(secret.encode(), message)).decode()
 
 
+@lru_cache(maxsize=512)
 def standard_webhook_key(secret: str) -> bytes:
     """The HMAC key of a Standard Webhooks secret: base64-decoded, without the whsec_ prefix."""
     return base64.b64decode(secret.removeprefix(STANDARD_WEBHOOKS_PREFIX))
@@ -54,7 +69,7 @@ def sign_standard_webhook(
     """The three Standard Webhooks headers for one attempt of message `msg_id`."""
     unix = _unix(timestamp)
     signed = f"{msg_id}.{unix}.{_body_text(body)}".encode()
-    digest = hmac.new(standard_webhook_key(secret), signed, hashlib.sha256).digest()
+    digest = _hmac_sha256(standard_webhook_key(secret), signed)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": unix,

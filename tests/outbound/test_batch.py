@@ -135,9 +135,9 @@ def test_statements_per_batch_are_fixed_whatever_its_size(receiver) -> None:
     large = deliveries(receiver.url, batch.BATCH_SIZE)
     eight = statements(lambda: deliveries_attempt_batch(delivery_id=large[0].pk))
     # The message's rows; the claim (locked read, UPDATE); the log (locked read, numbers,
-    # INSERT) and one UPDATE per delivery.
-    assert len(two) == 6 + 2, two
-    assert len(eight) == 6 + batch.BATCH_SIZE, eight
+    # INSERT, one UPDATE of them all), whatever the batch size.
+    assert len(two) == 7, two
+    assert len(eight) == 7, eight
     assert Delivery.objects.filter(status="delivered").count() == 2 + batch.BATCH_SIZE
 
 
@@ -208,3 +208,33 @@ def test_deliveries_enqueued_by_one_transaction_share_their_messages(
         deliveries_attempt_batch(delivery_id=args[0], **kwargs)
     assert Delivery.objects.filter(status="delivered", attempts=1).count() == 20
     assert len(receiver.requests) == 20 and receiver.connections == 1
+
+
+def test_one_batch_records_each_outcome_on_its_own_row(
+    receiver, django_capture_on_commit_callbacks
+) -> None:
+    rows = deliveries(receiver.url, 3)
+    refused = "http://127.0.0.1:1/hook"  # nothing listens there: the POST fails
+    Delivery.objects.filter(pk=rows[1].pk).update(destination=refused)
+    with django_capture_on_commit_callbacks() as enqueued:
+        attempts = deliveries_attempt_batch(delivery_id=rows[0].pk)
+    assert [(a.delivery_id, a.outcome, a.number) for a in attempts] == [
+        (rows[0].pk, "delivered", 1),
+        (rows[1].pk, "failed", 1),
+        (rows[2].pk, "delivered", 1),
+    ]
+    ok, failed, ok_too = (Delivery.objects.get(pk=d.pk) for d in rows)
+    for row in (ok, ok_too):
+        assert (row.status, row.attempts, row.next_attempt_at, row.last_status_code) == (
+            "delivered",
+            1,
+            None,
+            200,
+        )
+        assert row.delivered_at is not None and row.last_error == ""
+    assert (failed.status, failed.attempts, failed.delivered_at) == ("pending", 1, None)
+    assert failed.last_status_code is None and failed.last_error
+    assert failed.next_attempt_at > timezone.now()  # the retry, not the claim's lease
+    assert failed.next_attempt_at < ok.updated_at + timezone.timedelta(seconds=100)
+    assert len(enqueued) >= 1  # the retry's message
+    assert len(receiver.requests) == 2
