@@ -31,6 +31,7 @@ from dashboard.apis.base import (
 )
 from generation.services import api_key_issue, api_key_settings_update
 from veosaas.api import envelope
+from veosaas.strict import int_parse
 
 KEY_NOT_FOUND = "key: no API key with this id"
 
@@ -129,7 +130,9 @@ def _check_may_issue(request: AuthenticatedRequest) -> None:
 
 
 def _key_id(value: str) -> int | None:
-    return int(value) if value.isdigit() and len(value) <= 18 else None
+    """A key id from the path: ASCII digits only (`isdigit()` also accepts "²")."""
+    pk = int_parse(value)
+    return pk if pk is not None and pk > 0 and value == str(pk) else None
 
 
 class KeyListCreateApi(AccountApi):

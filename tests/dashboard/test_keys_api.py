@@ -172,3 +172,12 @@ def test_a_limited_key_cannot_issue_or_loosen_keys(owner) -> None:  # type: igno
     manager.api_key.refresh_from_db()
     assert manager.api_key.budget_credits == 10
     assert ApiKey.objects.filter(user=user).count() == 2
+
+
+@pytest.mark.parametrize("key_id", ["%C2%B2", "%E2%91%A0", "-1", "0", "+1", "1" * 40])
+def test_a_key_id_that_is_not_ascii_digits_is_unknown_not_a_500(owner, key_id) -> None:  # type: ignore[no-untyped-def]
+    _, client, api_key = owner
+    for method in ("get", "patch", "delete"):
+        response = getattr(client, method)(f"/api/v1/account/keys/{key_id}", {}, "json")
+        assert (response.status_code, response.json()["code"]) == (404, 404)
+    assert ApiKey.objects.get(pk=api_key.pk).revoked_at is None
