@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import timedelta
 from typing import Any, cast
 
@@ -61,6 +62,7 @@ _UPDATED_FIELDS = [
 # owner's other columns: building them costs more than the rest of the claim).
 _CLAIMED_FIELDS = [
     "topic",
+    "reference",
     "user",
     "destination",
     "webhook_id",
@@ -258,22 +260,40 @@ def deliveries_attempt_batch(
     claimed = _claim_batch(due, limit)
     results: list[tuple[Delivery, _Sent]] = []
     started = time.monotonic()
+    outer = logcontext.snapshot()  # the message's own ids, for the batch's summary line
     for index, delivery in enumerate(claimed):
         if index and time.monotonic() - started > BATCH_BUDGET_SECONDS:
             _release(claimed[index:])
             break
-        logcontext.bind(request_id=delivery.request_id)
+        _delivery_context(delivery)
         owner = delivery.user
         secret = owner.webhook_secret or webhook_secret_get_or_create(user=owner)
         sent = _send_webhook(delivery, policy_for(delivery.topic), secret, keep_alive=True)
-        if sent.outcome != Attempt.Outcome.DELIVERED:
+        if sent.outcome == Attempt.Outcome.DELIVERED:
+            # One line per delivery, under its own ids: one request id finds its whole job.
+            logger.info(
+                "delivery %s (%s) delivered: HTTP %s", delivery.pk, delivery.topic, sent.status_code
+            )
+        else:
             logger.warning("delivery %s (%s): %s", delivery.pk, delivery.topic, sent.error)
         results.append((delivery, sent))
+    logcontext.reset(**outer)
     if not results:
         return []
     attempts = _record_batch(results)
-    # One line per batch; each failure has its own line above, and every attempt's request id
-    # is in its Attempt row.
+    # Each delivery has its own line above (under its own ids); this one sums up the message.
     delivered = sum(1 for a in attempts if a.outcome == Attempt.Outcome.DELIVERED)
     logger.info("deliveries batch: %d sent, %d delivered", len(attempts), delivered)
     return attempts
+
+
+def _delivery_context(delivery: Delivery) -> None:
+    """Log a delivery under its own ids: a batch carries other jobs' deliveries than the one
+    whose message started it, and one request id must find only its own job's lines."""
+    job_id = ""
+    if delivery.topic == Delivery.Topic.JOB_CALLBACK:
+        try:
+            job_id = str(uuid.UUID(delivery.reference))
+        except ValueError:
+            job_id = ""
+    logcontext.reset(request_id=delivery.request_id, account_id=delivery.user_id, job_id=job_id)
