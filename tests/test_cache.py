@@ -42,3 +42,23 @@ def test_keys_memcached_would_refuse_work_without_warnings(backend: RedisCache) 
         warnings.simplefilter("error")  # Django's default check warns (CacheKeyWarning)
         backend.set(key, 1, 30)
         assert backend.get(key) == 1
+
+
+def test_get_many_answers_as_djangos(backend: RedisCache) -> None:
+    from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+
+    values = {"int": 7, "negative": -3, "big": 2**70, "flag": True, "text": "12", "none": None}
+    values |= {"dict": {"n": [1, 2.5]}, "bytes": b"\x80raw"}
+    backend.set_many(values, 30)
+    backend.set("v2", "second version", 30, version=2)
+    keys = [*values, "missing", "v2"]
+    assert backend.get_many(keys) == DjangoRedisCache.get_many(backend, keys) == values
+    assert backend.get_many(["v2", "int"], version=2) == {"v2": "second version"}
+
+
+def test_get_many_with_a_custom_key_function(backend: RedisCache) -> None:
+    url = backend._servers[0]
+    custom = RedisCache(url, {"KEY_FUNCTION": lambda key, prefix, version: f"custom|{key}"})
+    custom.set("k", [1], 30)
+    assert custom.get_many(["k", "missing"]) == {"k": [1]}
+    custom.delete("k")
