@@ -223,43 +223,59 @@ def _local_day(value: date | datetime | None) -> date | None:
     return value
 
 
+# What the two per-range endpoints share: their query, its defaults and their answer's frame.
+RANGE_DEFAULT_DAYS = 30
+RANGE_PARAMETERS = [
+    OpenApiParameter("from", str, description="ISO date"),
+    OpenApiParameter("to", str, description="ISO date (inclusive)"),
+]
+
+
+def _range_schema(rows_name: str, row_properties: dict[str, Any]) -> dict[str, Any]:
+    """The answer of a per-range endpoint: its local days, the zone, and one list of rows."""
+    return {
+        "type": "object",
+        "properties": {
+            "from": {"type": "string", "format": "date"},
+            "to": {"type": "string", "format": "date"},
+            "time_zone": {"type": "string"},
+            rows_name: {
+                "type": "array",
+                "items": {"type": "object", "properties": row_properties},
+            },
+        },
+    }
+
+
+def _requested_days(request: AuthenticatedRequest) -> tuple[date, date]:
+    """`from`/`to` as local days; default the last RANGE_DEFAULT_DAYS days up to today."""
+    params = validated(RangeSerializer(data=request.query_params))
+    last = _local_day(params.get("to")) or local_today()
+    first = _local_day(params.get("from")) or last - timedelta(days=RANGE_DEFAULT_DAYS - 1)
+    return first, last
+
+
 class UsageDailyApi(AccountApi):
     """GET /api/v1/account/usage/daily: per-day totals for charts."""
-
-    DEFAULT_DAYS = 30
 
     @extend_schema(
         tags=["account"],
         summary="Usage per day",
         description="Credits used (captured) and added, jobs succeeded and failed, per day "
         "(days in `time_zone`). Default: the last 30 days; at most 366.",
-        parameters=[
-            OpenApiParameter("from", str, description="ISO date"),
-            OpenApiParameter("to", str, description="ISO date (inclusive)"),
-        ],
+        parameters=RANGE_PARAMETERS,
         responses={
             200: ok(
-                {
-                    "type": "object",
-                    "properties": {
-                        "from": {"type": "string", "format": "date"},
-                        "to": {"type": "string", "format": "date"},
-                        "time_zone": {"type": "string"},
-                        "days": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "date": {"type": "string", "format": "date"},
-                                    "credits_used": {"type": "integer"},
-                                    "credits_added": {"type": "integer"},
-                                    "jobs_succeeded": {"type": "integer"},
-                                    "jobs_failed": {"type": "integer"},
-                                },
-                            },
-                        },
+                _range_schema(
+                    "days",
+                    {
+                        "date": {"type": "string", "format": "date"},
+                        "credits_used": {"type": "integer"},
+                        "credits_added": {"type": "integer"},
+                        "jobs_succeeded": {"type": "integer"},
+                        "jobs_failed": {"type": "integer"},
                     },
-                }
+                )
             ),
             401: ENVELOPE_ERROR,
             422: ENVELOPE_ERROR,
@@ -267,9 +283,7 @@ class UsageDailyApi(AccountApi):
         operation_id="account_usage_daily",
     )
     def get(self, request: AuthenticatedRequest) -> Response:
-        params = validated(RangeSerializer(data=request.query_params))
-        last = _local_day(params.get("to")) or local_today()
-        first = _local_day(params.get("from")) or last - timedelta(days=self.DEFAULT_DAYS - 1)
+        first, last = _requested_days(request)
         try:
             days = usage_daily(user=request.user, first=first, last=last)
         except UsageQueryInvalid as exc:
@@ -296,44 +310,28 @@ class UsageDailyApi(AccountApi):
 class UsageByKeyApi(AccountApi):
     """GET /api/v1/account/usage/keys: per-key totals (spend per key)."""
 
-    DEFAULT_DAYS = 30
-
     @extend_schema(
         tags=["account"],
         summary="Usage per API key",
         description="Per key: jobs submitted and credits charged between `from` and `to` "
         "(local days in `time_zone`; default the last 30 days), and the key's budget and "
         "what is counted on it this period. `api_key_id` null: jobs from the dashboard.",
-        parameters=[
-            OpenApiParameter("from", str, description="ISO date"),
-            OpenApiParameter("to", str, description="ISO date (inclusive)"),
-        ],
+        parameters=RANGE_PARAMETERS,
         responses={
             200: ok(
-                {
-                    "type": "object",
-                    "properties": {
-                        "from": {"type": "string", "format": "date"},
-                        "to": {"type": "string", "format": "date"},
-                        "time_zone": {"type": "string"},
-                        "keys": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "api_key_id": {"type": "integer", "nullable": True},
-                                    "name": {"type": "string", "nullable": True},
-                                    "prefix": {"type": "string", "nullable": True},
-                                    "jobs": {"type": "integer"},
-                                    "credits_charged": {"type": "integer"},
-                                    "budget_credits": {"type": "integer", "nullable": True},
-                                    "budget_period": {"type": "string", "nullable": True},
-                                    "budget_used": {"type": "integer", "nullable": True},
-                                },
-                            },
-                        },
+                _range_schema(
+                    "keys",
+                    {
+                        "api_key_id": {"type": "integer", "nullable": True},
+                        "name": {"type": "string", "nullable": True},
+                        "prefix": {"type": "string", "nullable": True},
+                        "jobs": {"type": "integer"},
+                        "credits_charged": {"type": "integer"},
+                        "budget_credits": {"type": "integer", "nullable": True},
+                        "budget_period": {"type": "string", "nullable": True},
+                        "budget_used": {"type": "integer", "nullable": True},
                     },
-                }
+                )
             ),
             401: ENVELOPE_ERROR,
             422: ENVELOPE_ERROR,
@@ -341,9 +339,7 @@ class UsageByKeyApi(AccountApi):
         operation_id="account_usage_keys",
     )
     def get(self, request: AuthenticatedRequest) -> Response:
-        params = validated(RangeSerializer(data=request.query_params))
-        last = _local_day(params.get("to")) or local_today()
-        first = _local_day(params.get("from")) or last - timedelta(days=self.DEFAULT_DAYS - 1)
+        first, last = _requested_days(request)
         if first > last:
             raise Unprocessable("from: must not be after to")
         totals = {
