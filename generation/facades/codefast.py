@@ -48,7 +48,13 @@ from generation.facades.codefast_base import (
     parse_image,
 )
 from generation.facades.common import FieldError, idempotency_key, json_object, required_str
-from generation.facades.status_read import ALLOW_GET, FAST_METHODS, json_response, status_read
+from generation.facades.status_read import (
+    ALLOW_GET,
+    FAST_METHODS,
+    json_response,
+    status_read,
+    status_remember,
+)
 from generation.models import Job, Upload
 from generation.selectors import (
     QueuePlace,
@@ -58,7 +64,11 @@ from generation.selectors import (
     job_queue_place,
     jobs_succeeded_for_user,
 )
-from generation.selectors.queue_cache import job_queue_place_cached, queue_place_cache_keys
+from generation.selectors.queue_cache import (
+    job_queue_place_cached,
+    queue_place_cache_keys,
+    queue_place_entry_key,
+)
 from generation.services import (
     ImageInput,
     JobSpec,
@@ -278,7 +288,11 @@ class StatusApi(CodefastView):
 
     def fast_get(self, request: HttpRequest, job_id: str) -> HttpResponse:
         token = request.META.get("HTTP_X_API_KEY", "")
-        read = status_read(request, token=token, job_id=job_id, extra=_status_cache_keys)
+        read = status_read(
+            request, token=token, job_id=job_id, extra=_status_cache_keys, memo_tag="codefast"
+        )
+        if read.answer is not None:
+            return read.answer
         if read.refusal == "auth" or read.api_key is None:
             return self.plain(401, {"detail": "Invalid API key"}, {"WWW-Authenticate": "X-API-Key"})
         if read.refusal == "scope":
@@ -297,7 +311,12 @@ class StatusApi(CodefastView):
                 prefetched=read.cached,
             )
         body = status_body(job, user=user, request=request, place=place, prefetched=read.cached)
-        return self.plain(200, body)
+        # Remembered only when the daily usage (and the queue place while the job waits) came
+        # from the cache: a figure counted in the database now may be newer than its bytes.
+        needs = [daily_usage_cache_key(user_id=user.pk)]
+        if not job.is_terminal:
+            needs.append(queue_place_entry_key(job))
+        return status_remember(read, self.plain(200, body), needs=needs)
 
     def get(self, request: AuthenticatedRequest, job_id: str) -> Response:
         job = job_get(user=request.user, job_id=job_id)

@@ -56,6 +56,7 @@ from generation.facades.status_read import (
     bearer_token,
     json_response,
     status_read,
+    status_remember,
 )
 from generation.facades.veo3api_base import (
     EXTEND_MODELS,
@@ -236,7 +237,9 @@ class RecordInfoApi(Veo3ApiView):
     def fast_get(self, request: HttpRequest) -> HttpResponse:
         task_id = request.GET.get("taskId")
         pk = task_uuid(task_id) if task_id and len(task_id) <= TASK_ID_MAX else None
-        read = status_read(request, token=bearer_token(request), job_id=pk)
+        read = status_read(request, token=bearer_token(request), job_id=pk, memo_tag="kie")
+        if read.answer is not None:
+            return read.answer
         if read.refusal == "auth":
             return self.plain(401, MSG_UNAUTHORIZED, None, {"WWW-Authenticate": "Bearer"})
         if read.refusal == "scope":
@@ -250,7 +253,11 @@ class RecordInfoApi(Veo3ApiView):
             return self.plain(422, MSG_RECORD_NULL)
         if job.created_at < timezone.now() - RECORD_RETENTION:
             return self.plain(422, MSG_TOO_OLD)
-        return self.plain(200, MSG_SUCCESS, record_data(job, request))
+        response = self.plain(200, MSG_SUCCESS, record_data(job, request))
+        # Past its retention the record answers "too old" instead.
+        return status_remember(
+            read, response, until=(job.created_at + RECORD_RETENTION).timestamp()
+        )
 
     def get(self, request: AuthenticatedRequest) -> Response:
         job = job_for_task(request.user, request.query_params.get("taskId"))

@@ -32,7 +32,7 @@ from generation.facades.common import (
     optional_str_list,
     required_str,
 )
-from generation.facades.status_read import bearer_token, status_read
+from generation.facades.status_read import bearer_token, status_read, status_remember
 from generation.models import Job
 from generation.selectors import job_eta_seconds, upload_get_by_key
 from generation.services import (
@@ -302,14 +302,16 @@ class VideoStatusApi(Veo3o1View):
             return plain_envelope(5000, "Server error", None, 500)
 
     def get(self, request: HttpRequest, uuid: str) -> HttpResponse:
-        read = status_read(request, token=bearer_token(request), job_id=uuid)
+        read = status_read(request, token=bearer_token(request), job_id=uuid, memo_tag="veo3o1")
+        if read.answer is not None:
+            return read.answer
         if read.refusal == "auth":
             return _auth_failed()
         if read.refusal == "scope":
             return plain_envelope(1000, read.message, None, 403)
         if read.job is None:
             return plain_envelope(1000, "Video not found", None, 404)
-        return plain_envelope(0, "Success", status_data(read.job, request))
+        return status_remember(read, plain_envelope(0, "Success", status_data(read.job, request)))
 
 
 def _auth_failed() -> HttpResponse:

@@ -40,6 +40,12 @@ def queue_place_cache_keys(job_id: uuid.UUID | None) -> list[str]:
     return [QUEUE_EPOCH_CACHE_KEY, _queued_key(job_id), _STARTED_KEY]
 
 
+def queue_place_entry_key(job: Job) -> str:
+    """The entry `job_queue_place_cached` answers from for this job (when it holds the place
+    of the current epoch; else the place is counted and stored there)."""
+    return _queued_key(job.pk) if job.state == Job.State.QUEUED else _STARTED_KEY
+
+
 def job_queue_place_cached(
     *,
     job: Job,
@@ -48,7 +54,7 @@ def job_queue_place_cached(
     prefetched: dict[str, Any] | None = None,
 ) -> QueuePlace:
     """`job_queue_place` of a queued or running job, through the shared cache (module doc)."""
-    key = _queued_key(job.pk) if job.state == Job.State.QUEUED else _STARTED_KEY
+    key = queue_place_entry_key(job)
     if prefetched is None:
         prefetched = cache.get_many([QUEUE_EPOCH_CACHE_KEY, key])
     epoch = prefetched.get(QUEUE_EPOCH_CACHE_KEY)

@@ -122,8 +122,11 @@ def test_a_codefast_poll_reads_the_cache_once(world, monkeypatch) -> None:
     calls: list[str] = []
     inside = [0]  # the local-memory cache's get_many calls its own get
 
-    for name in ("get", "get_many"):
-        real = getattr(cache, name)
+    # On Redis the read is `get_many_raw` (remembered answers compare its bytes).
+    for name in ("get", "get_many", "get_many_raw"):
+        real = getattr(cache, name, None)
+        if real is None:
+            continue
 
         def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
             if not inside[0]:
@@ -138,7 +141,7 @@ def test_a_codefast_poll_reads_the_cache_once(world, monkeypatch) -> None:
     for name in ("codefast_done", "codefast_running", "codefast_queued"):
         calls.clear()
         assert poll(world, name).status_code == 200
-        assert calls == ["get_many"], (name, calls)
+        assert calls in (["get_many"], ["get_many_raw"]), (name, calls)
 
 
 def test_a_new_job_counts_the_cached_places_again(

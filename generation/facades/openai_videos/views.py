@@ -35,7 +35,13 @@ from generation.facades.openai_videos.shapes import (
     video_object,
 )
 from generation.facades.openai_videos.shapes import video_id as format_video_id
-from generation.facades.status_read import FAST_METHODS, bearer_token, json_response, status_read
+from generation.facades.status_read import (
+    FAST_METHODS,
+    bearer_token,
+    json_response,
+    status_read,
+    status_remember,
+)
 from generation.models import Job
 from generation.selectors import job_get, jobs_page_for_user
 from generation.services import CancelOutcome, job_cancel
@@ -121,13 +127,15 @@ class VideoApi(OpenAIView):
         if request.method in FAST_METHODS:
             video_id = kwargs.get("video_id")
             pk = video_id_parse(video_id)
-            read = status_read(request, token=bearer_token(request), job_id=pk)
+            read = status_read(request, token=bearer_token(request), job_id=pk, memo_tag="openai")
+            if read.answer is not None:
+                return read.answer
             if not read.refusal and read.job is not None:
                 headers = {"Allow": ", ".join(self.allowed_methods)}
                 wait = poll_after_ms(read.job)
                 if wait is not None:
                     headers["openai-poll-after-ms"] = str(wait)
-                return json_response(video_object(read.job), 200, headers)
+                return status_remember(read, json_response(video_object(read.job), 200, headers))
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: AuthenticatedRequest, video_id: str) -> Response:
