@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 # lint) add the dev extras (pytest, Playwright, moto, mypy ...) on top.
 STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
+# Benchmark peers (LiteLLM) live in a venv of their own: they are never our dependencies.
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
 PORT ?= 8000
 # One base URL for every process `make run` starts: honcho gives each process its own PORT, so
 # workers (e-mails, callbacks) would otherwise build links to a port nobody listens on. Read by
@@ -29,7 +32,7 @@ MYPY = SECRET_KEY="$${SECRET_KEY:-typecheck-only}" $(BIN)/mypy $(TYPED)
 KEY_FILE = "$${VAR_DIR:-var}/secret_key"
 LOCAL_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(KEY_FILE))}"
 
-.PHONY: install install-dev run run-env test test-fast bench lint typecheck format clean local-key
+.PHONY: install install-dev run run-env test test-fast bench bench-peers lint typecheck format clean local-key
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
@@ -74,6 +77,16 @@ test-fast: install-dev
 bench: install local-key
 	$(LOCAL_KEY) $(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# The optional peers of `make bench` (bench/peers.txt: LiteLLM's proxy) in a venv of their own,
+# $(PEERS); `make bench` uses them when installed and prints "skipped" rows otherwise.
+$(PEERS_STAMP): bench/peers.txt
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet -r bench/peers.txt
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)
+
 # Ruff (lint and format check), then mypy.
 lint: install-dev
 	$(BIN)/ruff check .
@@ -88,4 +101,4 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(PEERS) var

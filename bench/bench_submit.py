@@ -7,8 +7,9 @@
    (`/healthz/live`) on the same server. Goal: <= 5 ms.
 3. Submits per second from one account against the same load spread over 32 accounts
    (alternating rounds, medians). Goal: ratio >= 0.8 (no row lock held across statements).
-4. A peer row for LiteLLM's create when `litellm` is importable; otherwise a row that says
-   why it was skipped.
+4. The submit's web CPU (2.) against LiteLLM's proxy create, `POST /v1/videos` to a loopback
+   fake upstream, measured the same way (bench/peer_litellm.py). Goal: ratio <= 0.5. LiteLLM
+   is an optional bench extra (`make bench-peers`); without it the row says it was skipped.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from bench.bench_api import _free_port, _start_gunicorn, _stop
 from bench.common import load_average, loopback_redis, setup_django
+from bench.peer_litellm import peer_rows
 
 THREADS = 8
 SECONDS = 3.0
@@ -249,20 +251,6 @@ def _throughput_rows(vendor: str) -> list[dict]:
     ]
 
 
-def _litellm_rows() -> list[dict]:
-    try:
-        import litellm  # noqa: F401
-    except ImportError:
-        reason = "skipped: litellm is not installed (optional peer; not a dependency)"
-    else:
-        reason = (
-            "skipped: running LiteLLM's proxy against a loopback fake upstream is not "
-            "automated here"
-        )
-    print(f"# bench_submit: LiteLLM peer row {reason}", flush=True)
-    return [{"name": "submit CPU vs LiteLLM create (peer)", "note": reason}]
-
-
 def _purge_broker() -> None:
     """Drop the run tasks the submits enqueued (no worker runs them in this benchmark)."""
     from veosaas.celery import app
@@ -276,6 +264,9 @@ def _purge_broker() -> None:
 def run() -> list[dict[str, Any]]:
     vendor = setup_django()
     try:
-        return _sql_rows(vendor) + _cpu_rows(vendor) + _throughput_rows(vendor) + _litellm_rows()
+        rows = _sql_rows(vendor)
+        cpu = _cpu_rows(vendor)
+        rows += cpu + peer_rows(float(cpu[0]["value"]), CPU_REQUESTS, ROUNDS)
+        return rows + _throughput_rows(vendor)
     finally:
         _purge_broker()
