@@ -2,12 +2,12 @@
 
 Codes (carried in the body and, by default, as the HTTP status too; VEO3API_HTTP_ERROR_STATUS=0
 sends every error in an HTTP 200 body like the vendor — README A1): 200 success; 400
-content/input problem and "1080P is processing…";
-401 authentication; 402 insufficient credits; 405 wrong method; 422 validation (the message
-names the field), unknown task ("record is null."), records older than 14 days, source not
-successful, 4K already requested; 429 rate or concurrency limit (with Retry-After); 500
-internal error. Unknown fields are ignored. Task ids are `veo_task_<32 hex>` (extensions
-`veo_extend_task_<32 hex>`); a lookup accepts any string of at most 64 characters.
+content/input problem and "1080P is processing…"; 401 authentication; 402 insufficient credits;
+405 wrong method; 422 validation (the message names the field), unknown task ("record is
+null."), records older than 14 days, source not successful, 4K already requested; 429 rate or
+concurrency limit (with Retry-After); 500 internal error. Unknown fields are ignored. Task ids
+are `veo_task_<32 hex>` (extensions `veo_extend_task_<32 hex>`); a lookup accepts any string of
+at most 64 characters.
 
 How a job is rendered (record-info, callbacks) is in `veo3api_shapes`; the download links and
 the whole video of an extension are served by `veo3api_media`.
@@ -80,18 +80,9 @@ from generation.facades.veo3api_base import (
     task_uuid,
 )
 from generation.facades.veo3api_media import download_url
-from generation.facades.veo3api_shapes import (
-    MODELS,
-    image_urls,
-    record_data,
-    result_urls,
-)
+from generation.facades.veo3api_shapes import MODELS, image_urls, record_data, result_urls
 from generation.models import Job
-from generation.services import (
-    ImageInput,
-    JobSpec,
-    job_submit,
-)
+from generation.services import ImageInput, JobSpec, job_submit
 from generation.services.upgrades import (
     RECORD_RETENTION,
     extend_submit,
@@ -251,13 +242,11 @@ class RecordInfoApi(Veo3ApiView):
         job = read.job
         if job is None:
             return self.plain(422, MSG_RECORD_NULL)
-        if job.created_at < timezone.now() - RECORD_RETENTION:
+        too_old_at = job.created_at + RECORD_RETENTION
+        if too_old_at < timezone.now():
             return self.plain(422, MSG_TOO_OLD)
         response = self.plain(200, MSG_SUCCESS, record_data(job, request))
-        # Past its retention the record answers "too old" instead.
-        return status_remember(
-            read, response, until=(job.created_at + RECORD_RETENTION).timestamp()
-        )
+        return status_remember(read, response, until=too_old_at.timestamp())
 
     def get(self, request: AuthenticatedRequest) -> Response:
         job = job_for_task(request.user, request.query_params.get("taskId"))
