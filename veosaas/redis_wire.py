@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import hiredis
@@ -130,7 +131,7 @@ class Wire:
         sock, reader = local.sock, local.reader
         if sock is None:
             raise RedisConnectionError("not connected")
-        try:
+        with self._closing_on_error():
             sock.sendall(packed)
             reply = reader.gets()
             while reply is False:
@@ -139,15 +140,6 @@ class Wire:
                     raise RedisConnectionError("Redis closed the connection")
                 reader.feed(chunk)
                 reply = reader.gets()
-        except TimeoutError as exc:
-            self.close()
-            raise RedisTimeoutError(str(exc)) from exc
-        except OSError as exc:
-            self.close()
-            raise RedisConnectionError(str(exc)) from exc
-        except RedisConnectionError:
-            self.close()
-            raise
         if isinstance(reply, hiredis.ReplyError):
             raise ResponseError(str(reply))
         return reply
@@ -163,8 +155,6 @@ class Wire:
             self._open()
         try:
             reply: list[bytes | None] = self._call(packed)
-        except RedisTimeoutError:
-            raise
         except RedisConnectionError:
             if not reused:
                 raise
@@ -173,14 +163,24 @@ class Wire:
         return reply
 
     def _open(self) -> None:
-        try:
+        with self._closing_on_error():
             self._connect()
+
+    @contextmanager
+    def _closing_on_error(self) -> Iterator[None]:
+        """Close the thread's socket on any socket error or timeout, raised as redis-py's
+        TimeoutError / ConnectionError (what the cache's fail-soft handling catches)."""
+        try:
+            yield
         except TimeoutError as exc:
             self.close()
             raise RedisTimeoutError(str(exc)) from exc
         except OSError as exc:
             self.close()
             raise RedisConnectionError(str(exc)) from exc
+        except RedisConnectionError:
+            self.close()
+            raise
 
 
 _wires: dict[tuple[Any, ...], Wire] = {}
