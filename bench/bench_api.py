@@ -15,7 +15,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from bench.common import loopback_redis, setup_django
+from bench.common import in_threads, loopback_redis, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 THREADS = 8
@@ -102,11 +101,7 @@ def _rate(port: int, path: str, headers: dict[str, str]) -> float:
         conn.close()
 
     began = time.perf_counter()
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    in_threads(worker, THREADS)
     return sum(counts) / (time.perf_counter() - began)
 
 

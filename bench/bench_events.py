@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import loopback_redis, setup_django
+from bench.common import in_threads, loopback_redis, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMS = int(os.environ.get("BENCH_EVENTS_STREAMS", "1000"))
@@ -174,7 +174,6 @@ def _rate(
     port: int, seconds: float = 2.0, threads: int = 8, path: str = "/healthz/live", token: str = ""
 ) -> float:
     import http.client
-    import threading
 
     counts = [0] * threads
     stop_at = time.perf_counter() + seconds
@@ -192,11 +191,7 @@ def _rate(
         conn.close()
 
     began = time.perf_counter()
-    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    in_threads(work, threads)
     return sum(counts) / (time.perf_counter() - began)
 
 

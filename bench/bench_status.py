@@ -17,13 +17,12 @@ from __future__ import annotations
 import http.client
 import os
 import statistics
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.bench_api import _free_port, _start_gunicorn, _stop
-from bench.common import loopback_redis, setup_django
+from bench.common import in_threads, loopback_redis, setup_django
 
 THREADS = 8
 SECONDS = 2.0
@@ -59,11 +58,7 @@ def _load(port: int, path: str, headers: dict[str, str]) -> int:
         counts[index] = n
         conn.close()
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    in_threads(worker, THREADS)
     return sum(counts)
 
 

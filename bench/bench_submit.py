@@ -18,14 +18,13 @@ import http.client
 import json
 import os
 import statistics
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench.bench_api import _free_port, _start_gunicorn, _stop
-from bench.common import load_average, loopback_redis, setup_django
+from bench.common import in_threads, load_average, loopback_redis, setup_django
 from bench.peer_litellm import peer_rows
 
 THREADS = 8
@@ -134,11 +133,7 @@ def _requests(port: int, method: str, path: str, tokens: list[str], count: int) 
         conn.close()
 
     began = time.perf_counter()
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    in_threads(worker, THREADS)
     if errors:
         raise RuntimeError(errors[0])
     return time.perf_counter() - began
@@ -167,11 +162,7 @@ def _rate(port: int, tokens: list[str]) -> float:
         conn.close()
 
     began = time.perf_counter()
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    in_threads(worker, THREADS)
     return sum(counts) / (time.perf_counter() - began)
 
 

@@ -154,3 +154,12 @@ def threaded_rate(threads: int, seconds: float, op: Callable[[int, int], None]) 
     for t in pool:
         t.join()
     return sum(counts) / (time.perf_counter() - began)
+
+
+def in_threads(worker: Callable[[int], object], count: int) -> None:
+    """Run `worker(0)` … `worker(count - 1)` each on its own thread and wait for all."""
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench.common import load_average
+from bench.common import in_threads, load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS_VENV = ROOT / ".venv-peers"
@@ -307,11 +307,7 @@ def send_creates(port: int, master_key: str, count: int) -> None:
         finally:
             conn.close()
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    in_threads(worker, THREADS)
     if errors:
         raise RuntimeError(errors[0])
 
