@@ -29,6 +29,9 @@ from veosaas.api import envelope
 
 JOB_NOT_FOUND = "job: no job with this id"
 PAGE_MAX = 100
+# The last page a list may ask for: its row offset stays far inside a 64-bit integer (a larger
+# page number is refused with 422, not sent to the database to overflow there).
+PAGE_NUMBER_MAX = 1_000_000
 
 
 class Conflict(exceptions.APIException):
@@ -72,7 +75,9 @@ class JobListApi(JobsApi):
 
     class QuerySerializer(serializers.Serializer):
         state = serializers.ChoiceField(required=False, choices=Job.State.values)
-        page = serializers.IntegerField(required=False, min_value=1, default=1)
+        page = serializers.IntegerField(
+            required=False, min_value=1, max_value=PAGE_NUMBER_MAX, default=1
+        )
         limit = serializers.IntegerField(
             required=False, min_value=1, max_value=PAGE_MAX, default=20
         )
@@ -83,7 +88,9 @@ class JobListApi(JobsApi):
         description="The account's jobs from every API and the dashboard, newest first.",
         parameters=[
             OpenApiParameter("state", str, enum=Job.State.values),
-            OpenApiParameter("page", int, description="1-based, default 1"),
+            OpenApiParameter(
+                "page", int, description=f"1-based, default 1, at most {PAGE_NUMBER_MAX:,}"
+            ),
             OpenApiParameter("limit", int, description=f"1-{PAGE_MAX}, default 20"),
         ],
         responses={200: ok(PAGE_SCHEMA), 401: ENVELOPE_ERROR, 422: ENVELOPE_ERROR},

@@ -58,6 +58,22 @@ def test_list_is_newest_first_paginated_and_only_the_accounts(member, stranger) 
     assert client.get("/api/v1/jobs", {"state": "nope"}).status_code == 422
 
 
+@pytest.mark.parametrize("page", ["0", "-3", "x", "1000001", "58663034577007912788426752"])
+def test_a_page_number_out_of_range_is_422_naming_it(member, page) -> None:
+    """A page past any offset the database can take is refused before the query (a fuzzed
+    26-digit page number once overflowed SQLite's 64-bit OFFSET into a 500)."""
+    submit(member)
+    answer = keyed(member).get("/api/v1/jobs", {"page": page})
+    assert answer.status_code == 422
+    assert answer.json()["code"] == 422 and answer.json()["msg"].startswith("page:")
+
+
+def test_the_last_allowed_page_is_an_empty_page(member) -> None:
+    submit(member)
+    data = keyed(member).get("/api/v1/jobs", {"page": 1_000_000, "limit": 100}).json()["data"]
+    assert (data["jobs"], data["total"], data["has_more"]) == ([], 1, False)
+
+
 def test_get_one_job_and_another_accounts_is_404(member, stranger) -> None:
     mine, theirs = submit(member), submit(stranger)
     client = keyed(member)
