@@ -128,7 +128,7 @@ class FileStreamUploadApi(KieUploadView):
         if uploaded is None:
             raise FieldError("file", "is required (multipart/form-data field 'file')")
         upload_path, file_name = _names(request.data)
-        if uploaded.size > settings.VEO3API_UPLOAD_MAX_BYTES:
+        if (uploaded.size or 0) > settings.VEO3API_UPLOAD_MAX_BYTES:  # unknown: bounded on read
             raise FieldError("file", f"is larger than {_limit_text()}")
         original = (uploaded.name or "")[:255]
         upload = _store(request, uploaded.file, "file", file_name=file_name or original)

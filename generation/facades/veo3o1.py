@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -324,11 +324,14 @@ class UploadVideoImageApi(Veo3o1View):
         if upload is None:
             raise FieldError("file", "is required (multipart/form-data field 'file')")
         limit = settings.GENERATION_UPLOAD_MAX_BYTES
-        if upload.size > limit:
+        if (upload.size or 0) > limit:  # an unknown size is bounded while it is read
             raise FieldError("file", f"is larger than {limit // (1024 * 1024)} MB")
+        source = cast(BinaryIO | None, upload.file)  # an uploaded file's data is bytes
+        if source is None:
+            raise FieldError("file", "is required (multipart/form-data field 'file')")
         try:
             stored = upload_create(
-                user=request.user, source=upload.file, file_name=upload.name or "", max_bytes=limit
+                user=request.user, source=source, file_name=upload.name or "", max_bytes=limit
             )
         except images.ImageRejected as exc:
             raise FieldError("file", str(exc)) from exc
