@@ -8,7 +8,8 @@ backend instance per thread. Keys are not checked for memcached portability (see
 `validate_key`), and `get_many` (the one read of every status poll) makes its keys and decodes
 its values without Django's per-key overhead, answering exactly as Django's does, over the lean
 per-thread connection of veosaas.redis_wire (redis-py's per-command overhead was most of a
-status poll's cost above a bare view).
+status poll's cost above a bare view). `set`, `add` and `delete` (five of a submit's commands)
+go over that connection too, as the same commands with the same encoding as Django's.
 
 Fail-soft: when Redis cannot be reached, reads miss and writes are dropped (logged), so
 everything that reads through the cache (API-key authentication, status snapshots) falls back
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
-from django.core.cache.backends.base import default_key_func
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, default_key_func
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
@@ -121,6 +122,52 @@ class RedisCache(DjangoRedisCache):
         )
         return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
 
+    # Writes: Django's own, sent over the lean connection when there is one (same commands,
+    # same encoding: integers as digits, everything else pickled by Django's serializer).
+
+    @_fail_soft(None)
+    def set(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> None:
+        wire = self._wire(write=True)
+        if wire is None:
+            return DjangoRedisCache.set(self, key, value, timeout, version)
+        name, seconds = self.make_key(key, version=version), self.get_backend_timeout(timeout)
+        if seconds == 0:
+            wire.command("DEL", name)
+        elif seconds is None:
+            wire.command("SET", name, self._dumps(value))
+        else:
+            wire.command("SET", name, self._dumps(value), "EX", seconds)
+        return None
+
+    @_fail_soft(False)
+    def add(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> bool:
+        wire = self._wire(write=True)
+        if wire is None:
+            return DjangoRedisCache.add(self, key, value, timeout, version)
+        name, seconds = self.make_key(key, version=version), self.get_backend_timeout(timeout)
+        if seconds is None or seconds == 0:
+            added = wire.command("SET", name, self._dumps(value), "NX") is not None
+            if added and seconds == 0:  # Django's meaning: added, and expired at once
+                wire.command("DEL", name)
+            return added
+        return wire.command("SET", name, self._dumps(value), "EX", seconds, "NX") is not None
+
+    @_fail_soft(False)
+    def delete(self, key: Any, version: Any = None) -> bool:
+        wire = self._wire(write=True)
+        if wire is None:
+            return DjangoRedisCache.delete(self, key, version)
+        return bool(wire.command("DEL", self.make_key(key, version=version)))
+
+    def _dumps(self, value: Any) -> bytes | int:
+        client: Any = self._cache  # Django's private serializer is not in its stubs
+        dumped: bytes | int = client._serializer.dumps(value)
+        return dumped
+
     def decode(self, raw: bytes) -> Any:
         """A value as `get` answers it, from the bytes `get_many_raw` read."""
         if raw[:1] == pickle.PROTO:
@@ -129,21 +176,19 @@ class RedisCache(DjangoRedisCache):
         client: Any = self._cache  # Django's private serializer is not in its stubs
         return client._serializer.loads(raw)
 
-    def _wire(self) -> Wire | None:
-        """The lean per-thread connection for `get_many` (veosaas.redis_wire), None when the
-        pool is not plain TCP."""
+    def _wire(self, *, write: bool = False) -> Wire | None:
+        """The lean per-thread connection (veosaas.redis_wire) to the server Django would use
+        for a read or a `write`, None when its pool is not plain TCP."""
+        slot = "_wire_write" if write else "_wire_read"
         try:
-            return self.__dict__["_wire_found"]
+            return self.__dict__[slot]
         except KeyError:
             client: Any = self._cache
-            wire = Wire.for_pool(client._get_connection_pool(False))
-            self.__dict__["_wire_found"] = wire
+            wire = Wire.for_pool(client._get_connection_pool(write))
+            self.__dict__[slot] = wire
             return wire
 
-    set = _fail_soft(None)(DjangoRedisCache.set)
-    add = _fail_soft(False)(DjangoRedisCache.add)
     touch = _fail_soft(False)(DjangoRedisCache.touch)
-    delete = _fail_soft(False)(DjangoRedisCache.delete)
     delete_many = _fail_soft(None)(DjangoRedisCache.delete_many)
     set_many = _fail_soft(lambda *a, **k: [])(DjangoRedisCache.set_many)
     has_key = _fail_soft(False)(DjangoRedisCache.has_key)

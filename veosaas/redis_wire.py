@@ -1,13 +1,14 @@
-"""One plain socket per thread for the cache's hot read (the MGET of every status poll).
+"""One plain socket per thread for the cache's hot commands (the MGET of every status poll,
+the writes and the rate-limit script of every submit).
 
 redis-py 8 spends about 60 µs of Python per command on this machine before and after the
 round trip itself (connection checkout with a readability poll, fork checks, retry and
 observability hooks, response callbacks); the round trip costs about 20 µs. A status poll
-is one MGET, so that overhead was most of what a poll costs above a bare view. `Wire` sends
-the MGET on a socket of its thread's own with hiredis's packer and parser: two system calls
-and no per-command machinery. It speaks to the same server, database and credentials as the
-cache's connection pool, and only for plain TCP pools (TLS and Unix-socket pools use redis-py
-as before: `Wire.for_pool` answers None).
+is one MGET and a submit six commands, so that overhead was most of what a poll costs above
+a bare view. `Wire` sends each command on a socket of its thread's own with hiredis's packer
+and parser: two system calls and no per-command machinery. It speaks to the same server,
+database and credentials as the redis-py pool it stands for, and only for plain TCP pools (TLS
+and Unix-socket pools use redis-py as before: `Wire.for_pool` answers None).
 
 Errors: any socket error or timeout closes the socket (the next call opens a new one) and is
 raised as redis-py's ConnectionError / TimeoutError, so the cache's fail-soft handling
@@ -40,7 +41,7 @@ class _Local(threading.local):
 
 
 class Wire:
-    """MGET on a per-thread socket to the server of a redis-py connection pool."""
+    """Commands on a per-thread socket to the server of a redis-py connection pool."""
 
     def __init__(
         self,
@@ -145,22 +146,26 @@ class Wire:
         return reply
 
     def mget(self, keys: list[str]) -> list[bytes | None]:
-        """The values of `keys` (None where missing), as redis-py's `mget` answers.
+        """The values of `keys` (None where missing), as redis-py's `mget` answers."""
+        reply: list[bytes | None] = self.command("MGET", *keys)
+        return reply
+
+    def command(self, *parts: str | bytes | int | float) -> Any:
+        """Send one command and answer its reply as hiredis parses it (bytes, int, None, list).
 
         A kept socket the server has closed meanwhile (idle timeout, restart) fails on first
-        use: the read is sent once more on a new connection, as redis-py retries it."""
-        packed = _pack(("MGET", *keys))
+        use: the command is sent once more on a new connection, as redis-py retries it."""
+        packed = _pack(parts)
         reused = self._local.sock is not None
         if not reused:
             self._open()
         try:
-            reply: list[bytes | None] = self._call(packed)
+            return self._call(packed)
         except RedisConnectionError:
             if not reused:
                 raise
             self._open()
-            reply = self._call(packed)
-        return reply
+            return self._call(packed)
 
     def _open(self) -> None:
         with self._closing_on_error():
