@@ -11,9 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CSPMiddleware, PolicyParts
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
@@ -91,6 +95,50 @@ class MessageOffApiMiddleware(MessageMiddleware):
         if is_key_api_path(request.path_info):
             return self.get_response(request)
         return super().__call__(request)
+
+
+class ApiPolicyCSPMiddleware(CSPMiddleware):
+    """django-csp's middleware, with the policy of key-API responses built once per process.
+
+    Those responses never carry a script nonce or a per-view policy, so their header is the same
+    string every time; django-csp rebuilds it from settings on every response (a few percent
+    of a status poll). Everywhere else (pages with nonces, per-view policies) it is django-csp's
+    own. The string is rebuilt when the settings object changes (tests override it)."""
+
+    _built: tuple[Any, Any, str, str] | None = None
+    _PER_RESPONSE = ("_csp_config", "_csp_update", "_csp_replace", "_csp_exempt")
+    _PER_RESPONSE_RO = ("_csp_config_ro", "_csp_update_ro", "_csp_replace_ro", "_csp_exempt_ro")
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> Any:
+        path = request.path_info
+        if (
+            not is_key_api_path(path)
+            or getattr(request, "_csp_nonce", None)
+            or (settings.DEBUG and response.status_code in (404, 500))
+            or any(
+                getattr(response, name, None) is not None
+                for name in (*self._PER_RESPONSE, *self._PER_RESPONSE_RO)
+            )
+        ):
+            return super().process_response(request, response)
+        config = getattr(settings, "CONTENT_SECURITY_POLICY", None)
+        config_ro = getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)
+        built = ApiPolicyCSPMiddleware._built
+        if built is None or built[0] is not config or built[1] is not config_ro:
+            built = ApiPolicyCSPMiddleware._built = (
+                config,
+                config_ro,
+                build_policy(**asdict(PolicyParts())),
+                build_policy(**asdict(PolicyParts()), report_only=True),
+            )
+        for header, policy, settings_dict in (
+            (HEADER, built[2], config),
+            (HEADER_REPORT_ONLY, built[3], config_ro),
+        ):
+            excluded = tuple((settings_dict or {}).get("EXCLUDE_URL_PREFIXES") or ())
+            if policy and header not in response and not path.startswith(excluded):
+                response[header] = policy
+        return response
 
 
 class DashboardLocaleMiddleware(LocaleMiddleware):

@@ -120,7 +120,8 @@ MIDDLEWARE = [
     "veosaas.middleware.AuthenticationOffApiMiddleware",
     "veosaas.middleware.MessageOffApiMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, with key-API responses' policy built once (veosaas.middleware).
+    "veosaas.middleware.ApiPolicyCSPMiddleware",
 ]
 
 ROOT_URLCONF = "veosaas.urls"
