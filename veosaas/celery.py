@@ -6,6 +6,7 @@ the task runs (veosaas/logcontext.py), so one request id finds the web line, the
 and the callback attempts.
 """
 
+import logging
 import os
 from functools import partial, update_wrapper
 from typing import Any
@@ -25,6 +26,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 _HEADER_PREFIX = "veosaas_"
+logger = logging.getLogger(__name__)
 
 
 @signals.setup_logging.connect
@@ -117,9 +119,28 @@ def enqueue_on_commit(task: Any, *, args: list[Any], countdown: float | None = N
     """Publish `task` once the current transaction commits, robustly: a broker that refuses
     the message is logged and never turns writes that already committed into an error for
     the caller (who would retry and pay twice); a reaper must find what was not enqueued
-    (generation's re-enqueues jobs still queued after GENERATION_REQUEUE_AFTER_SECONDS)."""
+    (generation's re-enqueues jobs still queued after GENERATION_REQUEUE_AFTER_SECONDS).
+    Sent now (no countdown), it goes the lean way where it can (veosaas.task_publish)."""
     from django.db import transaction
 
-    publish = partial(task.apply_async, args=args, countdown=countdown)
+    if countdown is None:
+        publish = partial(_send_now, task, args)
+    else:
+        publish = partial(task.apply_async, args=args, countdown=countdown)
     update_wrapper(publish, task.apply_async)  # robust on_commit logs failures by __qualname__
     transaction.on_commit(publish, robust=True)
+
+
+def _send_now(task: Any, args: list[Any]) -> None:
+    """Publish `task(*args)` now: the lean way (veosaas.task_publish) where it applies, else,
+    or when that fails to reach the broker, through Celery (with its retry policy)."""
+    import redis
+
+    from veosaas import task_publish
+
+    try:
+        if task_publish.publish(task, args):
+            return
+    except redis.exceptions.RedisError as exc:
+        logger.warning("lean publish of %s failed, sending through Celery: %s", task.name, exc)
+    task.apply_async(args=args)

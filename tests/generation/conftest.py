@@ -40,7 +40,14 @@ def image_bytes(
 
 
 def enqueued(callbacks: list[Any]) -> list[Any]:
-    """The on-commit callbacks that send a Celery task (the others publish status snapshots)."""
+    """The on-commit callbacks that send a Celery task (the others publish status snapshots):
+    `veosaas.celery.enqueue_on_commit` wraps them as the task's `apply_async`."""
     return [
-        c for c in callbacks if getattr(getattr(c, "func", None), "__name__", "") == "apply_async"
+        c
+        for c in callbacks
+        if "apply_async"
+        in (
+            getattr(getattr(c, "func", None), "__name__", ""),
+            getattr(getattr(c, "__wrapped__", None), "__name__", ""),
+        )
     ]
