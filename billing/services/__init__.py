@@ -26,7 +26,7 @@ from billing.services.job_holds import (
     account_active_job_end,
     job_hold,
     job_hold_refusal,
-    transfer_id_reserve,
+    transfer_id_next,
 )
 from billing.services.ledger import (
     SYSTEM_ADJUSTMENTS,
@@ -105,5 +105,5 @@ __all__ = [
     "topup_fulfil_from_stripe",
     "topup_payment_fail",
     "topup_refund_sync",
-    "transfer_id_reserve",
+    "transfer_id_next",
 ]

@@ -169,13 +169,13 @@ def _hold_single_statement(
     budget: KeyBudget | None = None,
     retried: bool = False,
     active_limit: int | None = None,
-    transfer_id: int | None = None,
+    id_taken: bool = False,
 ) -> Transfer | None:
     """PostgreSQL: the guarded UPDATE and the INSERT in one statement (a data-modifying CTE).
 
     With `active_limit` the account's `active_jobs` is counted up in the same UPDATE, guarded
-    on staying within the limit (job_holds.py); `transfer_id` is the id the hold takes (one
-    reserved with job_holds.transfer_id_reserve), else the sequence's next.
+    on staying within the limit (job_holds.py); with `id_taken` the hold takes the id this
+    session took from the sequence already (job_holds.transfer_id_next), else the next.
 
     The account row lock is then held only inside the server, never across Python work between
     statements, which under many threads is what limits throughput on one hot account. A unique
@@ -192,14 +192,14 @@ def _hold_single_statement(
         "created_at": timezone.now(),
         "budget_limit": budget.limit if budget is not None else 0,
         "active_limit": active_limit,
-        "transfer_id": transfer_id,
+        "transfers": transfers,
     }
     active_set = active_guard = id_column = id_value = ""
     if active_limit is not None:
         active_set = ", active_jobs = active_jobs + 1"
         active_guard = " AND active_jobs < %(active_limit)s"
-    if transfer_id is not None:
-        id_column, id_value = "id, ", "%(transfer_id)s, "
+    if id_taken:
+        id_column, id_value = "id, ", "currval(pg_get_serial_sequence(%(transfers)s, 'id')), "
     budget_step = budget_guard = ""
     if budget is not None:
         # The key's budget, counted only once the account was debited (it reads `acc`, so the
@@ -259,7 +259,7 @@ def _hold_single_statement(
             budget=budget,
             retried=True,
             active_limit=active_limit,
-            transfer_id=transfer_id,
+            id_taken=id_taken,
         )
     transfer_id, debit_account_id, credit_account_id, balance_after, alerts_enabled = result
     metrics.ledger_entry_on_commit(kind=str(fields["kind"]), amount=int(fields["amount"]))  # type: ignore[call-overload]

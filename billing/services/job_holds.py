@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import User
@@ -34,16 +35,14 @@ class JobHoldRefused(Exception):
     """`job_hold` refused; roll the transaction back and ask `job_hold_refusal` why."""
 
 
-def transfer_id_reserve() -> int | None:
-    """PostgreSQL: an id for the next hold (the transfer sequence's next value), so the job
-    row can name its hold before the hold exists; None elsewhere (no sequence to reserve)."""
+def transfer_id_next() -> RawSQL | None:
+    """PostgreSQL: the transfer sequence's next value, as an expression for the job row's
+    INSERT, so the job row names its hold before the hold exists, without a statement of its
+    own; the hold then takes that same id (`job_hold(..., id_taken=True)`: the sequence's
+    current value in this session). None elsewhere (no sequence to take from)."""
     if connection.vendor != "postgresql":
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [Transfer._meta.db_table]
-        )
-        return int(cursor.fetchone()[0])
+    return RawSQL("nextval(pg_get_serial_sequence(%s, 'id'))", [Transfer._meta.db_table])
 
 
 def job_hold(
@@ -53,11 +52,12 @@ def job_hold(
     job_id: object,
     active_limit: int,
     budget: KeyBudget | None = None,
-    transfer_id: int | None = None,
+    id_taken: bool = False,
 ) -> int | None:
     """Take one of the account's `active_limit` job slots and hold `amount` credits for the job
     (with the key's `budget`, atomically); returns the hold's transfer id (None when `amount`
-    is 0: a free job holds nothing but its slot).
+    is 0: a free job holds nothing but its slot). `id_taken`: this transaction took the hold's
+    id from the sequence already (`transfer_id_next`, PostgreSQL).
 
     Call it inside the submit's transaction, as late as possible (the account row stays locked
     until the commit). Raises JobHoldRefused when the cap, the credits or the budget refuse.
@@ -86,7 +86,7 @@ def job_hold(
                 budget=budget,
                 retried=True,  # a missing revenue account is created by job_hold_refusal
                 active_limit=active_limit,
-                transfer_id=transfer_id,
+                id_taken=id_taken,
             )
         except _Refused:
             raise JobHoldRefused from None

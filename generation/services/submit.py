@@ -341,7 +341,7 @@ def _job_create(
                 usage = replace(usage, used=usage.used + 1)
         job_id = uuid.uuid4()
 
-        def hold(transfer_id: int | None = None) -> int | None:
+        def hold(id_taken: bool = False) -> int | None:
             # A free operation (e.g. the 1080p upgrade at its default price) holds nothing.
             return billing.job_hold(
                 user=user,
@@ -349,13 +349,13 @@ def _job_create(
                 job_id=job_id,
                 active_limit=settings.GENERATION_MAX_ACTIVE_JOBS,
                 budget=budget,
-                transfer_id=transfer_id,
+                id_taken=id_taken,
             )
 
-        # The hold last, its id reserved so the row names it; first when the account is locked
-        # already or no id can be reserved (SQLite: the write lock is held from BEGIN anyway).
-        reserved = None if locked or credits <= 0 else billing.transfer_id_reserve()
-        held = hold() if reserved is None else reserved
+        # The hold last, its id taken from the sequence by the row's INSERT; first when the account
+        # is locked already or there is no sequence (SQLite: the write lock is held from BEGIN).
+        taken = None if locked or credits <= 0 else billing.transfer_id_next()
+        held = hold() if taken is None else taken
         job = Job.objects.create(
             id=job_id,
             user=user,
@@ -388,8 +388,8 @@ def _job_create(
             enqueued_at=now,
             created_at=now,
         )
-        if reserved is not None:
-            hold(reserved)
+        if taken is not None:
+            job.hold_transfer_id = hold(id_taken=True)
         # Published before the enqueue: the worker's first change comes after.
         job_snapshot_publish_new_on_commit(job)
         daily_usage_forget(user_id=user.pk)

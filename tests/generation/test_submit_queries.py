@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 from accounts.selectors import auth_fence_key
 from accounts.services import api_key_create
 from accounts.tokens import digest
-from billing.models import LedgerAccount, Price
+from billing.models import LedgerAccount, Price, Transfer
 from billing.services import credits_grant, price_quote
 from generation.models import Job
 from generation.services import CancelOutcome, job_cancel, job_fail
@@ -42,7 +42,9 @@ FACADES: dict[str, tuple[str, dict[str, Any], str]] = {
     "codefast": ("/generate", {"prompt": "x"}, "x-api-key"),
 }
 # Statements of one submit, request included (authentication reads the cache).
-POSTGRES_STATEMENTS = {"veo3api": 3, "veo3o1": 3, "codefast": 5}
+# PostgreSQL: the job INSERT (which takes the hold's id from the sequence) and the hold; codefast
+# locks the account first (its daily limit) and counts the day's jobs under that lock.
+POSTGRES_STATEMENTS = {"veo3api": 2, "veo3o1": 2, "codefast": 5}
 SQLITE_STATEMENTS = {"veo3api": 7, "veo3o1": 7, "codefast": 10}
 SQLITE_RATE_LIMIT_STATEMENTS = 3  # BEGIN IMMEDIATE, read and write the bucket row
 
@@ -118,6 +120,8 @@ def test_one_submit_is_one_commit_and_pinned_statements(facade: str, settings) -
         assert counts["statements"] <= 5 + (0 if django_settings.REDIS_URL else 3)
     job = Job.objects.filter(user=user).order_by("-created_at").first()
     assert job is not None and job.hold_transfer_id is not None
+    hold = Transfer.objects.get(job_id=job.pk, kind=Transfer.Kind.HOLD)
+    assert job.hold_transfer_id == hold.pk  # the row names the very hold taken after it
     assert LedgerAccount.objects.get(user=user).active_jobs == 2
 
 
