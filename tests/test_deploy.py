@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -61,3 +63,15 @@ def test_api_answers_in_english_whatever_the_accept_language(client) -> None:
     assert response.status_code == 401
     assert response.json()["msg"] == "Authentication failed"
     assert "Content-Language" not in response
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/videos", f"/v1/videos/video_{'0' * 32}", "/api/v1/jobs", "/status/x", "/healthz/live"],
+)
+def test_every_api_answers_without_the_dashboards_language_or_zone(client, path) -> None:
+    """API paths (the OpenAI-style /v1/ ones too) skip the dashboard's language and display
+    time zone: no Content-Language, no Vary on Accept-Language or Cookie for them."""
+    response = client.get(path, HTTP_ACCEPT_LANGUAGE="tr", HTTP_COOKIE="veosaas_tz=Europe/Istanbul")
+    assert "Content-Language" not in response, path
+    assert "Accept-Language" not in response.get("Vary", ""), path

@@ -34,6 +34,7 @@ request_logger = logging.getLogger("veosaas.request")
 
 API_PREFIXES = (
     "/api/",
+    "/v1/",
     "/generate",
     "/status/",
     "/videos",
