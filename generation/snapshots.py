@@ -148,14 +148,18 @@ def job_snapshot_publish_on_commit(job_id: object) -> None:
 
 def job_snapshot_publish_new_on_commit(job: Job) -> None:
     """Publish a job the current transaction has just created, from the inserted values,
-    once the transaction commits (see the module doc: `cache.add`, never over a later one)."""
-    snapshot = Job.from_db(DEFAULT_DB_ALIAS, _MODEL_ORDER, [getattr(job, f) for f in _MODEL_ORDER])
-    key, ttl = snapshot_key(job.pk), _ttl(job)
+    once the transaction commits (see the module doc: `cache.add`, never over a later one).
+    The values are read from `job` at the commit (the submit sets the hold's id on it last,
+    and the snapshot is built outside the account's row lock)."""
 
     def publish() -> None:
+        snapshot = Job.from_db(
+            DEFAULT_DB_ALIAS, _MODEL_ORDER, [getattr(job, f) for f in _MODEL_ORDER]
+        )
+        ttl = _ttl(job)
         # A new job lengthens the queue: cached queue places are counted again.
         cache.set(QUEUE_EPOCH_CACHE_KEY, uuid.uuid4().hex, ttl)
-        cache.add(key, snapshot, ttl)
+        cache.add(snapshot_key(job.pk), snapshot, ttl)
 
     transaction.on_commit(publish, robust=True)
 

@@ -388,8 +388,6 @@ def _job_create(
             enqueued_at=now,
             created_at=now,
         )
-        if taken is not None:
-            job.hold_transfer_id = hold(id_taken=True)
         # Published before the enqueue: the worker's first change comes after.
         job_snapshot_publish_new_on_commit(job)
         daily_usage_forget(user_id=user.pk)
@@ -397,4 +395,6 @@ def _job_create(
         labels = {"facade": job.facade, "provider": provider, "model": job.model_tier}
         metrics.count_on_commit(lambda: metrics.jobs_submitted.labels(**labels).inc())
         job_run_enqueue(job_id=job.id)
+        if taken is not None:  # last: the account row stays locked from here to the commit
+            job.hold_transfer_id = hold(id_taken=True)
     return job, usage
