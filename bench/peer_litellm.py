@@ -312,22 +312,60 @@ def send_creates(port: int, master_key: str, count: int) -> None:
         raise RuntimeError(errors[0])
 
 
-def measure(binary: Path, count: int, rounds: int) -> list[float]:
-    """Milliseconds of proxy CPU per create, one figure per round of `count` creates."""
+class Peer:
+    """A running, warmed-up proxy: `round(count)` sends `count` creates and answers the
+    proxy's milliseconds of CPU per create."""
+
+    def __init__(self, port: int, root: int, master_key: str, upstream: FakeUpstream) -> None:
+        self.port, self.root, self.master_key, self.upstream = port, root, master_key, upstream
+        self.sent = 0
+
+    def round(self, count: int) -> float:
+        before = tree_ticks(self.root)
+        send_creates(self.port, self.master_key, count)
+        self.sent += count
+        return (tree_ticks(self.root) - before) / _TICK * 1000 / count
+
+
+@contextmanager
+def running_peer() -> Iterator[Peer | str]:
+    """LiteLLM's proxy running and warmed up beside our server, so that the two are measured in
+    alternating rounds under the same load; or, when it is not installed or does not start,
+    the reason (a string) for the row to say."""
+    binary = litellm_bin()
+    if binary is None:
+        yield "skipped: LiteLLM not installed (make bench-peers)"
+        return
+    version = litellm_version(binary)
     master_key = f"sk-bench-{secrets.token_hex(8)}"
     with tempfile.TemporaryDirectory(prefix="litellm-peer-") as tmp, FakeUpstream() as upstream:
         workdir = Path(tmp)
         config = write_config(workdir, upstream.api_base, master_key)
-        with running_proxy(binary, config, workdir) as (port, root):
+        try:
+            proxy = running_proxy(binary, config, workdir)
+            port, root = proxy.__enter__()
+        except Exception as exc:
+            yield f"LiteLLM {version} failed: {exc}"
+            return
+        try:
             send_creates(port, master_key, WARMUP)
-            figures = []
-            for _ in range(rounds):
-                before = tree_ticks(root)
-                send_creates(port, master_key, count)
-                figures.append((tree_ticks(root) - before) / _TICK * 1000 / count)
-        if upstream.creates < WARMUP + rounds * count:
-            raise RuntimeError(f"the upstream saw {upstream.creates} creates, fewer than sent")
-    return figures
+            peer = Peer(port, root, master_key, upstream)
+            yield peer
+            if upstream.creates < WARMUP + peer.sent:
+                raise RuntimeError(f"the upstream saw {upstream.creates} creates, fewer than sent")
+        finally:
+            proxy.__exit__(None, None, None)
+
+
+def measure(count: int, rounds: int) -> list[float] | str:
+    """LiteLLM's CPU per create alone, one figure per round (or why there is none)."""
+    with running_peer() as peer:
+        if isinstance(peer, str):
+            return peer
+        try:
+            return [peer.round(count) for _ in range(rounds)]
+        except Exception as exc:
+            return f"LiteLLM failed: {exc}"
 
 
 def litellm_version(binary: Path) -> str:
@@ -338,26 +376,27 @@ def litellm_version(binary: Path) -> str:
     return "?"
 
 
-def peer_rows(ours_ms: float, count: int, rounds: int) -> list[dict[str, object]]:
-    """The peer row: our submit's CPU per request against LiteLLM's per create."""
+def peer_rows(
+    ours_ms: float, count: int, rounds: int, theirs: list[float] | str | None = None
+) -> list[dict[str, object]]:
+    """The peer row: our submit's CPU per request against LiteLLM's per create. `theirs`: the
+    proxy's figures measured in rounds alternating with ours (or why there are none); when
+    not given, it is measured now, alone."""
     row: dict[str, object] = {"name": NAME, "value": ours_ms, "unit": "ms", "goal": "<= 0.5"}
+    if theirs is None:
+        theirs = measure(count, rounds)
+    if isinstance(theirs, str):
+        print(f"# bench_submit: LiteLLM peer row {theirs}", flush=True)
+        return [{**row, "note": theirs[:400]}]
     binary = litellm_bin()
-    if binary is None:
-        reason = "skipped: LiteLLM not installed (make bench-peers)"
-        print(f"# bench_submit: LiteLLM peer row {reason}", flush=True)
-        return [{**row, "note": reason}]
-    version = litellm_version(binary)
-    try:
-        theirs = statistics.median(measure(binary, count, rounds))
-    except Exception as exc:  # the peer is optional: say why and let the bench go on
-        reason = f"LiteLLM {version} failed: {exc}"
-        print(f"# bench_submit: {reason}", flush=True)
-        return [{**row, "note": reason[:400]}]
+    version = litellm_version(binary) if binary is not None else "?"
+    median = statistics.median(theirs)
     note = (
         f"baseline: LiteLLM {version} proxy, 1 uvicorn worker, POST /v1/videos to a loopback "
         f"fake upstream, /proc CPU of the proxy and its descendants; ours: gunicorn 1x4 "
-        f"submit; medians of {rounds} x {count} requests, {THREADS} client threads"
+        f"submit; medians of {len(theirs)} x {count} requests each, rounds alternating, "
+        f"{THREADS} client threads"
     )
     return [
-        {**row, "baseline": theirs, "ratio": ours_ms / theirs, "note": note, "load": load_average()}
+        {**row, "baseline": median, "ratio": ours_ms / median, "note": note, "load": load_average()}
     ]

@@ -146,3 +146,12 @@ def test_make_bench_peers_installs_the_pinned_peers_into_their_own_venv() -> Non
     ]
     assert pins and all("==" in line for line in pins), pins
     assert "litellm" not in (root / "pyproject.toml").read_text().lower()  # never ours
+
+
+def test_figures_measured_beside_ours_make_the_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(peer_litellm, "litellm_bin", lambda: None)
+    (row,) = peer_litellm.peer_rows(2.0, 400, 3, [9.0, 8.0, 10.0])
+    assert (row["baseline"], row["ratio"]) == (9.0, 2.0 / 9.0)
+    assert "rounds alternating" in str(row["note"])
+    (failed,) = peer_litellm.peer_rows(2.0, 400, 3, "LiteLLM failed: boom")
+    assert failed["note"] == "LiteLLM failed: boom" and "baseline" not in failed
