@@ -22,13 +22,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, User
 from billing import services as billing
-from billing.catalog import (
-    ASPECT_RATIOS,
-    DEFAULT_ASPECT_RATIO,
-    DURATIONS,
-    RESOLUTIONS,
-    TIERS,
-)
+from billing.catalog import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO, DURATIONS, RESOLUTIONS, TIERS
 from billing.errors import ActiveJobsLimited, PriceNotFound
 from generation.delivery import upload_id_from_url
 from generation.errors import (
@@ -49,6 +43,7 @@ from generation.providers.catalog import (
 )
 from generation.ratelimit import RateLimitUnavailable, generate_rate_limit, key_rate_limit
 from generation.selectors import DailyUsage, daily_usage, daily_usage_forget
+from generation.services.job_row import job_row_insert
 from generation.services.keys import job_key_limits_check
 from generation.services.specs import ImageInput, JobSpec, Submitted
 from generation.services.transitions import job_run_enqueue
@@ -356,7 +351,7 @@ def _job_create(
         # is locked already or there is no sequence (SQLite: the write lock is held from BEGIN).
         taken = None if locked or credits <= 0 else billing.transfer_id_next()
         held = hold() if taken is None else taken
-        job = Job.objects.create(
+        job = Job(
             id=job_id,
             user=user,
             api_key=api_key,
@@ -388,6 +383,7 @@ def _job_create(
             enqueued_at=now,
             created_at=now,
         )
+        job_row_insert(job)  # Job.objects.create's INSERT, planned once (services/job_row.py)
         # Published before the enqueue: the worker's first change comes after.
         job_snapshot_publish_new_on_commit(job)
         daily_usage_forget(user_id=user.pk)
