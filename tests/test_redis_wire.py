@@ -17,14 +17,19 @@ from veosaas.redis_wire import Wire
 URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13"
 
 
-@pytest.fixture
-def server() -> redis.Redis:
-    client = redis.Redis.from_url(URL, socket_connect_timeout=1)
+def redis_or_skip(url: str) -> redis.Redis:
+    """A client of the Redis server at `url`; the test is skipped where none answers."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
     try:
         client.ping()
     except redis.RedisError:
-        pytest.skip(f"needs a Redis server at {URL} (CI runs one)")
+        pytest.skip(f"needs a Redis server at {url} (CI runs one)")
     return client
+
+
+@pytest.fixture
+def server() -> redis.Redis:
+    return redis_or_skip(URL)
 
 
 @pytest.fixture

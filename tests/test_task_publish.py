@@ -14,7 +14,7 @@ import pytest
 import redis
 from celery import Celery, signals
 
-from tests.test_redis_wire import URL
+from tests.test_redis_wire import URL, redis_or_skip
 from veosaas import logcontext, task_publish
 
 # Celery takes $CELERY_BROKER_URL over an app's own broker setting (CI sets it to Redis).
@@ -26,12 +26,7 @@ FRESH_EACH_TIME = {"id", "root_id"}
 
 @pytest.fixture
 def broker() -> redis.Redis:
-    client = redis.Redis.from_url(BROKER, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip(f"needs a Redis server at {BROKER} (CI runs one)")
-    return client
+    return redis_or_skip(BROKER)
 
 
 def probe_app(**conf: Any) -> tuple[Celery, Any, str]:

@@ -12,17 +12,13 @@ import redis
 
 from generation.ratelimit import RateLimitUnavailable, _redis_script, rate_limit_hit
 from tests.processes import free_port
-from tests.test_redis_wire import URL
+from tests.test_redis_wire import URL, redis_or_skip
 from veosaas.redis_wire import Wire
 
 
 @pytest.fixture
 def server(settings) -> redis.Redis:
-    client = redis.Redis.from_url(URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip(f"needs a Redis server at {URL} (CI runs one)")
+    client = redis_or_skip(URL)
     settings.REDIS_URL = URL
     return client
 
